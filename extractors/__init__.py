@@ -1,0 +1,48 @@
+"""Entity extraction for CaseGraph: support ids by rules, names/orgs/places by spaCy NER.
+
+Typical use::
+
+    extractor = EntityExtractor()            # en_core_web_sm(-ish) or rules-only fallback
+    extractor.extract("Jane Doe asked about order #4521")
+    parse_tags(["customer:jane-doe", "order:#4521", "vip"])
+"""
+
+from .keys import (
+    CUSTOMER_ID_RE,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    InvalidTagError,
+    TagLinks,
+    candidate_customer_ids,
+    normalise_customer_id,
+    normalise_order_key,
+    normalise_ticket_key,
+    parse_tags,
+    slugify,
+    validate_tags,
+)
+from .pipeline import BLANK_MODEL, DEFAULT_MODELS, RULES_ONLY, EntityExtractor, ExtractorError
+from .rules import ENTITY_KINDS, ExtractedEntity, find_rule_entities
+
+__all__ = [
+    "BLANK_MODEL",
+    "CUSTOMER_ID_RE",
+    "DEFAULT_MODELS",
+    "ENTITY_KINDS",
+    "MAX_TAGS",
+    "MAX_TAG_LENGTH",
+    "RULES_ONLY",
+    "EntityExtractor",
+    "ExtractedEntity",
+    "ExtractorError",
+    "InvalidTagError",
+    "TagLinks",
+    "candidate_customer_ids",
+    "find_rule_entities",
+    "normalise_customer_id",
+    "normalise_order_key",
+    "normalise_ticket_key",
+    "parse_tags",
+    "slugify",
+    "validate_tags",
+]
