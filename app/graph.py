@@ -1,0 +1,680 @@
+"""GraphStore: the one module that imports kuzu.
+
+Kùzu is CaseGraph's source of truth: memories (with their embeddings), customers,
+orders, tickets, sessions and extracted entities, all scoped by ``agent_id``. All Cypher
+is parameterised. Writes go through one connection under one lock (Kùzu allows one
+writer); reads use a connection per thread. Kùzu raises plain ``RuntimeError`` with
+prefixes such as "Binder exception:"; ``_translated`` turns them into ``StorageError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kuzu
+import numpy as np
+
+import graph_schema
+from app.errors import ConfigurationError, ModelMismatch, StorageError
+from app.models import Customer, Entity, Memory, RecallFilter, Session
+
+log = logging.getLogger("casegraph.graph")
+
+_OPEN_PATHS: set[Path] = set()
+_OPEN_LOCK = threading.Lock()
+
+Tracer = Callable[[str, dict[str, Any] | None], None]
+
+_MEMORY_COLUMNS = (
+    "m.id, m.agent_id, m.content, m.importance, m.tags, m.memory_type, m.metadata, "
+    "m.entities, m.created_at, m.updated_at, m.expires_at, m.session_id, m.customer_id, "
+    "m.access_count"
+)
+
+
+def node_uid(agent_id: str, key: str) -> str:
+    """Primary key of a per-agent node (agent ids never contain '|')."""
+    return f"{agent_id}|{key}"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRecord:
+    """Everything the write path hands the graph for one memory."""
+
+    memory: Memory
+    embedding: np.ndarray
+    customer_ids: tuple[str, ...] = ()
+    orders: tuple[str, ...] = ()
+    tickets: tuple[str, ...] = ()
+    others: tuple[Entity, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRefs:
+    """Graph nodes a recall query names (resolved from its entities)."""
+
+    customers: tuple[str, ...] = ()
+    orders: tuple[str, ...] = ()
+    tickets: tuple[str, ...] = ()
+    entities: tuple[tuple[str, str], ...] = ()  # (kind, key)
+
+    def __bool__(self) -> bool:
+        return bool(self.customers or self.orders or self.tickets or self.entities)
+
+
+@dataclass(slots=True)
+class GraphLink:
+    strength: float
+    reasons: list[str] = field(default_factory=list)
+
+
+class GraphStore:
+    """The embedded Kùzu database in ``<data_dir>/graph``."""
+
+    def __init__(
+        self, directory: Path, *, buffer_pool_mb: int = 512, tracer: Tracer | None = None
+    ) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = (directory / "graph").resolve()
+        self.tracer = tracer
+        # Two Database objects on one path in one process silently overwrite each
+        # other's writes (Kùzu 0.11): refuse the second one.
+        with _OPEN_LOCK:
+            if self.path in _OPEN_PATHS:
+                raise ConfigurationError(f"the graph database {self.path} is already open in this process")
+            _OPEN_PATHS.add(self.path)
+        try:
+            self._open(buffer_pool_mb)
+        except BaseException:
+            with _OPEN_LOCK:
+                _OPEN_PATHS.discard(self.path)
+            raise
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[Any] = []
+        self._readers_lock = threading.Lock()
+        self.applied_migrations = self.migrate()
+
+    def _open(self, buffer_pool_mb: int) -> None:
+        with _translated("opening the graph database"):
+            self._db = kuzu.Database(str(self.path), buffer_pool_size=buffer_pool_mb * 1024 * 1024)
+            self._writer = kuzu.Connection(self._db)
+            self._writer.execute("LOAD EXTENSION fts")
+
+    # -- plumbing -----------------------------------------------------------------
+    def close(self) -> None:
+        with self._write_lock, self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._writer.close()
+            self._db.close()
+        with _OPEN_LOCK:
+            _OPEN_PATHS.discard(self.path)
+
+    def _reader(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = kuzu.Connection(self._db)
+            conn.execute("LOAD EXTENSION fts")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _run(self, conn: Any, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        if self.tracer is not None:
+            self.tracer(query, params)
+        with _translated(query.split("\n", 1)[0][:80]):
+            result = conn.execute(query, params or {})
+            rows = result.get_all()
+            result.close()
+            return rows
+
+    def read(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        return self._run(self._reader(), query, params)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Callable[[str, dict[str, Any] | None], list[list[Any]]]]:
+        """One write transaction; everything in it commits or nothing does."""
+        with self._write_lock:
+            conn = self._writer
+            self._run(conn, "BEGIN TRANSACTION")
+            try:
+                yield lambda q, p=None: self._run(conn, q, p)
+            except BaseException:
+                with contextlib.suppress(StorageError):
+                    self._run(conn, "ROLLBACK")
+                raise
+            self._run(conn, "COMMIT")
+
+    # -- schema -------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded in this database; return their names."""
+        with self._write_lock:
+            self._run(
+                self._writer,
+                "CREATE NODE TABLE IF NOT EXISTS Migration("
+                "name STRING, applied_at TIMESTAMP, PRIMARY KEY (name))",
+            )
+            done = {r[0] for r in self._run(self._writer, "MATCH (x:Migration) RETURN x.name")}
+            applied = []
+            for migration in graph_schema.migrations():
+                if migration.name in done:
+                    continue
+                for statement in migration.statements:
+                    self._run(self._writer, statement)
+                self._run(
+                    self._writer,
+                    "CREATE (:Migration {name: $n, applied_at: $t})",
+                    {"n": migration.name, "t": datetime.now(UTC)},
+                )
+                applied.append(migration.name)
+                log.info("applied schema migration %s", migration.name)
+            return applied
+
+    @property
+    def schema_version(self) -> str:
+        rows = self.read("MATCH (x:Migration) RETURN x.name ORDER BY x.name DESC LIMIT 1")
+        return rows[0][0] if rows else ""
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.read("MATCH (x:Meta {key: $k}) RETURN x.value", {"k": key})
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as run:
+            run("MERGE (x:Meta {key: $k}) SET x.value = $v", {"k": key, "v": value})
+
+    def check_embedding_model(self, model_id: str, dimension: int) -> None:
+        """Record the model that builds this directory; refuse a different one."""
+        recorded = self.get_meta("embedding_model")
+        if recorded is None:
+            self.set_meta("embedding_model", json.dumps({"model": model_id, "dim": dimension}))
+            return
+        info = json.loads(recorded)
+        if info.get("model") != model_id or int(info.get("dim", -1)) != dimension:
+            raise ModelMismatch(
+                f"this data directory was built with embedding model {info.get('model')!r} "
+                f"({info.get('dim')} dims); it cannot be opened with {model_id!r} "
+                f"({dimension} dims). Use the original model or a new data directory."
+            )
+
+    # -- writes -------------------------------------------------------------------
+    def write_memories(self, records: Sequence[MemoryRecord]) -> None:
+        """Create memories and link them to their nodes, all in one transaction."""
+        if not records:
+            return
+        mems, embs, customers, orders, tickets, entities = [], [], {}, {}, {}, {}
+        about, mention_o, mention_t, mention_e, in_session = [], [], [], [], []
+        placed, raised, concerns = set(), set(), set()
+        for rec in records:
+            m = rec.memory
+            a = m.agent_id
+            mems.append({**_memory_row(m), "i": len(mems) + 1})
+            embs.append(np.asarray(rec.embedding, dtype=np.float32).tolist())
+            for cid in rec.customer_ids:
+                customers[node_uid(a, cid)] = {"uid": node_uid(a, cid), "a": a, "id": cid, "t": m.created_at}
+                about.append({"m": m.id, "n": node_uid(a, cid)})
+            for key in rec.orders:
+                orders[node_uid(a, key)] = {"uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at}
+                mention_o.append({"m": m.id, "n": node_uid(a, key)})
+                placed.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
+            for key in rec.tickets:
+                tickets[node_uid(a, key)] = {"uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at}
+                mention_t.append({"m": m.id, "n": node_uid(a, key)})
+                raised.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
+                concerns.update((node_uid(a, key), node_uid(a, o)) for o in rec.orders)
+            for e in rec.others:
+                uid = node_uid(a, f"{e.kind}:{e.key}")
+                entities[uid] = {"uid": uid, "a": a, "kind": e.kind, "key": e.key, "value": e.value}
+                mention_e.append({"m": m.id, "n": uid})
+            if m.session_id:
+                in_session.append({"m": m.id, "n": m.session_id})
+
+        def pairs(s: set[tuple[str, str]]) -> list[dict[str, str]]:
+            return [{"f": f, "t": t} for f, t in sorted(s)]
+
+        with self.transaction() as run:
+            # Embeddings travel as a parallel list ($embs[r.i]): inside a list of structs
+            # Kùzu converts them several times slower. The CASTs type all-NULL/empty fields.
+            run(
+                "UNWIND $rows AS r CREATE (m:Memory {id: r.id, agent_id: r.agent_id, "
+                "content: r.content, importance: r.importance, tags: CAST(r.tags AS STRING[]), "
+                "memory_type: r.memory_type, metadata: r.metadata, entities: r.entities, "
+                "created_at: r.created_at, updated_at: r.updated_at, "
+                "expires_at: CAST(r.expires_at AS TIMESTAMP), "
+                "session_id: CAST(r.session_id AS STRING), customer_id: CAST(r.customer_id AS STRING), "
+                "access_count: 0, embedding: $embs[r.i]})",
+                {"rows": mems, "embs": embs},
+            )
+            for label, nodes in (("Customer", customers), ("`Order`", orders), ("Ticket", tickets)):
+                if nodes:
+                    run(
+                        f"UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) "
+                        "ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
+                        {"rows": list(nodes.values())},
+                    )
+            if tickets:
+                run(
+                    "UNWIND $uids AS u MATCH (t:Ticket {uid: u}) WHERE t.status IS NULL "
+                    "SET t.status = 'open', t.updated_at = t.created_at",
+                    {"uids": list(tickets)},
+                )
+            if entities:
+                run(
+                    "UNWIND $rows AS r MERGE (n:Entity {uid: r.uid}) "
+                    "ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, n.value = r.value",
+                    {"rows": list(entities.values())},
+                )
+            for rel, label, rows in (
+                ("ABOUT", "Customer", about),
+                ("MENTIONS", "`Order`", mention_o),
+                ("MENTIONS", "Ticket", mention_t),
+                ("MENTIONS", "Entity", mention_e),
+            ):
+                if rows:
+                    run(
+                        f"UNWIND $rows AS r MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) "
+                        f"CREATE (m)-[:{rel}]->(n)",
+                        {"rows": rows},
+                    )
+            if in_session:
+                run(
+                    "UNWIND $rows AS r MATCH (m:Memory {id: r.m}), (s:Session {id: r.n}) "
+                    "CREATE (m)-[:IN_SESSION]->(s)",
+                    {"rows": in_session},
+                )
+            for rel, src, dst, rows in (
+                ("PLACED", "Customer", "`Order`", placed),
+                ("RAISED", "Customer", "Ticket", raised),
+                ("CONCERNS", "Ticket", "`Order`", concerns),
+            ):
+                if rows:
+                    run(
+                        f"UNWIND $rows AS r MATCH (a:{src} {{uid: r.f}}), (b:{dst} {{uid: r.t}}) "
+                        f"MERGE (a)-[:{rel}]->(b)",
+                        {"rows": pairs(rows)},
+                    )
+
+    def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:
+        """Delete memories (and their edges); return the ids that existed."""
+        with self.transaction() as run:
+            rows = run(
+                "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id",
+                {"ids": list(ids), "a": agent_id},
+            )
+            found = [r[0] for r in rows]
+            if found:
+                run(
+                    "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a DETACH DELETE m",
+                    {"ids": found, "a": agent_id},
+                )
+        return found
+
+    def expired_memory_ids(self, now: datetime) -> list[tuple[str, str]]:
+        rows = self.read(
+            "MATCH (m:Memory) WHERE m.expires_at IS NOT NULL AND m.expires_at <= $now "
+            "RETURN m.agent_id, m.id",
+            {"now": now},
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def create_session(self, session: Session) -> None:
+        with self.transaction() as run:
+            run(
+                "CREATE (s:Session {id: $id, agent_id: $a, customer_id: $c, started_at: $t, "
+                "metadata: $meta})",
+                {
+                    "id": session.id,
+                    "a": session.agent_id,
+                    "c": session.customer_id,
+                    "t": session.started_at,
+                    "meta": json.dumps(session.metadata),
+                },
+            )
+            if session.customer_id:
+                uid = node_uid(session.agent_id, session.customer_id)
+                run(
+                    "MERGE (c:Customer {uid: $uid}) "
+                    "ON CREATE SET c.agent_id = $a, c.id = $cid, c.created_at = $t",
+                    {"uid": uid, "a": session.agent_id, "cid": session.customer_id, "t": session.started_at},
+                )
+                run(
+                    "MATCH (c:Customer {uid: $uid}), (s:Session {id: $id}) CREATE (c)-[:HAD_SESSION]->(s)",
+                    {"uid": uid, "id": session.id},
+                )
+
+    def end_session(self, session_id: str, ended_at: datetime, summary: str | None) -> None:
+        with self.transaction() as run:
+            run(
+                "MATCH (s:Session {id: $id}) SET s.ended_at = $t, s.summary = $sum",
+                {"id": session_id, "t": ended_at, "sum": summary},
+            )
+
+    # -- reads: memories ------------------------------------------------------------
+    def get_memories(self, agent_id: str, ids: Sequence[str]) -> dict[str, Memory]:
+        if not ids:
+            return {}
+        rows = self.read(
+            f"MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN {_MEMORY_COLUMNS}",
+            {"ids": list(ids), "a": agent_id},
+        )
+        return {r[0]: _memory_from_row(r) for r in rows}
+
+    def session_memories(self, session_id: str, now: datetime) -> list[Memory]:
+        rows = self.read(
+            "MATCH (m:Memory)-[:IN_SESSION]->(s:Session {id: $id}) "
+            "WHERE m.expires_at IS NULL OR m.expires_at > $now "
+            f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id",
+            {"id": session_id, "now": now},
+        )
+        return [_memory_from_row(r) for r in rows]
+
+    def customer_memories(self, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
+        rows = self.read(
+            "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $uid}) "
+            "WHERE m.expires_at IS NULL OR m.expires_at > $now "
+            f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
+            {"uid": node_uid(agent_id, customer_id), "now": now},
+        )
+        return [_memory_from_row(r) for r in rows]
+
+    def embeddings(self, agent_id: str, ids: Sequence[str]) -> np.ndarray:
+        rows = self.read(
+            "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id, m.embedding",
+            {"ids": list(ids), "a": agent_id},
+        )
+        by_id = {r[0]: r[1] for r in rows}
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
+    def all_memory_ids(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for agent_id, memory_id in self.read("MATCH (m:Memory) RETURN m.agent_id, m.id"):
+            out.setdefault(agent_id, set()).add(memory_id)
+        return out
+
+    def filtered_candidates(
+        self, agent_id: str, flt: RecallFilter, now: datetime, limit: int
+    ) -> tuple[list[str], np.ndarray]:
+        """Ids and embeddings of the memories a node filter (session/customer) allows."""
+        where, params = _filter_clause(agent_id, flt, now)
+        if flt.session_id is not None:
+            match = "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $sid})"
+            params["sid"] = flt.session_id
+        else:
+            match = "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $cuid})"
+            params["cuid"] = node_uid(agent_id, flt.customer_id or "")
+        if flt.session_id is not None and flt.customer_id is not None:
+            where += " AND m.customer_id = $cid"
+            params["cid"] = flt.customer_id
+        rows = self.read(
+            f"{match} WHERE {where} RETURN m.id, m.embedding, m.tags LIMIT {int(limit)}", params
+        )
+        rows = [r for r in rows if _tags_pass(flt, r[2])]
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [r[0] for r in rows], np.asarray([r[1] for r in rows], dtype=np.float32)
+
+    def filter_ids(self, agent_id: str, ids: Sequence[str], flt: RecallFilter, now: datetime) -> set[str]:
+        """The subset of ``ids`` that passes the filter (and is not expired)."""
+        if not ids:
+            return set()
+        where, params = _filter_clause(agent_id, flt, now)
+        params["ids"] = list(ids)
+        match = "MATCH (m:Memory)"
+        if flt.session_id is not None:
+            match = "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $sid})"
+            params["sid"] = flt.session_id
+        if flt.customer_id is not None:
+            where += " AND EXISTS { MATCH (m)-[:ABOUT]->(:Customer {uid: $cuid}) }"
+            params["cuid"] = node_uid(agent_id, flt.customer_id)
+        rows = self.read(f"{match} WHERE m.id IN $ids AND {where} RETURN m.id, m.tags", params)
+        return {r[0] for r in rows if _tags_pass(flt, r[1])}
+
+    def keyword_search(self, agent_id: str, text: str, limit: int) -> list[tuple[str, float]]:
+        """BM25 scores from the fts index, best first, only this agent's memories."""
+        rows = self.read(
+            "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
+            "WITH node, score WHERE node.agent_id = $a "
+            f"RETURN node.id, score ORDER BY score DESC LIMIT {int(limit)}",
+            {"q": text, "a": agent_id},
+        )
+        return [(r[0], float(r[1])) for r in rows]
+
+    # -- reads: graph ---------------------------------------------------------------
+    def resolve(self, agent_id: str, refs: NodeRefs) -> NodeRefs:
+        """Keep only the referenced nodes that exist for this agent."""
+
+        def existing(label: str, keys: Sequence[str]) -> tuple[str, ...]:
+            if not keys:
+                return ()
+            rows = self.read(
+                f"MATCH (n:{label}) WHERE n.uid IN $uids RETURN n.id",
+                {"uids": [node_uid(agent_id, k) for k in keys]},
+            )
+            return tuple(sorted({r[0] for r in rows}))
+
+        entity_uids = [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities]
+        entity_rows = (
+            self.read("MATCH (n:Entity) WHERE n.uid IN $u RETURN n.kind, n.key", {"u": entity_uids})
+            if entity_uids
+            else []
+        )
+        return NodeRefs(
+            customers=existing("Customer", refs.customers),
+            orders=existing("`Order`", refs.orders),
+            tickets=existing("Ticket", refs.tickets),
+            entities=tuple(sorted({(r[0], r[1]) for r in entity_rows})),
+        )
+
+    def linked_memories(self, agent_id: str, refs: NodeRefs) -> dict[str, GraphLink]:
+        """Memories connected to the referenced nodes: 1.0 direct, 0.5 via their customer."""
+        links: dict[str, GraphLink] = {}
+
+        def add(rows: list[list[Any]], strength: float, reason: str) -> None:
+            for memory_id, label in rows:
+                link = links.setdefault(memory_id, GraphLink(0.0))
+                if strength < link.strength:
+                    continue  # a stronger connection already explains this memory
+                if strength > link.strength:
+                    link.strength, link.reasons = strength, []
+                text = reason.format(label)
+                if text not in link.reasons:
+                    link.reasons.append(text)
+
+        c_uids = [node_uid(agent_id, c) for c in refs.customers]
+        o_uids = [node_uid(agent_id, o) for o in refs.orders]
+        t_uids = [node_uid(agent_id, t) for t in refs.tickets]
+        e_uids = [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities]
+        if c_uids:
+            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id", {"u": c_uids}),
+                1.0, "about customer {}")
+        if o_uids:
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids}),
+                1.0, "linked to order #{}")
+            add(self.read(
+                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id",
+                {"u": o_uids}), 0.5, "same customer as order #{}")
+        if t_uids:
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids}),
+                1.0, "linked to ticket {}")
+            add(self.read(
+                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id",
+                {"u": t_uids}), 0.5, "same customer as ticket {}")
+        if e_uids:
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value", {"u": e_uids}),
+                1.0, "mentions {}")
+            add(self.read(
+                "MATCH (m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(e:Entity) "
+                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id",
+                {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
+        return links
+
+    # -- reads: sessions and customers ------------------------------------------------
+    def get_session(self, session_id: str) -> Session | None:
+        rows = self.read(
+            "MATCH (s:Session {id: $id}) OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
+            "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
+            "s.metadata, count(m)",
+            {"id": session_id},
+        )
+        return _session_from_row(rows[0]) if rows else None
+
+    def list_sessions(
+        self, agent_id: str, *, customer_id: str | None = None, active_only: bool = False,
+        limit: int = 100, offset: int = 0,
+    ) -> list[Session]:
+        where = ["s.agent_id = $a"]
+        params: dict[str, Any] = {"a": agent_id}
+        if customer_id is not None:
+            where.append("s.customer_id = $c")
+            params["c"] = customer_id
+        if active_only:
+            where.append("s.ended_at IS NULL")
+        rows = self.read(
+            f"MATCH (s:Session) WHERE {' AND '.join(where)} "
+            "OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
+            "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
+            f"s.metadata, count(m) ORDER BY s.started_at DESC, s.id SKIP {int(offset)} LIMIT {int(limit)}",
+            params,
+        )
+        return [_session_from_row(r) for r in rows]
+
+    def get_customer(self, agent_id: str, customer_id: str) -> Customer | None:
+        rows = self.read(
+            "MATCH (c:Customer {uid: $uid}) RETURN c.id, c.agent_id, c.name, c.created_at",
+            {"uid": node_uid(agent_id, customer_id)},
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3]))
+
+    def customer_orders(self, agent_id: str, customer_id: str) -> list[str]:
+        rows = self.read(
+            "MATCH (:Customer {uid: $uid})-[:PLACED]->(o:`Order`) RETURN o.id ORDER BY o.id",
+            {"uid": node_uid(agent_id, customer_id)},
+        )
+        return [r[0] for r in rows]
+
+    def customer_tickets(self, agent_id: str, customer_id: str) -> list[str]:
+        rows = self.read(
+            "MATCH (:Customer {uid: $uid})-[:RAISED]->(t:Ticket) RETURN t.id ORDER BY t.id",
+            {"uid": node_uid(agent_id, customer_id)},
+        )
+        return [r[0] for r in rows]
+
+    def memory_customers(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, list[str]]:
+        rows = self.read(
+            "MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE m.id IN $ids AND m.agent_id = $a "
+            "RETURN m.id, c.id ORDER BY c.id",
+            {"ids": list(memory_ids), "a": agent_id},
+        )
+        out: dict[str, list[str]] = {}
+        for memory_id, customer_id in rows:
+            out.setdefault(memory_id, []).append(customer_id)
+        return out
+
+    def count_memories(self, agent_id: str | None = None) -> int:
+        if agent_id is None:
+            return int(self.read("MATCH (m:Memory) RETURN count(m)")[0][0])
+        return int(self.read("MATCH (m:Memory) WHERE m.agent_id = $a RETURN count(m)", {"a": agent_id})[0][0])
+
+
+# -- row mapping -------------------------------------------------------------------
+def _memory_row(m: Memory) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "agent_id": m.agent_id,
+        "content": m.content,
+        "importance": float(m.importance),
+        "tags": list(m.tags),
+        "memory_type": m.memory_type,
+        "metadata": json.dumps(m.metadata, sort_keys=True),
+        "entities": json.dumps([[e.kind, e.value, e.key] for e in m.entities]),
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "expires_at": m.expires_at,
+        "session_id": m.session_id,
+        "customer_id": m.customer_id,
+    }
+
+
+def _memory_from_row(r: list[Any]) -> Memory:
+    return Memory(
+        id=r[0],
+        agent_id=r[1],
+        content=r[2],
+        importance=float(r[3]),
+        tags=tuple(r[4] or ()),
+        memory_type=r[5],
+        metadata=json.loads(r[6]) if r[6] else {},
+        entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[7] or "[]")),
+        created_at=_utc(r[8]),
+        updated_at=_utc(r[9]),
+        expires_at=_utc(r[10]),
+        session_id=r[11],
+        customer_id=r[12],
+        access_count=int(r[13] or 0),
+    )
+
+
+def _session_from_row(r: list[Any]) -> Session:
+    return Session(
+        id=r[0],
+        agent_id=r[1],
+        started_at=_utc(r[2]),
+        customer_id=r[3],
+        ended_at=_utc(r[4]),
+        summary=r[5],
+        metadata=json.loads(r[6]) if r[6] else {},
+        memory_count=int(r[7]),
+    )
+
+
+def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str, dict[str, Any]]:
+    where = ["m.agent_id = $a", "(m.expires_at IS NULL OR m.expires_at > $now)"]
+    params: dict[str, Any] = {"a": agent_id, "now": now}
+    if flt.since is not None:
+        where.append("m.created_at >= $since")
+        params["since"] = flt.since
+    if flt.until is not None:
+        where.append("m.created_at <= $until")
+        params["until"] = flt.until
+    if flt.min_importance is not None:
+        where.append("m.importance >= $mi")
+        params["mi"] = flt.min_importance
+    if flt.memory_types:
+        where.append("m.memory_type IN $types")
+        params["types"] = list(flt.memory_types)
+    # Tags ("any of") are checked by _tags_pass: Kùzu 0.11 cannot bind a parameter
+    # inside a list comprehension.
+    return " AND ".join(where), params
+
+
+def _tags_pass(flt: RecallFilter, tags: list[str] | None) -> bool:
+    return not flt.tags or bool(set(flt.tags).intersection(tags or ()))
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Map Kùzu's RuntimeErrors to StorageError at the boundary."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise StorageError(f"graph store failed while {what!r}: {exc}") from exc
