@@ -1,0 +1,116 @@
+"""The CaseGraph exception tree.
+
+Domain code raises these; the API layer turns them into GraphQL errors whose
+``extensions.code`` is the ``code`` attribute. Nothing here imports HTTP or GraphQL.
+
+    CaseGraphError                       code
+    ├── InvalidInput                     INVALID_INPUT (or a more specific code)
+    │   ├── ContentEmpty                 CONTENT_EMPTY
+    │   ├── ContentTooLarge              CONTENT_TOO_LARGE
+    │   ├── InvalidImportance            INVALID_IMPORTANCE
+    │   ├── InvalidTopK                  INVALID_TOP_K
+    │   ├── InvalidTag                   INVALID_TAG
+    │   ├── InvalidId                    INVALID_ID
+    │   ├── InvalidDate                  INVALID_DATE
+    │   └── BatchTooLarge                BATCH_TOO_LARGE
+    ├── NotFound                         NOT_FOUND
+    │   ├── MemoryNotFound               MEMORY_NOT_FOUND
+    │   ├── SessionNotFound              SESSION_NOT_FOUND
+    │   └── CustomerNotFound             CUSTOMER_NOT_FOUND
+    ├── Conflict                         CONFLICT
+    │   └── SessionEnded                 SESSION_ENDED
+    ├── AuthenticationRequired           UNAUTHENTICATED
+    ├── StorageError                     STORAGE_ERROR  (a Kùzu failure, translated in graph.py)
+    └── ConfigurationError               CONFIGURATION_ERROR
+        └── ModelMismatch                MODEL_MISMATCH
+"""
+
+from __future__ import annotations
+
+
+class CaseGraphError(Exception):
+    """Base class: a readable ``message`` plus a machine-readable ``code``."""
+
+    code = "CASEGRAPH_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(CaseGraphError):
+    code = "INVALID_INPUT"
+
+
+class ContentEmpty(InvalidInput):
+    code = "CONTENT_EMPTY"
+
+
+class ContentTooLarge(InvalidInput):
+    code = "CONTENT_TOO_LARGE"
+
+
+class InvalidImportance(InvalidInput):
+    code = "INVALID_IMPORTANCE"
+
+
+class InvalidTopK(InvalidInput):
+    code = "INVALID_TOP_K"
+
+
+class InvalidTag(InvalidInput):
+    code = "INVALID_TAG"
+
+
+class InvalidId(InvalidInput):
+    code = "INVALID_ID"
+
+
+class InvalidDate(InvalidInput):
+    code = "INVALID_DATE"
+
+
+class BatchTooLarge(InvalidInput):
+    code = "BATCH_TOO_LARGE"
+
+
+class NotFound(CaseGraphError):
+    code = "NOT_FOUND"
+
+
+class MemoryNotFound(NotFound):
+    code = "MEMORY_NOT_FOUND"
+
+
+class SessionNotFound(NotFound):
+    code = "SESSION_NOT_FOUND"
+
+
+class CustomerNotFound(NotFound):
+    code = "CUSTOMER_NOT_FOUND"
+
+
+class Conflict(CaseGraphError):
+    code = "CONFLICT"
+
+
+class SessionEnded(Conflict):
+    code = "SESSION_ENDED"
+
+
+class AuthenticationRequired(CaseGraphError):
+    code = "UNAUTHENTICATED"
+
+
+class StorageError(CaseGraphError):
+    code = "STORAGE_ERROR"
+
+
+class ConfigurationError(CaseGraphError):
+    code = "CONFIGURATION_ERROR"
+
+
+class ModelMismatch(ConfigurationError):
+    code = "MODEL_MISMATCH"

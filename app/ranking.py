@@ -1,0 +1,158 @@
+"""Pure, synchronous scoring: how recall turns signals into one ordered list.
+
+Every candidate memory gets five signals in [0, 1]:
+
+- ``semantic``   cosine similarity of query and memory embeddings (negatives clip to 0);
+- ``keyword``    BM25 score from the keyword index, divided by the best BM25 score among
+                 the candidates (so the best keyword match is 1.0);
+- ``graph``      1.0 when the memory is linked to a node the query names (a customer,
+                 an order, a ticket, an e-mail...), 0.5 when it is linked through that
+                 node's customer, 0 otherwise;
+- ``importance`` the importance given at store time (a prior, never a filter);
+- ``recency``    ``0.5 ** (age_days / half_life_days)``.
+
+The score is the weighted sum of the signals, with the weights of a ``RecallConfig``.
+Presets name the modes the quality benchmark compares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from app.models import Signals
+
+
+@dataclass(frozen=True, slots=True)
+class RecallConfig:
+    name: str = "hybrid_graph"
+    semantic_weight: float = 0.50
+    keyword_weight: float = 0.15
+    graph_weight: float = 0.25
+    importance_weight: float = 0.05
+    recency_weight: float = 0.05
+    half_life_days: float = 30.0
+    # How many candidates each source (vectors, keywords) contributes before ranking.
+    candidate_pool: int = 60
+    use_vectors: bool = True
+    use_keywords: bool = True
+    use_graph: bool = True
+
+    def with_half_life(self, days: float) -> RecallConfig:
+        return replace(self, half_life_days=days)
+
+
+PRESETS: dict[str, RecallConfig] = {
+    "dense": RecallConfig(
+        name="dense", semantic_weight=1.0, keyword_weight=0.0, graph_weight=0.0,
+        importance_weight=0.0, recency_weight=0.0, use_keywords=False, use_graph=False,
+    ),
+    "keyword": RecallConfig(
+        name="keyword", semantic_weight=0.0, keyword_weight=1.0, graph_weight=0.0,
+        importance_weight=0.0, recency_weight=0.0, use_vectors=False, use_graph=False,
+    ),
+    "hybrid": RecallConfig(
+        name="hybrid", semantic_weight=0.65, keyword_weight=0.25, graph_weight=0.0,
+        importance_weight=0.05, recency_weight=0.05, use_graph=False,
+    ),
+    "hybrid_graph": RecallConfig(),
+}
+DEFAULT_PRESET = "hybrid_graph"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What recall knows about one memory before it is scored."""
+
+    memory_id: str
+    semantic: float
+    keyword_bm25: float
+    graph: float
+    importance: float
+    created_at: datetime
+    graph_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    memory_id: str
+    score: float
+    signals: Signals
+    why: tuple[str, ...]
+
+
+def recency(created_at: datetime, now: datetime, half_life_days: float) -> float:
+    """Exponential decay: 1.0 now, 0.5 after one half-life. Future dates count as now."""
+    age_days = max((now - created_at).total_seconds(), 0.0) / 86_400
+    return math.pow(0.5, age_days / half_life_days)
+
+
+def signals_for(
+    c: Candidate, *, best_bm25: float, now: datetime, config: RecallConfig
+) -> Signals:
+    return Signals(
+        semantic=min(max(c.semantic, 0.0), 1.0),
+        keyword=(c.keyword_bm25 / best_bm25) if best_bm25 > 0 else 0.0,
+        importance=min(max(c.importance, 0.0), 1.0),
+        recency=recency(c.created_at, now, config.half_life_days),
+        graph=min(max(c.graph, 0.0), 1.0),
+    )
+
+
+def combine(s: Signals, config: RecallConfig) -> float:
+    return (
+        config.semantic_weight * s.semantic
+        + config.keyword_weight * s.keyword
+        + config.graph_weight * s.graph
+        + config.importance_weight * s.importance
+        + config.recency_weight * s.recency
+    )
+
+
+def explain(c: Candidate, s: Signals, config: RecallConfig) -> tuple[str, ...]:
+    """Short reasons a bot developer can read, strongest first."""
+    why: list[str] = []
+    if config.graph_weight and c.graph_reasons:
+        why.extend(c.graph_reasons)
+    if config.keyword_weight and s.keyword > 0:
+        why.append("keyword match" if s.keyword < 0.999 else "best keyword match")
+    if config.semantic_weight and s.semantic >= 0.5:
+        why.append(f"semantically similar ({s.semantic:.2f})")
+    if config.importance_weight and s.importance >= 0.8:
+        why.append("marked important")
+    if config.recency_weight and s.recency >= 0.9:
+        why.append("recent")
+    return tuple(why)
+
+
+def rank(
+    candidates: Iterable[Candidate], *, now: datetime, config: RecallConfig, top_k: int
+) -> list[Ranked]:
+    """Score every candidate and return the best ``top_k``, ties broken by recency then id."""
+    pool = list(candidates)
+    best_bm25 = max((c.keyword_bm25 for c in pool), default=0.0)
+    scored = []
+    for c in pool:
+        s = signals_for(c, best_bm25=best_bm25, now=now, config=config)
+        scored.append(Ranked(c.memory_id, combine(s, config), s, explain(c, s, config)))
+    scored.sort(key=lambda r: (-r.score, -r.signals.recency, r.memory_id))
+    return scored[:top_k]
+
+
+def preset(name: str | None) -> RecallConfig:
+    """A named preset (``None`` = the default)."""
+    key = name or DEFAULT_PRESET
+    try:
+        return PRESETS[key]
+    except KeyError:
+        raise KeyError(f"unknown recall preset {key!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def merge_sources(*sources: Mapping[str, float]) -> set[str]:
+    """All memory ids any source proposed."""
+    out: set[str] = set()
+    for s in sources:
+        out.update(s)
+    return out

@@ -1,0 +1,70 @@
+"""The service objects wired together: opened once by the app's lifespan, closed once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from app.embeddings import Embedder, SentenceTransformerEmbedder
+from app.graph import GraphStore
+from app.memory import Clock, MemoryService, utcnow
+from app.recall import RecallService
+from app.settings import Settings
+from app.vectors import VectorStore
+
+log = logging.getLogger("casegraph.services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    graph: GraphStore
+    vectors: VectorStore
+    embedder: Embedder
+    extractor: Any
+    memories: MemoryService
+    recall: RecallService
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        extractor: Any | None = None,
+        clock: Clock = utcnow,
+    ) -> Services:
+        """Open the data directory: models, graph (migrated), vectors (reconciled)."""
+        from extractors import EntityExtractor
+
+        embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model)
+        extractor = extractor or EntityExtractor(settings.spacy_model)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        graph = GraphStore(settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb)
+        try:
+            graph.check_embedding_model(embedder.model_id, embedder.dimension)
+            vectors = VectorStore(settings.data_dir / "vectors", embedder.dimension)
+            report = vectors.reconcile(graph.all_memory_ids(), graph.embeddings)
+        except BaseException:
+            graph.close()
+            raise
+        log.info(
+            "opened %s: schema %s, %d agents, vectors +%d -%d",
+            settings.data_dir, graph.schema_version, report.agents, report.added, report.removed,
+        )
+        return cls(
+            settings=settings,
+            graph=graph,
+            vectors=vectors,
+            embedder=embedder,
+            extractor=extractor,
+            memories=MemoryService(settings, graph, vectors, embedder, extractor, clock),
+            recall=RecallService(settings, graph, vectors, embedder, extractor, clock),
+        )
+
+    def close(self) -> None:
+        try:
+            self.vectors.save()
+        finally:
+            self.graph.close()
