@@ -1,0 +1,39 @@
+"""Per-request GraphQL context: the services, the request id and the DataLoaders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from app.models import Customer
+from app.services import Services
+
+T = TypeVar("T")
+
+
+async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Domain calls block (Kùzu, the model): keep them off the event loop."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+@dataclass
+class Context:
+    services: Services
+    request_id: str
+    request: Any = None
+    customers: DataLoader[tuple[str, str], Customer | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.customers = DataLoader(load_fn=self._load_customers)
+
+    async def _load_customers(self, keys: list[tuple[str, str]]) -> list[Customer | None]:
+        graph = self.services.graph
+
+        def load() -> list[Customer | None]:
+            return [graph.get_customer(agent_id, customer_id) for agent_id, customer_id in keys]
+
+        return await run_blocking(load)

@@ -1,0 +1,259 @@
+"""GraphQL object and input types, and their mapping from the domain models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app import models
+from app.api.context import Context, run_blocking
+
+
+@strawberry.type(description="Something a memory mentions: an order, a ticket, an e-mail, a person...")
+class Entity:
+    kind: str
+    value: str
+    key: str
+
+
+@strawberry.type(description="A customer order, keyed by its normalised number (#4521 and 'order 4521' are one).")
+class Order:
+    id: strawberry.ID
+    agent_id: strawberry.Private[str]
+
+    @strawberry.field(description="The memories that mention this order.")
+    async def memories(self, info: Info[Context, None]) -> list[Memory]:
+        from app.graph import NodeRefs
+
+        services = info.context.services
+        links = await run_blocking(
+            services.graph.linked_memories, self.agent_id, NodeRefs(orders=(str(self.id),))
+        )
+        direct = [i for i, link in links.items() if link.strength >= 1.0]
+        found = await run_blocking(services.graph.get_memories, self.agent_id, direct)
+        return [Memory.from_model(m) for m in sorted(found.values(), key=lambda m: m.created_at)]
+
+
+@strawberry.type(description="A support ticket, keyed like T-1042.")
+class Ticket:
+    id: strawberry.ID
+    agent_id: strawberry.Private[str]
+
+
+@strawberry.type
+class Customer:
+    id: strawberry.ID
+    agent_id: str
+    name: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, c: models.Customer) -> Customer:
+        return cls(id=strawberry.ID(c.id), agent_id=c.agent_id, name=c.name, created_at=c.created_at)
+
+    @strawberry.field(description="This customer's memories, newest first.")
+    async def memories(self, info: Info[Context, None], limit: int = 100) -> list[Memory]:
+        s = info.context.services
+        found = await run_blocking(s.graph.customer_memories, self.agent_id, str(self.id), s.memories.clock())
+        return [Memory.from_model(m) for m in found[: max(limit, 0)]]
+
+    @strawberry.field
+    async def orders(self, info: Info[Context, None]) -> list[Order]:
+        keys = await run_blocking(info.context.services.graph.customer_orders, self.agent_id, str(self.id))
+        return [Order(id=strawberry.ID(k), agent_id=self.agent_id) for k in keys]
+
+    @strawberry.field
+    async def tickets(self, info: Info[Context, None]) -> list[Ticket]:
+        keys = await run_blocking(info.context.services.graph.customer_tickets, self.agent_id, str(self.id))
+        return [Ticket(id=strawberry.ID(k), agent_id=self.agent_id) for k in keys]
+
+    @strawberry.field
+    async def sessions(self, info: Info[Context, None]) -> list[Session]:
+        found = await run_blocking(
+            info.context.services.graph.list_sessions, self.agent_id, customer_id=str(self.id), limit=1000
+        )
+        return [Session.from_model(s) for s in found]
+
+
+@strawberry.type
+class Memory:
+    id: strawberry.ID
+    agent_id: str
+    content: str
+    importance: float
+    tags: list[str]
+    memory_type: str
+    metadata: JSON
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    session_id: strawberry.ID | None
+    customer_id: str | None
+    entities: list[Entity]
+    _model: strawberry.Private[models.Memory]
+
+    @classmethod
+    def from_model(cls, m: models.Memory) -> Memory:
+        return cls(
+            id=strawberry.ID(m.id),
+            agent_id=m.agent_id,
+            content=m.content,
+            importance=m.importance,
+            tags=list(m.tags),
+            memory_type=m.memory_type,
+            metadata=m.metadata,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+            expires_at=m.expires_at,
+            session_id=strawberry.ID(m.session_id) if m.session_id else None,
+            customer_id=m.customer_id,
+            entities=[Entity(kind=e.kind, value=e.value, key=e.key) for e in m.entities],
+            _model=m,
+        )
+
+    @strawberry.field(description="The customer this memory is about (tags, customerId or its session).")
+    async def customer(self, info: Info[Context, None]) -> Customer | None:
+        if not self.customer_id:
+            return None
+        found = await info.context.customers.load((self.agent_id, self.customer_id))
+        return Customer.from_model(found) if found else None
+
+    @strawberry.field(description="Orders this memory mentions or is tagged with.")
+    def orders(self) -> list[Order]:
+        return [Order(id=strawberry.ID(k), agent_id=self.agent_id) for k in self._model.orders]
+
+    @strawberry.field(description="Tickets this memory mentions or is tagged with.")
+    def tickets(self) -> list[Ticket]:
+        return [Ticket(id=strawberry.ID(k), agent_id=self.agent_id) for k in self._model.tickets]
+
+
+@strawberry.type
+class Session:
+    id: strawberry.ID
+    agent_id: str
+    customer_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    summary: str | None
+    metadata: JSON
+    memory_count: int
+
+    @classmethod
+    def from_model(cls, s: models.Session) -> Session:
+        return cls(
+            id=strawberry.ID(s.id),
+            agent_id=s.agent_id,
+            customer_id=s.customer_id,
+            started_at=s.started_at,
+            ended_at=s.ended_at,
+            summary=s.summary,
+            metadata=s.metadata,
+            memory_count=s.memory_count,
+        )
+
+    @strawberry.field
+    def active(self) -> bool:
+        return self.ended_at is None
+
+    @strawberry.field(description="Memories stored in this session, oldest first.")
+    async def memories(self, info: Info[Context, None]) -> list[Memory]:
+        found = await run_blocking(info.context.services.memories.session_memories, str(self.id))
+        return [Memory.from_model(m) for m in found]
+
+    @strawberry.field
+    async def customer(self, info: Info[Context, None]) -> Customer | None:
+        if not self.customer_id:
+            return None
+        found = await info.context.customers.load((self.agent_id, self.customer_id))
+        return Customer.from_model(found) if found else None
+
+
+@strawberry.type(description="Each signal is in [0, 1]; score is their weighted sum.")
+class Signals:
+    semantic: float
+    keyword: float
+    importance: float
+    recency: float
+    graph: float
+
+
+@strawberry.type
+class RecallHit:
+    memory: Memory
+    score: float
+    signals: Signals
+    why: list[str] = strawberry.field(description="Short reasons this memory surfaced.")
+
+    @classmethod
+    def from_model(cls, h: models.RecallHit) -> RecallHit:
+        s = h.signals
+        return cls(
+            memory=Memory.from_model(h.memory),
+            score=round(h.score, 6),
+            signals=Signals(
+                semantic=round(s.semantic, 6),
+                keyword=round(s.keyword, 6),
+                importance=round(s.importance, 6),
+                recency=round(s.recency, 6),
+                graph=round(s.graph, 6),
+            ),
+            why=list(h.why),
+        )
+
+
+@strawberry.input
+class StoreMemoryInput:
+    agent_id: str
+    content: str
+    importance: float = 0.5
+    tags: list[str] | None = None
+    session_id: strawberry.ID | None = None
+    customer_id: str | None = None
+    memory_type: str = strawberry.field(
+        default="episodic", description="episodic (default), semantic, procedural or working"
+    )
+    metadata: JSON | None = None
+    created_at: datetime | None = strawberry.field(
+        default=None, description="When it happened (for importing history); defaults to now."
+    )
+    ttl_seconds: int | None = strawberry.field(default=None, description="Forget it after this long.")
+
+    def to_model(self) -> models.StoreRequest:
+        return models.StoreRequest(
+            agent_id=self.agent_id,
+            content=self.content,
+            importance=self.importance,
+            tags=tuple(self.tags or ()),
+            session_id=str(self.session_id) if self.session_id is not None else None,
+            customer_id=self.customer_id,
+            memory_type=self.memory_type,
+            metadata=self.metadata,
+            created_at=self.created_at,
+            ttl_seconds=self.ttl_seconds,
+        )
+
+
+@strawberry.input
+class RecallFilter:
+    session_id: strawberry.ID | None = None
+    customer_id: str | None = None
+    tags: list[str] | None = strawberry.field(default=None, description="Any of these tags.")
+    since: datetime | None = None
+    until: datetime | None = None
+    min_importance: float | None = None
+    memory_types: list[str] | None = None
+
+    def to_model(self) -> models.RecallFilter:
+        return models.RecallFilter(
+            session_id=str(self.session_id) if self.session_id is not None else None,
+            customer_id=self.customer_id,
+            tags=tuple(self.tags or ()),
+            since=self.since,
+            until=self.until,
+            min_importance=self.min_importance,
+            memory_types=tuple(self.memory_types or ()),
+        )
+
