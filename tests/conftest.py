@@ -1,0 +1,126 @@
+"""Shared fixtures: the real embedding model and spaCy pipeline (loaded once), real
+Kùzu databases in tmp_path, and a real uvicorn server on loopback for HTTP tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from app.embeddings import SentenceTransformerEmbedder  # noqa: E402
+from app.services import Services  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from extractors import EntityExtractor  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def extractor() -> EntityExtractor:
+    return EntityExtractor()
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    return Settings.from_env({}, data_dir=data_dir, buffer_pool_mb=64, **overrides)
+
+
+@pytest.fixture
+def open_services(embedder, extractor):
+    """Open Services on a data directory; closes everything it opened at teardown."""
+    opened: list[Services] = []
+
+    def _open(data_dir: Path, **overrides) -> Services:
+        services = Services.open(make_settings(data_dir, **overrides), embedder=embedder, extractor=extractor)
+        opened.append(services)
+        return services
+
+    yield _open
+    for s in opened:
+        with contextlib.suppress(Exception):
+            s.close()
+
+
+@pytest.fixture
+def services(open_services, tmp_path) -> Services:
+    return open_services(tmp_path / "data")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """The real app served by uvicorn in a thread, reached over real HTTP."""
+
+    def __init__(self, services: Services, settings: Settings) -> None:
+        import uvicorn
+
+        from app.main import create_app
+
+        self.services = services
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings, services=services), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+    def gql(self, query: str, variables: dict | None = None, headers: dict | None = None) -> dict:
+        r = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+            headers=headers or {}, timeout=60,
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture
+def live_server(open_services, tmp_path) -> Iterator[LiveServer]:
+    services = open_services(tmp_path / "data")
+    with LiveServer(services, services.settings) as server:
+        yield server
+
+
+@pytest.fixture
+def live_server_factory(open_services, tmp_path):
+    started: list[LiveServer] = []
+
+    def _start(**overrides) -> LiveServer:
+        services = open_services(tmp_path / f"data{len(started)}", **overrides)
+        server = LiveServer(services, services.settings).__enter__()
+        started.append(server)
+        return server
+
+    yield _start
+    for s in started:
+        s.__exit__(None, None, None)

@@ -1,0 +1,151 @@
+"""The seed's support-bot scenario, end to end: the real `casegraph serve` process,
+real HTTP, the Python client, the real model, spaCy and Kùzu."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.client import CaseGraphClient, CaseGraphClientError
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+OTHER_CUSTOMERS = [
+    ("bob-stone", "Bob asked how to reset his router; we sent the setup guide and he prefers chat."),
+    ("carol-white", "Carol's invoice for order #7788 was wrong; billing corrected it and she likes phone calls."),
+    ("dan-ng", "Dan's parcel was lost in transit; a replacement shipped with tracking 1Z999AA10123456784."),
+    ("eve-king", "Eve prefers to be contacted by email and wants to close her account."),
+    ("frank-li", "Frank reported a damaged blender, order #9001; we offered a replacement."),
+]
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, port: int, env_extra: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "CASEGRAPH_BUFFER_POOL_MB": "128", **(env_extra or {})}
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not become healthy")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("e2e") / "data"
+
+
+@pytest.fixture(scope="module")
+def server(data_dir):
+    proc = ServerProcess(data_dir, free_port())
+    yield proc
+    proc.stop()
+
+
+def test_support_bot_remembers_jane_across_sessions(server, data_dir):
+    client = CaseGraphClient(server.url)
+    bot = "support-bot"
+
+    # Last week: Jane's chat about a damaged parcel.
+    first = client.session_start(agent_id=bot, customer_id="jane-doe")
+    refund = client.store(
+        agent_id=bot,
+        content="Customer reported that order #4521 arrived with a cracked screen. "
+        "We issued a full refund; she prefers email updates.",
+        importance=0.8,
+        tags=["support", "returns", "customer:jane-doe"],
+        session_id=first["id"],
+    )
+    tried = client.store(
+        agent_id=bot,
+        content="Walked her through the display reset steps; it did not help.",
+        tags=["support", "customer:jane-doe"],
+        session_id=first["id"],
+    )
+    client.session_end(session_id=first["id"])
+
+    # #4521 was extracted and linked to an Order node of Jane's.
+    assert {"kind": "order", "value": "order #4521", "key": "4521"} in refund["entities"]
+    customer = client.execute(
+        '{ customer(agentId: "support-bot", id: "jane-doe") { orders { id } memories { id } } }'
+    )["customer"]
+    assert customer["orders"] == [{"id": "4521"}]
+    assert {m["id"] for m in customer["memories"]} == {refund["id"], tried["id"]}
+
+    # Other customers' histories, in sessions of their own.
+    for customer_id, text in OTHER_CUSTOMERS:
+        s = client.session_start(agent_id=bot, customer_id=customer_id)
+        client.store(agent_id=bot, content=text, tags=["support", f"customer:{customer_id}"], session_id=s["id"])
+        client.session_end(session_id=s["id"])
+
+    # This week: a new chat. The bot recalls her history without asking again.
+    second = client.session_start(agent_id=bot)
+    hits = client.recall(agent_id=bot, query="Jane Doe previous interactions and preferences", top_k=5)
+    assert hits[0]["memory"]["id"] == refund["id"]
+    assert hits[0]["signals"]["graph"] == 1.0
+    assert "about customer jane-doe" in hits[0]["why"]
+    jane_ids = {refund["id"], tried["id"]}
+    assert {h["memory"]["id"] for h in hits[:2]} == jane_ids
+
+    hits = client.recall(agent_id=bot, query="what happened with order 4521?", top_k=3)
+    assert hits[0]["memory"]["id"] == refund["id"]
+    assert "linked to order #4521" in hits[0]["why"]
+
+    # Session-scoped recall sees only that session's memories.
+    note = client.store(
+        agent_id=bot, content="Customer asked whether the refund for the screen has landed.",
+        session_id=second["id"], tags=["customer:jane-doe"],
+    )
+    scoped = client.recall(agent_id=bot, query="refund", top_k=10, session_id=second["id"])
+    assert [h["memory"]["id"] for h in scoped] == [note["id"]]
+    scoped_first = client.recall(agent_id=bot, query="refund", top_k=10, session_id=first["id"])
+    assert {h["memory"]["id"] for h in scoped_first} == jane_ids
+
+    # Ending a session twice, or storing into an ended one, is refused with a code.
+    with pytest.raises(CaseGraphClientError) as err:
+        client.store(agent_id=bot, content="late note", session_id=first["id"])
+    assert err.value.code == "SESSION_ENDED"
+
+
+def test_memories_survive_a_restart(server, data_dir):
+    client = CaseGraphClient(server.url)
+    stored = client.store(agent_id="restart-bot", content="Ticket T-5512: printer jams on duplex jobs.")
+    server.stop()
+    again = ServerProcess(data_dir, free_port())
+    try:
+        client = CaseGraphClient(again.url)
+        hits = client.recall(agent_id="restart-bot", query="ticket T-5512", top_k=1)
+        assert [h["memory"]["id"] for h in hits] == [stored["id"]]
+        # The earlier test's memories are still there too.
+        hits = client.recall(agent_id="support-bot", query="order 4521", top_k=1)
+        assert "4521" in hits[0]["memory"]["content"]
+    finally:
+        again.stop()
