@@ -129,8 +129,9 @@ class GraphStore:
     def _reader(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            # No LOAD EXTENSION here: extensions load per database (the writer did it), and
+            # LOAD runs as a write transaction, which fails while another write is active.
             conn = kuzu.Connection(self._db)
-            conn.execute("LOAD EXTENSION fts")
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -161,6 +162,14 @@ class GraphStore:
                     self._run(conn, "ROLLBACK")
                 raise
             self._run(conn, "COMMIT")
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[Path]:
+        """Hold off writers and checkpoint: until exit, the database file alone is complete
+        and does not change (backups copy it here; readers carry on)."""
+        with self._write_lock:
+            self._run(self._writer, "CHECKPOINT")
+            yield self.path
 
     # -- schema -------------------------------------------------------------------
     def migrate(self) -> list[str]:
