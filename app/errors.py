@@ -20,6 +20,7 @@ Domain code raises these; the API layer turns them into GraphQL errors whose
     ├── Conflict                         CONFLICT
     │   └── SessionEnded                 SESSION_ENDED
     ├── AuthenticationRequired           UNAUTHENTICATED
+    ├── Forbidden                        FORBIDDEN  (a valid key outside its agents or role)
     ├── StorageError                     STORAGE_ERROR  (a Kùzu failure, translated in graph.py)
     └── ConfigurationError               CONFIGURATION_ERROR
         └── ModelMismatch                MODEL_MISMATCH
@@ -102,6 +103,10 @@ class SessionEnded(Conflict):
 
 class AuthenticationRequired(CaseGraphError):
     code = "UNAUTHENTICATED"
+
+
+class Forbidden(CaseGraphError):
+    code = "FORBIDDEN"
 
 
 class StorageError(CaseGraphError):

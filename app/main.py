@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -15,84 +14,49 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app import __version__
+from app.api.admin import admin_routes
 from app.api.context import Context
+from app.api.middleware import RequestGate
 from app.api.playground import ASSETS_DIR, playground_html
 from app.api.schema import build_schema
+from app.auth import NOBODY, Authenticator
+from app.keys import KeyStore
 from app.services import Services
 from app.settings import Settings
 
 log = logging.getLogger("casegraph")
 
 ASSETS_PATH = "/playground-assets"
-PUBLIC_PATHS = ("/health", ASSETS_PATH)
+# The gate (request id, keys and scopes, body size) lives in app/api/middleware.py.
+RequestIdAndAuth = RequestGate
 
 
 class CaseGraphView(GraphQL):
     """Strawberry's ASGI view with our context and the offline playground page."""
 
-    def __init__(self, services_ref: dict[str, Services]) -> None:
-        super().__init__(build_schema(), graphql_ide="graphiql", allow_queries_via_get=True)
+    def __init__(self, services_ref: dict[str, Services], settings: Settings | None = None) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings is None or settings.introspection else None,
+            allow_queries_via_get=True,
+        )
         self._services_ref = services_ref
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        state = request.scope.get("state", {})
         return Context(
             services=self._services_ref["services"],
-            request_id=request.scope.get("state", {}).get("request_id", uuid.uuid4().hex),
+            request_id=state.get("request_id", uuid.uuid4().hex),
             request=request,
+            caller=state.get("caller", NOBODY),
         )
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:  # type: ignore[override]
         root = request.scope.get("root_path", "")
         return HTMLResponse(playground_html(graphql_path=f"{root}/graphql", assets_path=f"{root}{ASSETS_PATH}"))
-
-
-class RequestIdAndAuth:
-    """Tags each request with an id; with an API key set, demands ``Authorization: Bearer``."""
-
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
-        self.app = app
-        self.api_key = api_key.encode() if api_key else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        if self.api_key is not None and not self._public(scope) and not self._authorised(headers):
-            response = JSONResponse(
-                {"error": "a valid API key is required: send 'Authorization: Bearer <key>'",
-                 "code": "UNAUTHENTICATED"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer", "X-Request-ID": request_id},
-            )
-            await response(scope, receive, send)
-            return
-
-        async def send_with_id(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-    @staticmethod
-    def _public(scope: Scope) -> bool:
-        path = scope["path"]
-        if path.startswith(PUBLIC_PATHS):
-            return True
-        # The playground page itself (a browser cannot send a bearer token to load it);
-        # the queries it sends carry the header typed into its headers editor.
-        return path == "/graphql" and scope["method"] == "GET" and b"query=" not in scope["query_string"]
-
-    def _authorised(self, headers: dict[str, str]) -> bool:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key or b"")
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -127,7 +91,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def live(request: Request) -> JSONResponse:
         return JSONResponse({"status": "healthy", "version": __version__})
 
-    view = CaseGraphView(ref)
+    view = CaseGraphView(ref, settings)
+    authenticator = Authenticator(settings.api_key, KeyStore(settings.keys_path))
     return Starlette(
         routes=[
             Route("/health", health),
@@ -135,8 +100,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/health/live", live),
             Route("/graphql", view, methods=["GET", "POST"]),
             Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="playground-assets"),
+            *admin_routes(ref),
         ],
-        middleware=[Middleware(RequestIdAndAuth, api_key=settings.api_key)],
+        middleware=[
+            Middleware(RequestGate, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
+        ],
         lifespan=lifespan,
     )
 

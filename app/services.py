@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from app.datadir import DataDirLock
 from app.embeddings import Embedder, SentenceTransformerEmbedder
 from app.graph import GraphStore
 from app.memory import Clock, MemoryService, utcnow
@@ -25,6 +26,7 @@ class Services:
     extractor: Any
     memories: MemoryService
     recall: RecallService
+    lock: DataDirLock | None = None
 
     @classmethod
     def open(
@@ -41,13 +43,19 @@ class Services:
         embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model)
         extractor = extractor or EntityExtractor(settings.spacy_model)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        graph = GraphStore(settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb)
+        lock = DataDirLock(settings.data_dir).acquire()
+        try:
+            graph = GraphStore(settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb)
+        except BaseException:
+            lock.release()
+            raise
         try:
             graph.check_embedding_model(embedder.model_id, embedder.dimension)
             vectors = VectorStore(settings.data_dir / "vectors", embedder.dimension)
             report = vectors.reconcile(graph.all_memory_ids(), graph.embeddings)
         except BaseException:
             graph.close()
+            lock.release()
             raise
         log.info(
             "opened %s: schema %s, %d agents, vectors +%d -%d",
@@ -61,10 +69,15 @@ class Services:
             extractor=extractor,
             memories=MemoryService(settings, graph, vectors, embedder, extractor, clock),
             recall=RecallService(settings, graph, vectors, embedder, extractor, clock),
+            lock=lock,
         )
 
     def close(self) -> None:
         try:
             self.vectors.save()
         finally:
-            self.graph.close()
+            try:
+                self.graph.close()
+            finally:
+                if self.lock is not None:
+                    self.lock.release()
