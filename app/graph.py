@@ -234,7 +234,7 @@ class GraphStore:
         for rec in records:
             m = rec.memory
             a = m.agent_id
-            mems.append({**_memory_row(m), "i": len(mems) + 1})
+            mems.append(_memory_row(m))
             embs.append(np.asarray(rec.embedding, dtype=np.float32).tolist())
             for cid in rec.customer_ids:
                 customers[node_uid(a, cid)] = {"uid": node_uid(a, cid), "a": a, "id": cid, "t": m.created_at}
@@ -259,18 +259,20 @@ class GraphStore:
             return [{"f": f, "t": t} for f, t in sorted(s)]
 
         with self.transaction() as run:
-            # Embeddings travel as a parallel list ($embs[r.i]): inside a list of structs
-            # Kùzu converts them several times slower. The CASTs type all-NULL/empty fields.
-            run(
-                "UNWIND $rows AS r CREATE (m:Memory {id: r.id, agent_id: r.agent_id, "
-                "content: r.content, importance: r.importance, tags: CAST(r.tags AS STRING[]), "
-                "memory_type: r.memory_type, metadata: r.metadata, entities: r.entities, "
-                "created_at: r.created_at, updated_at: r.updated_at, "
-                "expires_at: CAST(r.expires_at AS TIMESTAMP), "
-                "session_id: CAST(r.session_id AS STRING), customer_id: CAST(r.customer_id AS STRING), "
-                "access_count: 0, embedding: $embs[r.i]})",
-                {"rows": mems, "embs": embs},
-            )
+            # One CREATE per memory, not UNWIND: Kùzu 0.11.3's full-text index gives every
+            # row of an UNWIND ... CREATE the first row's text (keyword search then finds the
+            # wrong memories, and deleting one of them crashes the process). The CASTs type
+            # NULL and empty-list parameters.
+            for row, emb in zip(mems, embs, strict=True):
+                run(
+                    "CREATE (m:Memory {id: $id, agent_id: $agent_id, content: $content, "
+                    "importance: $importance, tags: CAST($tags AS STRING[]), memory_type: $memory_type, "
+                    "metadata: $metadata, entities: $entities, created_at: $created_at, "
+                    "updated_at: $updated_at, expires_at: CAST($expires_at AS TIMESTAMP), "
+                    "session_id: CAST($session_id AS STRING), customer_id: CAST($customer_id AS STRING), "
+                    "access_count: 0, embedding: $embedding})",
+                    {**row, "embedding": emb},
+                )
             for label, nodes in (("Customer", customers), ("`Order`", orders), ("Ticket", tickets)):
                 if nodes:
                     run(
