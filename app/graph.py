@@ -561,10 +561,12 @@ class GraphStore:
             f"MATCH (s:Session) WHERE {' AND '.join(where)} "
             "OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
             "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
-            f"s.metadata, count(m) ORDER BY s.started_at DESC, s.id SKIP {int(offset)} LIMIT {int(limit)}",
+            # No SKIP: Kùzu 0.11.3 segfaults on ORDER BY ... SKIP n when n is far past the rows
+            # (e.g. SKIP 15000 over 3 rows); LIMIT alone is safe, so skip in Python.
+            f"s.metadata, count(m) ORDER BY s.started_at DESC, s.id LIMIT {int(offset) + int(limit)}",
             params,
         )
-        return [_session_from_row(r) for r in rows]
+        return [_session_from_row(r) for r in rows[int(offset):]]
 
     def get_customer(self, agent_id: str, customer_id: str) -> Customer | None:
         rows = self.read(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -53,6 +54,18 @@ class CaseGraphView(GraphQL):
             request=request,
             caller=state.get("caller", NOBODY),
         )
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Strawberry answers 400 to a JSONDecodeError only; bytes that are not UTF-8, JSON
+        # nested thousands deep, or a body that is not an object (null, 5, [1]) would
+        # otherwise end in a 500.
+        try:
+            body = json.loads(data)
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise json.JSONDecodeError(f"unreadable JSON: {type(exc).__name__}", "", 0) from exc
+        if not isinstance(body, dict):  # (answered as "Unable to parse request body as JSON")
+            raise json.JSONDecodeError("the request body must be a JSON object", "", 0)
+        return body
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:  # type: ignore[override]
         root = request.scope.get("root_path", "")

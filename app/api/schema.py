@@ -30,9 +30,12 @@ from app.api.types import (
     StoreMemoryInput,
 )
 from app.auth import Role
-from app.errors import CustomerNotFound, Forbidden, SessionNotFound
+from app.errors import CustomerNotFound, Forbidden, InvalidInput, SessionNotFound
 from app.memory import check_agent_id, check_customer_id
 from app.settings import Settings
+
+# Paging deeper than this is a scan, not a page (and Kùzu 0.11.3 crashes on huge SKIPs).
+MAX_OFFSET = 10_000
 
 
 @strawberry.type
@@ -68,12 +71,14 @@ class Query:
     ) -> list[Session]:
         info.context.require(agent_id, Role.READ)
         check_agent_id(agent_id)
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}, got {offset}", code="INVALID_OFFSET")
         found = await run_blocking(
             info.context.services.graph.list_sessions,
             agent_id,
             active_only=active_only,
             limit=min(max(limit, 1), 1000),
-            offset=max(offset, 0),
+            offset=offset,
         )
         return [Session.from_model(s) for s in found]
 
