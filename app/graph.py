@@ -25,6 +25,7 @@ import numpy as np
 import graph_schema
 from app.errors import ConfigurationError, ModelMismatch, StorageError
 from app.models import Customer, Entity, Memory, RecallFilter, Session
+from app.rwlock import SharedExclusiveLock
 
 log = logging.getLogger("casegraph.graph")
 
@@ -104,6 +105,9 @@ class GraphStore:
                 _OPEN_PATHS.discard(self.path)
             raise
         self._write_lock = threading.Lock()
+        # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
+        # they hold this shared, every write holds it exclusive.
+        self._fts_gate = SharedExclusiveLock()
         self._local = threading.local()
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
@@ -152,7 +156,7 @@ class GraphStore:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Callable[[str, dict[str, Any] | None], list[list[Any]]]]:
         """One write transaction; everything in it commits or nothing does."""
-        with self._write_lock:
+        with self._write_lock, self._fts_gate.exclusive():
             conn = self._writer
             self._run(conn, "BEGIN TRANSACTION")
             try:
@@ -167,14 +171,14 @@ class GraphStore:
     def frozen(self) -> Iterator[Path]:
         """Hold off writers and checkpoint: until exit, the database file alone is complete
         and does not change (backups copy it here; readers carry on)."""
-        with self._write_lock:
+        with self._write_lock, self._fts_gate.exclusive():
             self._run(self._writer, "CHECKPOINT")
             yield self.path
 
     # -- schema -------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded in this database; return their names."""
-        with self._write_lock:
+        with self._write_lock, self._fts_gate.exclusive():
             self._run(
                 self._writer,
                 "CREATE NODE TABLE IF NOT EXISTS Migration("
@@ -459,12 +463,13 @@ class GraphStore:
 
     def keyword_search(self, agent_id: str, text: str, limit: int) -> list[tuple[str, float]]:
         """BM25 scores from the fts index, best first, only this agent's memories."""
-        rows = self.read(
-            "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
-            "WITH node, score WHERE node.agent_id = $a "
-            f"RETURN node.id, score ORDER BY score DESC LIMIT {int(limit)}",
-            {"q": text, "a": agent_id},
-        )
+        with self._fts_gate.shared():
+            rows = self.read(
+                "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
+                "WITH node, score WHERE node.agent_id = $a "
+                f"RETURN node.id, score ORDER BY score DESC LIMIT {int(limit)}",
+                {"q": text, "a": agent_id},
+            )
         return [(r[0], float(r[1])) for r in rows]
 
     # -- reads: graph ---------------------------------------------------------------

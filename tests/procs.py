@@ -23,7 +23,9 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("CASEGRAPH_")}
-        full_env.update({"CASEGRAPH_BUFFER_POOL_MB": "128", "HF_HUB_OFFLINE": "1", **(env or {})})
+        # PYTHONFAULTHANDLER: a native crash leaves the threads' Python stacks in the log.
+        full_env.update({"CASEGRAPH_BUFFER_POOL_MB": "128", "HF_HUB_OFFLINE": "1", "PYTHONFAULTHANDLER": "1",
+                         **(env or {})})
         self.log = open(log or os.devnull, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--data-dir", str(data_dir),
