@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ from app.models import Customer, Entity, Memory, RecallFilter, Session
 log = logging.getLogger("casegraph.graph")
 
 _OPEN_PATHS: set[Path] = set()
+# Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
+_POINT_LOOKUP_LIMIT = 64
 _OPEN_LOCK = threading.Lock()
 
 Tracer = Callable[[str, dict[str, Any] | None], None]
@@ -76,10 +79,21 @@ class NodeRefs:
         return bool(self.customers or self.orders or self.tickets or self.entities)
 
 
+Attrs = tuple[float, datetime, datetime | None]  # importance, created_at, expires_at
+
+
 @dataclass(slots=True)
 class GraphLink:
     strength: float
     reasons: list[str] = field(default_factory=list)
+    attrs: Attrs | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordHit:
+    memory_id: str
+    score: float
+    attrs: Attrs
 
 
 class GraphStore:
@@ -113,7 +127,6 @@ class GraphStore:
         with _translated("opening the graph database"):
             self._db = kuzu.Database(str(self.path), buffer_pool_size=buffer_pool_mb * 1024 * 1024)
             self._writer = kuzu.Connection(self._db)
-            self._writer.execute("LOAD EXTENSION fts")
 
     # -- plumbing -----------------------------------------------------------------
     def close(self) -> None:
@@ -129,8 +142,9 @@ class GraphStore:
     def _reader(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            # No LOAD EXTENSION here: fts is linked into the wheel, and LOAD counts as a
+            # write transaction that fails while another write is running.
             conn = kuzu.Connection(self._db)
-            conn.execute("LOAD EXTENSION fts")
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -147,6 +161,25 @@ class GraphStore:
 
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         return self._run(self._reader(), query, params)
+
+    def read_prepared(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
+        """``read`` for hot point queries: the plan is prepared once per connection."""
+        conn = self._reader()
+        cache = self._local.__dict__.setdefault("prepared", {})
+        statement = cache.get(query)
+        if statement is None:
+            with warnings.catch_warnings():
+                # Kùzu 0.11 calls prepare() deprecated, yet it halves a point query's cost.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                with _translated(query[:80]):
+                    statement = cache[query] = conn.prepare(query)
+        if self.tracer is not None:
+            self.tracer(query, params)
+        with _translated(query[:80]):
+            result = conn.execute(statement, params)
+            rows = result.get_all()
+            result.close()
+            return rows
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Callable[[str, dict[str, Any] | None], list[list[Any]]]]:
@@ -368,13 +401,36 @@ class GraphStore:
 
     # -- reads: memories ------------------------------------------------------------
     def get_memories(self, agent_id: str, ids: Sequence[str]) -> dict[str, Memory]:
+        """Memories by id. A few ids use primary-key lookups (Kùzu plans ``IN`` lists and
+        UNWIND joins as scans of the whole table); many ids use one scan."""
         if not ids:
             return {}
-        rows = self.read(
-            f"MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN {_MEMORY_COLUMNS}",
-            {"ids": list(ids), "a": agent_id},
-        )
+        if len(ids) <= _POINT_LOOKUP_LIMIT:
+            rows = self._point_lookups(
+                ids, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN {_MEMORY_COLUMNS}", agent_id
+            )
+        else:
+            rows = self.read(
+                f"MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN {_MEMORY_COLUMNS}",
+                {"ids": list(ids), "a": agent_id},
+            )
         return {r[0]: _memory_from_row(r) for r in rows}
+
+    def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
+        """(importance, created_at, expires_at) of each existing memory, by id."""
+        rows = self._point_lookups(
+            ids,
+            "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a "
+            "RETURN m.id, m.importance, m.created_at, m.expires_at",
+            agent_id,
+        )
+        return {r[0]: (float(r[1]), _utc(r[2]), _utc(r[3])) for r in rows}
+
+    def _point_lookups(self, ids: Sequence[str], query: str, agent_id: str) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        for memory_id in dict.fromkeys(ids):
+            rows.extend(self.read_prepared(query, {"id": memory_id, "a": agent_id}))
+        return rows
 
     def session_memories(self, session_id: str, now: datetime) -> list[Memory]:
         rows = self.read(
@@ -448,13 +504,19 @@ class GraphStore:
 
     def keyword_search(self, agent_id: str, text: str, limit: int) -> list[tuple[str, float]]:
         """BM25 scores from the fts index, best first, only this agent's memories."""
+        return [(h.memory_id, h.score) for h in self.keyword_hits(agent_id, text, limit)]
+
+    def keyword_hits(self, agent_id: str, text: str, limit: int) -> list[KeywordHit]:
+        """Like ``keyword_search``, with each memory's ranking attributes."""
+        # No `top :=` here: Kùzu applies it before the agent filter.
         rows = self.read(
             "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
             "WITH node, score WHERE node.agent_id = $a "
-            f"RETURN node.id, score ORDER BY score DESC LIMIT {int(limit)}",
+            "RETURN node.id, score, node.importance, node.created_at, node.expires_at "
+            f"ORDER BY score DESC LIMIT {int(limit)}",
             {"q": text, "a": agent_id},
         )
-        return [(r[0], float(r[1])) for r in rows]
+        return [KeywordHit(r[0], float(r[1]), (float(r[2]), _utc(r[3]), _utc(r[4]))) for r in rows]
 
     # -- reads: graph ---------------------------------------------------------------
     def resolve(self, agent_id: str, refs: NodeRefs) -> NodeRefs:
@@ -487,8 +549,9 @@ class GraphStore:
         links: dict[str, GraphLink] = {}
 
         def add(rows: list[list[Any]], strength: float, reason: str) -> None:
-            for memory_id, label in rows:
+            for memory_id, label, importance, created_at, expires_at in rows:
                 link = links.setdefault(memory_id, GraphLink(0.0))
+                link.attrs = (float(importance), _utc(created_at), _utc(expires_at))
                 if strength < link.strength:
                     continue  # a stronger connection already explains this memory
                 if strength > link.strength:
@@ -502,26 +565,26 @@ class GraphStore:
         t_uids = [node_uid(agent_id, t) for t in refs.tickets]
         e_uids = [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities]
         if c_uids:
-            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id", {"u": c_uids}),
+            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id, m.importance, m.created_at, m.expires_at", {"u": c_uids}),
                 1.0, "about customer {}")
         if o_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids}),
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at", {"u": o_uids}),
                 1.0, "linked to order #{}")
             add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id",
+                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at",
                 {"u": o_uids}), 0.5, "same customer as order #{}")
         if t_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids}),
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at", {"u": t_uids}),
                 1.0, "linked to ticket {}")
             add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id",
+                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at",
                 {"u": t_uids}), 0.5, "same customer as ticket {}")
         if e_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value", {"u": e_uids}),
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value, m.importance, m.created_at, m.expires_at", {"u": e_uids}),
                 1.0, "mentions {}")
             add(self.read(
                 "MATCH (m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(e:Entity) "
-                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id",
+                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id, m.importance, m.created_at, m.expires_at",
                 {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
         return links
 

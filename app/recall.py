@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidTopK
-from app.graph import GraphLink, GraphStore, NodeRefs
+from app.graph import GraphLink, GraphStore, KeywordHit, NodeRefs
 from app.memory import (
     as_utc,
     check_agent_id,
@@ -32,7 +33,7 @@ from app.memory import (
     check_tags,
 )
 from app.models import RecallFilter, RecallHit
-from app.ranking import Candidate, RecallConfig, rank
+from app.ranking import Candidate, RecallConfig, partial_bounds, rank
 from app.settings import Settings
 from app.vectors import VectorStore
 from extractors import candidate_customer_ids, slugify
@@ -65,6 +66,7 @@ class RecallService:
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="recall")
 
     def recall(
         self,
@@ -81,31 +83,79 @@ class RecallService:
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
 
-        qvec = self.embedder.embed_query(query) if config.semantic_weight or config.use_vectors else None
-        vector_ids = self._vector_candidates(agent_id, qvec, flt, now, pool) if config.use_vectors else []
-        bm25 = self._keyword_candidates(agent_id, query, flt, now, pool) if config.use_keywords else {}
-        links = self._graph_candidates(agent_id, query, flt, now) if config.use_graph else {}
+        # Keyword and graph look-ups run while the query is embedded.
+        kw_job = self._pool.submit(self._keyword_candidates, agent_id, query, pool) if config.use_keywords else None
+        graph_job = self._pool.submit(self._graph_candidates, agent_id, query) if config.use_graph else None
+        qvec = self.embedder.embed_query(query) if (config.use_vectors or config.semantic_weight) else None
 
-        ids = list(dict.fromkeys([*vector_ids, *bm25, *links]))
+        allowed: set[str] | None = None  # None = every memory of the agent
+        semantic: dict[str, float] = {}
+        if flt.narrows_by_node:
+            # A session or customer bounds the set: score all of it exactly.
+            ids, matrix = self.graph.filtered_candidates(agent_id, flt, now, EXACT_SCAN_LIMIT)
+            allowed = set(ids)
+            if ids and qvec is not None:
+                sims = matrix @ qvec
+                order = np.argsort(-sims)[:pool] if config.use_vectors else []
+                semantic = {ids[i]: float(sims[i]) for i in order}
+        elif config.use_vectors:
+            depth = pool * 5 if flt != RecallFilter() else pool
+            semantic = {h.memory_id: h.similarity for h in self.vectors.search(agent_id, qvec, depth)}
+        kw_hits = kw_job.result() if kw_job else []
+        bm25 = {h.memory_id: h.score for h in kw_hits}
+        kw_attrs = {h.memory_id: h.attrs for h in kw_hits}
+        links = graph_job.result() if graph_job else {}
+
+        ids = list(dict.fromkeys([*semantic, *bm25, *links]))
+        if allowed is not None:
+            ids = [i for i in ids if i in allowed]
+        elif flt != RecallFilter():
+            passing = self.graph.filter_ids(agent_id, ids, flt, now)
+            ids = [i for i in ids if i in passing]
         if not ids:
             return []
-        memories = self.graph.get_memories(agent_id, ids)
-        ids = [i for i in ids if i in memories]
-        semantic = self._similarities(agent_id, ids, qvec)
+        if qvec is not None and config.semantic_weight:
+            missing = [i for i in ids if i not in semantic]
+            for i, vec in self.vectors.vectors_of(agent_id, missing).items():
+                semantic[i] = float(np.dot(vec, qvec))
+
+        best_bm25 = max((bm25.get(i, 0.0) for i in ids), default=0.0)
+        bounds = {
+            i: partial_bounds(
+                semantic.get(i, 0.0),
+                bm25.get(i, 0.0) / best_bm25 if best_bm25 > 0 else 0.0,
+                links[i].strength if i in links else 0.0,
+                config,
+            )
+            for i in ids
+        }
+        # Only memories whose best case reaches the k-th worst case can be in the top k.
+        lowers = sorted((lo for lo, _ in bounds.values()), reverse=True)
+        cutoff = lowers[min(top_k, len(lowers)) - 1]
+        survivors = [i for i in ids if bounds[i][1] >= cutoff]
+        attrs = {i: link.attrs for i, link in links.items() if link.attrs is not None}
+        attrs.update(kw_attrs)
+        attrs.update(self.graph.memory_attrs(agent_id, [i for i in survivors if i not in attrs]))
         candidates = [
             Candidate(
                 memory_id=i,
                 semantic=semantic.get(i, 0.0),
                 keyword_bm25=bm25.get(i, 0.0),
                 graph=links[i].strength if i in links else 0.0,
-                importance=memories[i].importance,
-                created_at=memories[i].created_at,
+                importance=attrs[i][0],
+                created_at=attrs[i][1],
                 graph_reasons=tuple(links[i].reasons) if i in links else (),
             )
-            for i in ids
+            for i in survivors
+            if i in attrs and (attrs[i][2] is None or attrs[i][2] > now)
         ]
-        ranked = rank(candidates, now=now, config=config, top_k=top_k)
-        return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked]
+        ranked = rank(candidates, now=now, config=config, top_k=top_k, best_bm25=best_bm25)
+        memories = self.graph.get_memories(agent_id, [r.memory_id for r in ranked])
+        return [
+            RecallHit(memories[r.memory_id], r.score, r.signals, r.why)
+            for r in ranked
+            if r.memory_id in memories
+        ]
 
     # -- validation -------------------------------------------------------------------
     def _check(self, agent_id: str, query: str, top_k: int, flt: RecallFilter) -> RecallFilter:
@@ -138,45 +188,22 @@ class RecallService:
         )
 
     # -- candidate sources ------------------------------------------------------------
-    def _vector_candidates(
-        self, agent_id: str, qvec: np.ndarray, flt: RecallFilter, now: datetime, pool: int
-    ) -> list[str]:
-        if flt.narrows_by_node:
-            ids, matrix = self.graph.filtered_candidates(agent_id, flt, now, EXACT_SCAN_LIMIT)
-            if not ids:
-                return []
-            sims = matrix @ qvec
-            order = np.argsort(-sims)[:pool]
-            return [ids[i] for i in order]
-        other_filters = flt != RecallFilter()
-        # Filters applied after the ANN search need a deeper search to leave enough.
-        hits = self.vectors.search(agent_id, qvec, pool * 5 if other_filters else pool)
-        ids = [h.memory_id for h in hits]
-        allowed = self.graph.filter_ids(agent_id, ids, flt, now)
-        return [i for i in ids if i in allowed][:pool]
-
-    def _keyword_candidates(
-        self, agent_id: str, query: str, flt: RecallFilter, now: datetime, pool: int
-    ) -> dict[str, float]:
+    def _keyword_candidates(self, agent_id: str, query: str, pool: int) -> list[KeywordHit]:
         words = _WORD.findall(query)
         if not words:
-            return {}
-        hits = self.graph.keyword_search(agent_id, " ".join(words), pool * 5)
-        allowed = self.graph.filter_ids(agent_id, [i for i, _ in hits], flt, now)
-        return {i: s for i, s in hits if i in allowed}
+            return []
+        return self.graph.keyword_hits(agent_id, " ".join(words), pool)
 
-    def _graph_candidates(
-        self, agent_id: str, query: str, flt: RecallFilter, now: datetime
-    ) -> dict[str, GraphLink]:
-        refs = self.graph.resolve(agent_id, self.query_refs(query))
+    def _graph_candidates(self, agent_id: str, query: str) -> dict[str, GraphLink]:
+        refs = self.query_refs(query)
         if not refs:
             return {}
+        # Unknown keys simply match nothing, so no separate existence check is needed.
         links = self.graph.linked_memories(agent_id, refs)
         if len(links) > GRAPH_CANDIDATE_LIMIT:
             strongest = sorted(links.items(), key=lambda kv: -kv[1].strength)[:GRAPH_CANDIDATE_LIMIT]
             links = dict(strongest)
-        allowed = self.graph.filter_ids(agent_id, list(links), flt, now)
-        return {i: link for i, link in links.items() if i in allowed}
+        return links
 
     def query_refs(self, query: str) -> NodeRefs:
         """Graph nodes a query may name, before checking which exist."""
@@ -189,10 +216,3 @@ class RecallService:
             tickets=tuple(sorted({e.key for e in found if e.kind == "ticket"})),
             entities=tuple(sorted({(e.kind, e.key) for e in found if e.kind in _ENTITY_KINDS})),
         )
-
-    def _similarities(self, agent_id: str, ids: Sequence[str], qvec: np.ndarray | None) -> dict[str, float]:
-        if qvec is None or not ids:
-            return {}
-        matrix = self.graph.embeddings(agent_id, ids)
-        return dict(zip(ids, (matrix @ qvec).tolist(), strict=True))
-
