@@ -38,6 +38,7 @@ from app.graph import GraphStore, MemoryRecord
 from app.models import MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from app.settings import Settings
 from app.vectors import VectorStore
+from app.writer import GroupCommitter
 from extractors import InvalidTagError, normalise_customer_id, parse_tags, validate_tags
 
 log = logging.getLogger("casegraph.memory")
@@ -143,6 +144,9 @@ class MemoryService:
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
+        self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
+            self._write, max_items=settings.max_batch_size
+        )
 
     # -- store ----------------------------------------------------------------------
     def store(self, request: StoreRequest) -> Memory:
@@ -171,6 +175,10 @@ class MemoryService:
                     raise
                 raise type(exc)(f"inputs[{i}]: {exc.message}", code=exc.code) from exc
 
+        return self._writer.submit(prepared)
+
+    def _write(self, prepared: Sequence[_Prepared]) -> list[Memory]:
+        """Extract, embed and commit validated memories (runs on the writer thread)."""
         texts = [p.memory.content for p in prepared]
         extracted = self.extractor.extract_many(texts)
         vectors = self.embedder.embed(texts)
@@ -180,6 +188,9 @@ class MemoryService:
         self.graph.write_memories(records)  # the commit point: acknowledged from here on
         self._index(records)
         return [r.memory for r in records]
+
+    def close(self) -> None:
+        self._writer.close()
 
     def _prepare(self, req: StoreRequest, now: datetime, sessions: dict[str, Session]) -> _Prepared:
         agent_id = check_agent_id(req.agent_id)

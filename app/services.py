@@ -65,6 +65,7 @@ class Services:
 
     def close(self) -> None:
         try:
+            self.memories.close()
             self.vectors.save()
         finally:
             self.graph.close()
