@@ -347,6 +347,17 @@ class GraphStore:
     def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:
         """Delete memories (and their edges); return the ids that existed."""
         with self.transaction() as run:
+            if len(ids) <= _POINT_LOOKUP_LIMIT:
+                # One primary-key statement per id: an IN list scans the whole table.
+                found = []
+                for memory_id in dict.fromkeys(ids):
+                    rows = run(
+                        "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a "
+                        "DETACH DELETE m RETURN m.id",
+                        {"id": memory_id, "a": agent_id},
+                    )
+                    found.extend(r[0] for r in rows)
+                return found
             rows = run(
                 "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id",
                 {"ids": list(ids), "a": agent_id},

@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -144,6 +145,7 @@ class MemoryService:
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
+        self._extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
         self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
             self._write, max_items=settings.max_batch_size
         )
@@ -180,8 +182,10 @@ class MemoryService:
     def _write(self, prepared: Sequence[_Prepared]) -> list[Memory]:
         """Extract, embed and commit validated memories (runs on the writer thread)."""
         texts = [p.memory.content for p in prepared]
-        extracted = self.extractor.extract_many(texts)
+        # spaCy and torch both release the GIL for most of their work: overlap them.
+        extraction = self._extract_pool.submit(self.extractor.extract_many, texts)
         vectors = self.embedder.embed(texts)
+        extracted = extraction.result()
         records = [
             self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
         ]
@@ -191,6 +195,7 @@ class MemoryService:
 
     def close(self) -> None:
         self._writer.close()
+        self._extract_pool.shutdown(wait=True)
 
     def _prepare(self, req: StoreRequest, now: datetime, sessions: dict[str, Session]) -> _Prepared:
         agent_id = check_agent_id(req.agent_id)
