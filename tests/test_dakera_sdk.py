@@ -111,6 +111,7 @@ def test_support_bot_story(server, client):
     assert [s["id"] for s in client.list_sessions(agent)] == [second["id"], first["id"]]
     assert [s["id"] for s in client.list_sessions(agent, limit=1, offset=1)] == [first["id"]]
     assert [s["id"] for s in client.list_sessions(agent, active_only=True)] == [second["id"]]
+    assert [s["id"] for s in client.agent_sessions(agent, active_only=True)] == [second["id"]]
     assert [m["id"] for m in client.session_memories(first["id"])] == [prefers["id"]]
     assert client.get_session(second["id"])["session"]["memory_count"] == 1
 
