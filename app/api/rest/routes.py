@@ -1,8 +1,8 @@
 """The Dakera-compatible routes: each one reads the wire format, calls the same domain
 service the GraphQL resolvers call (MemoryService, RecallService) and writes the answer.
 
-No storage or ranking happens here; see ``../../shared/dakera-compat.md`` for the wire
-subset and app/api/rest/errors.py for the error answers.
+No storage or ranking happens here. README "Coming from Dakera" lists what is served;
+app/api/rest/errors.py holds the error answers.
 """
 
 from __future__ import annotations
