@@ -24,7 +24,7 @@ import kuzu
 import numpy as np
 
 import graph_schema
-from app.errors import ConfigurationError, ModelMismatch, StorageError
+from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 
 log = logging.getLogger("casegraph.graph")
@@ -248,8 +248,13 @@ class GraphStore:
             )
 
     # -- writes -------------------------------------------------------------------
-    def write_memories(self, records: Sequence[MemoryRecord]) -> None:
-        """Create memories and link them to their nodes, all in one transaction."""
+    def write_memories(self, records: Sequence[MemoryRecord], *, replace: bool = False) -> None:
+        """Create memories and link them to their nodes, all in one transaction.
+
+        With ``replace`` each memory must already exist (same id, same agent): its node
+        and edges are deleted and written anew in the same transaction (an update that
+        re-links, keeping the keyword index in step); a missing one is MemoryNotFound.
+        """
         if not records:
             return
         mems, embs, customers, orders, tickets, entities = [], [], {}, {}, {}, {}
@@ -283,6 +288,8 @@ class GraphStore:
             return [{"f": f, "t": t} for f, t in sorted(s)]
 
         with self.transaction() as run:
+            if replace:
+                self._delete_for_replace(run, records)
             # Embeddings travel as a parallel list ($embs[r.i]): inside a list of structs
             # Kùzu converts them several times slower. The CASTs type all-NULL/empty fields.
             run(
@@ -292,7 +299,7 @@ class GraphStore:
                 "created_at: r.created_at, updated_at: r.updated_at, "
                 "expires_at: CAST(r.expires_at AS TIMESTAMP), "
                 "session_id: CAST(r.session_id AS STRING), customer_id: CAST(r.customer_id AS STRING), "
-                "access_count: 0, embedding: $embs[r.i]})",
+                "access_count: r.access_count, embedding: $embs[r.i]})",
                 {"rows": mems, "embs": embs},
             )
             for label, nodes in (("Customer", customers), ("`Order`", orders), ("Ticket", tickets)):
@@ -343,6 +350,16 @@ class GraphStore:
                         f"MERGE (a)-[:{rel}]->(b)",
                         {"rows": pairs(rows)},
                     )
+
+    @staticmethod
+    def _delete_for_replace(run: Callable[..., list[list[Any]]], records: Sequence[MemoryRecord]) -> None:
+        wanted = {(r.memory.id, r.memory.agent_id) for r in records}
+        ids = [memory_id for memory_id, _ in wanted]
+        rows = run("MATCH (m:Memory) WHERE m.id IN $ids RETURN m.id, m.agent_id", {"ids": ids})
+        missing = wanted - {(r[0], r[1]) for r in rows}
+        if missing:
+            raise MemoryNotFound(f"memory {sorted(missing)[0][0]!r} does not exist")
+        run("MATCH (m:Memory) WHERE m.id IN $ids DETACH DELETE m", {"ids": ids})
 
     def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:
         """Delete memories (and their edges); return the ids that existed."""
@@ -443,11 +460,14 @@ class GraphStore:
             rows.extend(self.read_prepared(query, {"id": memory_id, "a": agent_id}))
         return rows
 
-    def session_memories(self, session_id: str, now: datetime) -> list[Memory]:
+    def session_memories(
+        self, session_id: str, now: datetime, *, limit: int | None = None, offset: int = 0
+    ) -> list[Memory]:
+        page = f" SKIP {int(offset)}" + (f" LIMIT {int(limit)}" if limit is not None else "")
         rows = self.read(
             "MATCH (m:Memory)-[:IN_SESSION]->(s:Session {id: $id}) "
             "WHERE m.expires_at IS NULL OR m.expires_at > $now "
-            f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id",
+            f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id{page}",
             {"id": session_id, "now": now},
         )
         return [_memory_from_row(r) for r in rows]
@@ -460,6 +480,18 @@ class GraphStore:
             {"uid": node_uid(agent_id, customer_id), "now": now},
         )
         return [_memory_from_row(r) for r in rows]
+
+    def memory_priors(
+        self, agent_id: str, now: datetime, min_importance: float = 0.0
+    ) -> list[tuple[str, float, datetime]]:
+        """(id, importance, created_at) of the agent's live memories at or above ``min_importance``."""
+        rows = self.read(
+            "MATCH (m:Memory) WHERE m.agent_id = $a AND m.importance >= $mi "
+            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            "RETURN m.id, m.importance, m.created_at",
+            {"a": agent_id, "mi": float(min_importance), "now": now},
+        )
+        return [(r[0], float(r[1]), _utc(r[2])) for r in rows]
 
     def embeddings(self, agent_id: str, ids: Sequence[str]) -> np.ndarray:
         rows = self.read(
@@ -599,6 +631,35 @@ class GraphStore:
                 {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
         return links
 
+    def associated_memories(
+        self, agent_id: str, seed_ids: Sequence[str], *, max_depth: int, limit: int, now: datetime
+    ) -> list[tuple[str, int]]:
+        """Memories that share a customer, order or ticket with the seeds, hop by hop.
+
+        Depth 1 shares a node with a seed; depth d shares one with a memory of depth d-1.
+        Returns (id, depth) pairs, nearest first and newest first within a depth, at most
+        ``limit``; the seeds themselves and expired memories are left out.
+        """
+        seen = set(seed_ids)
+        frontier = list(seed_ids)
+        found: list[tuple[str, int]] = []
+        for depth in range(1, max_depth + 1):
+            if not frontier or len(found) >= limit:
+                break
+            rows = self.read(
+                "MATCH (m:Memory)-[:ABOUT|MENTIONS]->(:Customer:`Order`:Ticket)<-[:ABOUT|MENTIONS]-(o:Memory) "
+                "WHERE m.id IN $ids AND m.agent_id = $a AND o.agent_id = $a AND NOT o.id IN $seen "
+                "AND (o.expires_at IS NULL OR o.expires_at > $now) "
+                "RETURN DISTINCT o.id AS id, o.created_at AS t "
+                f"ORDER BY t DESC, id LIMIT {int(limit - len(found))}",
+                {"ids": frontier, "a": agent_id, "seen": sorted(seen), "now": now},
+            )
+            # Fewer rows than asked for means this depth is complete: it is the next frontier.
+            frontier = [r[0] for r in rows]
+            seen.update(frontier)
+            found.extend((memory_id, depth) for memory_id in frontier)
+        return found
+
     # -- reads: sessions and customers ------------------------------------------------
     def get_session(self, session_id: str) -> Session | None:
         rows = self.read(
@@ -686,6 +747,7 @@ def _memory_row(m: Memory) -> dict[str, Any]:
         "expires_at": m.expires_at,
         "session_id": m.session_id,
         "customer_id": m.customer_id,
+        "access_count": int(m.access_count),
     }
 
 

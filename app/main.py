@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app import __version__
+from app.api import rest
 from app.api.context import Context
 from app.api.playground import ASSETS_DIR, playground_html
 from app.api.schema import build_schema
@@ -135,8 +136,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/health/live", live),
             Route("/graphql", view, methods=["GET", "POST"]),
             Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="playground-assets"),
+            *rest.routes(),  # the Dakera-compatible REST API (app/api/rest)
         ],
         middleware=[Middleware(RequestIdAndAuth, api_key=settings.api_key)],
+        exception_handlers=rest.exception_handlers(),
         lifespan=lifespan,
     )
 

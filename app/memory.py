@@ -13,9 +13,9 @@ import logging
 import math
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -222,7 +222,7 @@ class MemoryService:
         session_id = None
         session_customer = None
         if req.session_id is not None:
-            session = self._open_session(agent_id, req.session_id, sessions)
+            session = self._open_session(agent_id, req.session_id, sessions, req.allow_ended_session)
             session_id, session_customer = session.id, session.customer_id
 
         customers: list[str] = []
@@ -260,12 +260,14 @@ class MemoryService:
             return expires_at
         return None
 
-    def _open_session(self, agent_id: str, session_id: str, cache: dict[str, Session]) -> Session:
+    def _open_session(
+        self, agent_id: str, session_id: str, cache: dict[str, Session], allow_ended: bool = False
+    ) -> Session:
         check_object_id(session_id, "sessionId")
         session = cache.get(session_id) or self.graph.get_session(session_id)
         if session is None or session.agent_id != agent_id:
             raise SessionNotFound(f"session {session_id!r} does not exist")
-        if session.ended_at is not None:
+        if session.ended_at is not None and not allow_ended:
             raise SessionEnded(f"session {session_id!r} has ended; start a new session")
         cache[session_id] = session
         return session
@@ -307,16 +309,83 @@ class MemoryService:
             raise MemoryNotFound(f"memory {memory_id!r} does not exist")
         return memory
 
+    # -- update -----------------------------------------------------------------------
+    def update(
+        self,
+        agent_id: str,
+        memory_id: str,
+        *,
+        content: str | None = None,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        memory_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Memory:
+        """Change the given fields of a memory (``tags`` and ``metadata`` replace).
+
+        The memory keeps its id, creation time, session and expiry. It goes through the
+        same validation and extraction as a store, its links to customers, orders and
+        tickets are rebuilt from the new text and tags, and new content is re-embedded;
+        the old and new versions swap in one graph transaction.
+        """
+        fields = (content, importance, tags, memory_type, metadata)
+        if all(f is None for f in fields):
+            raise InvalidInput("give at least one field to update", code="EMPTY_UPDATE")
+        current = self.get(agent_id, memory_id)
+        old_tag_customers = parse_tags(current.tags).customers
+        request = StoreRequest(
+            agent_id=agent_id,
+            content=current.content if content is None else content,
+            importance=current.importance if importance is None else importance,
+            tags=current.tags if tags is None else tuple(tags),
+            session_id=current.session_id,
+            # A customer that came from neither the old tags nor the session was given
+            # explicitly at store time: it stays (the session's is re-derived anyway).
+            customer_id=None if current.customer_id in old_tag_customers else current.customer_id,
+            memory_type=current.memory_type if memory_type is None else memory_type,
+            metadata=current.metadata if metadata is None else metadata,
+            created_at=current.created_at,
+            expires_at=current.expires_at,
+            allow_ended_session=True,
+        )
+        prepared = self._prepare(request, self.clock(), {})
+        prepared = replace(
+            prepared, memory=replace(prepared.memory, id=memory_id, access_count=current.access_count)
+        )
+        text = prepared.memory.content
+        found = self.extractor.extract_many([text])[0]
+        if text == current.content:
+            vector = self.graph.embeddings(agent_id, [memory_id])[0]
+        else:
+            vector = self.embedder.embed([text])[0]
+        record = self._record(prepared, found, vector)
+        self.graph.write_memories([record], replace=True)
+        self._index([record])
+        return record.memory
+
     # -- forget -----------------------------------------------------------------------
     def forget(self, agent_id: str, memory_id: str) -> bool:
         """Remove a memory from the graph, the keyword index and the vector index."""
-        check_agent_id(agent_id)
-        check_object_id(memory_id, "id")
-        deleted = self.graph.delete_memories(agent_id, [memory_id])
-        if not deleted:
-            raise MemoryNotFound(f"memory {memory_id!r} does not exist")
-        self.vectors.remove(agent_id, deleted)
+        self.forget_many(agent_id, [memory_id])
         return True
+
+    def forget_many(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
+        """Remove the given memories; return the ids that existed (MemoryNotFound if none did)."""
+        check_agent_id(agent_id)
+        if not memory_ids:
+            raise InvalidInput("give at least one memory id to forget", code="EMPTY_BATCH")
+        if len(memory_ids) > self.settings.max_batch_size:
+            raise BatchTooLarge(
+                f"forget takes at most {self.settings.max_batch_size} ids, got {len(memory_ids)}"
+            )
+        for memory_id in memory_ids:
+            check_object_id(memory_id, "id")
+        deleted = self.graph.delete_memories(agent_id, list(dict.fromkeys(memory_ids)))
+        if not deleted:
+            shown = memory_ids[0] if len(memory_ids) == 1 else f"{memory_ids[0]}, ..."
+            raise MemoryNotFound(f"memory {shown!r} does not exist")
+        self.vectors.remove(agent_id, deleted)
+        return deleted
 
     def sweep_expired(self) -> int:
         """Delete memories whose TTL has passed; return how many."""
@@ -367,14 +436,34 @@ class MemoryService:
             raise SessionNotFound(f"session {session_id!r} does not exist")
         return session
 
-    def session_memories(self, session_id: str, *, agent_id: str | None = None) -> list[Memory]:
+    def session_memories(
+        self, session_id: str, *, agent_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Memory]:
+        """A session's memories, oldest first; ``limit``/``offset`` page through them."""
+        _check_page(limit, offset)
         self.session_get(session_id, agent_id=agent_id)
-        return self.graph.session_memories(session_id, self.clock())
+        return self.graph.session_memories(session_id, self.clock(), limit=limit, offset=offset)
+
+    def list_sessions(
+        self, agent_id: str, *, active_only: bool = False, limit: int = 50, offset: int = 0
+    ) -> list[Session]:
+        """An agent's sessions, newest first."""
+        check_agent_id(agent_id)
+        _check_page(limit, offset)
+        return self.graph.list_sessions(agent_id, active_only=active_only, limit=limit, offset=offset)
+
+
+MAX_PAGE = 1_000
+
+
+def _check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE):
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}", code="INVALID_LIMIT")
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"offset must be 0 or more, got {offset!r}", code="INVALID_OFFSET")
 
 
 def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:
-    from dataclasses import replace
-
     return replace(m, entities=entities)
 
 

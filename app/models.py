@@ -83,6 +83,9 @@ class StoreRequest:
     created_at: datetime | None = None
     ttl_seconds: int | None = None
     expires_at: datetime | None = None
+    # False: storing into an ended session is SESSION_ENDED (GraphQL). True: it is stored
+    # and linked anyway (Dakera's REST semantics: the answer reports the session state).
+    allow_ended_session: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +121,19 @@ class RecallHit:
     score: float
     signals: Signals
     why: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WakeUp:
+    """An agent's start-up context: its top memories by importance and recency, no query."""
+
+    memories: tuple[Memory, ...]
+    total_available: int
+
+
+@dataclass(frozen=True, slots=True)
+class Associated:
+    """A memory linked through the graph to a recall's results, ``depth`` hops away."""
+
+    memory: Memory
+    depth: int

@@ -151,6 +151,18 @@ def rank(
     return scored[:top_k]
 
 
+def wake_up_order(
+    priors: Iterable[tuple[str, float, datetime]], *, now: datetime, half_life_days: float, top_n: int
+) -> list[str]:
+    """Ids of the ``top_n`` memories by ``importance * recency`` (no query), newest first on ties."""
+    scored = [
+        (importance * recency(created_at, now, half_life_days), created_at, memory_id)
+        for memory_id, importance, created_at in priors
+    ]
+    scored.sort(key=lambda t: (-t[0], -t[1].timestamp(), t[2]))
+    return [memory_id for _, _, memory_id in scored[:top_n]]
+
+
 def preset(name: str | None) -> RecallConfig:
     """A named preset (``None`` = the default)."""
     key = name or DEFAULT_PRESET

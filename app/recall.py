@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from app.embeddings import Embedder
-from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidTopK
+from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
 from app.graph import GraphLink, GraphStore, KeywordHit, NodeRefs
 from app.memory import (
     as_utc,
@@ -32,8 +32,8 @@ from app.memory import (
     check_object_id,
     check_tags,
 )
-from app.models import RecallFilter, RecallHit
-from app.ranking import Candidate, RecallConfig, partial_bounds, rank
+from app.models import Associated, RecallFilter, RecallHit, WakeUp
+from app.ranking import Candidate, RecallConfig, partial_bounds, rank, wake_up_order
 from app.settings import Settings
 from app.vectors import VectorStore
 from extractors import candidate_customer_ids, slugify
@@ -46,6 +46,9 @@ EXACT_SCAN_LIMIT = 20_000
 # At most this many graph-linked memories enter ranking (a busy customer has many).
 GRAPH_CANDIDATE_LIMIT = 500
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Graph-associated memories: at most this many, at most this many hops away.
+MAX_ASSOCIATED = 10
+MAX_ASSOCIATION_DEPTH = 3
 # Query entity kinds that can name a generic Entity node.
 _ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org")
 
@@ -156,6 +159,46 @@ class RecallService:
             for r in ranked
             if r.memory_id in memories
         ]
+
+    def wake_up(self, agent_id: str, top_n: int = 20, min_importance: float = 0.0) -> WakeUp:
+        """An agent's ``top_n`` memories by importance times recency (no query, no embedding)."""
+        check_agent_id(agent_id)
+        if not isinstance(top_n, int) or not 1 <= top_n <= self.settings.max_top_k:
+            raise InvalidTopK(f"top_n must be between 1 and {self.settings.max_top_k}, got {top_n!r}")
+        check_importance(min_importance, "min_importance")
+        now = self.clock()
+        priors = self.graph.memory_priors(agent_id, now, min_importance)
+        ids = wake_up_order(
+            priors, now=now, half_life_days=self.settings.recency_half_life_days, top_n=top_n
+        )
+        memories = self.graph.get_memories(agent_id, ids)
+        return WakeUp(tuple(memories[i] for i in ids if i in memories), total_available=len(priors))
+
+    def associated(
+        self, agent_id: str, memory_ids: Sequence[str], *, depth: int = 1, limit: int = MAX_ASSOCIATED
+    ) -> list[Associated]:
+        """Memories linked to ``memory_ids`` through a shared customer, order or ticket.
+
+        ``depth`` is how many such hops to follow (1..3); nearest first, then newest.
+        """
+        check_agent_id(agent_id)
+        if not isinstance(depth, int) or not 1 <= depth <= MAX_ASSOCIATION_DEPTH:
+            raise InvalidInput(
+                f"association depth must be between 1 and {MAX_ASSOCIATION_DEPTH}, got {depth!r}",
+                code="INVALID_DEPTH",
+            )
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_ASSOCIATED:
+            raise InvalidInput(
+                f"at most {MAX_ASSOCIATED} associated memories can be asked for, got {limit!r}",
+                code="INVALID_LIMIT",
+            )
+        if not memory_ids:
+            return []
+        found = self.graph.associated_memories(
+            agent_id, memory_ids, max_depth=depth, limit=limit, now=self.clock()
+        )
+        memories = self.graph.get_memories(agent_id, [i for i, _ in found])
+        return [Associated(memories[i], d) for i, d in found if i in memories]
 
     # -- validation -------------------------------------------------------------------
     def _check(self, agent_id: str, query: str, top_k: int, flt: RecallFilter) -> RecallFilter:

@@ -49,9 +49,8 @@ class Query:
     async def sessions(
         self, info: Info[Context, None], agent_id: str, active_only: bool = False, limit: int = 50, offset: int = 0
     ) -> list[Session]:
-        check_agent_id(agent_id)
         found = await run_blocking(
-            info.context.services.graph.list_sessions,
+            info.context.services.memories.list_sessions,
             agent_id,
             active_only=active_only,
             limit=min(max(limit, 1), 1000),
