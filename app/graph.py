@@ -507,27 +507,24 @@ class GraphStore:
             out.setdefault(agent_id, set()).add(memory_id)
         return out
 
-    def filtered_candidates(
-        self, agent_id: str, flt: RecallFilter, now: datetime, limit: int
-    ) -> tuple[list[str], np.ndarray]:
-        """Ids and embeddings of the memories a node filter (session/customer) allows."""
+    def filtered_ids(self, agent_id: str, flt: RecallFilter, now: datetime, limit: int) -> list[str] | None:
+        """Ids of every memory the filter allows, or None when there are more than ``limit``
+        (then recall searches the vector index and filters its hits instead)."""
         where, params = _filter_clause(agent_id, flt, now)
+        match = "MATCH (m:Memory)"
         if flt.session_id is not None:
             match = "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $sid})"
             params["sid"] = flt.session_id
-        else:
+            if flt.customer_id is not None:
+                where += " AND EXISTS { MATCH (m)-[:ABOUT]->(:Customer {uid: $cuid}) }"
+        elif flt.customer_id is not None:
             match = "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $cuid})"
-            params["cuid"] = node_uid(agent_id, flt.customer_id or "")
-        if flt.session_id is not None and flt.customer_id is not None:
-            where += " AND m.customer_id = $cid"
-            params["cid"] = flt.customer_id
-        rows = self.read(
-            f"{match} WHERE {where} RETURN m.id, m.embedding, m.tags LIMIT {int(limit)}", params
-        )
-        rows = [r for r in rows if _tags_pass(flt, r[2])]
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [r[0] for r in rows], np.asarray([r[1] for r in rows], dtype=np.float32)
+        if flt.customer_id is not None:
+            params["cuid"] = node_uid(agent_id, flt.customer_id)
+        rows = self.read(f"{match} WHERE {where} RETURN m.id, m.tags LIMIT {int(limit) + 1}", params)
+        if len(rows) > limit:
+            return None
+        return [r[0] for r in rows if _tags_pass(flt, r[1])]
 
     def filter_ids(self, agent_id: str, ids: Sequence[str], flt: RecallFilter, now: datetime) -> set[str]:
         """The subset of ``ids`` that passes the filter (and is not expired)."""

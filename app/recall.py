@@ -41,7 +41,7 @@ from extractors import candidate_customer_ids, slugify
 log = logging.getLogger("casegraph.recall")
 
 MAX_QUERY_CHARS = 2_000
-# A session or customer rarely has more memories than this; past it, fall back to ANN.
+# A filter that allows at most this many memories is scored exactly; past it, ANN.
 EXACT_SCAN_LIMIT = 20_000
 # At most this many graph-linked memories enter ranking (a busy customer has many).
 GRAPH_CANDIDATE_LIMIT = 500
@@ -93,16 +93,20 @@ class RecallService:
 
         allowed: set[str] | None = None  # None = every memory of the agent
         semantic: dict[str, float] = {}
-        if flt.narrows_by_node:
-            # A session or customer bounds the set: score all of it exactly.
-            ids, matrix = self.graph.filtered_candidates(agent_id, flt, now, EXACT_SCAN_LIMIT)
-            allowed = set(ids)
-            if ids and qvec is not None:
-                sims = matrix @ qvec
-                order = np.argsort(-sims)[:pool] if config.use_vectors else []
-                semantic = {ids[i]: float(sims[i]) for i in order}
+        filtered = flt != RecallFilter()
+        allowed_ids = self.graph.filtered_ids(agent_id, flt, now, EXACT_SCAN_LIMIT) if filtered else None
+        if allowed_ids is not None:
+            # The filter bounds the set: score all of it exactly (no ANN recall loss).
+            allowed = set(allowed_ids)
+            if qvec is not None and config.use_vectors:
+                vectors = self.vectors.vectors_of(agent_id, allowed_ids)
+                if vectors:
+                    ids = list(vectors)
+                    sims = np.stack([vectors[i] for i in ids]) @ qvec
+                    semantic = {ids[i]: float(sims[i]) for i in np.argsort(-sims)[:pool]}
         elif config.use_vectors:
-            depth = pool * 5 if flt != RecallFilter() else pool
+            # Unfiltered, or a filter too broad to scan: ANN, deeper when hits are filtered.
+            depth = pool * 5 if filtered else pool
             semantic = {h.memory_id: h.similarity for h in self.vectors.search(agent_id, qvec, depth)}
         kw_hits = kw_job.result() if kw_job else []
         bm25 = {h.memory_id: h.score for h in kw_hits}
@@ -112,7 +116,7 @@ class RecallService:
         ids = list(dict.fromkeys([*semantic, *bm25, *links]))
         if allowed is not None:
             ids = [i for i in ids if i in allowed]
-        elif flt != RecallFilter():
+        elif filtered:
             passing = self.graph.filter_ids(agent_id, ids, flt, now)
             ids = [i for i in ids if i in passing]
         if not ids:
