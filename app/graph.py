@@ -96,6 +96,22 @@ class KeywordHit:
     attrs: Attrs
 
 
+class Transaction:
+    """The statements of one write transaction (see ``GraphStore.transaction``)."""
+
+    def __init__(self, store: GraphStore, conn: Any) -> None:
+        self._store = store
+        self._conn = conn
+
+    def __call__(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        return self._store._run(self._conn, query, params)
+
+    def each(self, query: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Run one prepared statement once per row."""
+        for row in rows:
+            self._store._run_prepared(self._conn, self._store._writer_prepared, query, row)
+
+
 class GraphStore:
     """The embedded Kùzu database in ``<data_dir>/graph``."""
 
@@ -118,6 +134,8 @@ class GraphStore:
                 _OPEN_PATHS.discard(self.path)
             raise
         self._write_lock = threading.Lock()
+        self._writer_prepared: dict[str, Any] = {}
+        self._closed = False
         self._local = threading.local()
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
@@ -130,7 +148,11 @@ class GraphStore:
 
     # -- plumbing -----------------------------------------------------------------
     def close(self) -> None:
+        """Close the database; closing twice is harmless."""
         with self._write_lock, self._readers_lock:
+            if self._closed:
+                return
+            self._closed = True
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
@@ -154,7 +176,7 @@ class GraphStore:
         if self.tracer is not None:
             self.tracer(query, params)
         with _translated(query.split("\n", 1)[0][:80]):
-            result = conn.execute(query, params or {})
+            result = conn.execute(query, _to_kuzu(params or {}))
             rows = result.get_all()
             result.close()
             return rows
@@ -165,7 +187,23 @@ class GraphStore:
     def read_prepared(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
         """``read`` for hot point queries: the plan is prepared once per connection."""
         conn = self._reader()
-        cache = self._local.__dict__.setdefault("prepared", {})
+        return self._run_prepared(conn, self._local.__dict__.setdefault("prepared", {}), query, params)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One write transaction; everything in it commits or nothing does."""
+        with self._write_lock:
+            conn = self._writer
+            self._run(conn, "BEGIN TRANSACTION")
+            try:
+                yield Transaction(self, conn)
+            except BaseException:
+                with contextlib.suppress(StorageError):
+                    self._run(conn, "ROLLBACK")
+                raise
+            self._run(conn, "COMMIT")
+
+    def _prepared(self, conn: Any, cache: dict[str, Any], query: str) -> Any:
         statement = cache.get(query)
         if statement is None:
             with warnings.catch_warnings():
@@ -173,27 +211,17 @@ class GraphStore:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 with _translated(query[:80]):
                     statement = cache[query] = conn.prepare(query)
+        return statement
+
+    def _run_prepared(self, conn: Any, cache: dict[str, Any], query: str, params: dict[str, Any]) -> list[list[Any]]:
+        statement = self._prepared(conn, cache, query)
         if self.tracer is not None:
             self.tracer(query, params)
         with _translated(query[:80]):
-            result = conn.execute(statement, params)
+            result = conn.execute(statement, _to_kuzu(params))
             rows = result.get_all()
             result.close()
             return rows
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Callable[[str, dict[str, Any] | None], list[list[Any]]]]:
-        """One write transaction; everything in it commits or nothing does."""
-        with self._write_lock:
-            conn = self._writer
-            self._run(conn, "BEGIN TRANSACTION")
-            try:
-                yield lambda q, p=None: self._run(conn, q, p)
-            except BaseException:
-                with contextlib.suppress(StorageError):
-                    self._run(conn, "ROLLBACK")
-                raise
-            self._run(conn, "COMMIT")
 
     # -- schema -------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -263,7 +291,7 @@ class GraphStore:
         for rec in records:
             m = rec.memory
             a = m.agent_id
-            mems.append({**_memory_row(m), "i": len(mems) + 1})
+            mems.append(_memory_row(m))
             embs.append(np.asarray(rec.embedding, dtype=np.float32).tolist())
             for cid in rec.customer_ids:
                 customers[node_uid(a, cid)] = {"uid": node_uid(a, cid), "a": a, "id": cid, "t": m.created_at}
@@ -290,17 +318,16 @@ class GraphStore:
         with self.transaction() as run:
             if replace:
                 self._delete_for_replace(run, records)
-            # Embeddings travel as a parallel list ($embs[r.i]): inside a list of structs
-            # Kùzu converts them several times slower. The CASTs type all-NULL/empty fields.
-            run(
-                "UNWIND $rows AS r CREATE (m:Memory {id: r.id, agent_id: r.agent_id, "
-                "content: r.content, importance: r.importance, tags: CAST(r.tags AS STRING[]), "
-                "memory_type: r.memory_type, metadata: r.metadata, entities: r.entities, "
-                "created_at: r.created_at, updated_at: r.updated_at, "
-                "expires_at: CAST(r.expires_at AS TIMESTAMP), "
-                "session_id: CAST(r.session_id AS STRING), customer_id: CAST(r.customer_id AS STRING), "
-                "access_count: r.access_count, embedding: $embs[r.i]})",
-                {"rows": mems, "embs": embs},
+            # One prepared CREATE per memory: with a single UNWIND ... CREATE, Kùzu 0.11.3's
+            # fts index files every row under the FIRST row's words.
+            run.each(
+                "CREATE (m:Memory {id: $id, agent_id: $agent_id, content: $content, "
+                "importance: $importance, tags: CAST($tags AS STRING[]), memory_type: $memory_type, "
+                "metadata: $metadata, entities: $entities, created_at: $created_at, "
+                "updated_at: $updated_at, expires_at: CAST($expires_at AS TIMESTAMP), "
+                "session_id: CAST($session_id AS STRING), customer_id: CAST($customer_id AS STRING), "
+                "access_count: $access_count, embedding: $embedding})",
+                [{**row, "embedding": emb} for row, emb in zip(mems, embs, strict=True)],
             )
             for label, nodes in (("Customer", customers), ("`Order`", orders), ("Ticket", tickets)):
                 if nodes:
@@ -798,6 +825,18 @@ def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str
     # Tags ("any of") are checked by _tags_pass: Kùzu 0.11 cannot bind a parameter
     # inside a list comprehension.
     return " AND ".join(where), params
+
+
+def _to_kuzu(value: Any) -> Any:
+    """Parameters as Kùzu needs them: it drops a datetime's UTC offset instead of applying
+    it, so aware datetimes are converted to UTC first (all times are stored as UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo is not None else value
+    if isinstance(value, dict):
+        return {k: _to_kuzu(v) for k, v in value.items()}
+    if isinstance(value, list) and value and not isinstance(value[0], float | int | str):
+        return [_to_kuzu(v) for v in value]
+    return value
 
 
 def _tags_pass(flt: RecallFilter, tags: list[str] | None) -> bool:

@@ -91,6 +91,8 @@ def check_importance(value: float, what: str = "importance") -> float:
 
 
 def check_tags(tags: Sequence[str]) -> list[str]:
+    if isinstance(tags, str):
+        raise InvalidTag("tags must be a list of strings, not one string")
     try:
         return validate_tags(list(tags))
     except InvalidTagError as exc:

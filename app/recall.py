@@ -126,6 +126,13 @@ class RecallService:
             for i, vec in self.vectors.vectors_of(agent_id, missing).items():
                 semantic[i] = float(np.dot(vec, qvec))
 
+        attrs = {i: link.attrs for i, link in links.items() if link.attrs is not None}
+        attrs.update(kw_attrs)
+
+        def live(i: str) -> bool:
+            return i in attrs and (attrs[i][2] is None or attrs[i][2] > now)
+
+        ids = [i for i in ids if i not in attrs or live(i)]
         best_bm25 = max((bm25.get(i, 0.0) for i in ids), default=0.0)
         bounds = {
             i: partial_bounds(
@@ -137,12 +144,19 @@ class RecallService:
             for i in ids
         }
         # Only memories whose best case reaches the k-th worst case can be in the top k.
-        lowers = sorted((lo for lo, _ in bounds.values()), reverse=True)
-        cutoff = lowers[min(top_k, len(lowers)) - 1]
-        survivors = [i for i in ids if bounds[i][1] >= cutoff]
-        attrs = {i: link.attrs for i, link in links.items() if link.attrs is not None}
-        attrs.update(kw_attrs)
-        attrs.update(self.graph.memory_attrs(agent_id, [i for i in survivors if i not in attrs]))
+        # Attributes (and so expiry) of vector hits are fetched only for those; an expired
+        # or vanished one leaves the pool and the cut-off is drawn again.
+        while True:
+            lowers = sorted((bounds[i][0] for i in ids), reverse=True)
+            if not lowers:
+                return []
+            cutoff = lowers[min(top_k, len(lowers)) - 1]
+            survivors = [i for i in ids if bounds[i][1] >= cutoff]
+            attrs.update(self.graph.memory_attrs(agent_id, [i for i in survivors if i not in attrs]))
+            dead = {i for i in survivors if not live(i)}
+            if not dead:
+                break
+            ids = [i for i in ids if i not in dead]
         candidates = [
             Candidate(
                 memory_id=i,
@@ -154,7 +168,6 @@ class RecallService:
                 graph_reasons=tuple(links[i].reasons) if i in links else (),
             )
             for i in survivors
-            if i in attrs and (attrs[i][2] is None or attrs[i][2] > now)
         ]
         ranked = rank(candidates, now=now, config=config, top_k=top_k, best_bm25=best_bm25)
         memories = self.graph.get_memories(agent_id, [r.memory_id for r in ranked])

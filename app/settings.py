@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,10 +70,18 @@ class Settings:
     def validate(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigurationError(f"port must be 1..65535, got {self.port}")
+        for name in ("max_content_chars", "max_batch_size", "max_top_k"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("recency_half_life_days", "vector_save_interval_s"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigurationError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.buffer_pool_mb < 16:
             raise ConfigurationError("buffer_pool_mb must be at least 16")
         if self.recency_half_life_days <= 0:
             raise ConfigurationError("recency_half_life_days must be positive")
+        if self.vector_save_interval_s <= 0:
+            raise ConfigurationError("vector_save_interval_s must be positive")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ConfigurationError("CASEGRAPH_API_KEY must be at least 8 characters")
 
