@@ -85,7 +85,12 @@ def check_customer_id(value: str | None) -> str | None:
 
 
 def check_importance(value: float, what: str = "importance") -> float:
-    if not isinstance(value, int | float) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
         raise InvalidImportance(f"{what} must be a number between 0 and 1, got {value!r}")
     return float(value)
 
@@ -249,7 +254,8 @@ class MemoryService:
 
     def _expiry(self, req: StoreRequest, now: datetime) -> datetime | None:
         if req.ttl_seconds is not None:
-            if not isinstance(req.ttl_seconds, int) or not 0 < req.ttl_seconds <= MAX_TTL_SECONDS:
+            ttl = req.ttl_seconds
+            if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL_SECONDS:
                 raise InvalidInput(
                     f"ttlSeconds must be between 1 and {MAX_TTL_SECONDS}, got {req.ttl_seconds!r}",
                     code="INVALID_TTL",
