@@ -83,6 +83,12 @@ class StoreRequest:
     created_at: datetime | None = None
     ttl_seconds: int | None = None
     expires_at: datetime | None = None
+    # For importing history (``casegraph import``): keep the original id and update
+    # time, and link orders/tickets the helpdesk knows about without adding tags.
+    id: str | None = None
+    updated_at: datetime | None = None
+    orders: tuple[str, ...] = ()
+    tickets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
