@@ -50,13 +50,15 @@ class Stage:
 
 
 def parse_dockerfile(text: str) -> list[Stage]:
-    """Stages with their (INSTRUCTION, arguments) list: continuations joined, comments dropped."""
+    """Stages with their (INSTRUCTION, arguments) list: continuations joined, comments dropped.
+
+    Enough of the Dockerfile grammar for this file (no heredocs, no parser directives)."""
     logical, current = [], ""
     for line in text.splitlines():
         if not current and (not line.strip() or line.lstrip().startswith("#")):
             continue
         if line.rstrip().endswith("\\"):
-            current += line.rstrip()[:-1] + " "
+            current += line.rstrip()[:-1]  # as Docker does: drop the escaped newline only
             continue
         logical.append(current + line)
         current = ""
@@ -127,6 +129,16 @@ def test_our_rules_for_the_image(stages):
     assert "--workers" not in text, "one worker: Kùzu has one writer"
     health = runtime.last("HEALTHCHECK")
     assert health is not None and "/health" in health and "CMD [" in health
+
+
+def test_the_builds_model_check_passes_offline(stages, tmp_path):
+    """The build stage's RUN that proves both models load with the hub off, as /bin/sh runs it."""
+    [check] = [r for r in stages[0].all("RUN") if "SentenceTransformerEmbedder" in r]
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**BASE_ENV, "PATH": f"{venv_bin}:{BASE_ENV['PATH']}", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(["/bin/sh", "-c", check], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "models baked in: all-MiniLM-L6-v2 384" in result.stdout
 
 
 def _health_command(runtime: Stage) -> list[str]:

@@ -1,12 +1,14 @@
 """casegraph import / export: exact round trips, bad lines, and the domain paths they use.
 
-The 10k-memory round trip is ``python -m benchmarks.import_export`` (about two minutes);
-here a 500-memory history of the same generator goes through the real CLI once.
+The 10k-memory round trip with figures is ``python -m benchmarks.import_export``; here a
+500-memory history of the same generator goes through the real CLI once
+(``CASEGRAPH_ROUNDTRIP_MEMORIES=10000`` runs this test at the benchmark's size on demand).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -23,6 +25,7 @@ from app.transfer import export_jsonl, import_jsonl
 from benchmarks.import_export import AGENT, generate_history, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
+ROUNDTRIP_MEMORIES = int(os.environ.get("CASEGRAPH_ROUNDTRIP_MEMORIES", "500"))
 
 
 def export_text(services, agent_id: str = AGENT) -> str:
@@ -33,19 +36,20 @@ def export_text(services, agent_id: str = AGENT) -> str:
     return out.getvalue()
 
 
-def test_500_memories_round_trip_exactly_through_the_cli(open_services, tmp_path, capsys):
+def test_history_round_trips_exactly_through_the_cli(open_services, tmp_path, capsys):
+    n = ROUNDTRIP_MEMORIES
     source = tmp_path / "history.jsonl"
-    history = generate_history(500, seed=11)
+    history = generate_history(n, seed=11)
     write_jsonl(source, history)
     first_dir, first_export = tmp_path / "a", tmp_path / "export1.jsonl"
 
     assert main(["import", str(source), "--data-dir", str(first_dir), "--progress"]) == 0
     err = capsys.readouterr().err
-    assert "importing: 100%" in err and "500/500" in err  # the progress bar
-    assert "imported 500 memories, 0 already present, 0 bad line(s) skipped" in err
+    assert "importing: 100%" in err and f"{n}/{n}" in err  # the progress bar
+    assert f"imported {n} memories, 0 already present, 0 bad line(s) skipped" in err
     assert main(["export", "--agent", AGENT, "--data-dir", str(first_dir), "-o", str(first_export)]) == 0
     exported = [json.loads(line) for line in first_export.read_text().splitlines()]
-    assert len(exported) == 500
+    assert len(exported) == n
 
     # Original ids, dates, customers, tickets and chats survive the first import.
     by_id = {e["id"]: e for e in exported}
@@ -68,13 +72,13 @@ def test_500_memories_round_trip_exactly_through_the_cli(open_services, tmp_path
     # export -> import into a fresh directory -> export: byte for byte the same.
     second = open_services(tmp_path / "b")
     report = import_jsonl(second, first_export, progress=False)
-    assert (report.imported, report.already_present, report.bad) == (500, 0, [])
+    assert (report.imported, report.already_present, report.bad) == (n, 0, [])
     assert export_text(second) == first_export.read_text()
 
     # Importing the same file again adds nothing: every id is already present.
     again = import_jsonl(second, first_export, on_error="skip", progress=False)
-    assert (again.imported, again.already_present, again.bad) == (0, 500, [])
-    assert second.graph.count_memories(AGENT) == 500
+    assert (again.imported, again.already_present, again.bad) == (0, n, [])
+    assert second.graph.count_memories(AGENT) == n
 
 
 def bad_file(tmp_path: Path) -> Path:
