@@ -18,7 +18,8 @@ Domain code raises these; the API layer turns them into GraphQL errors whose
     │   ├── SessionNotFound              SESSION_NOT_FOUND
     │   └── CustomerNotFound             CUSTOMER_NOT_FOUND
     ├── Conflict                         CONFLICT
-    │   └── SessionEnded                 SESSION_ENDED
+    │   ├── SessionEnded                 SESSION_ENDED
+    │   └── MemoryExists                 MEMORY_EXISTS  (an imported id is already stored)
     ├── AuthenticationRequired           UNAUTHENTICATED
     ├── StorageError                     STORAGE_ERROR  (a Kùzu failure, translated in graph.py)
     └── ConfigurationError               CONFIGURATION_ERROR
@@ -98,6 +99,10 @@ class Conflict(CaseGraphError):
 
 class SessionEnded(Conflict):
     code = "SESSION_ENDED"
+
+
+class MemoryExists(Conflict):
+    code = "MEMORY_EXISTS"
 
 
 class AuthenticationRequired(CaseGraphError):

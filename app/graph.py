@@ -142,9 +142,18 @@ class GraphStore:
         self.applied_migrations = self.migrate()
 
     def _open(self, buffer_pool_mb: int) -> None:
-        with _translated("opening the graph database"):
-            self._db = kuzu.Database(str(self.path), buffer_pool_size=buffer_pool_mb * 1024 * 1024)
-            self._writer = kuzu.Connection(self._db)
+        try:
+            with _translated("opening the graph database"):
+                self._db = kuzu.Database(str(self.path), buffer_pool_size=buffer_pool_mb * 1024 * 1024)
+                self._writer = kuzu.Connection(self._db)
+        except StorageError as exc:
+            if "Could not set lock" not in exc.message:
+                raise
+            raise ConfigurationError(
+                f"the data directory {self.path.parent} is in use by another process (a running "
+                "server?): Kùzu allows one writer, so stop it first",
+                code="DATA_DIR_IN_USE",
+            ) from exc
 
     # -- plumbing -----------------------------------------------------------------
     def close(self) -> None:
@@ -276,12 +285,16 @@ class GraphStore:
             )
 
     # -- writes -------------------------------------------------------------------
-    def write_memories(self, records: Sequence[MemoryRecord], *, replace: bool = False) -> None:
+    def write_memories(
+        self, records: Sequence[MemoryRecord], sessions: Sequence[Session] = (), *, replace: bool = False
+    ) -> None:
         """Create memories and link them to their nodes, all in one transaction.
 
-        With ``replace`` each memory must already exist (same id, same agent): its node
-        and edges are deleted and written anew in the same transaction (an update that
-        re-links, keeping the keyword index in step); a missing one is MemoryNotFound.
+        ``sessions`` (an import's sessions not stored yet) are created in the same
+        transaction, before the memories that join them. With ``replace`` each memory
+        must already exist (same id, same agent): its node and edges are deleted and
+        written anew in the same transaction (an update that re-links, keeping the
+        keyword index in step); a missing one is MemoryNotFound.
         """
         if not records:
             return
@@ -316,6 +329,8 @@ class GraphStore:
             return [{"f": f, "t": t} for f, t in sorted(s)]
 
         with self.transaction() as run:
+            if sessions:
+                _create_sessions(run, sessions)
             if replace:
                 self._delete_for_replace(run, records)
             # One prepared CREATE per memory: with a single UNWIND ... CREATE, Kùzu 0.11.3's
@@ -424,28 +439,7 @@ class GraphStore:
 
     def create_session(self, session: Session) -> None:
         with self.transaction() as run:
-            run(
-                "CREATE (s:Session {id: $id, agent_id: $a, customer_id: $c, started_at: $t, "
-                "metadata: $meta})",
-                {
-                    "id": session.id,
-                    "a": session.agent_id,
-                    "c": session.customer_id,
-                    "t": session.started_at,
-                    "meta": json.dumps(session.metadata),
-                },
-            )
-            if session.customer_id:
-                uid = node_uid(session.agent_id, session.customer_id)
-                run(
-                    "MERGE (c:Customer {uid: $uid}) "
-                    "ON CREATE SET c.agent_id = $a, c.id = $cid, c.created_at = $t",
-                    {"uid": uid, "a": session.agent_id, "cid": session.customer_id, "t": session.started_at},
-                )
-                run(
-                    "MATCH (c:Customer {uid: $uid}), (s:Session {id: $id}) CREATE (c)-[:HAD_SESSION]->(s)",
-                    {"uid": uid, "id": session.id},
-                )
+            _create_sessions(run, [session])
 
     def end_session(self, session_id: str, ended_at: datetime, summary: str | None) -> None:
         with self.transaction() as run:
@@ -455,6 +449,27 @@ class GraphStore:
             )
 
     # -- reads: memories ------------------------------------------------------------
+    def existing_memory_ids(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that are stored (for any agent: ids are global keys)."""
+        rows = self.read("MATCH (m:Memory) WHERE m.id IN $ids RETURN m.id", {"ids": list(ids)})
+        return {r[0] for r in rows}
+
+    def agent_memories(
+        self, agent_id: str, now: datetime, *, after: tuple[datetime, str] | None = None, limit: int = 500
+    ) -> list[Memory]:
+        """One page of an agent's unexpired memories, oldest first (keyset paging on (created_at, id))."""
+        params: dict[str, Any] = {"a": agent_id, "now": now}
+        where = "m.agent_id = $a AND (m.expires_at IS NULL OR m.expires_at > $now)"
+        if after is not None:
+            where += " AND (m.created_at > $t OR (m.created_at = $t AND m.id > $id))"
+            params["t"], params["id"] = after
+        rows = self.read(
+            f"MATCH (m:Memory) WHERE {where} RETURN {_MEMORY_COLUMNS} "
+            f"ORDER BY m.created_at, m.id LIMIT {int(limit)}",
+            params,
+        )
+        return [_memory_from_row(r) for r in rows]
+
     def get_memories(self, agent_id: str, ids: Sequence[str]) -> dict[str, Memory]:
         """Memories by id. A few ids use primary-key lookups (Kùzu plans ``IN`` lists and
         UNWIND joins as scans of the whole table); many ids use one scan."""
@@ -694,6 +709,17 @@ class GraphStore:
         )
         return _session_from_row(rows[0]) if rows else None
 
+    def get_sessions(self, ids: Sequence[str]) -> dict[str, Session]:
+        if not ids:
+            return {}
+        rows = self.read(
+            "MATCH (s:Session) WHERE s.id IN $ids OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
+            "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
+            "s.metadata, count(m)",
+            {"ids": list(ids)},
+        )
+        return {r[0]: _session_from_row(r) for r in rows}
+
     def list_sessions(
         self, agent_id: str, *, customer_id: str | None = None, active_only: bool = False,
         limit: int = 100, offset: int = 0,
@@ -753,6 +779,52 @@ class GraphStore:
         if agent_id is None:
             return int(self.read("MATCH (m:Memory) RETURN count(m)")[0][0])
         return int(self.read("MATCH (m:Memory) WHERE m.agent_id = $a RETURN count(m)", {"a": agent_id})[0][0])
+
+
+    def count_memories_by_agent(self) -> dict[str, int]:
+        """Stored memories per agent (one aggregate over the agent_id column)."""
+        return {r[0]: int(r[1]) for r in self.read("MATCH (m:Memory) RETURN m.agent_id, count(*)")}
+
+
+def _create_sessions(run: Callable[..., list[list[Any]]], sessions: Sequence[Session]) -> None:
+    """Create sessions (ended ones too, for imports) and link them to their customers."""
+    rows = [
+        {
+            "id": s.id,
+            "a": s.agent_id,
+            "c": s.customer_id,
+            "t": s.started_at,
+            "e": s.ended_at,
+            "sum": s.summary,
+            "meta": json.dumps(s.metadata, sort_keys=True),
+        }
+        for s in sessions
+    ]
+    # The CASTs type fields that may be NULL in every row (Kùzu 0.11 UNWIND).
+    run(
+        "UNWIND $rows AS r CREATE (:Session {id: r.id, agent_id: r.a, "
+        "customer_id: CAST(r.c AS STRING), started_at: r.t, ended_at: CAST(r.e AS TIMESTAMP), "
+        "summary: CAST(r.sum AS STRING), metadata: r.meta})",
+        {"rows": rows},
+    )
+    customers = [
+        {"uid": node_uid(s.agent_id, s.customer_id), "a": s.agent_id, "cid": s.customer_id,
+         "t": s.started_at, "sid": s.id}
+        for s in sessions
+        if s.customer_id
+    ]
+    if customers:
+        unique = list({r["uid"]: r for r in reversed(customers)}.values())  # earliest row wins
+        run(
+            "UNWIND $rows AS r MERGE (c:Customer {uid: r.uid}) "
+            "ON CREATE SET c.agent_id = r.a, c.id = r.cid, c.created_at = r.t",
+            {"rows": unique},
+        )
+        run(
+            "UNWIND $rows AS r MATCH (c:Customer {uid: r.uid}), (s:Session {id: r.sid}) "
+            "CREATE (c)-[:HAD_SESSION]->(s)",
+            {"rows": customers},
+        )
 
 
 # -- row mapping -------------------------------------------------------------------

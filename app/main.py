@@ -21,8 +21,12 @@ from strawberry.asgi import GraphQL
 from app import __version__
 from app.api import rest
 from app.api.context import Context
+from app.api.observability import HttpObservability, graphql_metrics, metrics_endpoint
 from app.api.playground import ASSETS_DIR, playground_html
 from app.api.schema import build_schema
+from app.embeddings import SentenceTransformerEmbedder
+from app.logs import bind_request_id
+from app.metrics import Metrics
 from app.services import Services
 from app.settings import Settings
 
@@ -35,8 +39,12 @@ PUBLIC_PATHS = ("/health", ASSETS_PATH)
 class CaseGraphView(GraphQL):
     """Strawberry's ASGI view with our context and the offline playground page."""
 
-    def __init__(self, services_ref: dict[str, Services]) -> None:
-        super().__init__(build_schema(), graphql_ide="graphiql", allow_queries_via_get=True)
+    def __init__(self, services_ref: dict[str, Services], metrics: Metrics) -> None:
+        super().__init__(
+            build_schema(extensions=[graphql_metrics(metrics)]),
+            graphql_ide="graphiql",
+            allow_queries_via_get=True,
+        )
         self._services_ref = services_ref
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
@@ -65,6 +73,7 @@ class RequestIdAndAuth:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        bind_request_id(request_id)
         if self.api_key is not None and not self._public(scope) and not self._authorised(headers):
             response = JSONResponse(
                 {"error": "a valid API key is required: send 'Authorization: Bearer <key>'",
@@ -96,14 +105,22 @@ class RequestIdAndAuth:
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key or b"")
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings, services: Services | None = None, metrics: Metrics | None = None
+) -> Starlette:
     """Build the app. With ``services`` given (tests), the lifespan does not open its own."""
     ref: dict[str, Services] = {}
+    metrics = metrics or Metrics()
+    metrics.watch(lambda: ref.get("services"))
+
+    def open_services() -> Services:
+        embedder = metrics.instrument(SentenceTransformerEmbedder(settings.embedding_model))
+        return Services.open(settings, embedder=embedder)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = services is None
-        ref["services"] = services or await asyncio.to_thread(Services.open, settings)
+        ref["services"] = services or await asyncio.to_thread(open_services)
         app.state.services = ref["services"]
         chores = asyncio.create_task(_housekeeping(ref["services"], settings))
         log.info("CaseGraph %s ready on %s", __version__, settings.data_dir)
@@ -128,20 +145,26 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def live(request: Request) -> JSONResponse:
         return JSONResponse({"status": "healthy", "version": __version__})
 
-    view = CaseGraphView(ref)
-    return Starlette(
+    view = CaseGraphView(ref, metrics)
+    app = Starlette(
         routes=[
             Route("/health", health),
             Route("/health/ready", health),
             Route("/health/live", live),
             Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/metrics", metrics_endpoint(metrics)),
             Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="playground-assets"),
             *rest.routes(),  # the Dakera-compatible REST API (app/api/rest)
         ],
-        middleware=[Middleware(RequestIdAndAuth, api_key=settings.api_key)],
+        middleware=[
+            Middleware(HttpObservability, metrics=metrics),
+            Middleware(RequestIdAndAuth, api_key=settings.api_key),
+        ],
         exception_handlers=rest.exception_handlers(),
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    return app
 
 
 async def _housekeeping(services: Services, settings: Settings) -> None:

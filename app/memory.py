@@ -24,6 +24,8 @@ import numpy as np
 from app.embeddings import Embedder
 from app.errors import (
     BatchTooLarge,
+    CaseGraphError,
+    Conflict,
     ContentEmpty,
     ContentTooLarge,
     InvalidDate,
@@ -31,7 +33,9 @@ from app.errors import (
     InvalidImportance,
     InvalidInput,
     InvalidTag,
+    MemoryExists,
     MemoryNotFound,
+    NotFound,
     SessionEnded,
     SessionNotFound,
 )
@@ -40,7 +44,14 @@ from app.models import MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from app.settings import Settings
 from app.vectors import VectorStore
 from app.writer import GroupCommitter
-from extractors import InvalidTagError, normalise_customer_id, parse_tags, validate_tags
+from extractors import (
+    InvalidTagError,
+    normalise_customer_id,
+    normalise_order_key,
+    normalise_ticket_key,
+    parse_tags,
+    validate_tags,
+)
 
 log = logging.getLogger("casegraph.memory")
 
@@ -161,33 +172,39 @@ class MemoryService:
     def store(self, request: StoreRequest) -> Memory:
         return self.store_batch([request])[0]
 
-    def store_batch(self, requests: Sequence[StoreRequest]) -> list[Memory]:
-        """Store all of ``requests`` or none of them; return them in request order."""
-        if not requests:
-            raise InvalidInput("a batch needs at least one memory", code="EMPTY_BATCH")
-        if len(requests) > self.settings.max_batch_size:
-            raise BatchTooLarge(
-                f"a batch holds at most {self.settings.max_batch_size} memories, got {len(requests)}"
-            )
-        now = self.clock()
-        sessions: dict[str, Session] = {}
-        prepared = []
-        for i, req in enumerate(requests):
-            try:
-                prepared.append(self._prepare(req, now, sessions))
-            except InvalidInput as exc:
-                if len(requests) == 1:
-                    raise
-                raise type(exc)(f"inputs[{i}]: {exc.message}", code=exc.code) from exc
-            except (SessionNotFound, SessionEnded) as exc:
-                if len(requests) == 1:
-                    raise
-                raise type(exc)(f"inputs[{i}]: {exc.message}", code=exc.code) from exc
+    def store_batch(
+        self,
+        requests: Sequence[StoreRequest],
+        *,
+        sessions: Sequence[Session] = (),
+        allow_ended_sessions: bool = False,
+    ) -> list[Memory]:
+        """Store all of ``requests`` or none of them; return them in request order.
 
+        For importing history: ``sessions`` are created in the same transaction as the
+        memories (those that exist already are kept as they are), and
+        ``allow_ended_sessions`` lets memories join sessions that have ended.
+        """
+        self._check_batch_size(requests)
+        now = self.clock()
+        cache, new_sessions, session_errors = self._import_sessions(sessions)
+        if session_errors:
+            raise next(iter(session_errors.values()))
+        prepared = []
+        for i, outcome in enumerate(self._prepare_all(requests, now, cache, allow_ended_sessions)):
+            if isinstance(outcome, CaseGraphError):
+                if len(requests) == 1:
+                    raise outcome
+                raise type(outcome)(f"inputs[{i}]: {outcome.message}", code=outcome.code) from outcome
+            prepared.append(outcome)
+
+        if new_sessions:
+            # An import creating sessions commits them with its memories, on its own.
+            return self._write(prepared, new_sessions)
         return self._writer.submit(prepared)
 
-    def _write(self, prepared: Sequence[_Prepared]) -> list[Memory]:
-        """Extract, embed and commit validated memories (runs on the writer thread)."""
+    def _write(self, prepared: Sequence[_Prepared], new_sessions: Sequence[Session] = ()) -> list[Memory]:
+        """Extract, embed and commit validated memories (normally on the writer thread)."""
         texts = [p.memory.content for p in prepared]
         # spaCy and torch both release the GIL for most of their work: overlap them.
         extraction = self._extract_pool.submit(self.extractor.extract_many, texts)
@@ -196,7 +213,8 @@ class MemoryService:
         records = [
             self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
         ]
-        self.graph.write_memories(records)  # the commit point: acknowledged from here on
+        # The commit point: acknowledged from here on.
+        self.graph.write_memories(records, sessions=new_sessions)
         self._index(records)
         return [r.memory for r in records]
 
@@ -204,8 +222,122 @@ class MemoryService:
         self._writer.close()
         self._extract_pool.shutdown(wait=True)
 
-    def _prepare(self, req: StoreRequest, now: datetime, sessions: dict[str, Session]) -> _Prepared:
+    def check_batch(
+        self,
+        requests: Sequence[StoreRequest],
+        *,
+        sessions: Sequence[Session] = (),
+        allow_ended_sessions: bool = False,
+    ) -> list[tuple[int, CaseGraphError]]:
+        """Validate like ``store_batch`` without writing: ``(index, error)`` per bad request.
+
+        Lets an import report every bad line, or refuse a whole file before writing any.
+        """
+        self._check_batch_size(requests)
+        cache, _, session_errors = self._import_sessions(sessions)
+        outcomes = self._prepare_all(
+            requests, self.clock(), cache, allow_ended_sessions, session_errors
+        )
+        return [(i, o) for i, o in enumerate(outcomes) if isinstance(o, CaseGraphError)]
+
+    def _check_batch_size(self, requests: Sequence[StoreRequest]) -> None:
+        if not requests:
+            raise InvalidInput("a batch needs at least one memory", code="EMPTY_BATCH")
+        if len(requests) > self.settings.max_batch_size:
+            raise BatchTooLarge(
+                f"a batch holds at most {self.settings.max_batch_size} memories, got {len(requests)}"
+            )
+
+    def _prepare_all(
+        self,
+        requests: Sequence[StoreRequest],
+        now: datetime,
+        sessions: dict[str, Session],
+        allow_ended_sessions: bool,
+        session_errors: dict[str, CaseGraphError] | None = None,
+    ) -> list[_Prepared | CaseGraphError]:
+        """Each request prepared, or the input error that refuses it."""
+        given = [r.id for r in requests if isinstance(r.id, str)]
+        existing = self.graph.existing_memory_ids(given) if given else set()
+        seen: set[str] = set()
+        out: list[_Prepared | CaseGraphError] = []
+        for req in requests:
+            try:
+                if session_errors and req.session_id in session_errors:
+                    bad = session_errors[req.session_id]
+                    raise type(bad)(f"session {req.session_id!r}: {bad.message}", code=bad.code)
+                p = self._prepare(req, now, sessions, allow_ended_sessions)
+                if p.memory.id in seen:
+                    raise InvalidInput(f"id {p.memory.id!r} is repeated in this batch", code="DUPLICATE_ID")
+                if p.memory.id in existing:
+                    raise MemoryExists(f"memory {p.memory.id!r} already exists")
+                seen.add(p.memory.id)
+                out.append(p)
+            except (InvalidInput, NotFound, Conflict) as exc:
+                out.append(exc)
+        return out
+
+    def _import_sessions(
+        self, sessions: Sequence[Session]
+    ) -> tuple[dict[str, Session], list[Session], dict[str, CaseGraphError]]:
+        """Validate imported sessions: (known by id, to create, errors by id)."""
+        known: dict[str, Session] = {}
+        new: list[Session] = []
+        errors: dict[str, CaseGraphError] = {}
+        if not sessions:
+            return known, new, errors
+        existing = self.graph.get_sessions([s.id for s in sessions if isinstance(s.id, str)])
+        for raw in sessions:
+            if raw.id in known or raw.id in errors:
+                continue
+            try:
+                session = self._check_session(raw)
+            except InvalidInput as exc:
+                errors[raw.id] = exc
+                continue
+            found = existing.get(session.id)
+            if found is None:
+                new.append(session)
+                known[session.id] = session
+            elif found.agent_id != session.agent_id:
+                errors[session.id] = Conflict(
+                    f"session {session.id!r} belongs to another agent", code="SESSION_CONFLICT"
+                )
+            else:
+                known[session.id] = found  # an existing session is kept as it is
+        return known, new, errors
+
+    def _check_session(self, s: Session) -> Session:
+        agent_id = check_agent_id(s.agent_id)
+        check_object_id(s.id, "session id")
+        started_at = as_utc(s.started_at, "session startedAt")
+        ended_at = as_utc(s.ended_at, "session endedAt") if s.ended_at is not None else None
+        if ended_at is not None and ended_at < started_at:
+            raise InvalidDate("session endedAt lies before its startedAt")
+        summary = s.summary
+        if summary is not None:
+            if not isinstance(summary, str):
+                raise InvalidInput("session summary must be a string", code="INVALID_SUMMARY")
+            if len(summary) > self.settings.max_content_chars:
+                raise ContentTooLarge(
+                    f"session summary has {len(summary)} characters; "
+                    f"the limit is {self.settings.max_content_chars}"
+                )
+        return Session(
+            id=s.id,
+            agent_id=agent_id,
+            started_at=started_at,
+            customer_id=check_customer_id(s.customer_id),
+            ended_at=ended_at,
+            summary=summary,
+            metadata=_check_metadata(s.metadata),
+        )
+
+    def _prepare(
+        self, req: StoreRequest, now: datetime, sessions: dict[str, Session], allow_ended_sessions: bool
+    ) -> _Prepared:
         agent_id = check_agent_id(req.agent_id)
+        memory_id = check_object_id(req.id, "id") if req.id is not None else str(uuid.uuid4())
         if not isinstance(req.content, str) or not req.content.strip():
             raise ContentEmpty("content must not be empty")
         content = req.content.strip()
@@ -218,18 +350,23 @@ class MemoryService:
         importance = check_importance(req.importance)
         tags = check_tags(req.tags)
         links = parse_tags(tags)
+        orders = _merged(links.orders, _link_keys(req.orders, normalise_order_key, "order"))
+        tickets = _merged(links.tickets, _link_keys(req.tickets, normalise_ticket_key, "ticket"))
         memory_type = check_memory_type(req.memory_type)
         metadata = _check_metadata(req.metadata)
         customer_id = check_customer_id(req.customer_id)
         created_at = as_utc(req.created_at, "createdAt") if req.created_at is not None else now
         if created_at > now + timedelta(days=1):
             raise InvalidDate(f"createdAt {created_at.isoformat()} lies in the future")
+        updated_at = as_utc(req.updated_at, "updatedAt") if req.updated_at is not None else now
         expires_at = self._expiry(req, now)
 
         session_id = None
         session_customer = None
         if req.session_id is not None:
-            session = self._open_session(agent_id, req.session_id, sessions, req.allow_ended_session)
+            session = self._open_session(
+                agent_id, req.session_id, sessions, allow_ended_sessions or req.allow_ended_session
+            )
             session_id, session_customer = session.id, session.customer_id
 
         customers: list[str] = []
@@ -237,7 +374,7 @@ class MemoryService:
             if c and c not in customers:
                 customers.append(c)
         memory = Memory(
-            id=str(uuid.uuid4()),
+            id=memory_id,
             agent_id=agent_id,
             content=content,
             importance=importance,
@@ -245,12 +382,12 @@ class MemoryService:
             memory_type=memory_type,
             metadata=metadata,
             created_at=created_at,
-            updated_at=now,
+            updated_at=updated_at,
             session_id=session_id,
             customer_id=customers[0] if customers else None,
             expires_at=expires_at,
         )
-        return _Prepared(memory, tuple(customers), tuple(links.orders), tuple(links.tickets))
+        return _Prepared(memory, tuple(customers), orders, tickets)
 
     def _expiry(self, req: StoreRequest, now: datetime) -> datetime | None:
         if req.ttl_seconds is not None:
@@ -356,7 +493,7 @@ class MemoryService:
             expires_at=current.expires_at,
             allow_ended_session=True,
         )
-        prepared = self._prepare(request, self.clock(), {})
+        prepared = self._prepare(request, self.clock(), {}, allow_ended_sessions=True)
         prepared = replace(
             prepared, memory=replace(prepared.memory, id=memory_id, access_count=current.access_count)
         )
@@ -473,6 +610,23 @@ def _check_page(limit: int | None, offset: int) -> None:
 
 def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:
     return replace(m, entities=entities)
+
+
+def _link_keys(values: Sequence[str], normalise: Callable[[str], str], what: str) -> tuple[str, ...]:
+    keys = []
+    for value in values:
+        try:
+            keys.append(normalise(value))
+        except (ValueError, TypeError) as exc:
+            raise InvalidId(
+                f"{what} {_short(value)!r} is invalid: {exc}", code=f"INVALID_{what.upper()}_ID"
+            ) from exc
+    return tuple(keys)
+
+
+def _merged(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:
+    """Both sequences without repeats, first-seen order (entity order is part of a memory)."""
+    return tuple(dict.fromkeys((*first, *second)))
 
 
 def _expired(m: Memory, now: datetime) -> bool:

@@ -86,6 +86,12 @@ class StoreRequest:
     # False: storing into an ended session is SESSION_ENDED (GraphQL). True: it is stored
     # and linked anyway (Dakera's REST semantics: the answer reports the session state).
     allow_ended_session: bool = False
+    # For importing history (``casegraph import``): keep the original id and update
+    # time, and link orders/tickets the helpdesk knows about without adding tags.
+    id: str | None = None
+    updated_at: datetime | None = None
+    orders: tuple[str, ...] = ()
+    tickets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,8 @@ class Settings:
     # Seconds between background saves of the vector index (Kùzu stays the source of truth).
     vector_save_interval_s: float = 30.0
     log_level: str = "INFO"
+    # json: one JSON object per line (for log collectors); text: for a terminal.
+    log_format: str = "json"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -82,6 +84,8 @@ class Settings:
             raise ConfigurationError("recency_half_life_days must be positive")
         if self.vector_save_interval_s <= 0:
             raise ConfigurationError("vector_save_interval_s must be positive")
+        if self.log_format not in ("json", "text"):
+            raise ConfigurationError(f"log_format must be json or text, got {self.log_format!r}")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ConfigurationError("CASEGRAPH_API_KEY must be at least 8 characters")
 

@@ -140,6 +140,16 @@ class VectorStore:
         with idx.lock:
             return len(idx.index)
 
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        """Per loaded agent: (vectors, bytes of memory the index holds). Cheap: no I/O."""
+        with self._lock:
+            items = list(self._agents.items())
+        out = {}
+        for agent_id, idx in items:
+            with idx.lock:
+                out[agent_id] = (len(idx.index), int(idx.index.memory_usage))
+        return out
+
     def keys(self, agent_id: str) -> set[str]:
         idx = self._agent(agent_id)
         with idx.lock:

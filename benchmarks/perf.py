@@ -26,7 +26,6 @@ import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,7 +82,7 @@ def make_corpus(n: int, seed: int = 7) -> Corpus:
     n_customers = max(50, n // 30)
     customers = [f"{rng.choice(FIRST)} {rng.choice(LAST)} {i}" for i in range(n_customers)]
     items = []
-    for i in range(n):
+    for _i in range(n):
         name = rng.choice(customers)
         cid = name.lower().replace(" ", "-")
         text = f"{name.rsplit(' ', 1)[0]} " + rng.choice(EVENTS).format(
@@ -295,9 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from app.embeddings import resolve_model_path
-    from sentence_transformers import SentenceTransformer
     import torch
+    from sentence_transformers import SentenceTransformer
+
+    from app.embeddings import resolve_model_path
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -107,11 +114,13 @@ class Mutation:
         return Session.from_model(ended)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, extensions: Sequence[type[SchemaExtension]] = ()) -> strawberry.Schema:
+    """The schema; ``extensions`` (e.g. metrics) run outside ErrorCodes and see shaped errors."""
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         extensions=[
+            *extensions,
             ErrorCodes,
             QueryDepthLimiter(max_depth=10),
             MaxAliasesLimiter(max_alias_count=30),
