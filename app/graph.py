@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,7 +131,10 @@ class GraphStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = kuzu.Connection(self._db)
-            conn.execute("LOAD EXTENSION fts")
+            # LOAD EXTENSION runs as a write transaction: two threads opening readers at
+            # once (DataLoaders do), or one opening while a write is in flight, would fail.
+            with self._write_lock:
+                conn.execute("LOAD EXTENSION fts")
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -275,6 +279,9 @@ class GraphStore:
                     "SET t.status = 'open', t.updated_at = t.created_at",
                     {"uids": list(tickets)},
                 )
+                # In this transaction, so a crash cannot leave their relations stale
+                # unnoticed: app/tickets.py recomputes marked tickets (see 003_tickets).
+                _mark_tickets_stale(run, "UNWIND $uids AS u MATCH (t:Ticket {uid: u})", {"uids": list(tickets)})
             if entities:
                 run(
                     "UNWIND $rows AS r MERGE (n:Entity {uid: r.uid}) "
@@ -320,6 +327,9 @@ class GraphStore:
             )
             found = [r[0] for r in rows]
             if found:
+                _mark_tickets_stale(
+                    run, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids", {"ids": found}
+                )
                 run(
                     "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a DETACH DELETE m",
                     {"ids": found, "a": agent_id},
@@ -565,6 +575,16 @@ class GraphStore:
         r = rows[0]
         return Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3]))
 
+    def get_customers(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, Customer]:
+        """Several customers in one query (for DataLoaders)."""
+        if not customer_ids:
+            return {}
+        rows = self.read(
+            "MATCH (c:Customer) WHERE c.uid IN $uids RETURN c.id, c.agent_id, c.name, c.created_at",
+            {"uids": [node_uid(agent_id, c) for c in customer_ids]},
+        )
+        return {r[0]: Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3])) for r in rows}
+
     def customer_orders(self, agent_id: str, customer_id: str) -> list[str]:
         rows = self.read(
             "MATCH (:Customer {uid: $uid})-[:PLACED]->(o:`Order`) RETURN o.id ORDER BY o.id",
@@ -669,6 +689,11 @@ def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str
 
 def _tags_pass(flt: RecallFilter, tags: list[str] | None) -> bool:
     return not flt.tags or bool(set(flt.tags).intersection(tags or ()))
+
+
+def _mark_tickets_stale(run: Callable[..., Any], match: str, params: dict[str, Any]) -> None:
+    """Give the matched tickets (variable ``t``) a new refresh token."""
+    run(f"{match} WITH DISTINCT t SET t.refresh_token = $token", {**params, "token": uuid.uuid4().hex})
 
 
 @contextlib.contextmanager

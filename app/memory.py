@@ -38,7 +38,13 @@ from app.graph import GraphStore, MemoryRecord
 from app.models import MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from app.settings import Settings
 from app.vectors import VectorStore
-from extractors import InvalidTagError, normalise_customer_id, parse_tags, validate_tags
+from extractors import (
+    InvalidTagError,
+    normalise_customer_id,
+    normalise_ticket_key,
+    parse_tags,
+    validate_tags,
+)
 
 log = logging.getLogger("casegraph.memory")
 
@@ -80,6 +86,16 @@ def check_customer_id(value: str | None) -> str | None:
         return normalise_customer_id(value)
     except ValueError as exc:
         raise InvalidId(f"customerId {_short(value)!r} is invalid: {exc}", code="INVALID_CUSTOMER_ID") from exc
+
+
+def check_ticket_id(value: str | None) -> str | None:
+    """``T-1042``, ``1042``, ``ticket #1042`` ... -> ``T-1042``."""
+    if value is None:
+        return None
+    try:
+        return normalise_ticket_key(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidId(f"ticket id {_short(value)!r} is invalid: {exc}", code="INVALID_TICKET_ID") from exc
 
 
 def check_importance(value: float, what: str = "importance") -> float:
@@ -143,6 +159,16 @@ class MemoryService:
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
+        # Called after every committed change (stores, forgets, sweeps): the ticket
+        # service recomputes the relations of the tickets the change touched.
+        self.listeners: list[Callable[[], object]] = []
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            try:
+                listener()
+            except Exception:  # the change is committed; listeners catch up later
+                log.exception("a change listener failed; it will catch up on the next change")
 
     # -- store ----------------------------------------------------------------------
     def store(self, request: StoreRequest) -> Memory:
@@ -179,6 +205,7 @@ class MemoryService:
         ]
         self.graph.write_memories(records)  # the commit point: acknowledged from here on
         self._index(records)
+        self._changed()
         return [r.memory for r in records]
 
     def _prepare(self, req: StoreRequest, now: datetime, sessions: dict[str, Session]) -> _Prepared:
@@ -198,6 +225,7 @@ class MemoryService:
         memory_type = check_memory_type(req.memory_type)
         metadata = _check_metadata(req.metadata)
         customer_id = check_customer_id(req.customer_id)
+        ticket_id = check_ticket_id(req.ticket_id)
         created_at = as_utc(req.created_at, "createdAt") if req.created_at is not None else now
         if created_at > now + timedelta(days=1):
             raise InvalidDate(f"createdAt {created_at.isoformat()} lies in the future")
@@ -227,7 +255,8 @@ class MemoryService:
             customer_id=customers[0] if customers else None,
             expires_at=expires_at,
         )
-        return _Prepared(memory, tuple(customers), tuple(links.orders), tuple(links.tickets))
+        tickets = tuple(dict.fromkeys((*links.tickets, *([ticket_id] if ticket_id else []))))
+        return _Prepared(memory, tuple(customers), tuple(links.orders), tickets)
 
     def _expiry(self, req: StoreRequest, now: datetime) -> datetime | None:
         if req.ttl_seconds is not None:
@@ -262,6 +291,8 @@ class MemoryService:
             entities.setdefault(("order", key), Entity(kind="order", value=f"order:{key}", key=key))
         for key in p.tag_tickets:
             entities.setdefault(("ticket", key), Entity(kind="ticket", value=f"ticket:{key}", key=key))
+        for product in _product_tags(p.memory.tags):
+            entities.setdefault(("product", product.key), product)
         all_entities = tuple(entities.values())
         memory = _with_entities(p.memory, all_entities)
         return MemoryRecord(
@@ -300,6 +331,7 @@ class MemoryService:
         if not deleted:
             raise MemoryNotFound(f"memory {memory_id!r} does not exist")
         self.vectors.remove(agent_id, deleted)
+        self._changed()
         return True
 
     def sweep_expired(self) -> int:
@@ -313,6 +345,8 @@ class MemoryService:
             deleted = self.graph.delete_memories(agent_id, ids)
             self.vectors.remove(agent_id, deleted)
             count += len(deleted)
+        if count:
+            self._changed()
         return count
 
     # -- sessions ---------------------------------------------------------------------
@@ -360,6 +394,20 @@ def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:
     from dataclasses import replace
 
     return replace(m, entities=entities)
+
+
+def _product_tags(tags: Sequence[str]) -> list[Entity]:
+    """``product:<name>`` tags name a product for sure (spaCy's small model rarely does).
+
+    The key is the name lower-cased with whitespace collapsed, as NER keys are.
+    """
+    out = []
+    for tag in tags:
+        prefix, sep, name = tag.partition(":")
+        name = " ".join(name.split())
+        if sep and prefix.strip().lower() == "product" and name:
+            out.append(Entity(kind="product", value=name, key=name.lower()))
+    return out
 
 
 def _expired(m: Memory, now: datetime) -> bool:

@@ -83,6 +83,7 @@ class StoreRequest:
     created_at: datetime | None = None
     ttl_seconds: int | None = None
     expires_at: datetime | None = None
+    ticket_id: str | None = None  # links the memory to this ticket (like a ticket:<id> tag)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,9 @@ class Settings:
     recency_half_life_days: float = 30.0
     # Seconds between background saves of the vector index (Kùzu stays the source of truth).
     vector_save_interval_s: float = 30.0
+    # Two tickets whose memories' mean embeddings are at least this similar (cosine) are
+    # RELATED by "similar wording" (see app/relations.py).
+    ticket_similarity_threshold: float = 0.55
     log_level: str = "INFO"
 
     @classmethod
@@ -73,6 +76,8 @@ class Settings:
             raise ConfigurationError("buffer_pool_mb must be at least 16")
         if self.recency_half_life_days <= 0:
             raise ConfigurationError("recency_half_life_days must be positive")
+        if not 0.0 < self.ticket_similarity_threshold <= 1.0:
+            raise ConfigurationError("ticket_similarity_threshold must be in (0, 1]")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ConfigurationError("CASEGRAPH_API_KEY must be at least 8 characters")
 
