@@ -70,6 +70,7 @@ class TicketRefresh:
     ticket_id: str
     token: str
     embedding: list[float] | None
+    similar_floor: float | None
     subject: str | None
     channel: str | None
     first_at: datetime | None
@@ -241,18 +242,34 @@ class TicketGraph:
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    def tickets_of_memories(
-        self, agent_id: str, memory_ids: Sequence[str]
-    ) -> tuple[dict[str, list[str]], dict[str, list[float] | None]]:
-        """The tickets each memory mentions, and those tickets' stored embeddings."""
+    def tickets_of_memories(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The tickets each memory mentions."""
         if not memory_ids:
-            return {}, {}
+            return {}
         rows = self.store.read(
-            "MATCH (m:Memory)-[:MENTIONS]->(x:Ticket) WHERE m.id IN $ids AND m.agent_id = $a "
-            "RETURN m.id, x.id, x.embedding",
+            "MATCH (m:Memory)-[:MENTIONS]->(x:Ticket) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id, x.id",
             {"ids": list(memory_ids), "a": agent_id},
         )
-        return _grouped([r[:2] for r in rows]), {r[1]: (r[2] or None) for r in rows}
+        return _grouped(rows)
+
+    def similar_neighbours(self, agent_id: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(ticket, other) pairs already RELATED by similar wording."""
+        rows = self.store.read(
+            "MATCH (t:Ticket)-[r:RELATED]-(x:Ticket) WHERE t.uid IN $u AND list_contains(r.kinds, 'similar') "
+            "RETURN t.id, x.id",
+            {"u": self._uids(agent_id, ids)},
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def ticket_vectors(self, agent_id: str, ids: Sequence[str]) -> dict[str, tuple[list[float] | None, float | None]]:
+        """Stored (embedding, similar_floor) of tickets."""
+        if not ids:
+            return {}
+        rows = self.store.read(
+            "MATCH (x:Ticket) WHERE x.uid IN $u RETURN x.id, x.embedding, x.similar_floor",
+            {"u": self._uids(agent_id, ids)},
+        )
+        return {r[0]: (r[1] or None, r[2]) for r in rows}
 
     def save_refresh(
         self, agent_id: str, refreshed: Sequence[TicketRefresh], relations: Sequence[Relation], now: datetime
@@ -279,15 +296,16 @@ class TicketGraph:
             run(
                 "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) "
                 "WITH t, CAST(r.subject AS STRING) AS subject, CAST(r.channel AS STRING) AS channel, "
-                "CAST(r.first AS TIMESTAMP) AS first, CAST(r.last AS TIMESTAMP) AS last "
+                "CAST(r.first AS TIMESTAMP) AS first, CAST(r.last AS TIMESTAMP) AS last, "
+                "CAST(r.floor AS DOUBLE) AS floor "
                 "SET t.subject = coalesce(t.subject, subject), t.channel = coalesce(t.channel, channel), "
                 "t.created_at = CASE WHEN first IS NOT NULL AND (t.created_at IS NULL OR first < t.created_at) "
                 "THEN first ELSE t.created_at END, "
                 "t.updated_at = CASE WHEN last IS NOT NULL AND (t.updated_at IS NULL OR last > t.updated_at) "
-                "THEN last ELSE t.updated_at END, t.embedding = NULL",
+                "THEN last ELSE t.updated_at END, t.embedding = NULL, t.similar_floor = floor",
                 {"rows": [
                     {"uid": node_uid(agent_id, r.ticket_id), "subject": r.subject, "channel": r.channel,
-                     "first": r.first_at, "last": r.last_at}
+                     "first": r.first_at, "last": r.last_at, "floor": r.similar_floor}
                     for r in refreshed
                 ]},
             )

@@ -46,10 +46,13 @@ log = logging.getLogger("casegraph.tickets")
 
 MAX_DEPTH = 3
 MAX_LIMIT = 1000
-# A customer, order or entity shared by more tickets than this relates none of them.
-HUB_LIMIT = 100
-# Nearest memories searched per changed ticket to find semantically similar tickets.
+# A customer, order or entity shared by more tickets than this relates none of them: it
+# says little ("same product" across hundreds of tickets) and would add edges quadratically.
+HUB_LIMIT = 50
+# Nearest memories searched per changed ticket to find semantically similar tickets, and
+# how many of the most similar tickets each ticket keeps a "similar wording" relation to.
 SIMILAR_POOL = 64
+SIMILAR_NEIGHBOURS = 10
 REFRESH_BATCH = 200
 MAX_SUBJECT = 200
 MAX_CHANNEL = 40
@@ -232,7 +235,7 @@ class TicketService:
                     ev.customers.add(key)
                 else:
                     ev.entities[(k, key)] = value
-        self._similarities(agent_id, centroids, about)
+        floors = self._similarities(agent_id, centroids, about)
 
         threshold = self.settings.ticket_similarity_threshold
         relations = [rel for (a, b), ev in evidence.items() if (rel := relate(a, b, ev, threshold))]
@@ -241,6 +244,7 @@ class TicketService:
                 ticket_id=t,
                 token=token,
                 embedding=centroids[t],
+                similar_floor=floors[t],
                 subject=_subject(sources[t][0].content) if sources[t] else None,
                 channel=_channel(sources[t][0].metadata) if sources[t] else None,
                 first_at=sources[t][0].created_at if sources[t] else None,
@@ -252,24 +256,52 @@ class TicketService:
 
     def _similarities(
         self, agent_id: str, centroids: dict[str, list[float] | None], about: Callable[[str, str], Evidence]
-    ) -> None:
-        """Exact centroid similarity for every ticket whose memories are near a changed ticket."""
+    ) -> dict[str, float | None]:
+        """Record the similarity of each changed ticket to its nearest tickets; return the
+        changed tickets' new similarity floors.
+
+        A ticket keeps "similar wording" relations to its ``SIMILAR_NEIGHBOURS`` most similar
+        tickets above the threshold (and to any ticket that counts it among its own, judged
+        by that ticket's stored floor), so a crowd of near-identical tickets ("where is my
+        parcel?") gives each ticket a few relations instead of one to every other.
+        Candidates: tickets whose memories are nearest to the ticket's mean embedding, plus
+        its current similar-wording neighbours (so a relation the other side made is
+        re-judged, not silently dropped).
+        """
+        threshold = self.settings.ticket_similarity_threshold
+        candidates: dict[str, set[str]] = {t: set() for t, c in centroids.items() if c is not None}
         nearest: dict[str, list[str]] = {}
-        for t, c in centroids.items():
-            if c is not None:
-                hits = self.vectors.search(agent_id, np.asarray(c, dtype=np.float32), SIMILAR_POOL)
-                nearest[t] = [h.memory_id for h in hits]
-        memory_tickets, stored = self.tickets.tickets_of_memories(
-            agent_id, sorted({m for ms in nearest.values() for m in ms})
-        )
+        for t in candidates:
+            hits = self.vectors.search(agent_id, np.asarray(centroids[t], dtype=np.float32), SIMILAR_POOL)
+            nearest[t] = [h.memory_id for h in hits]
+        memory_tickets = self.tickets.tickets_of_memories(agent_id, sorted({m for ms in nearest.values() for m in ms}))
         for t, memory_ids in nearest.items():
+            candidates[t].update(x for m in memory_ids for x in memory_tickets.get(m, ()))
+        for t, x in self.tickets.similar_neighbours(agent_id, sorted(candidates)):
+            candidates[t].add(x)
+        others = sorted({x for xs in candidates.values() for x in xs} - centroids.keys())
+        stored = self.tickets.ticket_vectors(agent_id, others)
+
+        scored: dict[str, list[tuple[float, str]]] = {}
+        floors: dict[str, float | None] = {t: None for t in centroids}
+        for t, xs in candidates.items():
             mine = np.asarray(centroids[t], dtype=np.float32)
-            for x in {x for m in memory_ids for x in memory_tickets.get(m, ())}:
-                theirs = centroids[x] if x in centroids else stored.get(x)
-                if x == t or theirs is None:
-                    continue
-                ev = about(t, x)
-                ev.similarity = float(np.dot(mine, np.asarray(theirs, dtype=np.float32)))
+            sims = []
+            for x in xs - {t}:
+                theirs = centroids[x] if x in centroids else stored.get(x, (None, None))[0]
+                if theirs is not None:
+                    s = float(np.dot(mine, np.asarray(theirs, dtype=np.float32)))
+                    if s >= threshold:
+                        sims.append((s, x))
+            sims.sort(reverse=True)
+            scored[t] = sims
+            floors[t] = sims[SIMILAR_NEIGHBOURS - 1][0] if len(sims) >= SIMILAR_NEIGHBOURS else threshold
+        for t, sims in scored.items():
+            for s, x in sims:
+                floor_x = floors[x] if x in floors else stored.get(x, (None, None))[1]
+                if s >= floors[t] or s >= (floor_x if floor_x is not None else threshold):
+                    about(t, x).similarity = s
+        return floors
 
     # -- analyst views --------------------------------------------------------------------
     def timeline(
