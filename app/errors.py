@@ -16,7 +16,9 @@ Domain code raises these; the API layer turns them into GraphQL errors whose
     ├── NotFound                         NOT_FOUND
     │   ├── MemoryNotFound               MEMORY_NOT_FOUND
     │   ├── SessionNotFound              SESSION_NOT_FOUND
-    │   └── CustomerNotFound             CUSTOMER_NOT_FOUND
+    │   ├── CustomerNotFound             CUSTOMER_NOT_FOUND
+    │   ├── TicketNotFound               TICKET_NOT_FOUND
+    │   └── NodeNotFound                 NODE_NOT_FOUND   (a graph reference that names nothing)
     ├── Conflict                         CONFLICT
     │   ├── SessionEnded                 SESSION_ENDED
     │   └── MemoryExists                 MEMORY_EXISTS  (an imported id is already stored)
@@ -91,6 +93,14 @@ class SessionNotFound(NotFound):
 
 class CustomerNotFound(NotFound):
     code = "CUSTOMER_NOT_FOUND"
+
+
+class TicketNotFound(NotFound):
+    code = "TICKET_NOT_FOUND"
+
+
+class NodeNotFound(NotFound):
+    code = "NODE_NOT_FOUND"
 
 
 class Conflict(CaseGraphError):

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import threading
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -357,6 +358,9 @@ class GraphStore:
                     "SET t.status = 'open', t.updated_at = t.created_at",
                     {"uids": list(tickets)},
                 )
+                # In this transaction, so a crash cannot leave their relations stale
+                # unnoticed: app/tickets.py recomputes marked tickets (see 003_tickets).
+                _mark_tickets_stale(run, "UNWIND $uids AS u MATCH (t:Ticket {uid: u})", {"uids": list(tickets)})
             if entities:
                 run(
                     "UNWIND $rows AS r MERGE (n:Entity {uid: r.uid}) "
@@ -410,6 +414,11 @@ class GraphStore:
                 # One primary-key statement per id: an IN list scans the whole table.
                 found = []
                 for memory_id in dict.fromkeys(ids):
+                    _mark_tickets_stale(
+                        run,
+                        "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id = $id AND m.agent_id = $a",
+                        {"id": memory_id, "a": agent_id},
+                    )
                     rows = run(
                         "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a "
                         "DETACH DELETE m RETURN m.id",
@@ -423,6 +432,9 @@ class GraphStore:
             )
             found = [r[0] for r in rows]
             if found:
+                _mark_tickets_stale(
+                    run, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids", {"ids": found}
+                )
                 run(
                     "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a DETACH DELETE m",
                     {"ids": found, "a": agent_id},
@@ -750,6 +762,16 @@ class GraphStore:
         r = rows[0]
         return Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3]))
 
+    def get_customers(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, Customer]:
+        """Several customers in one query (for DataLoaders)."""
+        if not customer_ids:
+            return {}
+        rows = self.read(
+            "MATCH (c:Customer) WHERE c.uid IN $uids RETURN c.id, c.agent_id, c.name, c.created_at",
+            {"uids": [node_uid(agent_id, c) for c in customer_ids]},
+        )
+        return {r[0]: Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3])) for r in rows}
+
     def customer_orders(self, agent_id: str, customer_id: str) -> list[str]:
         rows = self.read(
             "MATCH (:Customer {uid: $uid})-[:PLACED]->(o:`Order`) RETURN o.id ORDER BY o.id",
@@ -913,6 +935,11 @@ def _to_kuzu(value: Any) -> Any:
 
 def _tags_pass(flt: RecallFilter, tags: list[str] | None) -> bool:
     return not flt.tags or bool(set(flt.tags).intersection(tags or ()))
+
+
+def _mark_tickets_stale(run: Callable[..., Any], match: str, params: dict[str, Any]) -> None:
+    """Give the matched tickets (variable ``t``) a new refresh token."""
+    run(f"{match} WITH DISTINCT t SET t.refresh_token = $token", {**params, "token": uuid.uuid4().hex})
 
 
 @contextlib.contextmanager

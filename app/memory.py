@@ -95,6 +95,16 @@ def check_customer_id(value: str | None) -> str | None:
         raise InvalidId(f"customerId {_short(value)!r} is invalid: {exc}", code="INVALID_CUSTOMER_ID") from exc
 
 
+def check_ticket_id(value: str | None) -> str | None:
+    """``T-1042``, ``1042``, ``ticket #1042`` ... -> ``T-1042``."""
+    if value is None:
+        return None
+    try:
+        return normalise_ticket_key(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidId(f"ticket id {_short(value)!r} is invalid: {exc}", code="INVALID_TICKET_ID") from exc
+
+
 def check_importance(value: float, what: str = "importance") -> float:
     if (
         isinstance(value, bool)
@@ -167,6 +177,16 @@ class MemoryService:
         self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
             self._write, max_items=settings.max_batch_size
         )
+        # Called after every committed change (stores, forgets, sweeps): the ticket
+        # service recomputes the relations of the tickets the change touched.
+        self.listeners: list[Callable[[], object]] = []
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            try:
+                listener()
+            except Exception:  # the change is committed; listeners catch up later
+                log.exception("a change listener failed; it will catch up on the next change")
 
     # -- store ----------------------------------------------------------------------
     def store(self, request: StoreRequest) -> Memory:
@@ -216,6 +236,7 @@ class MemoryService:
         # The commit point: acknowledged from here on.
         self.graph.write_memories(records, sessions=new_sessions)
         self._index(records)
+        self._changed()
         return [r.memory for r in records]
 
     def close(self) -> None:
@@ -355,6 +376,7 @@ class MemoryService:
         memory_type = check_memory_type(req.memory_type)
         metadata = _check_metadata(req.metadata)
         customer_id = check_customer_id(req.customer_id)
+        ticket_id = check_ticket_id(req.ticket_id)
         created_at = as_utc(req.created_at, "createdAt") if req.created_at is not None else now
         if created_at > now + timedelta(days=1):
             raise InvalidDate(f"createdAt {created_at.isoformat()} lies in the future")
@@ -387,6 +409,7 @@ class MemoryService:
             customer_id=customers[0] if customers else None,
             expires_at=expires_at,
         )
+        tickets = _merged(tickets, (ticket_id,) if ticket_id else ())
         return _Prepared(memory, tuple(customers), orders, tickets)
 
     def _expiry(self, req: StoreRequest, now: datetime) -> datetime | None:
@@ -425,6 +448,8 @@ class MemoryService:
             entities.setdefault(("order", key), Entity(kind="order", value=f"order:{key}", key=key))
         for key in p.tag_tickets:
             entities.setdefault(("ticket", key), Entity(kind="ticket", value=f"ticket:{key}", key=key))
+        for product in _product_tags(p.memory.tags):
+            entities.setdefault(("product", product.key), product)
         all_entities = tuple(entities.values())
         memory = _with_entities(p.memory, all_entities)
         return MemoryRecord(
@@ -506,6 +531,7 @@ class MemoryService:
         record = self._record(prepared, found, vector)
         self.graph.write_memories([record], replace=True)
         self._index([record])
+        self._changed()
         return record.memory
 
     # -- forget -----------------------------------------------------------------------
@@ -530,6 +556,7 @@ class MemoryService:
             shown = memory_ids[0] if len(memory_ids) == 1 else f"{memory_ids[0]}, ..."
             raise MemoryNotFound(f"memory {shown!r} does not exist")
         self.vectors.remove(agent_id, deleted)
+        self._changed()
         return deleted
 
     def sweep_expired(self) -> int:
@@ -543,6 +570,8 @@ class MemoryService:
             deleted = self.graph.delete_memories(agent_id, ids)
             self.vectors.remove(agent_id, deleted)
             count += len(deleted)
+        if count:
+            self._changed()
         return count
 
     # -- sessions ---------------------------------------------------------------------
@@ -627,6 +656,20 @@ def _link_keys(values: Sequence[str], normalise: Callable[[str], str], what: str
 def _merged(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:
     """Both sequences without repeats, first-seen order (entity order is part of a memory)."""
     return tuple(dict.fromkeys((*first, *second)))
+
+
+def _product_tags(tags: Sequence[str]) -> list[Entity]:
+    """``product:<name>`` tags name a product for sure (spaCy's small model rarely does).
+
+    The key is the name lower-cased with whitespace collapsed, as NER keys are.
+    """
+    out = []
+    for tag in tags:
+        prefix, sep, name = tag.partition(":")
+        name = " ".join(name.split())
+        if sep and prefix.strip().lower() == "product" and name:
+            out.append(Entity(kind="product", value=name, key=name.lower()))
+    return out
 
 
 def _expired(m: Memory, now: datetime) -> bool:

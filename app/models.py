@@ -92,6 +92,7 @@ class StoreRequest:
     updated_at: datetime | None = None
     orders: tuple[str, ...] = ()
     tickets: tuple[str, ...] = ()
+    ticket_id: str | None = None  # links the memory to this ticket (like a ticket:<id> tag)
 
 
 @dataclass(frozen=True, slots=True)

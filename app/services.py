@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.embeddings import Embedder, SentenceTransformerEmbedder
+from app.explore import GraphExplorer
 from app.graph import GraphStore
+from app.graph_tickets import TicketGraph
 from app.memory import Clock, MemoryService, utcnow
 from app.recall import RecallService
 from app.settings import Settings
+from app.tickets import TicketService
 from app.vectors import VectorStore
 
 log = logging.getLogger("casegraph.services")
@@ -25,6 +28,8 @@ class Services:
     extractor: Any
     memories: MemoryService
     recall: RecallService
+    tickets: TicketService
+    explorer: GraphExplorer
 
     @classmethod
     def open(
@@ -53,14 +58,28 @@ class Services:
             "opened %s: schema %s, %d agents, vectors +%d -%d",
             settings.data_dir, graph.schema_version, report.agents, report.added, report.removed,
         )
+        memories = MemoryService(settings, graph, vectors, embedder, extractor, clock)
+        ticket_graph = TicketGraph(graph)
+        tickets = TicketService(settings, graph, ticket_graph, vectors, clock)
+        memories.listeners.append(tickets.refresh)
+        try:
+            # Relations a crash (or the migration that added them) left stale.
+            refreshed = tickets.refresh()
+        except BaseException:
+            graph.close()
+            raise
+        if refreshed:
+            log.info("recomputed the relations of %d tickets", refreshed)
         return cls(
             settings=settings,
             graph=graph,
             vectors=vectors,
             embedder=embedder,
             extractor=extractor,
-            memories=MemoryService(settings, graph, vectors, embedder, extractor, clock),
+            memories=memories,
             recall=RecallService(settings, graph, vectors, embedder, extractor, clock),
+            tickets=tickets,
+            explorer=GraphExplorer(ticket_graph),
         )
 
     def close(self) -> None:

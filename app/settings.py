@@ -46,6 +46,9 @@ class Settings:
     recency_half_life_days: float = 30.0
     # Seconds between background saves of the vector index (Kùzu stays the source of truth).
     vector_save_interval_s: float = 30.0
+    # Two tickets whose memories' mean embeddings are at least this similar (cosine) are
+    # RELATED by "similar wording" (see app/relations.py).
+    ticket_similarity_threshold: float = 0.55
     log_level: str = "INFO"
     # json: one JSON object per line (for log collectors); text: for a terminal.
     log_format: str = "json"
@@ -86,6 +89,8 @@ class Settings:
             raise ConfigurationError("vector_save_interval_s must be positive")
         if self.log_format not in ("json", "text"):
             raise ConfigurationError(f"log_format must be json or text, got {self.log_format!r}")
+        if not 0.0 < self.ticket_similarity_threshold <= 1.0:
+            raise ConfigurationError("ticket_similarity_threshold must be in (0, 1]")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ConfigurationError("CASEGRAPH_API_KEY must be at least 8 characters")
 

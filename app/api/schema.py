@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from app.api.context import Context, run_blocking
 from app.api.errors import ErrorCodes
+from app.api.ticket_schema import TicketMutation, TicketQuery
 from app.api.types import (
     Customer,
     Memory,
@@ -29,7 +30,7 @@ from app.memory import check_agent_id, check_customer_id
 
 
 @strawberry.type
-class Query:
+class Query(TicketQuery):
     @strawberry.field(description="The memories most relevant to a query, best first.")
     async def recall(
         self,
@@ -76,7 +77,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(TicketMutation):
     @strawberry.mutation(description="Remember one interaction.")
     async def store(self, info: Info[Context, None], input: StoreMemoryInput) -> Memory:
         stored = await run_blocking(info.context.services.memories.store, input.to_model())
