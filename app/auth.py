@@ -64,10 +64,11 @@ def authorize(caller: Caller, agent_id: str, role: Role) -> None:
         raise Forbidden(f"this API key may not {_VERBS[role]} agent {shown!r}")
 
 
-def authorize_service(caller: Caller) -> None:
-    """Raise ``Forbidden`` unless ``caller`` is an admin over every agent."""
-    if not (caller.role >= Role.ADMIN and caller.all_agents):
-        raise Forbidden("this operation needs an admin key over all agents")
+def authorize_service(caller: Caller, role: Role = Role.ADMIN) -> None:
+    """Raise ``Forbidden`` unless ``caller`` holds ``role`` over every agent (service-wide
+    operations: backups, integrity reports, metrics that name every agent)."""
+    if not (caller.role >= role and caller.all_agents):
+        raise Forbidden(f"this needs a key with the {role.name.lower()} role over all agents")
 
 
 class Authenticator:

@@ -1,6 +1,7 @@
 """The ``casegraph`` command line.
 
     casegraph serve                          run the server
+    casegraph import FILE / export --agent   JSONL in and out (server stopped)
     casegraph keys create|list|revoke        manage scoped API keys (works while serving)
     casegraph backup --to DIR                snapshot a running server over HTTP (admin key)
     casegraph restore --from DIR             put a backup back (server stopped)
@@ -55,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--from", dest="source", required=True, type=Path, help="a backup directory")
     _data_dir(restore)
     restore.add_argument("--force", action="store_true", help="move existing data aside and restore")
+    # import/export open the data directory themselves: stop the server first (one writer).
+    imp = sub.add_parser("import", help="import memories from a JSONL file (server stopped)")
+    imp.add_argument("file", type=Path, help="JSONL, one memory per line")
+    imp.add_argument("--on-error", choices=("abort", "skip"), default="abort",
+                     help="abort: write nothing if any line is bad (default); skip: import the good lines")
+    imp.add_argument("--agent", help="agentId for lines that do not name one")
+    imp.add_argument("--batch-size", type=int, default=500, help="memories per transaction (default 500)")
+    exp = sub.add_parser("export", help="export an agent's memories to JSONL (server stopped)")
+    exp.add_argument("--agent", required=True, help="the agentId to export")
+    exp.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
+    for p in (imp, exp):
+        p.add_argument("--data-dir", help="data directory (default ./data; CASEGRAPH_DATA_DIR)")
+        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on standard error (default: when it is a terminal)")
     return parser
 
 
@@ -66,41 +81,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env(
-            host=getattr(args, "host", None), port=getattr(args, "port", None),
-            data_dir=getattr(args, "data_dir", None), log_level=getattr(args, "log_level", None),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=getattr(args, "data_dir", None),
+            log_level=getattr(args, "log_level", None),
         )
         if args.command == "serve":
             return serve(settings)
+        if args.command == "import":
+            return import_file(settings, args)
+        if args.command == "export":
+            return export_agent(settings, args)
         if args.command == "keys":
             return keys(settings, args)
         if args.command == "backup":
             return backup(settings, args)
         if args.command == "restore":
             return restore(settings, args)
-    except ConfigurationError as exc:
+    except CaseGraphError as exc:  # configuration, a locked data directory, a bad --agent ...
         print(f"casegraph: {exc.message}", file=sys.stderr)
         return 2
-    except CaseGraphError as exc:
-        print(f"casegraph: {exc.message} ({exc.code})", file=sys.stderr)
-        return 1
     return 1
 
 
 def serve(settings: Settings) -> int:
     import uvicorn
 
+    from app.logs import configure_logging
     from app.main import create_app
 
     settings.check_bind_allowed()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         workers=1,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn logs through our handler (JSON lines)
+        access_log=False,  # our middleware logs each request, with its request id
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -163,6 +182,59 @@ def restore(settings: Settings, args: argparse.Namespace) -> int:
     manifest = backups.restore(args.source, settings.data_dir, force=args.force)
     print(f"restored {manifest['memories']} memories (backup of {manifest['createdAt']}) into {settings.data_dir}; "
           "start the server to use them")
+def import_file(settings: Settings, args: argparse.Namespace) -> int:
+    """``casegraph import``: exit 0 when every line was imported (or already present)."""
+    from tqdm import tqdm
+
+    from app.services import Services
+    from app.transfer import ImportInterrupted, import_jsonl
+
+    if not args.file.is_file():
+        print(f"casegraph: no such file: {args.file}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    services = Services.open(settings)
+    try:
+        report = import_jsonl(
+            services, args.file, on_error=args.on_error, batch_size=args.batch_size,
+            default_agent=args.agent, progress=args.progress,
+            on_bad_line=lambda bad: tqdm.write(str(bad), file=sys.stderr),
+        )
+    except ImportInterrupted as exc:
+        print(f"casegraph: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    rate = report.imported / report.seconds if report.seconds else 0.0
+    if report.aborted:
+        print(f"import aborted: {len(report.bad)} bad line(s) of {report.lines}; nothing was written "
+              "(fix them, or use --on-error skip)", file=sys.stderr)
+        return 1
+    print(f"imported {report.imported} memories, {report.already_present} already present, "
+          f"{len(report.bad)} bad line(s) skipped, in {report.seconds:.1f} s ({rate:.0f}/s)", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def export_agent(settings: Settings, args: argparse.Namespace) -> int:
+    """``casegraph export --agent X``: JSONL on standard output or ``--output``."""
+    from app.graph import GraphStore
+    from app.memory import check_agent_id
+    from app.transfer import export_jsonl
+
+    check_agent_id(args.agent)
+    if not (settings.data_dir / "graph").exists():
+        print(f"casegraph: no CaseGraph data in {settings.data_dir}", file=sys.stderr)
+        return 2
+    graph = GraphStore(settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb)
+    try:
+        if args.output is None:
+            count = export_jsonl(graph, args.agent, sys.stdout, progress=args.progress)
+        else:
+            with args.output.open("w", encoding="utf-8", newline="\n") as out:
+                count = export_jsonl(graph, args.agent, out, progress=args.progress)
+    finally:
+        graph.close()
+    print(f"exported {count} memories of {args.agent}", file=sys.stderr)
     return 0
 
 

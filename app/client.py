@@ -90,6 +90,7 @@ class CaseGraphClient:
         metadata: dict[str, Any] | None = None,
         created_at: datetime | str | None = None,
         ttl_seconds: int | None = None,
+        ticket_id: str | None = None,
     ) -> dict[str, Any]:
         item = _store_input(locals())
         data = self.execute(
@@ -186,5 +187,6 @@ def _store_input(args: dict[str, Any]) -> dict[str, Any]:
         "metadata": args.get("metadata"),
         "createdAt": _iso(args.get("created_at")),
         "ttlSeconds": args.get("ttl_seconds"),
+        "ticketId": args.get("ticket_id"),
     }
     return {k: v for k, v in item.items() if v is not None}

@@ -2,21 +2,23 @@
 
 "Everything of a customer" is what the graph links to them: memories ``ABOUT`` them (tags
 ``customer:<id>``, ``customerId``, or stored in their session), their sessions, the
-Customer node, and the orders, tickets and entities (e-mails, phones, names...) that only
-their memories mention. Erasure deletes all of it in one graph transaction (Kùzu's
-full-text index follows the deleted rows), then removes the memories' vectors; the vector
-index is reconciled against the graph at start-up, so a crash in between cannot bring a
-vector back. An order or entity that another customer's memory also mentions stays.
+Customer node, and the orders, tickets (with their status events) and entities (e-mails,
+phones, names...) that only their memories mention. Erasure deletes all of it in one
+graph transaction (Kùzu's full-text index follows the deleted rows), then removes the
+memories' vectors; the vector index is reconciled against the graph at start-up, so a
+crash in between cannot bring a vector back. An order, ticket or entity that another
+customer's memory also mentions stays, and such a ticket's relations are recomputed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from app.graph import GraphStore, node_uid
+from app.graph import GraphStore, _mark_tickets_stale, node_uid
 from app.memory import check_agent_id, check_customer_id
 from app.models import Memory, Session
 from app.vectors import VectorStore
@@ -38,6 +40,7 @@ class ErasureReceipt:
     customers: int
     orders: int
     tickets: int
+    ticket_events: int
     entities: int
     edges: int
     vectors: int
@@ -66,9 +69,16 @@ def _session_ids(read: Any, agent_id: str, customer_id: str) -> set[str]:
 
 
 def forget_customer(
-    graph: GraphStore, vectors: VectorStore, agent_id: str, customer_id: str
+    graph: GraphStore,
+    vectors: VectorStore,
+    agent_id: str,
+    customer_id: str,
+    on_change: Callable[[], object] | None = None,
 ) -> ErasureReceipt:
-    """Erase one customer of one agent everywhere; idempotent (a second call removes 0)."""
+    """Erase one customer of one agent everywhere; idempotent (a second call removes 0).
+
+    ``on_change`` runs after the commit (the write path's change listeners: tickets that
+    lost memories get their relations recomputed)."""
     agent_id = check_agent_id(agent_id)
     customer_id = check_customer_id(customer_id)
     uid = node_uid(agent_id, customer_id)
@@ -89,12 +99,16 @@ def forget_customer(
         # Edges are counted as a difference: exact, whatever mix of types they were.
         edges_before = run("MATCH ()-[r]->() RETURN count(r)")[0][0]
         if memory_ids:
+            # Tickets that keep other memories must recompute their relations.
+            _mark_tickets_stale(run, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids",
+                                {"ids": memory_ids})
             run("MATCH (m:Memory) WHERE m.id IN $ids DETACH DELETE m", {"ids": memory_ids})
         if session_ids:
             run("MATCH (s:Session) WHERE s.id IN $ids DETACH DELETE s", {"ids": session_ids})
         customers = run("MATCH (c:Customer {uid: $uid}) RETURN count(c)", {"uid": uid})[0][0]
         if customers:
             run("MATCH (c:Customer {uid: $uid}) DETACH DELETE c", {"uid": uid})
+        removed["ticket_events"] = 0
         for name, label, claim in _MENTIONED:
             if not candidates[name]:
                 removed[name] = 0
@@ -105,11 +119,18 @@ def forget_customer(
                 f"{still_claimed}) RETURN n.uid",
                 {"u": sorted(candidates[name])},
             )))
+            if orphans and label == "Ticket":
+                # A ticket's status history (notes may name the customer) goes with it.
+                removed["ticket_events"] = run(
+                    "MATCH (n:Ticket)-[:HAS_EVENT]->(e:TicketEvent) WHERE n.uid IN $u "
+                    "WITH DISTINCT e DETACH DELETE e RETURN count(e)", {"u": orphans})[0][0]
             if orphans:
                 run(f"MATCH (n:{label}) WHERE n.uid IN $u DETACH DELETE n", {"u": orphans})
             removed[name] = len(orphans)
         edges = edges_before - run("MATCH ()-[r]->() RETURN count(r)")[0][0]
     vectors_removed = vectors.remove(agent_id, memory_ids) if memory_ids else 0
+    if on_change is not None and memory_ids:
+        on_change()
     receipt = ErasureReceipt(
         agent_id=agent_id,
         customer_id=customer_id,
@@ -120,6 +141,7 @@ def forget_customer(
         vectors=vectors_removed,
         # Each memory's text is one row of the full-text index, removed with the row.
         keyword_entries=len(memory_ids),
+        ticket_events=int(removed.pop("ticket_events", 0)),
         **removed,
     )
     log.info("erased customer %s of agent %s: %s", customer_id, agent_id, asdict(receipt))
@@ -149,11 +171,34 @@ def export_customer(graph: GraphStore, agent_id: str, customer_id: str, now: dat
         "memories": [_memory_json(m) for m in memories],
         "sessions": [_session_json(s) for s in sessions if s is not None],
         "orders": sorted(set(graph.customer_orders(agent_id, customer_id)) | {o for m in memories for o in m.orders}),
-        "tickets": sorted(set(graph.customer_tickets(agent_id, customer_id)) | {t for m in memories for t in m.tickets}),
+        "tickets": _tickets_json(
+            graph, agent_id,
+            sorted(set(graph.customer_tickets(agent_id, customer_id)) | {t for m in memories for t in m.tickets}),
+        ),
         "entities": [
             {"kind": e.kind, "value": e.value, "key": e.key} for _, e in sorted(entities.items())
         ],
     }
+
+
+def _tickets_json(graph: GraphStore, agent_id: str, ticket_ids: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for ticket_id in ticket_ids:
+        uid = node_uid(agent_id, ticket_id)
+        rows = graph.read("MATCH (t:Ticket {uid: $u}) RETURN t.status, t.subject, t.channel, t.created_at, "
+                          "t.updated_at", {"u": uid})
+        if not rows:
+            continue
+        status, subject, channel, created_at, updated_at = rows[0]
+        events = graph.read("MATCH (:Ticket {uid: $u})-[:HAS_EVENT]->(e:TicketEvent) "
+                            "RETURN e.kind, e.status, e.previous, e.note, e.at ORDER BY e.at, e.id", {"u": uid})
+        out.append({
+            "id": ticket_id, "status": status, "subject": subject, "channel": channel,
+            "createdAt": _iso(created_at), "updatedAt": _iso(updated_at),
+            "events": [{"kind": k, "status": st, "previous": pr, "note": n, "at": _iso(at)}
+                       for k, st, pr, n, at in events],
+        })
+    return out
 
 
 def _iso(value: datetime | None) -> str | None:

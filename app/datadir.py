@@ -29,7 +29,9 @@ class DataDirLock:
         except BlockingIOError:
             os.close(fd)
             raise ConfigurationError(
-                f"the data directory {self.path.parent} is in use by another CaseGraph process"
+                f"the data directory {self.path.parent} is in use by another process (a running "
+                "server?): stop it first",
+                code="DATA_DIR_IN_USE",
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

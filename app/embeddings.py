@@ -55,6 +55,8 @@ class SentenceTransformerEmbedder:
         # The hub must never be contacted: models come from packages or local paths.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # Its "Loading weights" bar would break one-JSON-object-per-line logs.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         import torch
         from sentence_transformers import SentenceTransformer
 

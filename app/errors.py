@@ -16,9 +16,12 @@ Domain code raises these; the API layer turns them into GraphQL errors whose
     ├── NotFound                         NOT_FOUND
     │   ├── MemoryNotFound               MEMORY_NOT_FOUND
     │   ├── SessionNotFound              SESSION_NOT_FOUND
-    │   └── CustomerNotFound             CUSTOMER_NOT_FOUND
+    │   ├── CustomerNotFound             CUSTOMER_NOT_FOUND
+    │   ├── TicketNotFound               TICKET_NOT_FOUND
+    │   └── NodeNotFound                 NODE_NOT_FOUND   (a graph reference that names nothing)
     ├── Conflict                         CONFLICT
-    │   └── SessionEnded                 SESSION_ENDED
+    │   ├── SessionEnded                 SESSION_ENDED
+    │   └── MemoryExists                 MEMORY_EXISTS  (an imported id is already stored)
     ├── AuthenticationRequired           UNAUTHENTICATED
     ├── Forbidden                        FORBIDDEN  (a valid key outside its agents or role)
     ├── StorageError                     STORAGE_ERROR  (a Kùzu failure, translated in graph.py)
@@ -93,12 +96,24 @@ class CustomerNotFound(NotFound):
     code = "CUSTOMER_NOT_FOUND"
 
 
+class TicketNotFound(NotFound):
+    code = "TICKET_NOT_FOUND"
+
+
+class NodeNotFound(NotFound):
+    code = "NODE_NOT_FOUND"
+
+
 class Conflict(CaseGraphError):
     code = "CONFLICT"
 
 
 class SessionEnded(Conflict):
     code = "SESSION_ENDED"
+
+
+class MemoryExists(Conflict):
+    code = "MEMORY_EXISTS"
 
 
 class AuthenticationRequired(CaseGraphError):

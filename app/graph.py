@@ -13,6 +13,8 @@ import contextlib
 import json
 import logging
 import threading
+import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,13 +25,15 @@ import kuzu
 import numpy as np
 
 import graph_schema
-from app.errors import ConfigurationError, ModelMismatch, StorageError
+from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
 
 log = logging.getLogger("casegraph.graph")
 
 _OPEN_PATHS: set[Path] = set()
+# Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
+_POINT_LOOKUP_LIMIT = 64
 _OPEN_LOCK = threading.Lock()
 
 Tracer = Callable[[str, dict[str, Any] | None], None]
@@ -77,10 +81,37 @@ class NodeRefs:
         return bool(self.customers or self.orders or self.tickets or self.entities)
 
 
+Attrs = tuple[float, datetime, datetime | None]  # importance, created_at, expires_at
+
+
 @dataclass(slots=True)
 class GraphLink:
     strength: float
     reasons: list[str] = field(default_factory=list)
+    attrs: Attrs | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordHit:
+    memory_id: str
+    score: float
+    attrs: Attrs
+
+
+class Transaction:
+    """The statements of one write transaction (see ``GraphStore.transaction``)."""
+
+    def __init__(self, store: GraphStore, conn: Any) -> None:
+        self._store = store
+        self._conn = conn
+
+    def __call__(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        return self._store._run(self._conn, query, params)
+
+    def each(self, query: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Run one prepared statement once per row."""
+        for row in rows:
+            self._store._run_prepared(self._conn, self._store._writer_prepared, query, row)
 
 
 class GraphStore:
@@ -108,20 +139,34 @@ class GraphStore:
         # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
         # they hold this shared, every write holds it exclusive.
         self._fts_gate = SharedExclusiveLock()
+        self._writer_prepared: dict[str, Any] = {}
+        self._closed = False
         self._local = threading.local()
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
         self.applied_migrations = self.migrate()
 
     def _open(self, buffer_pool_mb: int) -> None:
-        with _translated("opening the graph database"):
-            self._db = kuzu.Database(str(self.path), buffer_pool_size=buffer_pool_mb * 1024 * 1024)
-            self._writer = kuzu.Connection(self._db)
-            self._writer.execute("LOAD EXTENSION fts")
+        try:
+            with _translated("opening the graph database"):
+                self._db = kuzu.Database(str(self.path), buffer_pool_size=buffer_pool_mb * 1024 * 1024)
+                self._writer = kuzu.Connection(self._db)
+        except StorageError as exc:
+            if "Could not set lock" not in exc.message:
+                raise
+            raise ConfigurationError(
+                f"the data directory {self.path.parent} is in use by another process (a running "
+                "server?): Kùzu allows one writer, so stop it first",
+                code="DATA_DIR_IN_USE",
+            ) from exc
 
     # -- plumbing -----------------------------------------------------------------
     def close(self) -> None:
+        """Close the database; closing twice is harmless."""
         with self._write_lock, self._readers_lock:
+            if self._closed:
+                return
+            self._closed = True
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
@@ -133,8 +178,8 @@ class GraphStore:
     def _reader(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            # No LOAD EXTENSION here: extensions load per database (the writer did it), and
-            # LOAD runs as a write transaction, which fails while another write is active.
+            # No LOAD EXTENSION here: fts is linked into the wheel, and LOAD counts as a
+            # write transaction that fails while another write is running.
             conn = kuzu.Connection(self._db)
             self._local.conn = conn
             with self._readers_lock:
@@ -145,7 +190,7 @@ class GraphStore:
         if self.tracer is not None:
             self.tracer(query, params)
         with _translated(query.split("\n", 1)[0][:80]):
-            result = conn.execute(query, params or {})
+            result = conn.execute(query, _to_kuzu(params or {}))
             rows = result.get_all()
             result.close()
             return rows
@@ -153,14 +198,19 @@ class GraphStore:
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         return self._run(self._reader(), query, params)
 
+    def read_prepared(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
+        """``read`` for hot point queries: the plan is prepared once per connection."""
+        conn = self._reader()
+        return self._run_prepared(conn, self._local.__dict__.setdefault("prepared", {}), query, params)
+
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Callable[[str, dict[str, Any] | None], list[list[Any]]]]:
+    def transaction(self) -> Iterator[Transaction]:
         """One write transaction; everything in it commits or nothing does."""
         with self._write_lock, self._fts_gate.exclusive():
             conn = self._writer
             self._run(conn, "BEGIN TRANSACTION")
             try:
-                yield lambda q, p=None: self._run(conn, q, p)
+                yield Transaction(self, conn)
             except BaseException:
                 with contextlib.suppress(StorageError):
                     self._run(conn, "ROLLBACK")
@@ -174,6 +224,26 @@ class GraphStore:
         with self._write_lock, self._fts_gate.exclusive():
             self._run(self._writer, "CHECKPOINT")
             yield self.path
+
+    def _prepared(self, conn: Any, cache: dict[str, Any], query: str) -> Any:
+        statement = cache.get(query)
+        if statement is None:
+            with warnings.catch_warnings():
+                # Kùzu 0.11 calls prepare() deprecated, yet it halves a point query's cost.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                with _translated(query[:80]):
+                    statement = cache[query] = conn.prepare(query)
+        return statement
+
+    def _run_prepared(self, conn: Any, cache: dict[str, Any], query: str, params: dict[str, Any]) -> list[list[Any]]:
+        statement = self._prepared(conn, cache, query)
+        if self.tracer is not None:
+            self.tracer(query, params)
+        with _translated(query[:80]):
+            result = conn.execute(statement, _to_kuzu(params))
+            rows = result.get_all()
+            result.close()
+            return rows
 
     # -- schema -------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -228,8 +298,17 @@ class GraphStore:
             )
 
     # -- writes -------------------------------------------------------------------
-    def write_memories(self, records: Sequence[MemoryRecord]) -> None:
-        """Create memories and link them to their nodes, all in one transaction."""
+    def write_memories(
+        self, records: Sequence[MemoryRecord], sessions: Sequence[Session] = (), *, replace: bool = False
+    ) -> None:
+        """Create memories and link them to their nodes, all in one transaction.
+
+        ``sessions`` (an import's sessions not stored yet) are created in the same
+        transaction, before the memories that join them. With ``replace`` each memory
+        must already exist (same id, same agent): its node and edges are deleted and
+        written anew in the same transaction (an update that re-links, keeping the
+        keyword index in step); a missing one is MemoryNotFound.
+        """
         if not records:
             return
         mems, embs, customers, orders, tickets, entities = [], [], {}, {}, {}, {}
@@ -263,20 +342,21 @@ class GraphStore:
             return [{"f": f, "t": t} for f, t in sorted(s)]
 
         with self.transaction() as run:
-            # One CREATE per memory, not UNWIND: Kùzu 0.11.3's full-text index gives every
-            # row of an UNWIND ... CREATE the first row's text (keyword search then finds the
-            # wrong memories, and deleting one of them crashes the process). The CASTs type
-            # NULL and empty-list parameters.
-            for row, emb in zip(mems, embs, strict=True):
-                run(
-                    "CREATE (m:Memory {id: $id, agent_id: $agent_id, content: $content, "
-                    "importance: $importance, tags: CAST($tags AS STRING[]), memory_type: $memory_type, "
-                    "metadata: $metadata, entities: $entities, created_at: $created_at, "
-                    "updated_at: $updated_at, expires_at: CAST($expires_at AS TIMESTAMP), "
-                    "session_id: CAST($session_id AS STRING), customer_id: CAST($customer_id AS STRING), "
-                    "access_count: 0, embedding: $embedding})",
-                    {**row, "embedding": emb},
-                )
+            if sessions:
+                _create_sessions(run, sessions)
+            if replace:
+                self._delete_for_replace(run, records)
+            # One prepared CREATE per memory: with a single UNWIND ... CREATE, Kùzu 0.11.3's
+            # fts index files every row under the FIRST row's words.
+            run.each(
+                "CREATE (m:Memory {id: $id, agent_id: $agent_id, content: $content, "
+                "importance: $importance, tags: CAST($tags AS STRING[]), memory_type: $memory_type, "
+                "metadata: $metadata, entities: $entities, created_at: $created_at, "
+                "updated_at: $updated_at, expires_at: CAST($expires_at AS TIMESTAMP), "
+                "session_id: CAST($session_id AS STRING), customer_id: CAST($customer_id AS STRING), "
+                "access_count: $access_count, embedding: $embedding})",
+                [{**row, "embedding": emb} for row, emb in zip(mems, embs, strict=True)],
+            )
             for label, nodes in (("Customer", customers), ("`Order`", orders), ("Ticket", tickets)):
                 if nodes:
                     run(
@@ -290,6 +370,9 @@ class GraphStore:
                     "SET t.status = 'open', t.updated_at = t.created_at",
                     {"uids": list(tickets)},
                 )
+                # In this transaction, so a crash cannot leave their relations stale
+                # unnoticed: app/tickets.py recomputes marked tickets (see 003_tickets).
+                _mark_tickets_stale(run, "UNWIND $uids AS u MATCH (t:Ticket {uid: u})", {"uids": list(tickets)})
             if entities:
                 run(
                     "UNWIND $rows AS r MERGE (n:Entity {uid: r.uid}) "
@@ -326,15 +409,44 @@ class GraphStore:
                         {"rows": pairs(rows)},
                     )
 
+    @staticmethod
+    def _delete_for_replace(run: Callable[..., list[list[Any]]], records: Sequence[MemoryRecord]) -> None:
+        wanted = {(r.memory.id, r.memory.agent_id) for r in records}
+        ids = [memory_id for memory_id, _ in wanted]
+        rows = run("MATCH (m:Memory) WHERE m.id IN $ids RETURN m.id, m.agent_id", {"ids": ids})
+        missing = wanted - {(r[0], r[1]) for r in rows}
+        if missing:
+            raise MemoryNotFound(f"memory {sorted(missing)[0][0]!r} does not exist")
+        run("MATCH (m:Memory) WHERE m.id IN $ids DETACH DELETE m", {"ids": ids})
+
     def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:
         """Delete memories (and their edges); return the ids that existed."""
         with self.transaction() as run:
+            if len(ids) <= _POINT_LOOKUP_LIMIT:
+                # One primary-key statement per id: an IN list scans the whole table.
+                found = []
+                for memory_id in dict.fromkeys(ids):
+                    _mark_tickets_stale(
+                        run,
+                        "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id = $id AND m.agent_id = $a",
+                        {"id": memory_id, "a": agent_id},
+                    )
+                    rows = run(
+                        "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a "
+                        "DETACH DELETE m RETURN m.id",
+                        {"id": memory_id, "a": agent_id},
+                    )
+                    found.extend(r[0] for r in rows)
+                return found
             rows = run(
                 "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id",
                 {"ids": list(ids), "a": agent_id},
             )
             found = [r[0] for r in rows]
             if found:
+                _mark_tickets_stale(
+                    run, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids", {"ids": found}
+                )
                 run(
                     "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a DETACH DELETE m",
                     {"ids": found, "a": agent_id},
@@ -351,28 +463,7 @@ class GraphStore:
 
     def create_session(self, session: Session) -> None:
         with self.transaction() as run:
-            run(
-                "CREATE (s:Session {id: $id, agent_id: $a, customer_id: $c, started_at: $t, "
-                "metadata: $meta})",
-                {
-                    "id": session.id,
-                    "a": session.agent_id,
-                    "c": session.customer_id,
-                    "t": session.started_at,
-                    "meta": json.dumps(session.metadata),
-                },
-            )
-            if session.customer_id:
-                uid = node_uid(session.agent_id, session.customer_id)
-                run(
-                    "MERGE (c:Customer {uid: $uid}) "
-                    "ON CREATE SET c.agent_id = $a, c.id = $cid, c.created_at = $t",
-                    {"uid": uid, "a": session.agent_id, "cid": session.customer_id, "t": session.started_at},
-                )
-                run(
-                    "MATCH (c:Customer {uid: $uid}), (s:Session {id: $id}) CREATE (c)-[:HAD_SESSION]->(s)",
-                    {"uid": uid, "id": session.id},
-                )
+            _create_sessions(run, [session])
 
     def end_session(self, session_id: str, ended_at: datetime, summary: str | None) -> None:
         with self.transaction() as run:
@@ -382,23 +473,71 @@ class GraphStore:
             )
 
     # -- reads: memories ------------------------------------------------------------
+    def existing_memory_ids(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that are stored (for any agent: ids are global keys)."""
+        rows = self.read("MATCH (m:Memory) WHERE m.id IN $ids RETURN m.id", {"ids": list(ids)})
+        return {r[0] for r in rows}
+
+    def agent_memories(
+        self, agent_id: str, now: datetime, *, after: tuple[datetime, str] | None = None, limit: int = 500
+    ) -> list[Memory]:
+        """One page of an agent's unexpired memories, oldest first (keyset paging on (created_at, id))."""
+        params: dict[str, Any] = {"a": agent_id, "now": now}
+        where = "m.agent_id = $a AND (m.expires_at IS NULL OR m.expires_at > $now)"
+        if after is not None:
+            where += " AND (m.created_at > $t OR (m.created_at = $t AND m.id > $id))"
+            params["t"], params["id"] = after
+        rows = self.read(
+            f"MATCH (m:Memory) WHERE {where} RETURN {_MEMORY_COLUMNS} "
+            f"ORDER BY m.created_at, m.id LIMIT {int(limit)}",
+            params,
+        )
+        return [_memory_from_row(r) for r in rows]
+
     def get_memories(self, agent_id: str, ids: Sequence[str]) -> dict[str, Memory]:
+        """Memories by id. A few ids use primary-key lookups (Kùzu plans ``IN`` lists and
+        UNWIND joins as scans of the whole table); many ids use one scan."""
         if not ids:
             return {}
-        rows = self.read(
-            f"MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN {_MEMORY_COLUMNS}",
-            {"ids": list(ids), "a": agent_id},
-        )
+        if len(ids) <= _POINT_LOOKUP_LIMIT:
+            rows = self._point_lookups(
+                ids, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN {_MEMORY_COLUMNS}", agent_id
+            )
+        else:
+            rows = self.read(
+                f"MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN {_MEMORY_COLUMNS}",
+                {"ids": list(ids), "a": agent_id},
+            )
         return {r[0]: _memory_from_row(r) for r in rows}
 
-    def session_memories(self, session_id: str, now: datetime) -> list[Memory]:
+    def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
+        """(importance, created_at, expires_at) of each existing memory, by id."""
+        rows = self._point_lookups(
+            ids,
+            "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a "
+            "RETURN m.id, m.importance, m.created_at, m.expires_at",
+            agent_id,
+        )
+        return {r[0]: (float(r[1]), _utc(r[2]), _utc(r[3])) for r in rows}
+
+    def _point_lookups(self, ids: Sequence[str], query: str, agent_id: str) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        for memory_id in dict.fromkeys(ids):
+            rows.extend(self.read_prepared(query, {"id": memory_id, "a": agent_id}))
+        return rows
+
+    def session_memories(
+        self, session_id: str, now: datetime, *, limit: int | None = None, offset: int = 0
+    ) -> list[Memory]:
+        # LIMIT offset+limit and skip in Python: Kùzu 0.11.3 segfaults on a SKIP far past the rows.
+        page = f" LIMIT {int(offset) + int(limit)}" if limit is not None else ""
         rows = self.read(
             "MATCH (m:Memory)-[:IN_SESSION]->(s:Session {id: $id}) "
             "WHERE m.expires_at IS NULL OR m.expires_at > $now "
-            f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id",
+            f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id{page}",
             {"id": session_id, "now": now},
         )
-        return [_memory_from_row(r) for r in rows]
+        return [_memory_from_row(r) for r in rows[int(offset):]]
 
     def customer_memories(self, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
         rows = self.read(
@@ -408,6 +547,18 @@ class GraphStore:
             {"uid": node_uid(agent_id, customer_id), "now": now},
         )
         return [_memory_from_row(r) for r in rows]
+
+    def memory_priors(
+        self, agent_id: str, now: datetime, min_importance: float = 0.0
+    ) -> list[tuple[str, float, datetime]]:
+        """(id, importance, created_at) of the agent's live memories at or above ``min_importance``."""
+        rows = self.read(
+            "MATCH (m:Memory) WHERE m.agent_id = $a AND m.importance >= $mi "
+            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            "RETURN m.id, m.importance, m.created_at",
+            {"a": agent_id, "mi": float(min_importance), "now": now},
+        )
+        return [(r[0], float(r[1]), _utc(r[2])) for r in rows]
 
     def embeddings(self, agent_id: str, ids: Sequence[str]) -> np.ndarray:
         rows = self.read(
@@ -423,27 +574,24 @@ class GraphStore:
             out.setdefault(agent_id, set()).add(memory_id)
         return out
 
-    def filtered_candidates(
-        self, agent_id: str, flt: RecallFilter, now: datetime, limit: int
-    ) -> tuple[list[str], np.ndarray]:
-        """Ids and embeddings of the memories a node filter (session/customer) allows."""
+    def filtered_ids(self, agent_id: str, flt: RecallFilter, now: datetime, limit: int) -> list[str] | None:
+        """Ids of every memory the filter allows, or None when there are more than ``limit``
+        (then recall searches the vector index and filters its hits instead)."""
         where, params = _filter_clause(agent_id, flt, now)
+        match = "MATCH (m:Memory)"
         if flt.session_id is not None:
             match = "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $sid})"
             params["sid"] = flt.session_id
-        else:
+            if flt.customer_id is not None:
+                where += " AND EXISTS { MATCH (m)-[:ABOUT]->(:Customer {uid: $cuid}) }"
+        elif flt.customer_id is not None:
             match = "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $cuid})"
-            params["cuid"] = node_uid(agent_id, flt.customer_id or "")
-        if flt.session_id is not None and flt.customer_id is not None:
-            where += " AND m.customer_id = $cid"
-            params["cid"] = flt.customer_id
-        rows = self.read(
-            f"{match} WHERE {where} RETURN m.id, m.embedding, m.tags LIMIT {int(limit)}", params
-        )
-        rows = [r for r in rows if _tags_pass(flt, r[2])]
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [r[0] for r in rows], np.asarray([r[1] for r in rows], dtype=np.float32)
+        if flt.customer_id is not None:
+            params["cuid"] = node_uid(agent_id, flt.customer_id)
+        rows = self.read(f"{match} WHERE {where} RETURN m.id, m.tags LIMIT {int(limit) + 1}", params)
+        if len(rows) > limit:
+            return None
+        return [r[0] for r in rows if _tags_pass(flt, r[1])]
 
     def filter_ids(self, agent_id: str, ids: Sequence[str], flt: RecallFilter, now: datetime) -> set[str]:
         """The subset of ``ids`` that passes the filter (and is not expired)."""
@@ -463,14 +611,21 @@ class GraphStore:
 
     def keyword_search(self, agent_id: str, text: str, limit: int) -> list[tuple[str, float]]:
         """BM25 scores from the fts index, best first, only this agent's memories."""
+        return [(h.memory_id, h.score) for h in self.keyword_hits(agent_id, text, limit)]
+
+    def keyword_hits(self, agent_id: str, text: str, limit: int) -> list[KeywordHit]:
+        """Like ``keyword_search``, with each memory's ranking attributes."""
+        # No `top :=` here: Kùzu applies it before the agent filter. The shared gate keeps
+        # the query off any write in progress (app/rwlock.py).
         with self._fts_gate.shared():
             rows = self.read(
                 "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
                 "WITH node, score WHERE node.agent_id = $a "
-                f"RETURN node.id, score ORDER BY score DESC LIMIT {int(limit)}",
+                "RETURN node.id, score, node.importance, node.created_at, node.expires_at "
+                f"ORDER BY score DESC LIMIT {int(limit)}",
                 {"q": text, "a": agent_id},
             )
-        return [(r[0], float(r[1])) for r in rows]
+        return [KeywordHit(r[0], float(r[1]), (float(r[2]), _utc(r[3]), _utc(r[4]))) for r in rows]
 
     # -- reads: graph ---------------------------------------------------------------
     def resolve(self, agent_id: str, refs: NodeRefs) -> NodeRefs:
@@ -503,8 +658,9 @@ class GraphStore:
         links: dict[str, GraphLink] = {}
 
         def add(rows: list[list[Any]], strength: float, reason: str) -> None:
-            for memory_id, label in rows:
+            for memory_id, label, importance, created_at, expires_at in rows:
                 link = links.setdefault(memory_id, GraphLink(0.0))
+                link.attrs = (float(importance), _utc(created_at), _utc(expires_at))
                 if strength < link.strength:
                     continue  # a stronger connection already explains this memory
                 if strength > link.strength:
@@ -518,28 +674,57 @@ class GraphStore:
         t_uids = [node_uid(agent_id, t) for t in refs.tickets]
         e_uids = [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities]
         if c_uids:
-            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id", {"u": c_uids}),
+            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id, m.importance, m.created_at, m.expires_at", {"u": c_uids}),
                 1.0, "about customer {}")
         if o_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids}),
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at", {"u": o_uids}),
                 1.0, "linked to order #{}")
             add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id",
+                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at",
                 {"u": o_uids}), 0.5, "same customer as order #{}")
         if t_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids}),
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at", {"u": t_uids}),
                 1.0, "linked to ticket {}")
             add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id",
+                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at",
                 {"u": t_uids}), 0.5, "same customer as ticket {}")
         if e_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value", {"u": e_uids}),
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value, m.importance, m.created_at, m.expires_at", {"u": e_uids}),
                 1.0, "mentions {}")
             add(self.read(
                 "MATCH (m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(e:Entity) "
-                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id",
+                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id, m.importance, m.created_at, m.expires_at",
                 {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
         return links
+
+    def associated_memories(
+        self, agent_id: str, seed_ids: Sequence[str], *, max_depth: int, limit: int, now: datetime
+    ) -> list[tuple[str, int]]:
+        """Memories that share a customer, order or ticket with the seeds, hop by hop.
+
+        Depth 1 shares a node with a seed; depth d shares one with a memory of depth d-1.
+        Returns (id, depth) pairs, nearest first and newest first within a depth, at most
+        ``limit``; the seeds themselves and expired memories are left out.
+        """
+        seen = set(seed_ids)
+        frontier = list(seed_ids)
+        found: list[tuple[str, int]] = []
+        for depth in range(1, max_depth + 1):
+            if not frontier or len(found) >= limit:
+                break
+            rows = self.read(
+                "MATCH (m:Memory)-[:ABOUT|MENTIONS]->(:Customer:`Order`:Ticket)<-[:ABOUT|MENTIONS]-(o:Memory) "
+                "WHERE m.id IN $ids AND m.agent_id = $a AND o.agent_id = $a AND NOT o.id IN $seen "
+                "AND (o.expires_at IS NULL OR o.expires_at > $now) "
+                "RETURN DISTINCT o.id AS id, o.created_at AS t "
+                f"ORDER BY t DESC, id LIMIT {int(limit - len(found))}",
+                {"ids": frontier, "a": agent_id, "seen": sorted(seen), "now": now},
+            )
+            # Fewer rows than asked for means this depth is complete: it is the next frontier.
+            frontier = [r[0] for r in rows]
+            seen.update(frontier)
+            found.extend((memory_id, depth) for memory_id in frontier)
+        return found
 
     # -- reads: sessions and customers ------------------------------------------------
     def get_session(self, session_id: str) -> Session | None:
@@ -550,6 +735,17 @@ class GraphStore:
             {"id": session_id},
         )
         return _session_from_row(rows[0]) if rows else None
+
+    def get_sessions(self, ids: Sequence[str]) -> dict[str, Session]:
+        if not ids:
+            return {}
+        rows = self.read(
+            "MATCH (s:Session) WHERE s.id IN $ids OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
+            "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
+            "s.metadata, count(m)",
+            {"ids": list(ids)},
+        )
+        return {r[0]: _session_from_row(r) for r in rows}
 
     def list_sessions(
         self, agent_id: str, *, customer_id: str | None = None, active_only: bool = False,
@@ -583,6 +779,16 @@ class GraphStore:
         r = rows[0]
         return Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3]))
 
+    def get_customers(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, Customer]:
+        """Several customers in one query (for DataLoaders)."""
+        if not customer_ids:
+            return {}
+        rows = self.read(
+            "MATCH (c:Customer) WHERE c.uid IN $uids RETURN c.id, c.agent_id, c.name, c.created_at",
+            {"uids": [node_uid(agent_id, c) for c in customer_ids]},
+        )
+        return {r[0]: Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3])) for r in rows}
+
     def customer_orders(self, agent_id: str, customer_id: str) -> list[str]:
         rows = self.read(
             "MATCH (:Customer {uid: $uid})-[:PLACED]->(o:`Order`) RETURN o.id ORDER BY o.id",
@@ -614,6 +820,52 @@ class GraphStore:
         return int(self.read("MATCH (m:Memory) WHERE m.agent_id = $a RETURN count(m)", {"a": agent_id})[0][0])
 
 
+    def count_memories_by_agent(self) -> dict[str, int]:
+        """Stored memories per agent (one aggregate over the agent_id column)."""
+        return {r[0]: int(r[1]) for r in self.read("MATCH (m:Memory) RETURN m.agent_id, count(*)")}
+
+
+def _create_sessions(run: Callable[..., list[list[Any]]], sessions: Sequence[Session]) -> None:
+    """Create sessions (ended ones too, for imports) and link them to their customers."""
+    rows = [
+        {
+            "id": s.id,
+            "a": s.agent_id,
+            "c": s.customer_id,
+            "t": s.started_at,
+            "e": s.ended_at,
+            "sum": s.summary,
+            "meta": json.dumps(s.metadata, sort_keys=True),
+        }
+        for s in sessions
+    ]
+    # The CASTs type fields that may be NULL in every row (Kùzu 0.11 UNWIND).
+    run(
+        "UNWIND $rows AS r CREATE (:Session {id: r.id, agent_id: r.a, "
+        "customer_id: CAST(r.c AS STRING), started_at: r.t, ended_at: CAST(r.e AS TIMESTAMP), "
+        "summary: CAST(r.sum AS STRING), metadata: r.meta})",
+        {"rows": rows},
+    )
+    customers = [
+        {"uid": node_uid(s.agent_id, s.customer_id), "a": s.agent_id, "cid": s.customer_id,
+         "t": s.started_at, "sid": s.id}
+        for s in sessions
+        if s.customer_id
+    ]
+    if customers:
+        unique = list({r["uid"]: r for r in reversed(customers)}.values())  # earliest row wins
+        run(
+            "UNWIND $rows AS r MERGE (c:Customer {uid: r.uid}) "
+            "ON CREATE SET c.agent_id = r.a, c.id = r.cid, c.created_at = r.t",
+            {"rows": unique},
+        )
+        run(
+            "UNWIND $rows AS r MATCH (c:Customer {uid: r.uid}), (s:Session {id: r.sid}) "
+            "CREATE (c)-[:HAD_SESSION]->(s)",
+            {"rows": customers},
+        )
+
+
 # -- row mapping -------------------------------------------------------------------
 def _memory_row(m: Memory) -> dict[str, Any]:
     return {
@@ -630,6 +882,7 @@ def _memory_row(m: Memory) -> dict[str, Any]:
         "expires_at": m.expires_at,
         "session_id": m.session_id,
         "customer_id": m.customer_id,
+        "access_count": int(m.access_count),
     }
 
 
@@ -685,8 +938,25 @@ def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str
     return " AND ".join(where), params
 
 
+def _to_kuzu(value: Any) -> Any:
+    """Parameters as Kùzu needs them: it drops a datetime's UTC offset instead of applying
+    it, so aware datetimes are converted to UTC first (all times are stored as UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo is not None else value
+    if isinstance(value, dict):
+        return {k: _to_kuzu(v) for k, v in value.items()}
+    if isinstance(value, list) and value and not isinstance(value[0], float | int | str):
+        return [_to_kuzu(v) for v in value]
+    return value
+
+
 def _tags_pass(flt: RecallFilter, tags: list[str] | None) -> bool:
     return not flt.tags or bool(set(flt.tags).intersection(tags or ()))
+
+
+def _mark_tickets_stale(run: Callable[..., Any], match: str, params: dict[str, Any]) -> None:
+    """Give the matched tickets (variable ``t``) a new refresh token."""
+    run(f"{match} WITH DISTINCT t SET t.refresh_token = $token", {**params, "token": uuid.uuid4().hex})
 
 
 @contextlib.contextmanager

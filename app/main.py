@@ -18,13 +18,17 @@ from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from app import __version__
-from app.api.admin import admin_routes
+from app.api import rest
+from app.api.admin import admin_routes, service_wide
 from app.api.context import Context
 from app.api.middleware import RequestGate
+from app.api.observability import HttpObservability, graphql_metrics, metrics_endpoint
 from app.api.playground import ASSETS_DIR, playground_html
 from app.api.schema import build_schema
 from app.auth import NOBODY, Authenticator
+from app.embeddings import SentenceTransformerEmbedder
 from app.keys import KeyStore
+from app.metrics import Metrics
 from app.services import Services
 from app.settings import Settings
 
@@ -38,9 +42,9 @@ RequestIdAndAuth = RequestGate
 class CaseGraphView(GraphQL):
     """Strawberry's ASGI view with our context and the offline playground page."""
 
-    def __init__(self, services_ref: dict[str, Services], settings: Settings | None = None) -> None:
+    def __init__(self, services_ref: dict[str, Services], metrics: Metrics, settings: Settings | None = None) -> None:
         super().__init__(
-            build_schema(settings),
+            build_schema(settings, extensions=[graphql_metrics(metrics)]),
             graphql_ide="graphiql" if settings is None or settings.introspection else None,
             allow_queries_via_get=True,
         )
@@ -72,14 +76,22 @@ class CaseGraphView(GraphQL):
         return HTMLResponse(playground_html(graphql_path=f"{root}/graphql", assets_path=f"{root}{ASSETS_PATH}"))
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings, services: Services | None = None, metrics: Metrics | None = None
+) -> Starlette:
     """Build the app. With ``services`` given (tests), the lifespan does not open its own."""
     ref: dict[str, Services] = {}
+    metrics = metrics or Metrics()
+    metrics.watch(lambda: ref.get("services"))
+
+    def open_services() -> Services:
+        embedder = metrics.instrument(SentenceTransformerEmbedder(settings.embedding_model))
+        return Services.open(settings, embedder=embedder)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = services is None
-        ref["services"] = services or await asyncio.to_thread(Services.open, settings)
+        ref["services"] = services or await asyncio.to_thread(open_services)
         app.state.services = ref["services"]
         chores = asyncio.create_task(_housekeeping(ref["services"], settings))
         log.info("CaseGraph %s ready on %s", __version__, settings.data_dir)
@@ -104,22 +116,29 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def live(request: Request) -> JSONResponse:
         return JSONResponse({"status": "healthy", "version": __version__})
 
-    view = CaseGraphView(ref, settings)
+    view = CaseGraphView(ref, metrics, settings)
     authenticator = Authenticator(settings.api_key, KeyStore(settings.keys_path))
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/health", health),
             Route("/health/ready", health),
             Route("/health/live", live),
             Route("/graphql", view, methods=["GET", "POST"]),
+            # Metrics name every agent: only keys over all agents may read them.
+            Route("/metrics", service_wide(metrics_endpoint(metrics))),
             Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="playground-assets"),
+            *rest.routes(),  # the Dakera-compatible REST API (app/api/rest)
             *admin_routes(ref),
         ],
         middleware=[
-            Middleware(RequestGate, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
+            Middleware(HttpObservability, metrics=metrics),
+            Middleware(RequestGate, authenticator=authenticator, max_body_bytes=settings.max_body_bytes),
         ],
+        exception_handlers=rest.exception_handlers(),
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
+    return app
 
 
 async def _housekeeping(services: Services, settings: Settings) -> None:

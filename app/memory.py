@@ -14,7 +14,8 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,8 @@ import numpy as np
 from app.embeddings import Embedder
 from app.errors import (
     BatchTooLarge,
+    CaseGraphError,
+    Conflict,
     ContentEmpty,
     ContentTooLarge,
     InvalidDate,
@@ -30,7 +33,9 @@ from app.errors import (
     InvalidImportance,
     InvalidInput,
     InvalidTag,
+    MemoryExists,
     MemoryNotFound,
+    NotFound,
     SessionEnded,
     SessionNotFound,
 )
@@ -39,7 +44,15 @@ from app.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreReq
 from app.pii import Redactor
 from app.settings import Settings
 from app.vectors import VectorStore
-from extractors import InvalidTagError, normalise_customer_id, parse_tags, validate_tags
+from app.writer import GroupCommitter
+from extractors import (
+    InvalidTagError,
+    normalise_customer_id,
+    normalise_order_key,
+    normalise_ticket_key,
+    parse_tags,
+    validate_tags,
+)
 
 log = logging.getLogger("casegraph.memory")
 
@@ -82,13 +95,30 @@ def check_customer_id(value: str | None) -> str | None:
         raise InvalidId(f"customerId {_short(value)!r} is invalid: {exc}", code="INVALID_CUSTOMER_ID") from exc
 
 
+def check_ticket_id(value: str | None) -> str | None:
+    """``T-1042``, ``1042``, ``ticket #1042`` ... -> ``T-1042``."""
+    if value is None:
+        return None
+    try:
+        return normalise_ticket_key(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidId(f"ticket id {_short(value)!r} is invalid: {exc}", code="INVALID_TICKET_ID") from exc
+
+
 def check_importance(value: float, what: str = "importance") -> float:
-    if not isinstance(value, int | float) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
         raise InvalidImportance(f"{what} must be a number between 0 and 1, got {value!r}")
     return float(value)
 
 
 def check_tags(tags: Sequence[str]) -> list[str]:
+    if isinstance(tags, str):
+        raise InvalidTag("tags must be a list of strings, not one string")
     try:
         return validate_tags(list(tags))
     except InvalidTagError as exc:
@@ -156,46 +186,192 @@ class MemoryService:
         self.clock = clock
         # PII is redacted in _prepare, before extraction, embedding or the graph see it.
         self.redactor = Redactor.from_settings(settings)
+        self._extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
+        self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
+            self._write, max_items=settings.max_batch_size
+        )
+        # Called after every committed change (stores, forgets, sweeps): the ticket
+        # service recomputes the relations of the tickets the change touched.
+        self.listeners: list[Callable[[], object]] = []
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            try:
+                listener()
+            except Exception:  # the change is committed; listeners catch up later
+                log.exception("a change listener failed; it will catch up on the next change")
 
     # -- store ----------------------------------------------------------------------
     def store(self, request: StoreRequest) -> Memory:
         return self.store_batch([request])[0]
 
-    def store_batch(self, requests: Sequence[StoreRequest]) -> list[Memory]:
-        """Store all of ``requests`` or none of them; return them in request order."""
+    def store_batch(
+        self,
+        requests: Sequence[StoreRequest],
+        *,
+        sessions: Sequence[Session] = (),
+        allow_ended_sessions: bool = False,
+    ) -> list[Memory]:
+        """Store all of ``requests`` or none of them; return them in request order.
+
+        For importing history: ``sessions`` are created in the same transaction as the
+        memories (those that exist already are kept as they are), and
+        ``allow_ended_sessions`` lets memories join sessions that have ended.
+        """
+        self._check_batch_size(requests)
+        now = self.clock()
+        cache, new_sessions, session_errors = self._import_sessions(sessions)
+        if session_errors:
+            raise next(iter(session_errors.values()))
+        prepared = []
+        for i, outcome in enumerate(self._prepare_all(requests, now, cache, allow_ended_sessions)):
+            if isinstance(outcome, CaseGraphError):
+                if len(requests) == 1:
+                    raise outcome
+                raise type(outcome)(f"inputs[{i}]: {outcome.message}", code=outcome.code) from outcome
+            prepared.append(outcome)
+
+        if new_sessions:
+            # An import creating sessions commits them with its memories, on its own.
+            return self._write(prepared, new_sessions)
+        return self._writer.submit(prepared)
+
+    def _write(self, prepared: Sequence[_Prepared], new_sessions: Sequence[Session] = ()) -> list[Memory]:
+        """Extract, embed and commit validated memories (normally on the writer thread)."""
+        texts = [p.memory.content for p in prepared]
+        # spaCy and torch both release the GIL for most of their work: overlap them.
+        extraction = self._extract_pool.submit(self.extractor.extract_many, texts)
+        vectors = self.embedder.embed(texts)
+        extracted = extraction.result()
+        records = [
+            self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
+        ]
+        # The commit point: acknowledged from here on.
+        self.graph.write_memories(records, sessions=new_sessions)
+        self._index(records)
+        self._changed()
+        return [r.memory for r in records]
+
+    def close(self) -> None:
+        self._writer.close()
+        self._extract_pool.shutdown(wait=True)
+
+    def check_batch(
+        self,
+        requests: Sequence[StoreRequest],
+        *,
+        sessions: Sequence[Session] = (),
+        allow_ended_sessions: bool = False,
+    ) -> list[tuple[int, CaseGraphError]]:
+        """Validate like ``store_batch`` without writing: ``(index, error)`` per bad request.
+
+        Lets an import report every bad line, or refuse a whole file before writing any.
+        """
+        self._check_batch_size(requests)
+        cache, _, session_errors = self._import_sessions(sessions)
+        outcomes = self._prepare_all(
+            requests, self.clock(), cache, allow_ended_sessions, session_errors
+        )
+        return [(i, o) for i, o in enumerate(outcomes) if isinstance(o, CaseGraphError)]
+
+    def _check_batch_size(self, requests: Sequence[StoreRequest]) -> None:
         if not requests:
             raise InvalidInput("a batch needs at least one memory", code="EMPTY_BATCH")
         if len(requests) > self.settings.max_batch_size:
             raise BatchTooLarge(
                 f"a batch holds at most {self.settings.max_batch_size} memories, got {len(requests)}"
             )
-        now = self.clock()
-        sessions: dict[str, Session] = {}
-        prepared = []
-        for i, req in enumerate(requests):
+
+    def _prepare_all(
+        self,
+        requests: Sequence[StoreRequest],
+        now: datetime,
+        sessions: dict[str, Session],
+        allow_ended_sessions: bool,
+        session_errors: dict[str, CaseGraphError] | None = None,
+    ) -> list[_Prepared | CaseGraphError]:
+        """Each request prepared, or the input error that refuses it."""
+        given = [r.id for r in requests if isinstance(r.id, str)]
+        existing = self.graph.existing_memory_ids(given) if given else set()
+        seen: set[str] = set()
+        out: list[_Prepared | CaseGraphError] = []
+        for req in requests:
             try:
-                prepared.append(self._prepare(req, now, sessions))
+                if session_errors and req.session_id in session_errors:
+                    bad = session_errors[req.session_id]
+                    raise type(bad)(f"session {req.session_id!r}: {bad.message}", code=bad.code)
+                p = self._prepare(req, now, sessions, allow_ended_sessions)
+                if p.memory.id in seen:
+                    raise InvalidInput(f"id {p.memory.id!r} is repeated in this batch", code="DUPLICATE_ID")
+                if p.memory.id in existing:
+                    raise MemoryExists(f"memory {p.memory.id!r} already exists")
+                seen.add(p.memory.id)
+                out.append(p)
+            except (InvalidInput, NotFound, Conflict) as exc:
+                out.append(exc)
+        return out
+
+    def _import_sessions(
+        self, sessions: Sequence[Session]
+    ) -> tuple[dict[str, Session], list[Session], dict[str, CaseGraphError]]:
+        """Validate imported sessions: (known by id, to create, errors by id)."""
+        known: dict[str, Session] = {}
+        new: list[Session] = []
+        errors: dict[str, CaseGraphError] = {}
+        if not sessions:
+            return known, new, errors
+        existing = self.graph.get_sessions([s.id for s in sessions if isinstance(s.id, str)])
+        for raw in sessions:
+            if raw.id in known or raw.id in errors:
+                continue
+            try:
+                session = self._check_session(raw)
             except InvalidInput as exc:
-                if len(requests) == 1:
-                    raise
-                raise type(exc)(f"inputs[{i}]: {exc.message}", code=exc.code) from exc
-            except (SessionNotFound, SessionEnded) as exc:
-                if len(requests) == 1:
-                    raise
-                raise type(exc)(f"inputs[{i}]: {exc.message}", code=exc.code) from exc
+                errors[raw.id] = exc
+                continue
+            found = existing.get(session.id)
+            if found is None:
+                new.append(session)
+                known[session.id] = session
+            elif found.agent_id != session.agent_id:
+                errors[session.id] = Conflict(
+                    f"session {session.id!r} belongs to another agent", code="SESSION_CONFLICT"
+                )
+            else:
+                known[session.id] = found  # an existing session is kept as it is
+        return known, new, errors
 
-        texts = [p.memory.content for p in prepared]
-        extracted = self.extractor.extract_many(texts)
-        vectors = self.embedder.embed(texts)
-        records = [
-            self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
-        ]
-        self.graph.write_memories(records)  # the commit point: acknowledged from here on
-        self._index(records)
-        return [r.memory for r in records]
+    def _check_session(self, s: Session) -> Session:
+        agent_id = check_agent_id(s.agent_id)
+        check_object_id(s.id, "session id")
+        started_at = as_utc(s.started_at, "session startedAt")
+        ended_at = as_utc(s.ended_at, "session endedAt") if s.ended_at is not None else None
+        if ended_at is not None and ended_at < started_at:
+            raise InvalidDate("session endedAt lies before its startedAt")
+        summary = s.summary
+        if summary is not None:
+            if not isinstance(summary, str):
+                raise InvalidInput("session summary must be a string", code="INVALID_SUMMARY")
+            if len(summary) > self.settings.max_content_chars:
+                raise ContentTooLarge(
+                    f"session summary has {len(summary)} characters; "
+                    f"the limit is {self.settings.max_content_chars}"
+                )
+        return Session(
+            id=s.id,
+            agent_id=agent_id,
+            started_at=started_at,
+            customer_id=check_customer_id(s.customer_id),
+            ended_at=ended_at,
+            summary=self.redactor.text(check_text(summary, "session summary")) if summary else summary,
+            metadata=self.redactor.json(_check_metadata(s.metadata)),
+        )
 
-    def _prepare(self, req: StoreRequest, now: datetime, sessions: dict[str, Session]) -> _Prepared:
+    def _prepare(
+        self, req: StoreRequest, now: datetime, sessions: dict[str, Session], allow_ended_sessions: bool
+    ) -> _Prepared:
         agent_id = check_agent_id(req.agent_id)
+        memory_id = check_object_id(req.id, "id") if req.id is not None else str(uuid.uuid4())
         if not isinstance(req.content, str) or not req.content.strip():
             raise ContentEmpty("content must not be empty")
         content = req.content.strip()
@@ -209,18 +385,24 @@ class MemoryService:
         importance = check_importance(req.importance)
         tags = check_tags(req.tags)
         links = parse_tags(tags)
+        orders = _merged(links.orders, _link_keys(req.orders, normalise_order_key, "order"))
+        tickets = _merged(links.tickets, _link_keys(req.tickets, normalise_ticket_key, "ticket"))
         memory_type = check_memory_type(req.memory_type)
         metadata = self.redactor.json(_check_metadata(req.metadata))
         customer_id = check_customer_id(req.customer_id)
+        ticket_id = check_ticket_id(req.ticket_id)
         created_at = as_utc(req.created_at, "createdAt") if req.created_at is not None else now
         if created_at > now + timedelta(days=1):
             raise InvalidDate(f"createdAt {created_at.isoformat()} lies in the future")
+        updated_at = as_utc(req.updated_at, "updatedAt") if req.updated_at is not None else now
         expires_at = self._expiry(req, now)
 
         session_id = None
         session_customer = None
         if req.session_id is not None:
-            session = self._open_session(agent_id, req.session_id, sessions)
+            session = self._open_session(
+                agent_id, req.session_id, sessions, allow_ended_sessions or req.allow_ended_session
+            )
             session_id, session_customer = session.id, session.customer_id
 
         customers: list[str] = []
@@ -228,7 +410,7 @@ class MemoryService:
             if c and c not in customers:
                 customers.append(c)
         memory = Memory(
-            id=str(uuid.uuid4()),
+            id=memory_id,
             agent_id=agent_id,
             content=content,
             importance=importance,
@@ -236,16 +418,18 @@ class MemoryService:
             memory_type=memory_type,
             metadata=metadata,
             created_at=created_at,
-            updated_at=now,
+            updated_at=updated_at,
             session_id=session_id,
             customer_id=customers[0] if customers else None,
             expires_at=expires_at,
         )
-        return _Prepared(memory, tuple(customers), tuple(links.orders), tuple(links.tickets))
+        tickets = _merged(tickets, (ticket_id,) if ticket_id else ())
+        return _Prepared(memory, tuple(customers), orders, tickets)
 
     def _expiry(self, req: StoreRequest, now: datetime) -> datetime | None:
         if req.ttl_seconds is not None:
-            if not isinstance(req.ttl_seconds, int) or not 0 < req.ttl_seconds <= MAX_TTL_SECONDS:
+            ttl = req.ttl_seconds
+            if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL_SECONDS:
                 raise InvalidInput(
                     f"ttlSeconds must be between 1 and {MAX_TTL_SECONDS}, got {req.ttl_seconds!r}",
                     code="INVALID_TTL",
@@ -258,12 +442,14 @@ class MemoryService:
             return expires_at
         return None
 
-    def _open_session(self, agent_id: str, session_id: str, cache: dict[str, Session]) -> Session:
+    def _open_session(
+        self, agent_id: str, session_id: str, cache: dict[str, Session], allow_ended: bool = False
+    ) -> Session:
         check_object_id(session_id, "sessionId")
         session = cache.get(session_id) or self.graph.get_session(session_id)
         if session is None or session.agent_id != agent_id:
             raise SessionNotFound(f"session {session_id!r} does not exist")
-        if session.ended_at is not None:
+        if session.ended_at is not None and not allow_ended:
             raise SessionEnded(f"session {session_id!r} has ended; start a new session")
         cache[session_id] = session
         return session
@@ -276,6 +462,8 @@ class MemoryService:
             entities.setdefault(("order", key), Entity(kind="order", value=f"order:{key}", key=key))
         for key in p.tag_tickets:
             entities.setdefault(("ticket", key), Entity(kind="ticket", value=f"ticket:{key}", key=key))
+        for product in _product_tags(p.memory.tags):
+            entities.setdefault(("product", product.key), product)
         all_entities = tuple(entities.values())
         memory = _with_entities(p.memory, all_entities)
         return MemoryRecord(
@@ -305,16 +493,85 @@ class MemoryService:
             raise MemoryNotFound(f"memory {memory_id!r} does not exist")
         return memory
 
+    # -- update -----------------------------------------------------------------------
+    def update(
+        self,
+        agent_id: str,
+        memory_id: str,
+        *,
+        content: str | None = None,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        memory_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Memory:
+        """Change the given fields of a memory (``tags`` and ``metadata`` replace).
+
+        The memory keeps its id, creation time, session and expiry. It goes through the
+        same validation and extraction as a store, its links to customers, orders and
+        tickets are rebuilt from the new text and tags, and new content is re-embedded;
+        the old and new versions swap in one graph transaction.
+        """
+        fields = (content, importance, tags, memory_type, metadata)
+        if all(f is None for f in fields):
+            raise InvalidInput("give at least one field to update", code="EMPTY_UPDATE")
+        current = self.get(agent_id, memory_id)
+        old_tag_customers = parse_tags(current.tags).customers
+        request = StoreRequest(
+            agent_id=agent_id,
+            content=current.content if content is None else content,
+            importance=current.importance if importance is None else importance,
+            tags=current.tags if tags is None else tuple(tags),
+            session_id=current.session_id,
+            # A customer that came from neither the old tags nor the session was given
+            # explicitly at store time: it stays (the session's is re-derived anyway).
+            customer_id=None if current.customer_id in old_tag_customers else current.customer_id,
+            memory_type=current.memory_type if memory_type is None else memory_type,
+            metadata=current.metadata if metadata is None else metadata,
+            created_at=current.created_at,
+            expires_at=current.expires_at,
+            allow_ended_session=True,
+        )
+        prepared = self._prepare(request, self.clock(), {}, allow_ended_sessions=True)
+        prepared = replace(
+            prepared, memory=replace(prepared.memory, id=memory_id, access_count=current.access_count)
+        )
+        text = prepared.memory.content
+        found = self.extractor.extract_many([text])[0]
+        if text == current.content:
+            vector = self.graph.embeddings(agent_id, [memory_id])[0]
+        else:
+            vector = self.embedder.embed([text])[0]
+        record = self._record(prepared, found, vector)
+        self.graph.write_memories([record], replace=True)
+        self._index([record])
+        self._changed()
+        return record.memory
+
     # -- forget -----------------------------------------------------------------------
     def forget(self, agent_id: str, memory_id: str) -> bool:
         """Remove a memory from the graph, the keyword index and the vector index."""
-        check_agent_id(agent_id)
-        check_object_id(memory_id, "id")
-        deleted = self.graph.delete_memories(agent_id, [memory_id])
-        if not deleted:
-            raise MemoryNotFound(f"memory {memory_id!r} does not exist")
-        self.vectors.remove(agent_id, deleted)
+        self.forget_many(agent_id, [memory_id])
         return True
+
+    def forget_many(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
+        """Remove the given memories; return the ids that existed (MemoryNotFound if none did)."""
+        check_agent_id(agent_id)
+        if not memory_ids:
+            raise InvalidInput("give at least one memory id to forget", code="EMPTY_BATCH")
+        if len(memory_ids) > self.settings.max_batch_size:
+            raise BatchTooLarge(
+                f"forget takes at most {self.settings.max_batch_size} ids, got {len(memory_ids)}"
+            )
+        for memory_id in memory_ids:
+            check_object_id(memory_id, "id")
+        deleted = self.graph.delete_memories(agent_id, list(dict.fromkeys(memory_ids)))
+        if not deleted:
+            shown = memory_ids[0] if len(memory_ids) == 1 else f"{memory_ids[0]}, ..."
+            raise MemoryNotFound(f"memory {shown!r} does not exist")
+        self.vectors.remove(agent_id, deleted)
+        self._changed()
+        return deleted
 
     def sweep_expired(self) -> int:
         """Delete memories whose TTL has passed; return how many."""
@@ -327,6 +584,8 @@ class MemoryService:
             deleted = self.graph.delete_memories(agent_id, ids)
             self.vectors.remove(agent_id, deleted)
             count += len(deleted)
+        if count:
+            self._changed()
         return count
 
     # -- sessions ---------------------------------------------------------------------
@@ -367,15 +626,66 @@ class MemoryService:
             raise SessionNotFound(f"session {session_id!r} does not exist")
         return session
 
-    def session_memories(self, session_id: str, *, agent_id: str | None = None) -> list[Memory]:
+    def session_memories(
+        self, session_id: str, *, agent_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Memory]:
+        """A session's memories, oldest first; ``limit``/``offset`` page through them."""
+        _check_page(limit, offset)
         self.session_get(session_id, agent_id=agent_id)
-        return self.graph.session_memories(session_id, self.clock())
+        return self.graph.session_memories(session_id, self.clock(), limit=limit, offset=offset)
+
+    def list_sessions(
+        self, agent_id: str, *, active_only: bool = False, limit: int = 50, offset: int = 0
+    ) -> list[Session]:
+        """An agent's sessions, newest first."""
+        check_agent_id(agent_id)
+        _check_page(limit, offset)
+        return self.graph.list_sessions(agent_id, active_only=active_only, limit=limit, offset=offset)
+
+
+MAX_PAGE = 1_000
+
+
+def _check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE):
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}", code="INVALID_LIMIT")
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"offset must be 0 or more, got {offset!r}", code="INVALID_OFFSET")
 
 
 def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:
-    from dataclasses import replace
-
     return replace(m, entities=entities)
+
+
+def _link_keys(values: Sequence[str], normalise: Callable[[str], str], what: str) -> tuple[str, ...]:
+    keys = []
+    for value in values:
+        try:
+            keys.append(normalise(value))
+        except (ValueError, TypeError) as exc:
+            raise InvalidId(
+                f"{what} {_short(value)!r} is invalid: {exc}", code=f"INVALID_{what.upper()}_ID"
+            ) from exc
+    return tuple(keys)
+
+
+def _merged(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:
+    """Both sequences without repeats, first-seen order (entity order is part of a memory)."""
+    return tuple(dict.fromkeys((*first, *second)))
+
+
+def _product_tags(tags: Sequence[str]) -> list[Entity]:
+    """``product:<name>`` tags name a product for sure (spaCy's small model rarely does).
+
+    The key is the name lower-cased with whitespace collapsed, as NER keys are.
+    """
+    out = []
+    for tag in tags:
+        prefix, sep, name = tag.partition(":")
+        name = " ".join(name.split())
+        if sep and prefix.strip().lower() == "product" and name:
+            out.append(Entity(kind="product", value=name, key=name.lower()))
+    return out
 
 
 def _expired(m: Memory, now: datetime) -> bool:

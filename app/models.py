@@ -86,6 +86,16 @@ class StoreRequest:
     created_at: datetime | None = None
     ttl_seconds: int | None = None
     expires_at: datetime | None = None
+    # False: storing into an ended session is SESSION_ENDED (GraphQL). True: it is stored
+    # and linked anyway (Dakera's REST semantics: the answer reports the session state).
+    allow_ended_session: bool = False
+    # For importing history (``casegraph import``): keep the original id and update
+    # time, and link orders/tickets the helpdesk knows about without adding tags.
+    id: str | None = None
+    updated_at: datetime | None = None
+    orders: tuple[str, ...] = ()
+    tickets: tuple[str, ...] = ()
+    ticket_id: str | None = None  # links the memory to this ticket (like a ticket:<id> tag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +131,19 @@ class RecallHit:
     score: float
     signals: Signals
     why: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WakeUp:
+    """An agent's start-up context: its top memories by importance and recency, no query."""
+
+    memories: tuple[Memory, ...]
+    total_available: int
+
+
+@dataclass(frozen=True, slots=True)
+class Associated:
+    """A memory linked through the graph to a recall's results, ``depth`` hops away."""
+
+    memory: Memory
+    depth: int

@@ -18,7 +18,7 @@ Presets name the modes the quality benchmark compares.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -128,17 +128,39 @@ def explain(c: Candidate, s: Signals, config: RecallConfig) -> tuple[str, ...]:
 
 
 def rank(
-    candidates: Iterable[Candidate], *, now: datetime, config: RecallConfig, top_k: int
+    candidates: Iterable[Candidate],
+    *,
+    now: datetime,
+    config: RecallConfig,
+    top_k: int,
+    best_bm25: float | None = None,
 ) -> list[Ranked]:
-    """Score every candidate and return the best ``top_k``, ties broken by recency then id."""
+    """Score every candidate and return the best ``top_k``, ties broken by recency then id.
+
+    ``best_bm25`` normalises keyword scores; it defaults to the best among ``candidates``
+    (pass it when the candidates were pruned from a larger pool).
+    """
     pool = list(candidates)
-    best_bm25 = max((c.keyword_bm25 for c in pool), default=0.0)
+    if best_bm25 is None:
+        best_bm25 = max((c.keyword_bm25 for c in pool), default=0.0)
     scored = []
     for c in pool:
         s = signals_for(c, best_bm25=best_bm25, now=now, config=config)
         scored.append(Ranked(c.memory_id, combine(s, config), s, explain(c, s, config)))
     scored.sort(key=lambda r: (-r.score, -r.signals.recency, r.memory_id))
     return scored[:top_k]
+
+
+def wake_up_order(
+    priors: Iterable[tuple[str, float, datetime]], *, now: datetime, half_life_days: float, top_n: int
+) -> list[str]:
+    """Ids of the ``top_n`` memories by ``importance * recency`` (no query), newest first on ties."""
+    scored = [
+        (importance * recency(created_at, now, half_life_days), created_at, memory_id)
+        for memory_id, importance, created_at in priors
+    ]
+    scored.sort(key=lambda t: (-t[0], -t[1].timestamp(), t[2]))
+    return [memory_id for _, _, memory_id in scored[:top_n]]
 
 
 def preset(name: str | None) -> RecallConfig:
@@ -150,9 +172,18 @@ def preset(name: str | None) -> RecallConfig:
         raise KeyError(f"unknown recall preset {key!r}; choose one of {sorted(PRESETS)}") from None
 
 
-def merge_sources(*sources: Mapping[str, float]) -> set[str]:
-    """All memory ids any source proposed."""
-    out: set[str] = set()
-    for s in sources:
-        out.update(s)
-    return out
+def partial_bounds(
+    semantic: float, keyword_norm: float, graph: float, config: RecallConfig
+) -> tuple[float, float]:
+    """(lower, upper) bound of a score before importance and recency are known.
+
+    Both of those signals lie in [0, 1], so they add between 0 and their weights. Recall
+    uses the bounds to fetch importance/recency only for memories that can still reach
+    the top k, which keeps ranking exact while touching far fewer rows.
+    """
+    lower = (
+        config.semantic_weight * min(max(semantic, 0.0), 1.0)
+        + config.keyword_weight * keyword_norm
+        + config.graph_weight * graph
+    )
+    return lower, lower + config.importance_weight + config.recency_weight

@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from app.embeddings import Embedder
-from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidTopK
-from app.graph import GraphLink, GraphStore, NodeRefs
+from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
+from app.graph import GraphLink, GraphStore, KeywordHit, NodeRefs
 from app.memory import (
     as_utc,
     check_agent_id,
@@ -32,9 +33,9 @@ from app.memory import (
     check_tags,
     check_text,
 )
-from app.models import RecallFilter, RecallHit
+from app.models import Associated, RecallFilter, RecallHit, WakeUp
 from app.pii import Redactor
-from app.ranking import Candidate, RecallConfig, rank
+from app.ranking import Candidate, RecallConfig, partial_bounds, rank, wake_up_order
 from app.settings import Settings
 from app.vectors import VectorStore
 from extractors import candidate_customer_ids, slugify
@@ -42,11 +43,14 @@ from extractors import candidate_customer_ids, slugify
 log = logging.getLogger("casegraph.recall")
 
 MAX_QUERY_CHARS = 2_000
-# A session or customer rarely has more memories than this; past it, fall back to ANN.
+# A filter that allows at most this many memories is scored exactly; past it, ANN.
 EXACT_SCAN_LIMIT = 20_000
 # At most this many graph-linked memories enter ranking (a busy customer has many).
 GRAPH_CANDIDATE_LIMIT = 500
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Graph-associated memories: at most this many, at most this many hops away.
+MAX_ASSOCIATED = 10
+MAX_ASSOCIATION_DEPTH = 3
 # Query entity kinds that can name a generic Entity node.
 _ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org")
 
@@ -69,6 +73,7 @@ class RecallService:
         self.clock = clock
         # A query is embedded (and cached) too: a card number in it is redacted first.
         self.redactor = Redactor.from_settings(settings)
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="recall")
 
     def recall(
         self,
@@ -85,31 +90,136 @@ class RecallService:
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
 
-        qvec = self.embedder.embed_query(query) if config.semantic_weight or config.use_vectors else None
-        vector_ids = self._vector_candidates(agent_id, qvec, flt, now, pool) if config.use_vectors else []
-        bm25 = self._keyword_candidates(agent_id, query, flt, now, pool) if config.use_keywords else {}
-        links = self._graph_candidates(agent_id, query, flt, now) if config.use_graph else {}
+        # Keyword and graph look-ups run while the query is embedded.
+        kw_job = self._pool.submit(self._keyword_candidates, agent_id, query, pool) if config.use_keywords else None
+        graph_job = self._pool.submit(self._graph_candidates, agent_id, query) if config.use_graph else None
+        qvec = self.embedder.embed_query(query) if (config.use_vectors or config.semantic_weight) else None
 
-        ids = list(dict.fromkeys([*vector_ids, *bm25, *links]))
+        allowed: set[str] | None = None  # None = every memory of the agent
+        semantic: dict[str, float] = {}
+        filtered = flt != RecallFilter()
+        allowed_ids = self.graph.filtered_ids(agent_id, flt, now, EXACT_SCAN_LIMIT) if filtered else None
+        if allowed_ids is not None:
+            # The filter bounds the set: score all of it exactly (no ANN recall loss).
+            allowed = set(allowed_ids)
+            if qvec is not None and config.use_vectors:
+                vectors = self.vectors.vectors_of(agent_id, allowed_ids)
+                if vectors:
+                    ids = list(vectors)
+                    sims = np.stack([vectors[i] for i in ids]) @ qvec
+                    semantic = {ids[i]: float(sims[i]) for i in np.argsort(-sims)[:pool]}
+        elif config.use_vectors:
+            # Unfiltered, or a filter too broad to scan: ANN, deeper when hits are filtered.
+            depth = pool * 5 if filtered else pool
+            semantic = {h.memory_id: h.similarity for h in self.vectors.search(agent_id, qvec, depth)}
+        kw_hits = kw_job.result() if kw_job else []
+        bm25 = {h.memory_id: h.score for h in kw_hits}
+        kw_attrs = {h.memory_id: h.attrs for h in kw_hits}
+        links = graph_job.result() if graph_job else {}
+
+        ids = list(dict.fromkeys([*semantic, *bm25, *links]))
+        if allowed is not None:
+            ids = [i for i in ids if i in allowed]
+        elif filtered:
+            passing = self.graph.filter_ids(agent_id, ids, flt, now)
+            ids = [i for i in ids if i in passing]
         if not ids:
             return []
-        memories = self.graph.get_memories(agent_id, ids)
-        ids = [i for i in ids if i in memories]
-        semantic = self._similarities(agent_id, ids, qvec)
+        if qvec is not None and config.semantic_weight:
+            missing = [i for i in ids if i not in semantic]
+            for i, vec in self.vectors.vectors_of(agent_id, missing).items():
+                semantic[i] = float(np.dot(vec, qvec))
+
+        attrs = {i: link.attrs for i, link in links.items() if link.attrs is not None}
+        attrs.update(kw_attrs)
+
+        def live(i: str) -> bool:
+            return i in attrs and (attrs[i][2] is None or attrs[i][2] > now)
+
+        ids = [i for i in ids if i not in attrs or live(i)]
+        best_bm25 = max((bm25.get(i, 0.0) for i in ids), default=0.0)
+        bounds = {
+            i: partial_bounds(
+                semantic.get(i, 0.0),
+                bm25.get(i, 0.0) / best_bm25 if best_bm25 > 0 else 0.0,
+                links[i].strength if i in links else 0.0,
+                config,
+            )
+            for i in ids
+        }
+        # Only memories whose best case reaches the k-th worst case can be in the top k.
+        # Attributes (and so expiry) of vector hits are fetched only for those; an expired
+        # or vanished one leaves the pool and the cut-off is drawn again.
+        while True:
+            lowers = sorted((bounds[i][0] for i in ids), reverse=True)
+            if not lowers:
+                return []
+            cutoff = lowers[min(top_k, len(lowers)) - 1]
+            survivors = [i for i in ids if bounds[i][1] >= cutoff]
+            attrs.update(self.graph.memory_attrs(agent_id, [i for i in survivors if i not in attrs]))
+            dead = {i for i in survivors if not live(i)}
+            if not dead:
+                break
+            ids = [i for i in ids if i not in dead]
         candidates = [
             Candidate(
                 memory_id=i,
                 semantic=semantic.get(i, 0.0),
                 keyword_bm25=bm25.get(i, 0.0),
                 graph=links[i].strength if i in links else 0.0,
-                importance=memories[i].importance,
-                created_at=memories[i].created_at,
+                importance=attrs[i][0],
+                created_at=attrs[i][1],
                 graph_reasons=tuple(links[i].reasons) if i in links else (),
             )
-            for i in ids
+            for i in survivors
         ]
-        ranked = rank(candidates, now=now, config=config, top_k=top_k)
-        return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked]
+        ranked = rank(candidates, now=now, config=config, top_k=top_k, best_bm25=best_bm25)
+        memories = self.graph.get_memories(agent_id, [r.memory_id for r in ranked])
+        return [
+            RecallHit(memories[r.memory_id], r.score, r.signals, r.why)
+            for r in ranked
+            if r.memory_id in memories
+        ]
+
+    def wake_up(self, agent_id: str, top_n: int = 20, min_importance: float = 0.0) -> WakeUp:
+        """An agent's ``top_n`` memories by importance times recency (no query, no embedding)."""
+        check_agent_id(agent_id)
+        if not isinstance(top_n, int) or not 1 <= top_n <= self.settings.max_top_k:
+            raise InvalidTopK(f"top_n must be between 1 and {self.settings.max_top_k}, got {top_n!r}")
+        check_importance(min_importance, "min_importance")
+        now = self.clock()
+        priors = self.graph.memory_priors(agent_id, now, min_importance)
+        ids = wake_up_order(
+            priors, now=now, half_life_days=self.settings.recency_half_life_days, top_n=top_n
+        )
+        memories = self.graph.get_memories(agent_id, ids)
+        return WakeUp(tuple(memories[i] for i in ids if i in memories), total_available=len(priors))
+
+    def associated(
+        self, agent_id: str, memory_ids: Sequence[str], *, depth: int = 1, limit: int = MAX_ASSOCIATED
+    ) -> list[Associated]:
+        """Memories linked to ``memory_ids`` through a shared customer, order or ticket.
+
+        ``depth`` is how many such hops to follow (1..3); nearest first, then newest.
+        """
+        check_agent_id(agent_id)
+        if not isinstance(depth, int) or not 1 <= depth <= MAX_ASSOCIATION_DEPTH:
+            raise InvalidInput(
+                f"association depth must be between 1 and {MAX_ASSOCIATION_DEPTH}, got {depth!r}",
+                code="INVALID_DEPTH",
+            )
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_ASSOCIATED:
+            raise InvalidInput(
+                f"at most {MAX_ASSOCIATED} associated memories can be asked for, got {limit!r}",
+                code="INVALID_LIMIT",
+            )
+        if not memory_ids:
+            return []
+        found = self.graph.associated_memories(
+            agent_id, memory_ids, max_depth=depth, limit=limit, now=self.clock()
+        )
+        memories = self.graph.get_memories(agent_id, [i for i, _ in found])
+        return [Associated(memories[i], d) for i, d in found if i in memories]
 
     # -- validation -------------------------------------------------------------------
     def _check(self, agent_id: str, query: str, top_k: int, flt: RecallFilter) -> RecallFilter:
@@ -143,45 +253,22 @@ class RecallService:
         )
 
     # -- candidate sources ------------------------------------------------------------
-    def _vector_candidates(
-        self, agent_id: str, qvec: np.ndarray, flt: RecallFilter, now: datetime, pool: int
-    ) -> list[str]:
-        if flt.narrows_by_node:
-            ids, matrix = self.graph.filtered_candidates(agent_id, flt, now, EXACT_SCAN_LIMIT)
-            if not ids:
-                return []
-            sims = matrix @ qvec
-            order = np.argsort(-sims)[:pool]
-            return [ids[i] for i in order]
-        other_filters = flt != RecallFilter()
-        # Filters applied after the ANN search need a deeper search to leave enough.
-        hits = self.vectors.search(agent_id, qvec, pool * 5 if other_filters else pool)
-        ids = [h.memory_id for h in hits]
-        allowed = self.graph.filter_ids(agent_id, ids, flt, now)
-        return [i for i in ids if i in allowed][:pool]
-
-    def _keyword_candidates(
-        self, agent_id: str, query: str, flt: RecallFilter, now: datetime, pool: int
-    ) -> dict[str, float]:
+    def _keyword_candidates(self, agent_id: str, query: str, pool: int) -> list[KeywordHit]:
         words = _WORD.findall(query)
         if not words:
-            return {}
-        hits = self.graph.keyword_search(agent_id, " ".join(words), pool * 5)
-        allowed = self.graph.filter_ids(agent_id, [i for i, _ in hits], flt, now)
-        return {i: s for i, s in hits if i in allowed}
+            return []
+        return self.graph.keyword_hits(agent_id, " ".join(words), pool)
 
-    def _graph_candidates(
-        self, agent_id: str, query: str, flt: RecallFilter, now: datetime
-    ) -> dict[str, GraphLink]:
-        refs = self.graph.resolve(agent_id, self.query_refs(query))
+    def _graph_candidates(self, agent_id: str, query: str) -> dict[str, GraphLink]:
+        refs = self.query_refs(query)
         if not refs:
             return {}
+        # Unknown keys simply match nothing, so no separate existence check is needed.
         links = self.graph.linked_memories(agent_id, refs)
         if len(links) > GRAPH_CANDIDATE_LIMIT:
             strongest = sorted(links.items(), key=lambda kv: -kv[1].strength)[:GRAPH_CANDIDATE_LIMIT]
             links = dict(strongest)
-        allowed = self.graph.filter_ids(agent_id, list(links), flt, now)
-        return {i: link for i, link in links.items() if i in allowed}
+        return links
 
     def query_refs(self, query: str) -> NodeRefs:
         """Graph nodes a query may name, before checking which exist."""
@@ -194,10 +281,3 @@ class RecallService:
             tickets=tuple(sorted({e.key for e in found if e.kind == "ticket"})),
             entities=tuple(sorted({(e.kind, e.key) for e in found if e.kind in _ENTITY_KINDS})),
         )
-
-    def _similarities(self, agent_id: str, ids: Sequence[str], qvec: np.ndarray | None) -> dict[str, float]:
-        if qvec is None or not ids:
-            return {}
-        matrix = self.graph.embeddings(agent_id, ids)
-        return dict(zip(ids, (matrix @ qvec).tolist(), strict=True))
-

@@ -8,10 +8,13 @@ from typing import Any
 
 from app.datadir import DataDirLock
 from app.embeddings import Embedder, SentenceTransformerEmbedder
+from app.explore import GraphExplorer
 from app.graph import GraphStore
+from app.graph_tickets import TicketGraph
 from app.memory import Clock, MemoryService, utcnow
 from app.recall import RecallService
 from app.settings import Settings
+from app.tickets import TicketService
 from app.vectors import VectorStore
 
 log = logging.getLogger("casegraph.services")
@@ -26,6 +29,8 @@ class Services:
     extractor: Any
     memories: MemoryService
     recall: RecallService
+    tickets: TicketService
+    explorer: GraphExplorer
     lock: DataDirLock | None = None
 
     @classmethod
@@ -61,19 +66,35 @@ class Services:
             "opened %s: schema %s, %d agents, vectors +%d -%d",
             settings.data_dir, graph.schema_version, report.agents, report.added, report.removed,
         )
+        memories = MemoryService(settings, graph, vectors, embedder, extractor, clock)
+        ticket_graph = TicketGraph(graph)
+        tickets = TicketService(settings, graph, ticket_graph, vectors, clock)
+        memories.listeners.append(tickets.refresh)
+        try:
+            # Relations a crash (or the migration that added them) left stale.
+            refreshed = tickets.refresh()
+        except BaseException:
+            graph.close()
+            lock.release()
+            raise
+        if refreshed:
+            log.info("recomputed the relations of %d tickets", refreshed)
         return cls(
             settings=settings,
             graph=graph,
             vectors=vectors,
             embedder=embedder,
             extractor=extractor,
-            memories=MemoryService(settings, graph, vectors, embedder, extractor, clock),
+            memories=memories,
             recall=RecallService(settings, graph, vectors, embedder, extractor, clock),
             lock=lock,
+            tickets=tickets,
+            explorer=GraphExplorer(ticket_graph),
         )
 
     def close(self) -> None:
         try:
+            self.memories.close()
             self.vectors.save()
         finally:
             try:

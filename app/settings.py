@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -49,6 +50,9 @@ class Settings:
     recency_half_life_days: float = 30.0
     # Seconds between background saves of the vector index (Kùzu stays the source of truth).
     vector_save_interval_s: float = 30.0
+    # Two tickets whose memories' mean embeddings are at least this similar (cosine) are
+    # RELATED by "similar wording" (see app/relations.py).
+    ticket_similarity_threshold: float = 0.55
     log_level: str = "INFO"
     # Scoped API keys (hashed); default <data_dir>/keys.json, managed by `casegraph keys`.
     keys_file: Path | None = None
@@ -63,6 +67,8 @@ class Settings:
     # embedded or written; extra regexes (a JSON list in CASEGRAPH_PII_PATTERNS) too.
     pii_redaction: bool = True
     pii_patterns: tuple[str, ...] = ()
+    # json: one JSON object per line (for log collectors); text: for a terminal.
+    log_format: str = "json"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -89,10 +95,22 @@ class Settings:
     def validate(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigurationError(f"port must be 1..65535, got {self.port}")
+        for name in ("max_content_chars", "max_batch_size", "max_top_k"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("recency_half_life_days", "vector_save_interval_s"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigurationError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.buffer_pool_mb < 16:
             raise ConfigurationError("buffer_pool_mb must be at least 16")
         if self.recency_half_life_days <= 0:
             raise ConfigurationError("recency_half_life_days must be positive")
+        if self.vector_save_interval_s <= 0:
+            raise ConfigurationError("vector_save_interval_s must be positive")
+        if self.log_format not in ("json", "text"):
+            raise ConfigurationError(f"log_format must be json or text, got {self.log_format!r}")
+        if not 0.0 < self.ticket_similarity_threshold <= 1.0:
+            raise ConfigurationError("ticket_similarity_threshold must be in (0, 1]")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ConfigurationError("CASEGRAPH_API_KEY must be at least 8 characters")
         for name, low in (("max_query_depth", 2), ("max_aliases", 0), ("max_tokens", 50),

@@ -125,10 +125,30 @@ class VectorStore:
                     hits.append(VectorHit(memory_id, 1.0 - float(distance)))
             return hits
 
+    def vectors_of(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these memories (those the index holds)."""
+        if not memory_ids:
+            return {}
+        idx = self._agent(agent_id)
+        keys = np.array([vector_key(m) for m in memory_ids], dtype=np.uint64)
+        with idx.lock:
+            found = idx.index.get(keys)
+        return {m: v for m, v in zip(memory_ids, found, strict=True) if v is not None}
+
     def count(self, agent_id: str) -> int:
         idx = self._agent(agent_id)
         with idx.lock:
             return len(idx.index)
+
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        """Per loaded agent: (vectors, bytes of memory the index holds). Cheap: no I/O."""
+        with self._lock:
+            items = list(self._agents.items())
+        out = {}
+        for agent_id, idx in items:
+            with idx.lock:
+                out[agent_id] = (len(idx.index), int(idx.index.memory_usage))
+        return out
 
     def keys(self, agent_id: str) -> set[str]:
         idx = self._agent(agent_id)

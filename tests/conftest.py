@@ -34,7 +34,8 @@ def extractor() -> EntityExtractor:
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
-    return Settings.from_env({}, data_dir=data_dir, buffer_pool_mb=64, **overrides)
+    # A small buffer pool unless a test asks for another.
+    return Settings.from_env({}, data_dir=data_dir, **{"buffer_pool_mb": 64, **overrides})
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def free_port() -> int:
 class LiveServer:
     """The real app served by uvicorn in a thread, reached over real HTTP."""
 
-    def __init__(self, services: Services, settings: Settings) -> None:
+    def __init__(self, services: Services, settings: Settings, **app_options) -> None:
         import uvicorn
 
         from app.main import create_app
@@ -76,7 +77,8 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings, services=services), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(settings, services=services, **app_options),
+            host="127.0.0.1", port=self.port, log_level="warning",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -103,7 +103,7 @@ def test_keys_cli_prints_the_key_once(tmp_path, capsys):
     assert cli(["keys", "list", "--data-dir", data]) == 0
     assert "revoked" in capsys.readouterr().out
     assert cli(["keys", "create", "--data-dir", data, "--role", "read"]) == 2  # no agents given
-    assert cli(["keys", "revoke", "--data-dir", data, "nope"]) == 1
+    assert cli(["keys", "revoke", "--data-dir", data, "nope"]) == 2
 
 
 def test_no_key_no_public_bind(tmp_path):

@@ -8,7 +8,7 @@ import shutil
 from tests.conftest import LiveServer
 
 JANE_WORD = "zephyrine"  # only Jane's memories use it: a keyword probe
-LABELS = ("Memory", "Customer", "`Order`", "Ticket", "Session", "Entity")
+LABELS = ("Memory", "Customer", "`Order`", "Ticket", "TicketEvent", "Session", "Entity")
 
 
 def gql(server, query: str, variables: dict | None = None) -> dict:
@@ -38,6 +38,7 @@ def seed(server) -> dict[str, object]:
         store(server, "bot", f"In chat she confirmed the {JANE_WORD} replacement address", sessionId=sid),
     ]
     gql(server, 'mutation($s: ID!) { sessionEnd(sessionId: $s, summary: "replacement agreed") { id } }', {"s": sid})
+    gql(server, 'mutation { updateTicket(agentId: "bot", id: "T-77", status: PENDING, note: "called Jane") { id } }')
     bob = store(server, "bot", "Bob asked whether order #4521 can be split", customerId="bob-stone")
     other = store(server, "other-bot", f"Another agent's Jane Doe: {JANE_WORD} warranty", customerId="jane-doe")
     return {"session": sid, "jane": jane, "bob": bob, "other": other}
@@ -53,6 +54,7 @@ def assert_jane_is_gone(services, ids: dict) -> None:
     assert graph.get_session(ids["session"]) is None
     assert graph.read("MATCH (n:Entity) WHERE n.value CONTAINS 'jane.doe' RETURN n.uid") == []
     assert graph.read("MATCH (t:Ticket) WHERE t.agent_id = 'bot' RETURN t.id") == []
+    assert graph.read("MATCH (e:TicketEvent) WHERE e.note CONTAINS 'Jane' RETURN e.id") == []
     assert graph.read("MATCH (o:`Order`) WHERE o.agent_id = 'bot' RETURN o.id") == [["4521"]]  # Bob's order stays
     assert graph.get_memories("bot", [ids["bob"]]) and graph.get_memories("other-bot", [ids["other"]])
 
@@ -67,22 +69,27 @@ def test_export_then_forget_a_customer_everywhere(live_server, open_services, tm
     assert exported["memories"][1]["content"].startswith("Reach her at jane.doe@example.com")
     assert [s["id"] for s in exported["sessions"]] == [ids["session"]]
     assert exported["sessions"][0]["summary"] == "replacement agreed"
-    assert exported["orders"] == ["4521", "9999"] and exported["tickets"] == ["T-77"]
+    assert exported["orders"] == ["4521", "9999"]
+    assert [(t["id"], t["status"]) for t in exported["tickets"]] == [("T-77", "pending")]
+    assert exported["tickets"][0]["events"][-1]["note"] == "called Jane"
     assert {"kind": "email", "value": "jane.doe@example.com", "key": "jane.doe@example.com"} in exported["entities"]
     assert ids["bob"] not in str(exported) and ids["other"] not in str(exported)
 
     services.vectors.save()  # the index file on disk still holds Jane's vectors (a crash image below)
     before = counts(services.graph)
     receipt = gql(server, 'mutation { forgetCustomer(agentId: "bot", customerId: "jane-doe") { agentId customerId '
-                  "memories sessions customers orders tickets entities edges vectors keywordEntries } }")["forgetCustomer"]
+                  "memories sessions customers orders tickets ticketEvents entities edges vectors keywordEntries } }"
+                  )["forgetCustomer"]
     after = counts(services.graph)
     assert receipt["memories"] == 3 and receipt["vectors"] == 3 and receipt["keywordEntries"] == 3
     assert receipt["sessions"] == 1 and receipt["customers"] == 1
     assert receipt["orders"] == 1 and receipt["tickets"] == 1  # #9999 and T-77; #4521 is also Bob's
+    assert receipt["ticketEvents"] >= 1  # its status history, note included
     assert receipt["entities"] >= 1  # the e-mail address, and whatever else only Jane's text named
     removed = {k: before[k] - after[k] for k in before}
     assert removed == {"Memory": 3, "Customer": 1, "`Order`": 1, "Ticket": 1, "Session": 1,
-                       "Entity": receipt["entities"], "edges": receipt["edges"]}
+                       "TicketEvent": receipt["ticketEvents"], "Entity": receipt["entities"],
+                       "edges": receipt["edges"]}
     assert_jane_is_gone(services, ids)
 
     # Nothing is reachable over the API either, and a second erasure removes nothing.

@@ -6,7 +6,7 @@ order numbers, so a graph traversal that ignored the tenant would find the other
 nodes. After every step: no response to one tenant holds the other's marker or memory
 ids; every memory, session and customer in a response belongs to the caller; and the
 graph holds exactly the memories the model says each tenant has, so no write or delete
-ever reached the other tenant. ``CASEGRAPH_TENANCY_EXAMPLES`` (default 12) runs longer.
+ever reached the other tenant. ``CASEGRAPH_TENANCY_EXAMPLES`` (default 20) runs longer.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ import os
 import httpx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from app.keys import KeyStore
 
@@ -32,6 +38,19 @@ NESTED = (
     "memories(limit: 10000) { id agentId content customer { id agentId } } "
     "orders { id memories { id agentId content } } tickets { id } "
     "sessions { id agentId customerId memories { id agentId content } customer { id agentId memories { id agentId } } } } }"
+)
+
+
+TICKET = (
+    "query($a: String!) { ticket(agentId: $a, id: \"T-77\") { id status memories { id agentId content } "
+    "customers { id memories(limit: 10000) { id agentId content } } orders { id memories { id content } } "
+    "related { ticket { id memories { id content } } } } "
+    "tickets(agentId: $a) { id memories { id agentId content } } }"
+)
+WALK = (
+    "query($a: String!, $c: ID!, $o: ID!) { graph(agentId: $a, around: $c, depth: 3) "
+    "{ nodes { id kind key label properties } edges { source target type } } "
+    "path(agentId: $a, from: $c, to: $o) { nodes { id kind key label } edges { type } } }"
 )
 
 
@@ -51,12 +70,14 @@ def error_code(body: dict) -> str | None:
 
 
 def test_two_tenants_never_cross(live_server_factory, tmp_path):
-    server = live_server_factory()
+    # A roomier buffer pool than the suite's 64 MB: shrinking a failure replays many examples.
+    server = live_server_factory(buffer_pool_mb=256)
     key_store = KeyStore(server.services.settings.keys_path)
     key_store.create("operator", "admin", ["*"])  # from now on every request needs a key
     api = Api(server.url)
+    rest = httpx.Client(base_url=server.url, timeout=60)
     graph = server.services.graph
-    counter = {"n": 0, "requests": 0, "examples": 0, "memories": 0}
+    counter = {"n": 0, "requests": 0, "examples": 0, "tickets seen": 0, "graphs walked": 0, "customers traversed": 0}
 
     class Tenants(RuleBasedStateMachine):
         """One example = two fresh agent ids with fresh keys, so examples replay alike."""
@@ -70,6 +91,26 @@ def test_two_tenants_never_cross(live_server_factory, tmp_path):
                          for t in "ab" for role in ROLES}
             self.memories: dict[str, dict[str, set[str]]] = {t: {} for t in "ab"}  # id -> its customers
             self.sessions: dict[str, dict[str, str | None]] = {t: {} for t in "ab"}  # id -> customer
+
+        @initialize()
+        def seed_both_tenants(self):
+            """Each tenant starts with a session and a memory per customer and order (same keys)."""
+            for t in "ab":
+                agent, mark = self.tenants[t]
+                body = self.request(t, "write", "mutation($a: String!) { sessionStart(agentId: $a, "
+                                    "customerId: \"jane-doe\") { id } }", {"a": agent})
+                sid = body["data"]["sessionStart"]["id"]
+                self.sessions[t][sid] = "jane-doe"
+                inputs = [{"agentId": agent, "content": f"{mark} seed: {c} asked about order #{o}",
+                           "customerId": c, "tags": [f"order:{o}", "ticket:T-77"]}
+                          for c in CUSTOMERS for o in ORDERS]
+                inputs.append({"agentId": agent, "content": f"{mark} seed: chat note", "sessionId": sid,
+                               "tags": ["ticket:T-77"]})
+                body = self.request(t, "write", "mutation($is: [StoreMemoryInput!]!) { storeBatch(inputs: $is) "
+                                    "{ id customerId } }", {"is": inputs})
+                for m, item in zip(body["data"]["storeBatch"], inputs, strict=True):
+                    self.memories[t][m["id"]] = {item.get("customerId") or "jane-doe"}
+                counter["n"] += len(inputs)
 
         def request(self, tenant: str, role: str, query: str, variables: dict) -> dict:
             counter["requests"] += 1
@@ -92,10 +133,13 @@ def test_two_tenants_never_cross(live_server_factory, tmp_path):
                 assert error_code(body) == "FORBIDDEN", body
             return allowed
 
-        @rule(tenant=st.sampled_from("ab"), to=st.sampled_from("ab"), role=st.sampled_from(ROLES),
+        # Stores lean to the caller's own agent and a writing role, so there is data to guard.
+        @rule(tenant=st.sampled_from("ab"), cross=st.sampled_from((False, False, False, True)),
+              role=st.sampled_from(("write", "admin", "admin", "read")),
               customer=st.sampled_from(CUSTOMERS), order=st.sampled_from(ORDERS), n=st.integers(1, 3),
               with_session=st.booleans(), data=st.data())
-        def store(self, tenant, to, role, customer, order, n, with_session, data):
+        def store(self, tenant, cross, role, customer, order, n, with_session, data):
+            to = ("b" if tenant == "a" else "a") if cross else tenant
             agent, mark = self.tenants[to]
             session_id = None
             if with_session and self.sessions[tenant]:
@@ -210,6 +254,7 @@ def test_two_tenants_never_cross(live_server_factory, tmp_path):
                 return
             assert error_code(body) is None, body
             found = body["data"]["customer"]
+            counter["customers traversed"] += 1
             mine = {m for m, about in self.memories[tenant].items() if customer in about}
             assert {m["id"] for m in found["memories"]} == mine
             for order in found["orders"]:
@@ -242,17 +287,95 @@ def test_two_tenants_never_cross(live_server_factory, tmp_path):
             for s in ended:
                 del self.sessions[tenant][s]
 
+        @rule(tenant=st.sampled_from("ab"), to=st.sampled_from("ab"), role=st.sampled_from(ROLES))
+        def traverse_ticket(self, tenant, to, role):
+            # Both tenants tag their memories ticket:T-77: the same key, two tickets.
+            body = self.request(tenant, role, TICKET, {"a": self.tenants[to][0]})
+            if not self.expect(body, tenant, role, to, "read"):
+                return
+            if error_code(body) == "TICKET_NOT_FOUND":
+                return
+            assert error_code(body) is None, body
+            mine = set(self.memories[tenant])
+            t = body["data"]["ticket"]
+            assert {m["id"] for m in t["memories"]} <= mine
+            counter["tickets seen"] += 1
+            for c in t["customers"]:
+                assert {m["id"] for m in c["memories"]} <= mine
+            for listed in body["data"]["tickets"]:
+                assert {m["id"] for m in listed["memories"]} <= mine
+
+        @rule(tenant=st.sampled_from("ab"), to=st.sampled_from("ab"), role=st.sampled_from(ROLES),
+              customer=st.sampled_from(CUSTOMERS), order=st.sampled_from(ORDERS))
+        def walk_the_graph(self, tenant, to, role, customer, order):
+            body = self.request(tenant, role, WALK, {"a": self.tenants[to][0], "c": f"customer:{customer}",
+                                                    "o": f"order:{order}"})
+            if not self.expect(body, tenant, role, to, "read"):
+                return
+            if body.get("errors"):
+                assert {e["extensions"]["code"] for e in body["errors"]} <= {"NODE_NOT_FOUND", "NOT_FOUND"}, body
+                return
+            counter["graphs walked"] += 1
+            for node in body["data"]["graph"]["nodes"] + (body["data"]["path"] or {"nodes": []})["nodes"]:
+                if node["kind"] == "memory":
+                    assert node["key"] in self.memories[tenant], node
+                if node["kind"] == "session":
+                    assert node["key"] in self.sessions[tenant], node
+
+        @rule(tenant=st.sampled_from("ab"), to=st.sampled_from("ab"), role=st.sampled_from(ROLES))
+        def update_ticket(self, tenant, to, role):
+            body = self.request(tenant, role, 'mutation($a: String!) { updateTicket(agentId: $a, id: "T-77", '
+                                'status: PENDING) { id } }', {"a": self.tenants[to][0]})
+            if self.expect(body, tenant, role, to, "write"):
+                assert error_code(body) in (None, "TICKET_NOT_FOUND"), body
+
+        @rule(tenant=st.sampled_from("ab"), to=st.sampled_from("ab"), role=st.sampled_from(ROLES), data=st.data())
+        def over_rest(self, tenant, to, role, data):
+            """The Dakera-compatible REST routes make the same check."""
+            agent = self.tenants[to][0]
+            key = self.keys[(tenant, role)]
+            allowed = to == tenant
+            r = rest.post("/v1/memory/recall", json={"agent_id": agent, "query": "refund parcel", "top_k": 20},
+                          headers={"Authorization": f"Bearer {key}"})
+            self.check_rest(r, tenant, allowed)
+            if allowed:
+                assert {m["memory"]["id"] if "memory" in m else m["id"] for m in r.json()["memories"]} <= set(
+                    self.memories[tenant])
+            r = rest.get(f"/v1/agents/{agent}/sessions", headers={"Authorization": f"Bearer {key}"})
+            self.check_rest(r, tenant, allowed)
+            other = "b" if tenant == "a" else "a"
+            if self.sessions[other]:
+                sid = data.draw(st.sampled_from(sorted(self.sessions[other])))
+                r = rest.get(f"/v1/sessions/{sid}/memories", headers={"Authorization": f"Bearer {key}"})
+                assert r.status_code == 404 and r.json()["code"] == "SESSION_NOT_FOUND", r.text
+            if self.memories[other]:
+                victim = data.draw(st.sampled_from(sorted(self.memories[other])))
+                r = rest.post("/v1/memory/forget", json={"agent_id": agent, "memory_ids": [victim]},
+                              headers={"Authorization": f"Bearer {key}"})
+                assert r.status_code in (403, 404), r.text
+
+        def check_rest(self, r: httpx.Response, tenant: str, allowed: bool) -> None:
+            counter["requests"] += 1
+            other = "b" if tenant == "a" else "a"
+            assert MARKS[other] not in r.text and self.tenants[other][0] not in r.text.replace(
+                f"agent '{self.tenants[other][0]}'", "")
+            if allowed:
+                assert r.status_code == 200, r.text
+            else:
+                assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN", r.text
+
         @invariant()
         def graph_holds_exactly_what_each_tenant_was_told(self):
             for t, (agent, _) in self.tenants.items():
                 assert graph.count_memories(agent) == len(self.memories[t])
 
-    examples = int(os.environ.get("CASEGRAPH_TENANCY_EXAMPLES", "12"))
+    examples = int(os.environ.get("CASEGRAPH_TENANCY_EXAMPLES", "20"))
     run_state_machine_as_test(
         Tenants,
-        settings=settings(max_examples=examples, stateful_step_count=10, deadline=None, database=None,
+        settings=settings(max_examples=examples, stateful_step_count=25, deadline=None, database=None,
                           suppress_health_check=list(HealthCheck)),
     )
-    print(f"\ntenancy: {counter['examples']} examples, {counter['requests']} requests, "
-          f"{graph.count_memories()} memories stored at the end")
+    print(f"\ntenancy: {counter['examples']} examples, {counter['requests']} requests (GraphQL + REST), "
+          f"{counter['n']} memories sent, {counter['customers traversed']} customer / {counter['tickets seen']} "
+          f"ticket traversals and {counter['graphs walked']} graph walks with data, 0 crossings")
     assert counter["requests"] > examples * 5

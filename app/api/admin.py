@@ -3,6 +3,8 @@
     POST /admin/backup      a consistent snapshot of the live data, streamed as a tar
                             (``casegraph backup --to DIR`` calls this)
     GET  /admin/integrity   does each agent's vector index hold exactly its memories?
+
+``service_wide`` guards other routes that see every agent (``/metrics`` names them all).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app import backup
-from app.auth import NOBODY, authorize_service
+from app.auth import NOBODY, Role, authorize_service
 from app.errors import CaseGraphError, Forbidden
 from app.integrity import vector_report
 
@@ -88,6 +90,19 @@ def admin_routes(services_ref: dict[str, Any]) -> list[Route]:
         Route("/admin/backup", backup_endpoint, methods=["POST"]),
         Route("/admin/integrity", integrity_endpoint, methods=["GET"]),
     ]
+
+
+def service_wide(endpoint: Callable[[Request], Any], role: Role = Role.READ) -> Callable[[Request], Any]:
+    """Wrap a route so only keys scoped to every agent (with ``role``) reach it."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            authorize_service(request.scope.get("state", {}).get("caller", NOBODY), role)
+        except Forbidden as exc:
+            return _error(403, exc, request)
+        return await endpoint(request)
+
+    return guarded
 
 
 def _error(status: int, exc: CaseGraphError, request: Request) -> JSONResponse:

@@ -29,9 +29,13 @@ class Context:
     # Who is asking (from the request's API key); fail closed when absent.
     caller: Caller = NOBODY
     customers: DataLoader[tuple[str, str], Customer | None] = field(init=False)
+    tickets: Any = field(init=False)  # TicketLoaders
 
     def __post_init__(self) -> None:
+        from app.api.ticket_loaders import TicketLoaders
+
         self.customers = DataLoader(load_fn=self._load_customers)
+        self.tickets = TicketLoaders(self.services, self.caller)
 
     def require(self, agent_id: str, role: Role = Role.READ) -> str:
         """Raise FORBIDDEN unless the caller holds ``role`` over ``agent_id``; return it."""
@@ -39,9 +43,16 @@ class Context:
         return agent_id
 
     async def _load_customers(self, keys: list[tuple[str, str]]) -> list[Customer | None]:
+        for agent_id in {k[0] for k in keys}:  # loaders check scope too, whoever asks
+            authorize(self.caller, agent_id, Role.READ)
         graph = self.services.graph
 
         def load() -> list[Customer | None]:
-            return [graph.get_customer(agent_id, customer_id) for agent_id, customer_id in keys]
+            # One query per agent, not per customer.
+            agents: dict[str, list[str]] = {}
+            for agent_id, customer_id in keys:
+                agents.setdefault(agent_id, []).append(customer_id)
+            found = {a: graph.get_customers(a, sorted(set(ids))) for a, ids in agents.items()}
+            return [found[agent_id].get(customer_id) for agent_id, customer_id in keys]
 
         return await run_blocking(load)

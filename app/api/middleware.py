@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import Authenticator, bearer_token
 from app.errors import ConfigurationError
+from app.logs import bind_request_id
 
 log = logging.getLogger("casegraph.http")
 
@@ -40,6 +41,7 @@ class RequestGate:
         request_id = _clean_id(headers.get("x-request-id", "")) or uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        bind_request_id(request_id)  # every log line of this request carries it
         reply = _Replier(scope, receive, send, request_id)
 
         try:

@@ -6,6 +6,8 @@ Every resolver first checks the caller's scope over the agent it touches
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -13,6 +15,7 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
+    SchemaExtension,
 )
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -21,6 +24,7 @@ from app import customer_data
 from app.api.context import Context, run_blocking
 from app.api.errors import ErrorCodes
 from app.api.receipts import ErasureReceipt
+from app.api.ticket_schema import TicketMutation, TicketQuery
 from app.api.types import (
     Customer,
     Memory,
@@ -39,7 +43,7 @@ MAX_OFFSET = 10_000
 
 
 @strawberry.type
-class Query:
+class Query(TicketQuery):
     @strawberry.field(description="The memories most relevant to a query, best first.")
     async def recall(
         self,
@@ -70,11 +74,10 @@ class Query:
         self, info: Info[Context, None], agent_id: str, active_only: bool = False, limit: int = 50, offset: int = 0
     ) -> list[Session]:
         info.context.require(agent_id, Role.READ)
-        check_agent_id(agent_id)
-        if not 0 <= offset <= MAX_OFFSET:
+        if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
             raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}, got {offset}", code="INVALID_OFFSET")
         found = await run_blocking(
-            info.context.services.graph.list_sessions,
+            info.context.services.memories.list_sessions,
             agent_id,
             active_only=active_only,
             limit=min(max(limit, 1), 1000),
@@ -102,7 +105,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(TicketMutation):
     @strawberry.mutation(description="Remember one interaction.")
     async def store(self, info: Info[Context, None], input: StoreMemoryInput) -> Memory:
         info.context.require(input.agent_id, Role.WRITE)
@@ -159,19 +162,25 @@ class Mutation:
     async def forget_customer(self, info: Info[Context, None], agent_id: str, customer_id: str) -> ErasureReceipt:
         info.context.require(agent_id, Role.ADMIN)
         s = info.context.services
-        receipt = await run_blocking(customer_data.forget_customer, s.graph, s.vectors, agent_id, customer_id)
+        receipt = await run_blocking(
+            customer_data.forget_customer, s.graph, s.vectors, agent_id, customer_id, s.memories._changed
+        )
         return ErasureReceipt.from_model(receipt)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The schema with the limits of ``settings`` (the defaults when None)."""
+def build_schema(
+    settings: Settings | None = None, *, extensions: Sequence[type[SchemaExtension]] = ()
+) -> strawberry.Schema:
+    """The schema with the limits of ``settings`` (the defaults when None); ``extensions``
+    (e.g. metrics) run outside ErrorCodes and see shaped errors."""
     settings = settings or Settings()
-    extensions = [
+    chain: list = [
+        *extensions,
         ErrorCodes,
         QueryDepthLimiter(max_depth=settings.max_query_depth),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         MaxTokensLimiter(max_token_count=settings.max_tokens),
     ]
     if not settings.introspection:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+        chain.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=chain)

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app import models
 from app.api.context import Context, run_blocking
+from app.api.ticket_types import Ticket, TimelineEvent
 
 
 @strawberry.type(description="Something a memory mentions: an order, a ticket, an e-mail, a person...")
@@ -36,12 +37,6 @@ class Order:
         direct = [i for i, link in links.items() if link.strength >= 1.0]
         found = await run_blocking(services.graph.get_memories, self.agent_id, direct)
         return [Memory.from_model(m) for m in sorted(found.values(), key=lambda m: m.created_at)]
-
-
-@strawberry.type(description="A support ticket, keyed like T-1042.")
-class Ticket:
-    id: strawberry.ID
-    agent_id: strawberry.Private[str]
 
 
 @strawberry.type
@@ -81,6 +76,16 @@ class Customer:
             info.context.services.graph.list_sessions, self.agent_id, customer_id=str(self.id), limit=1000
         )
         return [Session.from_model(s) for s in found]
+
+    @strawberry.field(description="Memories, sessions and ticket events in time order (oldest first).")
+    async def timeline(
+        self, info: Info[Context, None], limit: int = 200, since: datetime | None = None
+    ) -> list[TimelineEvent]:
+        info.context.require(self.agent_id)
+        found = await run_blocking(
+            info.context.services.tickets.timeline, self.agent_id, str(self.id), limit=limit, since=since
+        )
+        return [TimelineEvent.from_model(self.agent_id, e) for e in found]
 
 
 @strawberry.type
@@ -230,6 +235,9 @@ class StoreMemoryInput:
         default=None, description="When it happened (for importing history); defaults to now."
     )
     ttl_seconds: int | None = strawberry.field(default=None, description="Forget it after this long.")
+    ticket_id: str | None = strawberry.field(
+        default=None, description="Link it to this ticket (like a ticket:<id> tag), e.g. T-1042."
+    )
 
     def to_model(self) -> models.StoreRequest:
         return models.StoreRequest(
@@ -243,6 +251,7 @@ class StoreMemoryInput:
             metadata=self.metadata,
             created_at=self.created_at,
             ttl_seconds=self.ttl_seconds,
+            ticket_id=self.ticket_id,
         )
 
 

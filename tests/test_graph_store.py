@@ -1,0 +1,847 @@
+"""GraphStore against a real Kùzu database in tmp_path.
+
+Embeddings here are small fake 4-dim vectors: the store keeps them but never interprets
+them, so the embedding model is irrelevant at this layer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+import graph_schema
+from app.errors import ConfigurationError, ModelMismatch, StorageError
+from app.graph import GraphStore, MemoryRecord, NodeRefs, node_uid
+from app.models import Entity, Memory, RecallFilter, Session
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+A = "agent-a"
+B = "agent-b"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def vec(*xs: float) -> np.ndarray:
+    return np.asarray(xs, dtype=np.float32)
+
+
+def make_memory(content: str, *, agent: str = A, **kw) -> Memory:
+    fields = dict(
+        id=new_id(), agent_id=agent, content=content, importance=0.5, tags=(), memory_type="episodic",
+        metadata={}, created_at=NOW, updated_at=NOW,
+    )
+    fields.update(kw)
+    return Memory(**fields)
+
+
+def rec(memory: Memory, embedding=None, **links) -> MemoryRecord:
+    return MemoryRecord(memory=memory, embedding=vec(1, 0, 0, 0) if embedding is None else embedding, **links)
+
+
+def count(store: GraphStore, query: str, params=None) -> int:
+    return int(store.read(query, params)[0][0])
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    yield s
+    s.close()
+
+
+# -- migrations and opening --------------------------------------------------------------
+def test_migrations_apply_from_empty_and_are_recorded(tmp_path):
+    names = [m.name for m in graph_schema.migrations()]
+    assert names == sorted(names) and len(names) >= 2
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    try:
+        assert s.applied_migrations == names
+        assert s.schema_version == names[-1]
+        recorded = s.read("MATCH (x:Migration) RETURN x.name, x.applied_at ORDER BY x.name")
+        assert [r[0] for r in recorded] == names
+        assert all(isinstance(r[1], datetime) for r in recorded)
+        tables = {r[0] for r in s.read("CALL show_tables() RETURN name")}
+        for table in ("Memory", "Customer", "Order", "Ticket", "Session", "Entity", "Meta", "ABOUT",
+                      "MENTIONS", "IN_SESSION", "PLACED", "RAISED", "HAD_SESSION", "CONCERNS"):
+            assert table in tables
+        # The fts index of 002 exists and answers.
+        assert s.keyword_search(A, "anything", 5) == []
+    finally:
+        s.close()
+
+
+def test_reopening_applies_nothing_and_keeps_the_version(tmp_path):
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    version = s.schema_version
+    s.write_memories([rec(make_memory("kept across reopen"))])
+    s.close()
+    s2 = GraphStore(tmp_path, buffer_pool_mb=64)
+    try:
+        assert s2.applied_migrations == []
+        assert s2.schema_version == version
+        assert count(s2, "MATCH (x:Migration) RETURN count(x)") == len(graph_schema.migrations())
+        assert s2.count_memories() == 1
+    finally:
+        s2.close()
+
+
+def test_migrate_is_idempotent(store):
+    assert store.migrate() == []
+    assert count(store, "MATCH (x:Migration) RETURN count(x)") == len(graph_schema.migrations())
+
+
+def test_split_statements_drops_comments_and_blank_parts():
+    text = "// a comment\nCREATE X;\n\n// another\nCREATE Y(a INT64);\n;\n"
+    assert graph_schema.split_statements(text) == ("CREATE X", "CREATE Y(a INT64)")
+
+
+def test_the_same_path_cannot_be_opened_twice(tmp_path):
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    try:
+        with pytest.raises(ConfigurationError) as info:
+            GraphStore(tmp_path, buffer_pool_mb=64)
+        assert info.value.code == "CONFIGURATION_ERROR"
+        assert "already open" in info.value.message
+        # The refused second open must not have released the first one's claim.
+        with pytest.raises(ConfigurationError):
+            GraphStore(tmp_path, buffer_pool_mb=64)
+    finally:
+        s.close()
+    # After a close the path can be opened again.
+    GraphStore(tmp_path, buffer_pool_mb=64).close()
+
+
+def test_different_paths_open_side_by_side(tmp_path):
+    a = GraphStore(tmp_path / "one", buffer_pool_mb=64)
+    b = GraphStore(tmp_path / "two", buffer_pool_mb=64)
+    try:
+        a.write_memories([rec(make_memory("only in one"))])
+        assert a.count_memories() == 1 and b.count_memories() == 0
+    finally:
+        a.close()
+        b.close()
+
+
+# Regression: a second close() of a stale store used to drop the path from _OPEN_PATHS while
+# another store had it open, letting a third store open the same database.
+def test_closing_a_stale_store_again_keeps_the_guard_of_the_open_one(tmp_path):
+    first = GraphStore(tmp_path, buffer_pool_mb=64)
+    first.close()
+    second = GraphStore(tmp_path, buffer_pool_mb=64)
+    try:
+        first.close()  # e.g. a teardown closing everything it ever opened
+        with pytest.raises(ConfigurationError):
+            third = GraphStore(tmp_path, buffer_pool_mb=64)
+            third.close()
+    finally:
+        second.close()
+
+
+# -- embedding model guard ---------------------------------------------------------------
+def test_check_embedding_model_records_then_accepts_the_same_model(tmp_path):
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    assert s.get_meta("embedding_model") is None
+    s.check_embedding_model("mini-lm", 4)
+    assert s.get_meta("embedding_model") is not None
+    s.check_embedding_model("mini-lm", 4)  # same again: fine
+    s.close()
+    s2 = GraphStore(tmp_path, buffer_pool_mb=64)
+    try:
+        s2.check_embedding_model("mini-lm", 4)  # persisted across reopen
+        with pytest.raises(ModelMismatch) as info:
+            s2.check_embedding_model("other-model", 4)
+        assert info.value.code == "MODEL_MISMATCH"
+        assert "mini-lm" in info.value.message and "other-model" in info.value.message
+        with pytest.raises(ModelMismatch):
+            s2.check_embedding_model("mini-lm", 8)
+        assert isinstance(info.value, ConfigurationError)
+        # A refusal does not overwrite what was recorded.
+        s2.check_embedding_model("mini-lm", 4)
+    finally:
+        s2.close()
+
+
+def test_meta_set_and_get(store):
+    store.set_meta("k", "v1")
+    store.set_meta("k", "v2")
+    assert store.get_meta("k") == "v2"
+    assert count(store, "MATCH (x:Meta {key: 'k'}) RETURN count(x)") == 1
+
+
+# -- write_memories ----------------------------------------------------------------------
+@pytest.fixture
+def linked(store):
+    """One memory about customer jane, order 4521, ticket T-77 and an e-mail, in a session."""
+    session = Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane")
+    store.create_session(session)
+    email = Entity(kind="email", value="jane@example.com", key="jane@example.com")
+    entities = (Entity("order", "#4521", "4521"), Entity("ticket", "ticket T-77", "T-77"), email)
+    m = make_memory(
+        "Jane's parcel for order #4521 arrived damaged (ticket T-77).", customer_id="jane",
+        session_id=session.id, tags=("customer:jane", "refund"), entities=entities,
+    )
+    store.write_memories([rec(m, vec(0, 1, 0, 0), customer_ids=("jane",), orders=("4521",), tickets=("T-77",), others=(email,))])
+    return m, session
+
+
+def test_write_creates_the_memory_and_its_nodes(store, linked):
+    m, session = linked
+    got = store.get_memories(A, [m.id])[m.id]
+    assert got == m
+    assert store.count_memories() == 1 and store.count_memories(A) == 1 and store.count_memories(B) == 0
+    customer = store.get_customer(A, "jane")
+    assert customer is not None and customer.id == "jane" and customer.agent_id == A
+    assert store.customer_orders(A, "jane") == ["4521"]
+    assert store.customer_tickets(A, "jane") == ["T-77"]
+    assert store.memory_customers(A, [m.id]) == {m.id: ["jane"]}
+    # Node keys are agent-scoped.
+    assert store.read("MATCH (o:`Order`) RETURN o.uid, o.id, o.agent_id") == [[node_uid(A, "4521"), "4521", A]]
+    assert store.read("MATCH (t:Ticket) RETURN t.uid, t.status") == [[node_uid(A, "T-77"), "open"]]
+    assert store.read("MATCH (e:Entity) RETURN e.kind, e.key, e.value, e.agent_id") == [
+        ["email", "jane@example.com", "jane@example.com", A]
+    ]
+
+
+def test_write_creates_the_edges(store, linked):
+    m, session = linked
+    p = {"id": m.id}
+    assert store.read("MATCH (:Memory {id: $id})-[:ABOUT]->(c:Customer) RETURN c.id", p) == [["jane"]]
+    assert store.read("MATCH (:Memory {id: $id})-[:MENTIONS]->(o:`Order`) RETURN o.id", p) == [["4521"]]
+    assert store.read("MATCH (:Memory {id: $id})-[:MENTIONS]->(t:Ticket) RETURN t.id", p) == [["T-77"]]
+    assert store.read("MATCH (:Memory {id: $id})-[:MENTIONS]->(e:Entity) RETURN e.key", p) == [["jane@example.com"]]
+    assert store.read("MATCH (:Memory {id: $id})-[:IN_SESSION]->(s:Session) RETURN s.id", p) == [[session.id]]
+    assert store.read("MATCH (c:Customer)-[:PLACED]->(o:`Order`) RETURN c.id, o.id") == [["jane", "4521"]]
+    assert store.read("MATCH (c:Customer)-[:RAISED]->(t:Ticket) RETURN c.id, t.id") == [["jane", "T-77"]]
+    assert store.read("MATCH (t:Ticket)-[:CONCERNS]->(o:`Order`) RETURN t.id, o.id") == [["T-77", "4521"]]
+    assert store.read("MATCH (c:Customer)-[:HAD_SESSION]->(s:Session) RETURN c.id, s.id") == [["jane", session.id]]
+
+
+def test_shared_nodes_are_merged_not_duplicated(store, linked):
+    m2 = make_memory("Follow-up on order #4521 for jane.")
+    store.write_memories([rec(m2, customer_ids=("jane",), orders=("4521",))])
+    assert count(store, "MATCH (o:`Order`) RETURN count(o)") == 1
+    assert count(store, "MATCH (c:Customer) RETURN count(c)") == 1
+    assert count(store, "MATCH (:Customer)-[r:PLACED]->(:`Order`) RETURN count(r)") == 1
+    assert count(store, "MATCH (:Memory)-[r:MENTIONS]->(:`Order`) RETURN count(r)") == 2
+
+
+def test_two_agents_never_share_a_node(store, linked):
+    other = make_memory("Agent b also has an order 4521 for jane.", agent=B)
+    store.write_memories([rec(other, customer_ids=("jane",), orders=("4521",))])
+    uids = sorted(r[0] for r in store.read("MATCH (o:`Order`) RETURN o.uid"))
+    assert uids == sorted([node_uid(A, "4521"), node_uid(B, "4521")])
+    assert store.customer_orders(B, "jane") == ["4521"]
+    assert store.read(
+        "MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE m.agent_id <> c.agent_id RETURN count(*)"
+    ) == [[0]]
+
+
+def test_a_batch_is_written_in_one_go(store):
+    mems = [make_memory(f"batch memory number {i}", tags=(f"t{i}",)) for i in range(20)]
+    store.write_memories([rec(m, vec(i, 1, 0, 0)) for i, m in enumerate(mems)])
+    assert store.count_memories(A) == 20
+    got = store.get_memories(A, [m.id for m in mems])
+    assert all(got[m.id] == m for m in mems)
+    emb = store.embeddings(A, [mems[3].id, mems[0].id])
+    np.testing.assert_allclose(emb, [[3, 1, 0, 0], [0, 1, 0, 0]])
+
+
+def test_write_of_nothing_is_a_no_op(store):
+    store.write_memories([])
+    assert store.count_memories() == 0
+
+
+def test_a_failing_batch_writes_nothing(store, linked):
+    before = count(store, "MATCH (n) RETURN count(n)")
+    rels_before = count(store, "MATCH ()-[r]->() RETURN count(r)")
+    good = make_memory("a perfectly fine memory about bob and order 9001")
+    dup = make_memory("this memory appears twice in the batch")
+    batch = [
+        rec(good, customer_ids=("bob",), orders=("9001",), tickets=("T-5",)),
+        rec(dup, customer_ids=("carol",)),
+        rec(dup),
+    ]
+    with pytest.raises(StorageError) as info:
+        store.write_memories(batch)
+    assert info.value.code == "STORAGE_ERROR"
+    assert count(store, "MATCH (n) RETURN count(n)") == before
+    assert count(store, "MATCH ()-[r]->() RETURN count(r)") == rels_before
+    assert store.get_memories(A, [good.id, dup.id]) == {}
+    assert store.get_customer(A, "bob") is None and store.get_customer(A, "carol") is None
+    assert store.keyword_search(A, "perfectly fine", 10) == []
+    # The store is still usable afterwards.
+    store.write_memories([rec(good, customer_ids=("bob",))])
+    assert store.count_memories() == 2
+
+
+def test_an_id_that_already_exists_fails_the_whole_batch(store, linked):
+    m, _ = linked
+    fresh = make_memory("brand new memory")
+    with pytest.raises(StorageError):
+        store.write_memories([rec(fresh), rec(m)])
+    assert store.get_memories(A, [fresh.id]) == {}
+    assert store.count_memories() == 1
+
+
+def test_a_failed_transaction_rolls_back(store):
+    with pytest.raises(ValueError, match="boom"):
+        with store.transaction() as run:
+            run("CREATE (:Meta {key: 'x', value: 'y'})")
+            raise ValueError("boom")
+    assert store.get_meta("x") is None
+
+
+def test_kuzu_errors_become_storage_errors(store):
+    with pytest.raises(StorageError) as info:
+        store.read("MATCH (x:NoSuchTable) RETURN x")
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+# -- reading memories back ---------------------------------------------------------------
+def test_get_memories_returns_entities_and_metadata_intact(store):
+    metadata = {"channel": "chat", "order": {"items": [1, 2], "total": 19.99}, "note": "café ☕", "vip": True, "none": None}
+    entities = (
+        Entity("order", "#4521", "4521"),
+        Entity("person", "Jane Doe", "jane doe"),
+        Entity("phone", "+44 20 7946 0958", "+442079460958"),
+    )
+    expires = NOW + timedelta(days=3)
+    m = make_memory(
+        "Jane Doe (+44 20 7946 0958) asked about order #4521.", importance=0.75, tags=("b", "a", "customer:jane-doe"),
+        memory_type="semantic", metadata=metadata, entities=entities, customer_id="jane-doe", expires_at=expires,
+    )
+    store.write_memories([rec(m)])
+    got = store.get_memories(A, [m.id])[m.id]
+    assert got.metadata == metadata
+    assert got.entities == entities
+    assert got.orders == ("4521",)
+    assert got.tags == ("b", "a", "customer:jane-doe")  # order kept
+    assert (got.importance, got.memory_type, got.customer_id) == (0.75, "semantic", "jane-doe")
+    assert got.expires_at == expires
+    assert got.session_id is None and got.access_count == 0
+    assert got == m
+
+
+def test_get_memories_is_agent_scoped_and_ignores_unknown_ids(store, linked):
+    m, _ = linked
+    assert store.get_memories(B, [m.id]) == {}
+    assert set(store.get_memories(A, [m.id, new_id()])) == {m.id}
+    assert store.get_memories(A, []) == {}
+
+
+def test_timestamps_come_back_tz_aware_utc(store, linked):
+    m, session = linked
+    got = store.get_memories(A, [m.id])[m.id]
+    for ts in (got.created_at, got.updated_at):
+        assert ts.tzinfo is not None and ts.utcoffset() == timedelta(0)
+    assert got.created_at == NOW
+    s = store.get_session(session.id)
+    assert s.started_at.utcoffset() == timedelta(0) and s.started_at == NOW
+    customer = store.get_customer(A, "jane")
+    assert customer.created_at.utcoffset() == timedelta(0)
+
+
+def test_naive_datetimes_are_treated_as_utc(store):
+    naive = datetime(2024, 3, 1, 9, 30)
+    m = make_memory("naive time", created_at=naive, updated_at=naive)
+    store.write_memories([rec(m)])
+    got = store.get_memories(A, [m.id])[m.id]
+    assert got.created_at == naive.replace(tzinfo=UTC)
+
+
+# Regression: Kùzu drops the offset of an aware datetime and keeps its wall-clock time, so
+# 13:00+05:00 used to come back as 13:00+00:00; the store must convert to UTC first.
+def test_non_utc_aware_datetimes_keep_their_instant(store):
+    plus5 = timezone(timedelta(hours=5))
+    created = NOW.astimezone(plus5)
+    m = make_memory("offset time", created_at=created, updated_at=created)
+    store.write_memories([rec(m)])
+    got = store.get_memories(A, [m.id])[m.id]
+    assert got.created_at == NOW
+
+
+def test_embeddings_come_back_in_the_requested_order(store):
+    mems = [make_memory(f"m{i}") for i in range(3)]
+    store.write_memories([rec(m, vec(i, i, 0, 1)) for i, m in enumerate(mems)])
+    ids = [mems[2].id, mems[0].id, mems[1].id]
+    np.testing.assert_allclose(store.embeddings(A, ids), [[2, 2, 0, 1], [0, 0, 0, 1], [1, 1, 0, 1]])
+    assert store.embeddings(A, ids).dtype == np.float32
+
+
+def test_memory_attrs(store):
+    expires = NOW + timedelta(days=1)
+    m1 = make_memory("one", importance=0.25, created_at=NOW - timedelta(days=2), expires_at=expires)
+    m2 = make_memory("two", importance=1.0)
+    other = make_memory("b", agent=B)
+    store.write_memories([rec(m) for m in (m1, m2, other)])
+    attrs = store.memory_attrs(A, [m1.id, m2.id, other.id, new_id()])
+    assert attrs == {m1.id: (0.25, NOW - timedelta(days=2), expires), m2.id: (1.0, NOW, None)}
+    assert attrs[m1.id][1].utcoffset() == timedelta(0)
+
+
+def test_many_ids_read_and_delete_like_a_few(store):
+    # Up to some count the store looks ids up one by one, past it with one scan: same answers.
+    mems = [make_memory(f"bulk {i}") for i in range(80)]
+    store.write_memories([rec(m) for m in mems])
+    wanted = [m.id for m in mems[:70]] + [new_id() for _ in range(5)]
+    assert set(store.get_memories(A, wanted)) == {m.id for m in mems[:70]}
+    assert store.get_memories(B, wanted) == {}
+    assert set(store.get_memories(A, wanted[:3])) == {m.id for m in mems[:3]}
+    assert store.delete_memories(B, wanted) == []
+    assert sorted(store.delete_memories(A, wanted)) == sorted(m.id for m in mems[:70])
+    assert store.count_memories(A) == 10
+    assert sorted(store.delete_memories(A, [m.id for m in mems[70:73]] * 2)) == sorted(m.id for m in mems[70:73])
+    assert store.count_memories(A) == 7
+
+
+def test_all_memory_ids_groups_by_agent(store):
+    a = [make_memory("a1"), make_memory("a2")]
+    b = [make_memory("b1", agent=B)]
+    store.write_memories([rec(m) for m in a + b])
+    assert store.all_memory_ids() == {A: {a[0].id, a[1].id}, B: {b[0].id}}
+
+
+def test_customer_and_session_memories(store):
+    session = Session(id=new_id(), agent_id=A, started_at=NOW)
+    store.create_session(session)
+    old = make_memory("old", created_at=NOW - timedelta(days=2), session_id=session.id)
+    new = make_memory("new", created_at=NOW - timedelta(days=1), session_id=session.id)
+    gone = make_memory("expired", created_at=NOW - timedelta(days=3), session_id=session.id,
+                       expires_at=NOW - timedelta(minutes=1))
+    store.write_memories([rec(m, customer_ids=("jane",)) for m in (new, gone, old)])
+    assert [m.id for m in store.customer_memories(A, "jane", NOW)] == [new.id, old.id]  # newest first
+    assert [m.id for m in store.session_memories(session.id, NOW)] == [old.id, new.id]  # oldest first
+    assert store.customer_memories(B, "jane", NOW) == []
+    # Before the expiry the expired one is still there.
+    earlier = NOW - timedelta(hours=1)
+    assert gone.id in {m.id for m in store.customer_memories(A, "jane", earlier)}
+
+
+def test_expired_memory_ids(store):
+    soon = make_memory("expires soon", expires_at=NOW + timedelta(minutes=5))
+    past = make_memory("already expired", expires_at=NOW - timedelta(minutes=5))
+    never = make_memory("never expires")
+    other = make_memory("other agent, expired", agent=B, expires_at=NOW - timedelta(days=1))
+    store.write_memories([rec(m) for m in (soon, past, never, other)])
+    assert sorted(store.expired_memory_ids(NOW)) == sorted([(A, past.id), (B, other.id)])
+    later = NOW + timedelta(minutes=10)
+    assert sorted(store.expired_memory_ids(later)) == sorted([(A, past.id), (A, soon.id), (B, other.id)])
+
+
+# -- delete ------------------------------------------------------------------------------
+def test_delete_removes_node_edges_and_keyword_entries(store, linked):
+    m, session = linked
+    assert [i for i, _ in store.keyword_search(A, "damaged parcel", 10)] == [m.id]
+    assert store.delete_memories(A, [m.id]) == [m.id]
+    assert store.get_memories(A, [m.id]) == {}
+    assert store.count_memories() == 0
+    assert count(store, "MATCH (:Memory)-[r]->() RETURN count(r)") == 0
+    assert store.keyword_search(A, "damaged parcel", 10) == []
+    assert store.linked_memories(A, NodeRefs(orders=("4521",), customers=("jane",))) == {}
+    assert store.get_session(session.id).memory_count == 0
+    # Nodes other memories may share stay.
+    assert store.customer_orders(A, "jane") == ["4521"]
+
+
+def test_delete_is_agent_scoped_and_reports_only_existing_ids(store, linked):
+    m, _ = linked
+    assert store.delete_memories(B, [m.id]) == []
+    assert store.count_memories(A) == 1
+    assert store.delete_memories(A, [new_id()]) == []
+    other = make_memory("keep me")
+    store.write_memories([rec(other)])
+    assert store.delete_memories(A, [m.id, new_id()]) == [m.id]
+    assert set(store.get_memories(A, [m.id, other.id])) == {other.id}
+
+
+# -- keyword search ----------------------------------------------------------------------
+@pytest.fixture
+def texts(store):
+    mems = {
+        "refund": make_memory("Customer asked about refunds for damaged parcels."),
+        "refund2": make_memory("Refund refund refund: the refund was refunded."),
+        "router": make_memory("Router keeps rebooting after the firmware update."),
+        "other": make_memory("Customer asked about refunds for damaged parcels.", agent=B),
+    }
+    for m in mems.values():  # one by one: see test_batch_writes_index_every_memorys_own_words
+        store.write_memories([rec(m)])
+    return {k: m.id for k, m in mems.items()}
+
+
+def test_keyword_search_stems(store, texts):
+    hits = dict(store.keyword_search(A, "refunded parcel", 10))
+    assert texts["refund"] in hits
+    assert texts["router"] not in hits
+    assert texts["router"] in dict(store.keyword_search(A, "reboot", 10))
+
+
+def test_keyword_search_is_agent_scoped(store, texts):
+    a_ids = {i for i, _ in store.keyword_search(A, "refunds damaged parcels", 10)}
+    b_ids = {i for i, _ in store.keyword_search(B, "refunds damaged parcels", 10)}
+    assert b_ids == {texts["other"]}
+    assert texts["other"] not in a_ids
+    assert a_ids == {texts["refund"], texts["refund2"]}
+    assert store.keyword_search("agent-c", "refunds", 10) == []
+
+
+def test_keyword_search_orders_best_first_and_limits(store, texts):
+    hits = store.keyword_search(A, "refund", 10)
+    scores = [s for _, s in hits]
+    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
+    assert hits[0][0] == texts["refund2"]  # the term five times beats once
+    assert len(store.keyword_search(A, "refund", 1)) == 1
+
+
+def test_keyword_hits_carry_the_ranking_attributes(store, texts):
+    hits = store.keyword_hits(A, "router firmware", 5)
+    assert [h.memory_id for h in hits] == [texts["router"]]
+    importance, created_at, expires_at = hits[0].attrs
+    assert importance == 0.5 and created_at == NOW and expires_at is None
+    assert hits[0].score > 0
+
+
+def test_keyword_search_with_no_match_is_empty(store, texts):
+    assert store.keyword_search(A, "xylophone", 10) == []
+
+
+# Regression: with one UNWIND ... CREATE for the batch, Kùzu 0.11.3's fts index filed every row
+# under the FIRST row's words (equal BM25 for all, none findable by their own words).
+def test_batch_writes_index_every_memorys_own_words(store):
+    mems = [
+        make_memory("Customer asked about refunds for damaged parcels."),
+        make_memory("Router keeps rebooting after the firmware update."),
+        make_memory("The blender makes a grinding noise."),
+    ]
+    store.write_memories([rec(m) for m in mems])
+    assert [i for i, _ in store.keyword_search(A, "refund", 10)] == [mems[0].id]
+    assert [i for i, _ in store.keyword_search(A, "router", 10)] == [mems[1].id]
+    assert [i for i, _ in store.keyword_search(A, "blender", 10)] == [mems[2].id]
+
+
+# -- resolve and linked_memories ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def world_db(tmp_path_factory):
+    """jane: m_order (order 4521 + ticket T-77), m_email (mentions an e-mail), m_plain.
+    bob: m_bob. Agent B has its own jane with order 4521. Read-only, shared by the module."""
+    store = GraphStore(tmp_path_factory.mktemp("world"), buffer_pool_mb=64)
+    email = Entity("email", "jane@example.com", "jane@example.com")
+    ms = {
+        "order": make_memory("order 4521 is late; ticket T-77"),
+        "email": make_memory("write to jane@example.com"),
+        "plain": make_memory("jane prefers mornings"),
+        "bob": make_memory("bob likes tea"),
+        "loose": make_memory("order 4521 mentioned without a customer"),
+        "b": make_memory("agent b jane memory", agent=B),
+    }
+    store.write_memories([
+        rec(ms["order"], customer_ids=("jane",), orders=("4521",), tickets=("T-77",)),
+        rec(ms["email"], customer_ids=("jane",), others=(email,)),
+        rec(ms["plain"], customer_ids=("jane",)),
+        rec(ms["bob"], customer_ids=("bob",)),
+        rec(ms["loose"], orders=("4521",)),
+        rec(ms["b"], customer_ids=("jane",), orders=("4521",), others=(email,)),
+    ])
+    yield store, {k: m.id for k, m in ms.items()}
+    store.close()
+
+
+def test_resolve_keeps_only_existing_nodes_of_the_agent(world_db):
+    store, world = world_db
+    refs = NodeRefs(
+        customers=("jane", "nobody"), orders=("4521", "999"), tickets=("T-77", "T-1"),
+        entities=(("email", "jane@example.com"), ("email", "no@example.com")),
+    )
+    got = store.resolve(A, refs)
+    assert got == NodeRefs(
+        customers=("jane",), orders=("4521",), tickets=("T-77",), entities=(("email", "jane@example.com"),)
+    )
+    assert bool(got)
+    none = store.resolve("agent-c", refs)
+    assert none == NodeRefs() and not none
+
+
+def test_direct_links_score_one_with_readable_reasons(world_db):
+    store, world = world_db
+    links = store.linked_memories(A, NodeRefs(orders=("4521",)))
+    assert links[world["order"]].strength == 1.0
+    assert links[world["order"]].reasons == ["linked to order #4521"]
+    assert links[world["loose"]].strength == 1.0
+    links = store.linked_memories(A, NodeRefs(tickets=("T-77",)))
+    assert links[world["order"]].strength == 1.0 and links[world["order"]].reasons == ["linked to ticket T-77"]
+    links = store.linked_memories(A, NodeRefs(customers=("jane",)))
+    assert {k for k, v in links.items() if v.strength == 1.0} == {world["order"], world["email"], world["plain"]}
+    assert links[world["plain"]].reasons == ["about customer jane"]
+    links = store.linked_memories(A, NodeRefs(entities=(("email", "jane@example.com"),)))
+    assert links[world["email"]].strength == 1.0
+    assert links[world["email"]].reasons == ["mentions jane@example.com"]
+
+
+def test_links_via_the_customer_score_one_half(world_db):
+    store, world = world_db
+    links = store.linked_memories(A, NodeRefs(orders=("4521",)))
+    for key in ("email", "plain"):
+        assert links[world[key]].strength == 0.5
+        assert links[world[key]].reasons == ["same customer as order #4521"]
+    assert world["bob"] not in links
+    links = store.linked_memories(A, NodeRefs(tickets=("T-77",)))
+    assert links[world["plain"]].strength == 0.5
+    assert links[world["plain"]].reasons == ["same customer as ticket T-77"]
+    links = store.linked_memories(A, NodeRefs(entities=(("email", "jane@example.com"),)))
+    assert links[world["plain"]].strength == 0.5
+    assert links[world["plain"]].reasons == ["same customer (jane) as a mentioned entity"]
+    assert links[world["order"]].strength == 0.5
+
+
+def test_links_carry_the_ranking_attributes(world_db):
+    store, world = world_db
+    links = store.linked_memories(A, NodeRefs(orders=("4521",)))
+    assert links[world["order"]].attrs == (0.5, NOW, None)
+    assert links[world["plain"]].attrs == (0.5, NOW, None)
+
+
+def test_a_direct_link_beats_and_hides_the_indirect_one(world_db):
+    store, world = world_db
+    links = store.linked_memories(A, NodeRefs(orders=("4521",)))
+    # m_order is linked directly and also via jane: only the direct reason stays.
+    assert links[world["order"]].strength == 1.0
+    assert not any("same customer" in r for r in links[world["order"]].reasons)
+
+
+def test_several_direct_reasons_are_all_kept(world_db):
+    store, world = world_db
+    links = store.linked_memories(A, NodeRefs(customers=("jane",), orders=("4521",), tickets=("T-77",)))
+    assert links[world["order"]].strength == 1.0
+    assert set(links[world["order"]].reasons) == {
+        "about customer jane", "linked to order #4521", "linked to ticket T-77"
+    }
+
+
+def test_linked_memories_never_cross_agents(world_db):
+    store, world = world_db
+    links = store.linked_memories(
+        A, NodeRefs(customers=("jane",), orders=("4521",), entities=(("email", "jane@example.com"),))
+    )
+    assert world["b"] not in links
+    links_b = store.linked_memories(B, NodeRefs(customers=("jane",), orders=("4521",)))
+    assert set(links_b) == {world["b"]}
+    assert store.linked_memories(A, NodeRefs()) == {}
+
+
+# -- filters -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def filter_db(tmp_path_factory):
+    """Memories covering every filter dimension (read-only, shared by the module)."""
+    store = GraphStore(tmp_path_factory.mktemp("filters"), buffer_pool_mb=64)
+    s_jane = Session(id=new_id(), agent_id=A, started_at=NOW - timedelta(days=1), customer_id="jane")
+    s_bob = Session(id=new_id(), agent_id=A, started_at=NOW - timedelta(days=5), customer_id="bob")
+    store.create_session(s_jane)
+    store.create_session(s_bob)
+    d = lambda n: NOW - timedelta(days=n)  # noqa: E731
+    ms = {
+        "sess_jane": (make_memory("in jane's session", session_id=s_jane.id, customer_id="jane", tags=("billing", "vip"),
+                                  importance=0.9, created_at=d(1)), ("jane",), vec(1, 0, 0, 0)),
+        "jane_old": (make_memory("old jane note", customer_id="jane", tags=("shipping",), importance=0.3,
+                                 memory_type="semantic", created_at=d(40)), ("jane",), vec(0, 1, 0, 0)),
+        "bob": (make_memory("bob in his session", session_id=s_bob.id, customer_id="bob", tags=("billing",),
+                            importance=0.6, memory_type="procedural", created_at=d(5)), ("bob",), vec(0, 0, 1, 0)),
+        "plain": (make_memory("nobody in particular", importance=0.5, memory_type="working", created_at=d(10)), (),
+                  vec(0, 0, 0, 1)),
+        "expired": (make_memory("expired jane note", customer_id="jane", tags=("billing",), importance=0.95,
+                                created_at=d(2), expires_at=NOW - timedelta(hours=1)), ("jane",), vec(1, 1, 0, 0)),
+        "future_exp": (make_memory("expires later", customer_id="jane", tags=("vip",), importance=0.2,
+                                   created_at=d(3), expires_at=NOW + timedelta(hours=1)), ("jane",), vec(0, 1, 1, 0)),
+        # In jane's session but about bob first (an explicit customer), then jane (the session's).
+        "two": (make_memory("bob mentioned in jane's session", session_id=s_jane.id, customer_id="bob",
+                            created_at=NOW - timedelta(hours=6)), ("bob", "jane"), vec(0, 0, 1, 1)),
+        "other_agent": (make_memory("agent b", agent=B, customer_id="jane", tags=("billing",)), ("jane",),
+                        vec(1, 0, 0, 0)),
+    }
+    store.write_memories([rec(m, e, customer_ids=c) for m, c, e in ms.values()])
+    ids = {k: v[0].id for k, v in ms.items()}
+    embs = {v[0].id: v[2] for v in ms.values()}
+    yield store, (ids, embs, s_jane, s_bob)
+    store.close()
+
+
+def _names(ids, got):
+    back = {v: k for k, v in ids.items()}
+    return {back[i] for i in got}
+
+
+def _filter(store, ids, now=NOW, **flt):
+    return _names(ids, store.filter_ids(A, list(ids.values()), RecallFilter(**flt), now))
+
+
+def test_filter_ids_without_filters_drops_expired_and_other_agents(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    assert _filter(store, ids) == {"sess_jane", "jane_old", "bob", "plain", "future_exp", "two"}
+    # One hour and a bit earlier the expired memory was still live.
+    assert "expired" in _filter(store, ids, now=NOW - timedelta(hours=2))
+    assert "future_exp" not in _filter(store, ids, now=NOW + timedelta(hours=2))
+    assert store.filter_ids(A, [], RecallFilter(), NOW) == set()
+
+
+def test_filter_by_session(filter_db):
+    store, filtered = filter_db
+    ids, _, s_jane, s_bob = filtered
+    assert _filter(store, ids, session_id=s_jane.id) == {"sess_jane", "two"}
+    assert _filter(store, ids, session_id=s_bob.id) == {"bob"}
+    assert _filter(store, ids, session_id=new_id()) == set()
+
+
+def test_filter_by_customer(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    assert _filter(store, ids, customer_id="jane") == {"sess_jane", "jane_old", "future_exp", "two"}
+    assert _filter(store, ids, customer_id="bob") == {"bob", "two"}
+    assert _filter(store, ids, customer_id="nobody") == set()
+
+
+def test_filter_by_tags_is_any_of(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    assert _filter(store, ids, tags=("vip",)) == {"sess_jane", "future_exp"}
+    assert _filter(store, ids, tags=("vip", "shipping")) == {"sess_jane", "jane_old", "future_exp"}
+    assert _filter(store, ids, tags=("billing",)) == {"sess_jane", "bob"}
+    assert _filter(store, ids, tags=("nope",)) == set()
+
+
+def test_filter_by_since_and_until(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    cut = NOW - timedelta(days=4)
+    assert _filter(store, ids, since=cut) == {"sess_jane", "future_exp", "two"}
+    assert _filter(store, ids, until=cut) == {"jane_old", "bob", "plain"}
+    assert _filter(store, ids, since=NOW - timedelta(days=11), until=NOW - timedelta(days=4)) == {"bob", "plain"}
+    # Bounds are inclusive.
+    assert _filter(store, ids, since=NOW - timedelta(days=5), until=NOW - timedelta(days=5)) == {"bob"}
+
+
+def test_filter_by_min_importance(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    assert _filter(store, ids, min_importance=0.6) == {"sess_jane", "bob"}  # 0.6 itself passes
+    assert _filter(store, ids, min_importance=0.0) == _filter(store, ids)
+    assert _filter(store, ids, min_importance=1.0) == set()
+
+
+def test_filter_by_memory_types(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    assert _filter(store, ids, memory_types=("semantic", "procedural")) == {"jane_old", "bob"}
+    assert _filter(store, ids, memory_types=("working",)) == {"plain"}
+
+
+def test_filters_combine_with_and(filter_db):
+    store, filtered = filter_db
+    ids, _, s_jane, _ = filtered
+    assert _filter(store, ids, customer_id="jane", tags=("vip",), min_importance=0.5) == {"sess_jane"}
+    assert _filter(store, ids, session_id=s_jane.id, customer_id="bob") == {"two"}
+    assert _filter(store, ids, customer_id="jane", memory_types=("semantic",)) == {"jane_old"}
+
+
+def _allowed(store, ids, limit=100, **flt):
+    got = store.filtered_ids(A, RecallFilter(**flt), NOW, limit)
+    return None if got is None else _names(ids, got)
+
+
+def test_filtered_ids_by_session(filter_db):
+    store, filtered = filter_db
+    ids, _, s_jane, s_bob = filtered
+    assert _allowed(store, ids, session_id=s_jane.id) == {"sess_jane", "two"}
+    assert _allowed(store, ids, session_id=s_bob.id) == {"bob"}
+    assert _allowed(store, ids, session_id=new_id()) == set()
+
+
+def test_filtered_ids_by_customer_honours_the_other_filters(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    assert _allowed(store, ids, customer_id="jane") == {"sess_jane", "jane_old", "future_exp", "two"}
+    assert _allowed(store, ids, customer_id="jane", tags=("vip", "shipping")) == {"sess_jane", "jane_old", "future_exp"}
+    assert _allowed(store, ids, customer_id="jane", since=NOW - timedelta(days=2)) == {"sess_jane", "two"}
+    assert _allowed(store, ids, customer_id="jane", until=NOW - timedelta(days=2)) == {"jane_old", "future_exp"}
+    assert _allowed(store, ids, customer_id="jane", min_importance=0.6) == {"sess_jane"}
+    assert _allowed(store, ids, customer_id="jane", memory_types=("semantic",)) == {"jane_old"}
+    assert _allowed(store, ids, customer_id="nobody") == set()
+
+
+def test_filtered_ids_without_a_node_filter(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    assert _allowed(store, ids) == {"sess_jane", "jane_old", "bob", "plain", "future_exp", "two"}
+    assert _allowed(store, ids, tags=("billing",)) == {"sess_jane", "bob"}  # expired + agent b left out
+    assert _allowed(store, ids, memory_types=("working",)) == {"plain"}
+
+
+def test_filtered_ids_gives_up_past_the_limit(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    assert _allowed(store, ids, limit=4, customer_id="jane") == {"sess_jane", "jane_old", "future_exp", "two"}
+    assert _allowed(store, ids, limit=3, customer_id="jane") is None  # too many: caller uses ANN
+    assert _allowed(store, ids, limit=5) is None
+
+
+def test_filtered_ids_agree_with_filter_ids(filter_db):
+    store, filtered = filter_db
+    ids, _, s_jane, s_bob = filtered
+    for flt in (
+        {}, dict(session_id=s_jane.id), dict(session_id=s_bob.id), dict(customer_id="jane"),
+        dict(customer_id="bob", tags=("billing",)), dict(session_id=s_jane.id, customer_id="bob"),
+        dict(min_importance=0.5, tags=("vip", "billing")), dict(since=NOW - timedelta(days=6)),
+        # "two" is in jane's session and about jane as its SECOND customer (bob comes first).
+        dict(session_id=s_jane.id, customer_id="jane"),
+    ):
+        assert _allowed(store, ids, **flt) == _filter(store, ids, **flt), flt
+    assert _allowed(store, ids, session_id=s_jane.id, customer_id="jane") == {"sess_jane", "two"}
+
+
+# -- sessions ----------------------------------------------------------------------------
+def test_session_create_get_end(store):
+    s = Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane", metadata={"channel": "chat", "n": 1})
+    store.create_session(s)
+    got = store.get_session(s.id)
+    assert got == s
+    assert got.active and got.memory_count == 0 and got.ended_at is None
+    m = make_memory("in session", session_id=s.id)
+    store.write_memories([rec(m)])
+    assert store.get_session(s.id).memory_count == 1
+    ended_at = NOW + timedelta(minutes=30)
+    store.end_session(s.id, ended_at, "resolved: refund issued")
+    got = store.get_session(s.id)
+    assert got.ended_at == ended_at and got.ended_at.utcoffset() == timedelta(0)
+    assert got.summary == "resolved: refund issued"
+    assert not got.active
+    assert got.metadata == {"channel": "chat", "n": 1}
+    assert store.get_session(new_id()) is None
+
+
+def test_session_without_customer_creates_no_customer(store):
+    s = Session(id=new_id(), agent_id=A, started_at=NOW)
+    store.create_session(s)
+    assert store.get_session(s.id).customer_id is None
+    assert count(store, "MATCH (c:Customer) RETURN count(c)") == 0
+
+
+def test_list_sessions(store):
+    sessions = [
+        Session(id=new_id(), agent_id=A, started_at=NOW - timedelta(hours=h), customer_id=c)
+        for h, c in ((3, "jane"), (1, "bob"), (2, "jane"), (4, None))
+    ]
+    for s in sessions:
+        store.create_session(s)
+    store.create_session(Session(id=new_id(), agent_id=B, started_at=NOW, customer_id="jane"))
+    store.end_session(sessions[2].id, NOW, None)
+    listed = store.list_sessions(A)
+    assert [s.id for s in listed] == [sessions[i].id for i in (1, 2, 0, 3)]  # newest first
+    assert {s.id for s in store.list_sessions(A, customer_id="jane")} == {sessions[0].id, sessions[2].id}
+    assert sessions[2].id not in {s.id for s in store.list_sessions(A, active_only=True)}
+    assert len(store.list_sessions(A, active_only=True)) == 3
+    assert [s.id for s in store.list_sessions(A, limit=2, offset=1)] == [sessions[2].id, sessions[0].id]
+    assert len(store.list_sessions(B)) == 1
+    assert store.list_sessions("agent-c") == []

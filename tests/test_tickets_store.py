@@ -1,0 +1,85 @@
+"""Ticket relations on the real store: incremental, crash-safe, and migrated from 002."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import graph_schema
+from app.graph import GraphStore
+from app.models import StoreRequest
+
+
+def store(services, ticket, customer, text):
+    return services.memories.store(
+        StoreRequest(agent_id="bot", content=text, ticket_id=ticket, tags=(f"customer:{customer}",))
+    )
+
+
+def related_ids(services, ticket):
+    return [r.ticket_id for r in services.tickets.related("bot", [ticket])[ticket]]
+
+
+def test_relations_a_crash_left_stale_are_recomputed_when_the_service_opens(open_services, tmp_path):
+    services = open_services(tmp_path / "data")
+    services.memories.listeners.clear()  # as if the process died right after each commit
+    store(services, "T-1", "ann", "Order #4521 arrived damaged.")
+    store(services, "T-2", "ben", "Refund request for order #4521.")
+    assert related_ids(services, "T-1") == []
+    assert {t for _, t, _ in services.tickets.tickets.stale_tickets(10)} == {"T-1", "T-2"}
+    services.close()
+
+    reopened = open_services(tmp_path / "data")
+    assert related_ids(reopened, "T-1") == ["T-2"]
+    assert reopened.tickets.tickets.stale_tickets(10) == []
+
+
+def test_a_store_during_a_refresh_leaves_the_ticket_marked(services):
+    services.memories.listeners.clear()
+    store(services, "T-1", "ann", "Order #4521 arrived damaged.")
+    store(services, "T-2", "ben", "Refund request for order #4521.")
+    [(_, _, old_token)] = [s for s in services.tickets.tickets.stale_tickets(10) if s[1] == "T-1"]
+    # A refresh read T-1 with old_token; meanwhile a new memory links T-1 to ben as well.
+    store(services, "T-1", "ben", "Ben says he is the account holder for order #4521.")
+    assert services.tickets._refresh_agent("bot", [("T-1", old_token)]) == 0
+    assert "T-1" in {t for _, t, _ in services.tickets.tickets.stale_tickets(10)}
+    assert services.tickets.refresh() == 2
+    [rel] = services.tickets.related("bot", ["T-1"])["T-1"]
+    assert [r.text for r in rel.reasons][:2] == ["shared order #4521", "same customer ben"]
+
+
+def test_tickets_from_before_migration_003_get_relations(open_services, tmp_path, monkeypatch, embedder):
+    every = graph_schema.migrations()
+    monkeypatch.setattr(graph_schema, "migrations", lambda: [m for m in every if m.name < "003"])
+    old = GraphStore(tmp_path / "data", buffer_pool_mb=64)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    vector = embedder.embed(["Order 4521 arrived damaged"])[0].tolist()
+    with old.transaction() as run:  # what 0.1.0 wrote: tickets without relations
+        run("CREATE (:Customer {uid: 'bot|ann', agent_id: 'bot', id: 'ann', created_at: $t})", {"t": now})
+        run("CREATE (:`Order` {uid: 'bot|4521', agent_id: 'bot', id: '4521', created_at: $t})", {"t": now})
+        for i, ticket in enumerate(("T-1", "T-2")):
+            run(
+                "CREATE (:Ticket {uid: $u, agent_id: 'bot', id: $id, status: 'open', created_at: $t, updated_at: $t})",
+                {"u": f"bot|{ticket}", "id": ticket, "t": now},
+            )
+            run(
+                "CREATE (:Memory {id: $m, agent_id: 'bot', content: 'x', importance: 0.5, tags: [], "
+                "memory_type: 'episodic', metadata: '{}', entities: '[]', created_at: $t, updated_at: $t, "
+                "access_count: 0, embedding: $e})",
+                {"m": f"00000000-0000-0000-0000-00000000000{i}", "t": now, "e": vector},
+            )
+            run(
+                "MATCH (m:Memory {id: $m}), (t:Ticket {uid: $u}), (c:Customer {uid: 'bot|ann'}), "
+                "(o:`Order` {uid: 'bot|4521'}) CREATE (m)-[:MENTIONS]->(t), (c)-[:RAISED]->(t), (t)-[:CONCERNS]->(o)",
+                {"m": f"00000000-0000-0000-0000-00000000000{i}", "u": f"bot|{ticket}"},
+            )
+    assert old.schema_version == "002_keyword_index"
+    old.close()
+    monkeypatch.undo()
+
+    services = open_services(tmp_path / "data")
+    assert services.graph.applied_migrations == ["003_tickets"]
+    [rel] = services.tickets.related("bot", ["T-1"])["T-1"]
+    assert rel.ticket_id == "T-2"
+    assert [r.text for r in rel.reasons] == ["shared order #4521", "same customer ann", "similar wording (1.00)"]
+    ticket = services.tickets.get("bot", "T-1")
+    assert ticket.status == "open" and ticket.subject == "x"
