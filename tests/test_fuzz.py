@@ -126,6 +126,23 @@ OPERATIONS = {
                  lambda r: {"a": value(r, "agent"), "c": value(r, "customer")}),
     "exportCustomer": ("query($a: String!, $c: String!) { exportCustomer(agentId: $a, customerId: $c) }",
                        lambda r: {"a": value(r, "agent"), "c": value(r, "customer")}),
+    "ticket": ("query($a: String!, $t: String!) { ticket(agentId: $a, id: $t) { id status memories { id } "
+               "customers { id } related { ticket { id } } events { note } } }",
+               lambda r: {"a": value(r, "agent"), "t": r.choice(("T-1042", "#1042", *INJECTIONS, *ODD))}),
+    "tickets": ("query($a: String!, $s: TicketStatus, $l: Int!, $o: Int!) { tickets(agentId: $a, status: $s, "
+                "limit: $l, offset: $o) { id } }",
+                lambda r: {"a": value(r, "agent"), "s": r.choice((None, "OPEN", "open", "DROP", 5)),
+                           "l": value(r, "int"), "o": value(r, "int")}),
+    "path": ("query($a: String!, $f: ID!, $t: ID!, $h: Int!) { path(agentId: $a, from: $f, to: $t, maxHops: $h) "
+             "{ nodes { id label } } }",
+             lambda r: {"a": value(r, "agent"), "f": r.choice(("customer:jane-doe", "ticket:T-1042", *INJECTIONS)),
+                        "t": r.choice(("order:4521", "memory:x", "", *ODD)), "h": value(r, "int")}),
+    "graph": ("query($a: String!, $c: ID!, $d: Int!, $l: Int!) { graph(agentId: $a, around: $c, depth: $d, "
+              "limit: $l) { nodes { id } edges { type } } }",
+              lambda r: {"a": value(r, "agent"), "c": r.choice(("customer:jane-doe", "entity:x:y", *INJECTIONS)),
+                         "d": value(r, "int"), "l": value(r, "int")}),
+    "ticketInsights": ("query($a: String!, $k: String) { ticketInsights(agentId: $a) { byStatus { count } "
+                       "topEntities(kind: $k) { key } } }", lambda r: {"a": value(r, "agent"), "k": value(r, "content")}),
     # Only ids that are malformed or name nobody: accepted erasures must remove nothing.
     "forgetCustomer": ("mutation($a: String!, $c: String!) { forgetCustomer(agentId: $a, customerId: $c) "
                        "{ memories sessions } }",
@@ -140,6 +157,20 @@ def make_case(rng: random.Random) -> tuple[str, dict]:
     """(kind, httpx request kwargs)."""
     roll = rng.random()
     auth = {"Authorization": f"Bearer {KEY}"}
+    if roll < 0.06:  # the Dakera-compatible REST routes, same rules
+        route, body = rng.choice((
+            ("/v1/memory/store", lambda: {"agent_id": value(rng, "agent"), "content": value(rng, "content"),
+                                          "importance": value(rng, "float"), "tags": value(rng, "tags")}),
+            ("/v1/memories/store/batch", lambda: {"agent_id": value(rng, "agent"),
+                                                  "memories": [{"content": value(rng, "content")}
+                                                               for _ in range(rng.randint(0, 3))]}),
+            ("/v1/memory/recall", lambda: {"agent_id": value(rng, "agent"), "query": value(rng, "content"),
+                                           "top_k": value(rng, "int"), "session_id": value(rng, "id")}),
+            ("/v1/memory/forget", lambda: {"agent_id": value(rng, "agent"), "memory_ids": [value(rng, "id")]}),
+            ("/v1/sessions/start", lambda: {"agent_id": value(rng, "agent"), "customer_id": value(rng, "customer")}),
+        ))
+        return "rest", {"method": "POST", "url": route, "content": json.dumps(body()),
+                        "headers": {**auth, "Content-Type": "application/json"}}
     if roll < 0.6:  # a real operation with fuzzed variables
         name = rng.choice(sorted(OPERATIONS))
         query, make = OPERATIONS[name]
@@ -213,6 +244,8 @@ def rejected(response: httpx.Response) -> bool:
     if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
         return True  # an error, or the playground page for a GET without a query
     body = response.json()
+    if not isinstance(body, dict) or "errors" not in body and "data" not in body:
+        return False  # a REST success
     data = body.get("data")
     return bool(body.get("errors")) and (not data or all(v is None for v in data.values()))
 
@@ -247,7 +280,7 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
             kind, request = make_case(rng)
             kinds[kind] = kinds.get(kind, 0) + 1
             before = fingerprint(graph)
-            r = http.request(url="/graphql", **request)
+            r = http.request(**{"url": "/graphql", **request})
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             context = f"case {n} (seed {rng_seed}, {kind}): {r.status_code} {r.text[:300]}"
             assert r.status_code < 500, context
@@ -255,6 +288,13 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
                 assert fingerprint(graph) == before, "a rejected request changed stored data: " + context
                 continue
             data = r.json().get("data") or {}
+            if kind == "rest":  # Dakera's answers: {"memory": {...}} and {"stored": [...]}
+                data = r.json()
+                for m in ([data["memory"]] if "memory" in data else []) + data.get("stored", []):
+                    acked[m["id"]] = m["content"]
+                    if m.get("expires_at"):
+                        expiring.add(m["id"])
+                continue
             for m in ([data.get("store")] if data.get("store") else []) + (data.get("storeBatch") or []):
                 acked[m["id"]] = m["content"]
                 if m["expiresAt"]:
