@@ -27,6 +27,7 @@ class ServerProcess:
         full_env.update({"CASEGRAPH_BUFFER_POOL_MB": "128", "HF_HUB_OFFLINE": "1", "PYTHONFAULTHANDLER": "1",
                          **(env or {})})
         self.log = open(log or os.devnull, "ab")
+        started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--data-dir", str(data_dir),
              "--log-level", "WARNING"],
@@ -38,6 +39,7 @@ class ServerProcess:
                 raise RuntimeError(f"server exited with {self.proc.returncode}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    self.start_seconds = time.monotonic() - started
                     return
             except httpx.HTTPError:
                 pass

@@ -6,7 +6,7 @@ order numbers, so a graph traversal that ignored the tenant would find the other
 nodes. After every step: no response to one tenant holds the other's marker or memory
 ids; every memory, session and customer in a response belongs to the caller; and the
 graph holds exactly the memories the model says each tenant has, so no write or delete
-ever reached the other tenant. ``CASEGRAPH_TENANCY_EXAMPLES`` (default 20) runs longer.
+ever reached the other tenant. ``CASEGRAPH_TENANCY_EXAMPLES`` (default 15) runs longer.
 """
 
 from __future__ import annotations
@@ -369,7 +369,7 @@ def test_two_tenants_never_cross(live_server_factory, tmp_path):
             for t, (agent, _) in self.tenants.items():
                 assert graph.count_memories(agent) == len(self.memories[t])
 
-    examples = int(os.environ.get("CASEGRAPH_TENANCY_EXAMPLES", "20"))
+    examples = int(os.environ.get("CASEGRAPH_TENANCY_EXAMPLES", "15"))
     run_state_machine_as_test(
         Tenants,
         settings=settings(max_examples=examples, stateful_step_count=25, deadline=None, database=None,
