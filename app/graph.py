@@ -25,6 +25,7 @@ import kuzu
 import numpy as np
 
 import graph_schema
+from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
@@ -129,9 +130,13 @@ class GraphStore:
             if self.path in _OPEN_PATHS:
                 raise ConfigurationError(f"the graph database {self.path} is already open in this process")
             _OPEN_PATHS.add(self.path)
+        # Our own lock beside Kùzu's: `casegraph restore` checks it without opening Kùzu.
+        self._dir_lock = DataDirLock(directory)
         try:
+            self._dir_lock.acquire()
             self._open(buffer_pool_mb)
         except BaseException:
+            self._dir_lock.release()
             with _OPEN_LOCK:
                 _OPEN_PATHS.discard(self.path)
             raise
@@ -172,6 +177,7 @@ class GraphStore:
             self._readers.clear()
             self._writer.close()
             self._db.close()
+            self._dir_lock.release()
         with _OPEN_LOCK:
             _OPEN_PATHS.discard(self.path)
 

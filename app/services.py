@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from app.datadir import DataDirLock
 from app.embeddings import Embedder, SentenceTransformerEmbedder
 from app.explore import GraphExplorer
 from app.graph import GraphStore
@@ -31,7 +30,6 @@ class Services:
     recall: RecallService
     tickets: TicketService
     explorer: GraphExplorer
-    lock: DataDirLock | None = None
 
     @classmethod
     def open(
@@ -48,19 +46,13 @@ class Services:
         embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model)
         extractor = extractor or EntityExtractor(settings.spacy_model)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        lock = DataDirLock(settings.data_dir).acquire()
-        try:
-            graph = GraphStore(settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb)
-        except BaseException:
-            lock.release()
-            raise
+        graph = GraphStore(settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb)
         try:
             graph.check_embedding_model(embedder.model_id, embedder.dimension)
             vectors = VectorStore(settings.data_dir / "vectors", embedder.dimension)
             report = vectors.reconcile(graph.all_memory_ids(), graph.embeddings)
         except BaseException:
             graph.close()
-            lock.release()
             raise
         log.info(
             "opened %s: schema %s, %d agents, vectors +%d -%d",
@@ -75,7 +67,6 @@ class Services:
             refreshed = tickets.refresh()
         except BaseException:
             graph.close()
-            lock.release()
             raise
         if refreshed:
             log.info("recomputed the relations of %d tickets", refreshed)
@@ -87,7 +78,6 @@ class Services:
             extractor=extractor,
             memories=memories,
             recall=RecallService(settings, graph, vectors, embedder, extractor, clock),
-            lock=lock,
             tickets=tickets,
             explorer=GraphExplorer(ticket_graph),
         )
@@ -97,8 +87,4 @@ class Services:
             self.memories.close()
             self.vectors.save()
         finally:
-            try:
-                self.graph.close()
-            finally:
-                if self.lock is not None:
-                    self.lock.release()
+            self.graph.close()
