@@ -23,6 +23,7 @@ Domain code raises these; the API layer turns them into GraphQL errors whose
     │   ├── SessionEnded                 SESSION_ENDED
     │   └── MemoryExists                 MEMORY_EXISTS  (an imported id is already stored)
     ├── AuthenticationRequired           UNAUTHENTICATED
+    ├── Forbidden                        FORBIDDEN  (a valid key outside its agents or role)
     ├── StorageError                     STORAGE_ERROR  (a Kùzu failure, translated in graph.py)
     └── ConfigurationError               CONFIGURATION_ERROR
         └── ModelMismatch                MODEL_MISMATCH
@@ -117,6 +118,10 @@ class MemoryExists(Conflict):
 
 class AuthenticationRequired(CaseGraphError):
     code = "UNAUTHENTICATED"
+
+
+class Forbidden(CaseGraphError):
+    code = "FORBIDDEN"
 
 
 class StorageError(CaseGraphError):

@@ -25,8 +25,10 @@ import kuzu
 import numpy as np
 
 import graph_schema
+from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError
 from app.models import Customer, Entity, Memory, RecallFilter, Session
+from app.rwlock import SharedExclusiveLock
 
 log = logging.getLogger("casegraph.graph")
 
@@ -128,13 +130,20 @@ class GraphStore:
             if self.path in _OPEN_PATHS:
                 raise ConfigurationError(f"the graph database {self.path} is already open in this process")
             _OPEN_PATHS.add(self.path)
+        # Our own lock beside Kùzu's: `casegraph restore` checks it without opening Kùzu.
+        self._dir_lock = DataDirLock(directory)
         try:
+            self._dir_lock.acquire()
             self._open(buffer_pool_mb)
         except BaseException:
+            self._dir_lock.release()
             with _OPEN_LOCK:
                 _OPEN_PATHS.discard(self.path)
             raise
         self._write_lock = threading.Lock()
+        # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
+        # they hold this shared, every write holds it exclusive.
+        self._fts_gate = SharedExclusiveLock()
         self._writer_prepared: dict[str, Any] = {}
         self._closed = False
         self._local = threading.local()
@@ -168,6 +177,7 @@ class GraphStore:
             self._readers.clear()
             self._writer.close()
             self._db.close()
+            self._dir_lock.release()
         with _OPEN_LOCK:
             _OPEN_PATHS.discard(self.path)
 
@@ -202,7 +212,7 @@ class GraphStore:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """One write transaction; everything in it commits or nothing does."""
-        with self._write_lock:
+        with self._write_lock, self._fts_gate.exclusive():
             conn = self._writer
             self._run(conn, "BEGIN TRANSACTION")
             try:
@@ -212,6 +222,14 @@ class GraphStore:
                     self._run(conn, "ROLLBACK")
                 raise
             self._run(conn, "COMMIT")
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[Path]:
+        """Hold off writers and checkpoint: until exit, the database file alone is complete
+        and does not change (backups copy it here; readers carry on)."""
+        with self._write_lock, self._fts_gate.exclusive():
+            self._run(self._writer, "CHECKPOINT")
+            yield self.path
 
     def _prepared(self, conn: Any, cache: dict[str, Any], query: str) -> Any:
         statement = cache.get(query)
@@ -236,7 +254,7 @@ class GraphStore:
     # -- schema -------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded in this database; return their names."""
-        with self._write_lock:
+        with self._write_lock, self._fts_gate.exclusive():
             self._run(
                 self._writer,
                 "CREATE NODE TABLE IF NOT EXISTS Migration("
@@ -517,14 +535,15 @@ class GraphStore:
     def session_memories(
         self, session_id: str, now: datetime, *, limit: int | None = None, offset: int = 0
     ) -> list[Memory]:
-        page = f" SKIP {int(offset)}" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        # LIMIT offset+limit and skip in Python: Kùzu 0.11.3 segfaults on a SKIP far past the rows.
+        page = f" LIMIT {int(offset) + int(limit)}" if limit is not None else ""
         rows = self.read(
             "MATCH (m:Memory)-[:IN_SESSION]->(s:Session {id: $id}) "
             "WHERE m.expires_at IS NULL OR m.expires_at > $now "
             f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id{page}",
             {"id": session_id, "now": now},
         )
-        return [_memory_from_row(r) for r in rows]
+        return [_memory_from_row(r) for r in rows[int(offset):]]
 
     def customer_memories(self, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
         rows = self.read(
@@ -602,14 +621,16 @@ class GraphStore:
 
     def keyword_hits(self, agent_id: str, text: str, limit: int) -> list[KeywordHit]:
         """Like ``keyword_search``, with each memory's ranking attributes."""
-        # No `top :=` here: Kùzu applies it before the agent filter.
-        rows = self.read(
-            "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
-            "WITH node, score WHERE node.agent_id = $a "
-            "RETURN node.id, score, node.importance, node.created_at, node.expires_at "
-            f"ORDER BY score DESC LIMIT {int(limit)}",
-            {"q": text, "a": agent_id},
-        )
+        # No `top :=` here: Kùzu applies it before the agent filter. The shared gate keeps
+        # the query off any write in progress (app/rwlock.py).
+        with self._fts_gate.shared():
+            rows = self.read(
+                "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
+                "WITH node, score WHERE node.agent_id = $a "
+                "RETURN node.id, score, node.importance, node.created_at, node.expires_at "
+                f"ORDER BY score DESC LIMIT {int(limit)}",
+                {"q": text, "a": agent_id},
+            )
         return [KeywordHit(r[0], float(r[1]), (float(r[2]), _utc(r[3]), _utc(r[4]))) for r in rows]
 
     # -- reads: graph ---------------------------------------------------------------
@@ -747,10 +768,12 @@ class GraphStore:
             f"MATCH (s:Session) WHERE {' AND '.join(where)} "
             "OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
             "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
-            f"s.metadata, count(m) ORDER BY s.started_at DESC, s.id SKIP {int(offset)} LIMIT {int(limit)}",
+            # No SKIP: Kùzu 0.11.3 segfaults on ORDER BY ... SKIP n when n is far past the rows
+            # (e.g. SKIP 15000 over 3 rows); LIMIT alone is safe, so skip in Python.
+            f"s.metadata, count(m) ORDER BY s.started_at DESC, s.id LIMIT {int(offset) + int(limit)}",
             params,
         )
-        return [_session_from_row(r) for r in rows]
+        return [_session_from_row(r) for r in rows[int(offset):]]
 
     def get_customer(self, agent_id: str, customer_id: str) -> Customer | None:
         rows = self.read(

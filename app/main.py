@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -15,17 +15,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from app import __version__
 from app.api import rest
+from app.api.admin import admin_routes, service_wide
 from app.api.context import Context
+from app.api.middleware import RequestGate
 from app.api.observability import HttpObservability, graphql_metrics, metrics_endpoint
 from app.api.playground import ASSETS_DIR, playground_html
 from app.api.schema import build_schema
+from app.auth import NOBODY, Authenticator
 from app.embeddings import SentenceTransformerEmbedder
-from app.logs import bind_request_id
+from app.keys import KeyStore
 from app.metrics import Metrics
 from app.services import Services
 from app.settings import Settings
@@ -33,76 +35,45 @@ from app.settings import Settings
 log = logging.getLogger("casegraph")
 
 ASSETS_PATH = "/playground-assets"
-PUBLIC_PATHS = ("/health", ASSETS_PATH)
+# The gate (request id, keys and scopes, body size) lives in app/api/middleware.py.
+RequestIdAndAuth = RequestGate
 
 
 class CaseGraphView(GraphQL):
     """Strawberry's ASGI view with our context and the offline playground page."""
 
-    def __init__(self, services_ref: dict[str, Services], metrics: Metrics) -> None:
+    def __init__(self, services_ref: dict[str, Services], metrics: Metrics, settings: Settings | None = None) -> None:
         super().__init__(
-            build_schema(extensions=[graphql_metrics(metrics)]),
-            graphql_ide="graphiql",
+            build_schema(settings, extensions=[graphql_metrics(metrics)]),
+            graphql_ide="graphiql" if settings is None or settings.introspection else None,
             allow_queries_via_get=True,
         )
         self._services_ref = services_ref
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        state = request.scope.get("state", {})
         return Context(
             services=self._services_ref["services"],
-            request_id=request.scope.get("state", {}).get("request_id", uuid.uuid4().hex),
+            request_id=state.get("request_id", uuid.uuid4().hex),
             request=request,
+            caller=state.get("caller", NOBODY),
         )
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Strawberry answers 400 to a JSONDecodeError only; bytes that are not UTF-8, JSON
+        # nested thousands deep, or a body that is not an object (null, 5, [1]) would
+        # otherwise end in a 500.
+        try:
+            body = json.loads(data)
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise json.JSONDecodeError(f"unreadable JSON: {type(exc).__name__}", "", 0) from exc
+        if not isinstance(body, dict):  # (answered as "Unable to parse request body as JSON")
+            raise json.JSONDecodeError("the request body must be a JSON object", "", 0)
+        return body
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:  # type: ignore[override]
         root = request.scope.get("root_path", "")
         return HTMLResponse(playground_html(graphql_path=f"{root}/graphql", assets_path=f"{root}{ASSETS_PATH}"))
-
-
-class RequestIdAndAuth:
-    """Tags each request with an id; with an API key set, demands ``Authorization: Bearer``."""
-
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
-        self.app = app
-        self.api_key = api_key.encode() if api_key else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        bind_request_id(request_id)
-        if self.api_key is not None and not self._public(scope) and not self._authorised(headers):
-            response = JSONResponse(
-                {"error": "a valid API key is required: send 'Authorization: Bearer <key>'",
-                 "code": "UNAUTHENTICATED"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer", "X-Request-ID": request_id},
-            )
-            await response(scope, receive, send)
-            return
-
-        async def send_with_id(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-    @staticmethod
-    def _public(scope: Scope) -> bool:
-        path = scope["path"]
-        if path.startswith(PUBLIC_PATHS):
-            return True
-        # The playground page itself (a browser cannot send a bearer token to load it);
-        # the queries it sends carry the header typed into its headers editor.
-        return path == "/graphql" and scope["method"] == "GET" and b"query=" not in scope["query_string"]
-
-    def _authorised(self, headers: dict[str, str]) -> bool:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.api_key or b"")
 
 
 def create_app(
@@ -145,20 +116,23 @@ def create_app(
     async def live(request: Request) -> JSONResponse:
         return JSONResponse({"status": "healthy", "version": __version__})
 
-    view = CaseGraphView(ref, metrics)
+    view = CaseGraphView(ref, metrics, settings)
+    authenticator = Authenticator(settings.api_key, KeyStore(settings.keys_path))
     app = Starlette(
         routes=[
             Route("/health", health),
             Route("/health/ready", health),
             Route("/health/live", live),
             Route("/graphql", view, methods=["GET", "POST"]),
-            Route("/metrics", metrics_endpoint(metrics)),
+            # Metrics name every agent: only keys over all agents may read them.
+            Route("/metrics", service_wide(metrics_endpoint(metrics))),
             Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="playground-assets"),
             *rest.routes(),  # the Dakera-compatible REST API (app/api/rest)
+            *admin_routes(ref),
         ],
         middleware=[
             Middleware(HttpObservability, metrics=metrics),
-            Middleware(RequestIdAndAuth, api_key=settings.api_key),
+            Middleware(RequestGate, authenticator=authenticator, max_body_bytes=settings.max_body_bytes),
         ],
         exception_handlers=rest.exception_handlers(),
         lifespan=lifespan,

@@ -40,7 +40,8 @@ from app.errors import (
     SessionNotFound,
 )
 from app.graph import GraphStore, MemoryRecord
-from app.models import MEMORY_TYPES, Entity, Memory, Session, StoreRequest
+from app.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreRequest
+from app.pii import Redactor
 from app.settings import Settings
 from app.vectors import VectorStore
 from app.writer import GroupCommitter
@@ -57,7 +58,6 @@ log = logging.getLogger("casegraph.memory")
 
 Clock = Callable[[], datetime]
 
-AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 UUID_LIKE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 MAX_METADATA_BYTES = 16_384
 MAX_TTL_SECONDS = 10 * 365 * 86_400
@@ -134,6 +134,17 @@ def check_memory_type(value: str) -> str:
     return value
 
 
+def check_text(value: str, what: str) -> str:
+    """Text must be storable: no NUL characters, no lone surrogates (not valid UTF-8)."""
+    if "\x00" in value:
+        raise InvalidInput(f"{what} must not contain NUL characters", code="INVALID_TEXT")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode text: {exc.reason}", code="INVALID_TEXT") from exc
+    return value
+
+
 def as_utc(value: datetime, what: str) -> datetime:
     if not isinstance(value, datetime):
         raise InvalidDate(f"{what} must be a date-time, got {_short(value)!r}")
@@ -173,6 +184,8 @@ class MemoryService:
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
+        # PII is redacted in _prepare, before extraction, embedding or the graph see it.
+        self.redactor = Redactor.from_settings(settings)
         self._extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
         self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
             self._write, max_items=settings.max_batch_size
@@ -350,8 +363,8 @@ class MemoryService:
             started_at=started_at,
             customer_id=check_customer_id(s.customer_id),
             ended_at=ended_at,
-            summary=summary,
-            metadata=_check_metadata(s.metadata),
+            summary=self.redactor.text(check_text(summary, "session summary")) if summary else summary,
+            metadata=self.redactor.json(_check_metadata(s.metadata)),
         )
 
     def _prepare(
@@ -368,13 +381,14 @@ class MemoryService:
             )
         if "\x00" in content:
             raise InvalidInput("content must not contain NUL characters", code="INVALID_CONTENT")
+        content = self.redactor.text(check_text(content, "content"))
         importance = check_importance(req.importance)
         tags = check_tags(req.tags)
         links = parse_tags(tags)
         orders = _merged(links.orders, _link_keys(req.orders, normalise_order_key, "order"))
         tickets = _merged(links.tickets, _link_keys(req.tickets, normalise_ticket_key, "ticket"))
         memory_type = check_memory_type(req.memory_type)
-        metadata = _check_metadata(req.metadata)
+        metadata = self.redactor.json(_check_metadata(req.metadata))
         customer_id = check_customer_id(req.customer_id)
         ticket_id = check_ticket_id(req.ticket_id)
         created_at = as_utc(req.created_at, "createdAt") if req.created_at is not None else now
@@ -583,7 +597,7 @@ class MemoryService:
             agent_id=check_agent_id(agent_id),
             started_at=self.clock(),
             customer_id=check_customer_id(customer_id),
-            metadata=_check_metadata(metadata),
+            metadata=self.redactor.json(_check_metadata(metadata)),
         )
         self.graph.create_session(session)
         return session
@@ -600,6 +614,8 @@ class MemoryService:
                 raise ContentTooLarge(
                     f"summary has {len(summary)} characters; the limit is {self.settings.max_content_chars}"
                 )
+            if summary is not None:
+                summary = self.redactor.text(check_text(summary, "summary"))
         self.graph.end_session(session_id, self.clock(), summary)
         return self.session_get(session_id)
 

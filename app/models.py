@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 MEMORY_TYPES = ("episodic", "semantic", "procedural", "working")
+# An agent id (the tenant): 1-128 letters, digits or _ . : @ -, starting with a letter or digit.
+AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,10 @@ from app.memory import (
     check_memory_type,
     check_object_id,
     check_tags,
+    check_text,
 )
 from app.models import Associated, RecallFilter, RecallHit, WakeUp
+from app.pii import Redactor
 from app.ranking import Candidate, RecallConfig, partial_bounds, rank, wake_up_order
 from app.settings import Settings
 from app.vectors import VectorStore
@@ -69,6 +71,8 @@ class RecallService:
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
+        # A query is embedded (and cached) too: a card number in it is redacted first.
+        self.redactor = Redactor.from_settings(settings)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="recall")
 
     def recall(
@@ -82,7 +86,7 @@ class RecallService:
         """The ``top_k`` memories of ``agent_id`` most relevant to ``query``."""
         flt = self._check(agent_id, query, top_k, flt or RecallFilter())
         config = config or RecallConfig(half_life_days=self.settings.recency_half_life_days)
-        query = query.strip()
+        query = self.redactor.text(query.strip())
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
 
@@ -222,6 +226,7 @@ class RecallService:
         check_agent_id(agent_id)
         if not isinstance(query, str) or not query.strip():
             raise ContentEmpty("query must not be empty", code="QUERY_EMPTY")
+        check_text(query, "query")
         if len(query) > MAX_QUERY_CHARS:
             raise ContentTooLarge(
                 f"query has {len(query)} characters; the limit is {MAX_QUERY_CHARS}", code="QUERY_TOO_LARGE"

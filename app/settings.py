@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from app.errors import ConfigurationError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 class Secret(str):
@@ -50,6 +54,19 @@ class Settings:
     # RELATED by "similar wording" (see app/relations.py).
     ticket_similarity_threshold: float = 0.55
     log_level: str = "INFO"
+    # Scoped API keys (hashed); default <data_dir>/keys.json, managed by `casegraph keys`.
+    keys_file: Path | None = None
+    # GraphQL limits: checked before a request runs (the body size before it is even parsed).
+    max_query_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 5_000
+    max_body_bytes: int = 10_000_000
+    # Off in production hides the schema (and the playground's autocompletion).
+    introspection: bool = True
+    # Payment-card numbers (Luhn-valid) are redacted before anything is extracted,
+    # embedded or written; extra regexes (a JSON list in CASEGRAPH_PII_PATTERNS) too.
+    pii_redaction: bool = True
+    pii_patterns: tuple[str, ...] = ()
     # json: one JSON object per line (for log collectors); text: for a terminal.
     log_format: str = "json"
 
@@ -64,8 +81,11 @@ class Settings:
                 continue
             values[f.name] = _coerce(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if isinstance(values.get("data_dir"), str):
-            values["data_dir"] = Path(values["data_dir"])
+        for name in ("data_dir", "keys_file"):
+            if isinstance(values.get(name), str):
+                values[name] = Path(values[name])
+        if isinstance(values.get("pii_patterns"), list):
+            values["pii_patterns"] = tuple(values["pii_patterns"])
         if isinstance(values.get("api_key"), str) and not isinstance(values["api_key"], Secret):
             values["api_key"] = Secret(values["api_key"])
         settings = cls(**values)
@@ -93,13 +113,32 @@ class Settings:
             raise ConfigurationError("ticket_similarity_threshold must be in (0, 1]")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ConfigurationError("CASEGRAPH_API_KEY must be at least 8 characters")
+        for name, low in (("max_query_depth", 2), ("max_aliases", 0), ("max_tokens", 50),
+                          ("max_body_bytes", 1024), ("max_batch_size", 1), ("max_top_k", 1)):
+            if getattr(self, name) < low:
+                raise ConfigurationError(f"{name} must be at least {low}")
+        for pattern in self.pii_patterns:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ConfigurationError(f"PII pattern {pattern!r} is not a valid regex: {exc}") from exc
+            if compiled.search(""):
+                raise ConfigurationError(f"PII pattern {pattern!r} matches the empty string")
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file if self.keys_file is not None else self.data_dir / "keys.json"
 
     def check_bind_allowed(self) -> None:
-        """Without an API key the service only listens on loopback."""
-        if self.api_key is None and not is_loopback(self.host):
+        """Without any API key (env or key file) the service only listens on loopback."""
+        from app.keys import KeyStore
+
+        if is_loopback(self.host) or self.api_key is not None:
+            return
+        if not KeyStore(self.keys_path).active():
             raise ConfigurationError(
-                f"refusing to bind {self.host!r} without an API key: set CASEGRAPH_API_KEY "
-                "or bind 127.0.0.1"
+                f"refusing to bind {self.host!r} without an API key: create one with "
+                "`casegraph keys create`, set CASEGRAPH_API_KEY, or bind 127.0.0.1"
             )
 
 
@@ -119,10 +158,22 @@ def _coerce(name: str, type_name: Any, raw: str) -> Any:
             return int(raw)
         if t == "float":
             return float(raw)
-        if t == "Path":
+        if t == "bool":
+            if raw.strip().lower() in _TRUE:
+                return True
+            if raw.strip().lower() in _FALSE:
+                return False
+            raise ValueError(raw)
+        if "Path" in t:
             return Path(raw)
+        if t.startswith("tuple[str"):
+            # A JSON list (regexes contain commas), or one bare value.
+            items = json.loads(raw) if raw.lstrip().startswith("[") else [raw]
+            if not all(isinstance(i, str) for i in items):
+                raise ValueError(raw)
+            return tuple(items)
         if "Secret" in t:
             return Secret(raw)
         return raw
-    except ValueError as exc:
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError too
         raise ConfigurationError(f"CASEGRAPH_{name.upper()}={raw!r} is not a valid {t}") from exc

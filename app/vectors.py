@@ -155,6 +155,17 @@ class VectorStore:
         with idx.lock:
             return set(idx.ids.values())
 
+    def index_keys(self, agent_id: str) -> set[int]:
+        """The USearch keys actually in the agent's index (for integrity reports)."""
+        idx = self._agent(agent_id)
+        with idx.lock:
+            return {int(k) for k in np.asarray(idx.index.keys).tolist()}
+
+    def agent_ids(self) -> list[str]:
+        """Agents whose index is loaded (every agent with memories, after reconcile)."""
+        with self._lock:
+            return list(self._agents)
+
     # -- start-up and persistence -------------------------------------------------
     def reconcile(
         self,

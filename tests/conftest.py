@@ -34,7 +34,8 @@ def extractor() -> EntityExtractor:
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
-    return Settings.from_env({}, data_dir=data_dir, buffer_pool_mb=64, **overrides)
+    # A small buffer pool unless a test asks for another.
+    return Settings.from_env({}, data_dir=data_dir, **{"buffer_pool_mb": 64, **overrides})
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Per-request GraphQL context: the services, the request id and the DataLoaders."""
+"""Per-request GraphQL context: the services, the caller, the request id and the DataLoaders."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
+from app.auth import NOBODY, Caller, Role, authorize
 from app.models import Customer
 from app.services import Services
 
@@ -25,6 +26,8 @@ class Context:
     services: Services
     request_id: str
     request: Any = None
+    # Who is asking (from the request's API key); fail closed when absent.
+    caller: Caller = NOBODY
     customers: DataLoader[tuple[str, str], Customer | None] = field(init=False)
     tickets: Any = field(init=False)  # TicketLoaders
 
@@ -32,9 +35,16 @@ class Context:
         from app.api.ticket_loaders import TicketLoaders
 
         self.customers = DataLoader(load_fn=self._load_customers)
-        self.tickets = TicketLoaders(self.services)
+        self.tickets = TicketLoaders(self.services, self.caller)
+
+    def require(self, agent_id: str, role: Role = Role.READ) -> str:
+        """Raise FORBIDDEN unless the caller holds ``role`` over ``agent_id``; return it."""
+        authorize(self.caller, agent_id, role)
+        return agent_id
 
     async def _load_customers(self, keys: list[tuple[str, str]]) -> list[Customer | None]:
+        for agent_id in {k[0] for k in keys}:  # loaders check scope too, whoever asks
+            authorize(self.caller, agent_id, Role.READ)
         graph = self.services.graph
 
         def load() -> list[Customer | None]:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from app.api.context import run_blocking
+from app.auth import NOBODY, Caller, Role, authorize
 from app.models import Memory
 from app.ticket_models import RelatedTicket, Ticket, TicketEvent
 
@@ -22,11 +23,18 @@ V = TypeVar("V")
 
 
 def _by_agent(
-    fetch: Callable[[str, list[str]], dict[str, V]], default: Callable[[], Any]
+    fetch: Callable[[str, list[str]], dict[str, V]], default: Callable[[], Any], caller: Caller
 ) -> Callable[[list[tuple[str, str]]], Any]:
-    """A batch function for (agent id, key) pairs from ``fetch(agent_id, keys) -> {key: value}``."""
+    """A batch function for (agent id, key) pairs from ``fetch(agent_id, keys) -> {key: value}``.
+
+    Every key's agent is checked against the caller first: whatever field asked for it,
+    nothing of an agent outside the caller's scope is loaded.
+    """
 
     async def load(keys: list[tuple[str, str]]) -> list[V]:
+        for agent_id in {k[0] for k in keys}:
+            authorize(caller, agent_id, Role.READ)
+
         def run() -> list[V]:
             found: dict[tuple[str, str], V] = {}
             agents: dict[str, list[str]] = {}
@@ -45,28 +53,37 @@ def _by_agent(
 class TicketLoaders:
     """Per-request loaders, keyed by (agent id, ticket id) unless said otherwise."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Any, caller: Caller = NOBODY) -> None:
         tickets = services.tickets
         graph = services.graph
         self.ticket: DataLoader[tuple[str, str], Ticket | None] = DataLoader(
-            _by_agent(tickets.get_many, lambda: None)
+            _by_agent(tickets.get_many, lambda: None, caller)
         )
-        self.orders: DataLoader[tuple[str, str], list[str]] = DataLoader(_by_agent(tickets.orders, list))
-        self.customers: DataLoader[tuple[str, str], list[str]] = DataLoader(_by_agent(tickets.customers, list))
-        self.memory_ids: DataLoader[tuple[str, str], list[str]] = DataLoader(_by_agent(tickets.memory_ids, list))
-        self.events: DataLoader[tuple[str, str], list[TicketEvent]] = DataLoader(_by_agent(tickets.events, list))
+        self.orders: DataLoader[tuple[str, str], list[str]] = DataLoader(_by_agent(tickets.orders, list, caller))
+        self.customers: DataLoader[tuple[str, str], list[str]] = DataLoader(
+            _by_agent(tickets.customers, list, caller)
+        )
+        self.memory_ids: DataLoader[tuple[str, str], list[str]] = DataLoader(
+            _by_agent(tickets.memory_ids, list, caller)
+        )
+        self.events: DataLoader[tuple[str, str], list[TicketEvent]] = DataLoader(
+            _by_agent(tickets.events, list, caller)
+        )
         # (agent id, memory id) -> Memory
         self.memory: DataLoader[tuple[str, str], Memory | None] = DataLoader(
-            _by_agent(graph.get_memories, lambda: None)
+            _by_agent(graph.get_memories, lambda: None, caller)
         )
         # (agent id, ticket id, depth, min weight, limit) -> related tickets
         self.related: DataLoader[tuple[str, str, int, float, int], list[RelatedTicket]] = DataLoader(
-            self._load_related(tickets)
+            self._load_related(tickets, caller)
         )
 
     @staticmethod
-    def _load_related(tickets: Any) -> Callable[[list[tuple[str, str, int, float, int]]], Any]:
+    def _load_related(tickets: Any, caller: Caller) -> Callable[[list[tuple[str, str, int, float, int]]], Any]:
         async def load(keys: list[tuple[str, str, int, float, int]]) -> list[list[RelatedTicket]]:
+            for agent_id in {k[0] for k in keys}:
+                authorize(caller, agent_id, Role.READ)
+
             def run() -> list[list[RelatedTicket]]:
                 groups: dict[tuple[str, int, float, int], list[str]] = {}
                 for agent_id, ticket_id, depth, min_weight, limit in keys:

@@ -24,6 +24,7 @@ from app.api.ticket_types import (
     TicketStatus,
     entity_counts,
 )
+from app.auth import Role
 from app.memory import check_agent_id
 
 
@@ -33,6 +34,7 @@ class TicketInsights:
 
     @strawberry.field(description="Tickets per status (every status, zero included).")
     async def by_status(self, info: Info[Context, None]) -> list[StatusCount]:
+        info.context.require(self.agent_id)
         rows = await run_blocking(info.context.services.tickets.status_counts, self.agent_id)
         return [StatusCount(status=TicketStatus(r.key), count=r.count) for r in rows]
 
@@ -44,11 +46,13 @@ class TicketInsights:
     async def top_entities(
         self, info: Info[Context, None], kind: str | None = None, limit: int = 10
     ) -> list[EntityCount]:
+        info.context.require(self.agent_id)
         rows = await run_blocking(info.context.services.tickets.top_entities, self.agent_id, kind, limit)
         return entity_counts(rows)
 
     @strawberry.field(description="Products by ticket count (topEntities with kind product).")
     async def top_products(self, info: Info[Context, None], limit: int = 10) -> list[EntityCount]:
+        info.context.require(self.agent_id)
         rows = await run_blocking(info.context.services.tickets.top_entities, self.agent_id, "product", limit)
         return entity_counts(rows)
 
@@ -56,6 +60,7 @@ class TicketInsights:
     async def repeat_customers(
         self, info: Info[Context, None], min_tickets: int = 2, limit: int = 20
     ) -> list[CustomerCount]:
+        info.context.require(self.agent_id)
         rows = await run_blocking(
             info.context.services.tickets.repeat_customers, self.agent_id, min_tickets, limit
         )
@@ -66,6 +71,7 @@ class TicketInsights:
 class TicketQuery:
     @strawberry.field(description="One ticket by id (T-1042, 1042 and 'ticket #1042' are one).")
     async def ticket(self, info: Info[Context, None], agent_id: str, id: str) -> Ticket:
+        info.context.require(agent_id, Role.READ)
         found = await run_blocking(info.context.services.tickets.get, agent_id, id)
         info.context.tickets.ticket.prime((agent_id, found.id), found)
         return Ticket(id=strawberry.ID(found.id), agent_id=agent_id)
@@ -80,6 +86,7 @@ class TicketQuery:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Ticket]:
+        info.context.require(agent_id, Role.READ)
         found = await run_blocking(
             info.context.services.tickets.list_tickets,
             agent_id,
@@ -104,6 +111,7 @@ class TicketQuery:
         to: strawberry.ID,
         max_hops: int = 6,
     ) -> GraphPath | None:
+        info.context.require(agent_id, Role.READ)
         found = await run_blocking(info.context.services.explorer.path, agent_id, str(from_), str(to), max_hops)
         if found is None:
             return None
@@ -119,11 +127,13 @@ class TicketQuery:
     async def graph(
         self, info: Info[Context, None], agent_id: str, around: strawberry.ID, depth: int = 2, limit: int = 200
     ) -> Subgraph:
+        info.context.require(agent_id, Role.READ)
         found = await run_blocking(info.context.services.explorer.neighbourhood, agent_id, str(around), depth, limit)
         return Subgraph.from_model(found)
 
     @strawberry.field(description="Aggregates over an agent's tickets.")
-    def ticket_insights(self, agent_id: str) -> TicketInsights:
+    def ticket_insights(self, info: Info[Context, None], agent_id: str) -> TicketInsights:
+        info.context.require(agent_id, Role.READ)
         return TicketInsights(agent_id=check_agent_id(agent_id))
 
 
@@ -143,6 +153,7 @@ class TicketMutation:
         channel: str | None = None,
         note: str | None = None,
     ) -> Ticket:
+        info.context.require(agent_id, Role.WRITE)
         updated = await run_blocking(
             info.context.services.tickets.update,
             agent_id,

@@ -29,6 +29,7 @@ class Order:
     async def memories(self, info: Info[Context, None]) -> list[Memory]:
         from app.graph import NodeRefs
 
+        info.context.require(self.agent_id)
         services = info.context.services
         links = await run_blocking(
             services.graph.linked_memories, self.agent_id, NodeRefs(orders=(str(self.id),))
@@ -51,22 +52,26 @@ class Customer:
 
     @strawberry.field(description="This customer's memories, newest first.")
     async def memories(self, info: Info[Context, None], limit: int = 100) -> list[Memory]:
+        info.context.require(self.agent_id)
         s = info.context.services
         found = await run_blocking(s.graph.customer_memories, self.agent_id, str(self.id), s.memories.clock())
         return [Memory.from_model(m) for m in found[: max(limit, 0)]]
 
     @strawberry.field
     async def orders(self, info: Info[Context, None]) -> list[Order]:
+        info.context.require(self.agent_id)
         keys = await run_blocking(info.context.services.graph.customer_orders, self.agent_id, str(self.id))
         return [Order(id=strawberry.ID(k), agent_id=self.agent_id) for k in keys]
 
     @strawberry.field
     async def tickets(self, info: Info[Context, None]) -> list[Ticket]:
+        info.context.require(self.agent_id)
         keys = await run_blocking(info.context.services.graph.customer_tickets, self.agent_id, str(self.id))
         return [Ticket(id=strawberry.ID(k), agent_id=self.agent_id) for k in keys]
 
     @strawberry.field
     async def sessions(self, info: Info[Context, None]) -> list[Session]:
+        info.context.require(self.agent_id)
         found = await run_blocking(
             info.context.services.graph.list_sessions, self.agent_id, customer_id=str(self.id), limit=1000
         )
@@ -76,6 +81,7 @@ class Customer:
     async def timeline(
         self, info: Info[Context, None], limit: int = 200, since: datetime | None = None
     ) -> list[TimelineEvent]:
+        info.context.require(self.agent_id)
         found = await run_blocking(
             info.context.services.tickets.timeline, self.agent_id, str(self.id), limit=limit, since=since
         )
@@ -122,6 +128,7 @@ class Memory:
     async def customer(self, info: Info[Context, None]) -> Customer | None:
         if not self.customer_id:
             return None
+        info.context.require(self.agent_id)
         found = await info.context.customers.load((self.agent_id, self.customer_id))
         return Customer.from_model(found) if found else None
 
@@ -164,13 +171,17 @@ class Session:
 
     @strawberry.field(description="Memories stored in this session, oldest first.")
     async def memories(self, info: Info[Context, None]) -> list[Memory]:
-        found = await run_blocking(info.context.services.memories.session_memories, str(self.id))
+        info.context.require(self.agent_id)
+        found = await run_blocking(
+            info.context.services.memories.session_memories, str(self.id), agent_id=self.agent_id
+        )
         return [Memory.from_model(m) for m in found]
 
     @strawberry.field
     async def customer(self, info: Info[Context, None]) -> Customer | None:
         if not self.customer_id:
             return None
+        info.context.require(self.agent_id)
         found = await info.context.customers.load((self.agent_id, self.customer_id))
         return Customer.from_model(found) if found else None
 

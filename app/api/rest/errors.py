@@ -7,6 +7,7 @@ Every answer that is not a success is JSON, never an HTML page or a bare 500:
     NotFound and its subclasses           404      MEMORY_NOT_FOUND, SESSION_NOT_FOUND, ...
     Conflict and its subclasses           409      its own code
     AuthenticationRequired                401      its own code
+    Forbidden (key outside its scope)     403      FORBIDDEN
     anything else (storage, a bug)        500      INTERNAL_ERROR, logged with the request id, masked
 
     HTTP-level (RestError)
@@ -37,6 +38,7 @@ from app.errors import (
     CaseGraphError,
     ConfigurationError,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     StorageError,
@@ -49,6 +51,7 @@ _STATUS: tuple[tuple[type[CaseGraphError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (AuthenticationRequired, 401),
+    (Forbidden, 403),
 )
 
 # Route families the Dakera SDK (0.14.1) can call that CaseGraph does not serve: they

@@ -1,5 +1,6 @@
-"""The Dakera-compatible routes: each one reads the wire format, calls the same domain
-service the GraphQL resolvers call (MemoryService, RecallService) and writes the answer.
+"""The Dakera-compatible routes: each one reads the wire format, checks the caller's scope
+(``require``: app/auth.py, as the GraphQL resolvers do), calls the same domain service the
+GraphQL resolvers call (MemoryService, RecallService) and writes the answer.
 
 No storage or ranking happens here. README "Coming from Dakera" lists what is served;
 app/api/rest/errors.py holds the error answers.
@@ -27,6 +28,7 @@ from app.api.rest.wire import (
     session_json,
     unix,
 )
+from app.auth import NOBODY, Role, authorize
 from app.errors import (
     CaseGraphError,
     InvalidId,
@@ -81,6 +83,22 @@ async def body_of(request: Request) -> Fields:
     return await read_body(request, limit)
 
 
+def require(request: Request, agent_id: str, role: Role) -> str:
+    """The caller's scope (app/auth.py), the same check the GraphQL resolvers make."""
+    authorize(request.scope.get("state", {}).get("caller", NOBODY), agent_id, role)
+    return agent_id
+
+
+async def session_for(request: Request, session_id: str, role: Role) -> Any:
+    """The session, if the caller may ``role`` its agent; another tenant's does not exist."""
+    session = await call(services_of(request).memories.session_get, session_id)
+    caller = request.scope.get("state", {}).get("caller", NOBODY)
+    if not caller.may(session.agent_id, Role.READ):
+        raise SessionNotFound(f"session {session_id!r} does not exist")
+    authorize(caller, session.agent_id, role)
+    return session
+
+
 def answer(body: Any, *fields: Fields, status: int = 200) -> JSONResponse:
     warnings = [w for f in fields for w in f.warnings()]
     if isinstance(body, dict):
@@ -133,7 +151,8 @@ async def session_states(services: Services, session_ids: set[str]) -> dict[str,
 async def store(request: Request) -> Response:
     f = await body_of(request)
     services = services_of(request)
-    stored = await call(services.memories.store, store_request(f, f.text("agent_id", required=True)))
+    agent_id = require(request, f.text("agent_id", required=True), Role.WRITE)
+    stored = await call(services.memories.store, store_request(f, agent_id))
     body: dict[str, Any] = {"memory": memory_json(stored)}
     if stored.session_id:
         body["session_state"] = (await session_states(services, {stored.session_id}))[stored.session_id]
@@ -144,7 +163,7 @@ async def store(request: Request) -> Response:
 async def store_batch(request: Request) -> Response:
     f = await body_of(request)
     services = services_of(request)
-    agent_id = f.text("agent_id", required=True)
+    agent_id = require(request, f.text("agent_id", required=True), Role.WRITE)
     f.ignore("lang", "CaseGraph extracts entities from English text")
     raw_items = f.items("memories")
     items = [Fields(m, prefix=f"memories[{i}].", what=f"memories[{i}]") for i, m in enumerate(raw_items)]
@@ -182,7 +201,7 @@ def _item_warnings(items: list[Fields]) -> list[str]:
 async def recall(request: Request) -> Response:
     f = await body_of(request)
     services = services_of(request)
-    agent_id = f.text("agent_id", required=True)
+    agent_id = require(request, f.text("agent_id", required=True), Role.READ)
     memory_type = f.text("memory_type")
     flt = RecallFilter(
         session_id=f.text("session_id"),
@@ -222,7 +241,7 @@ async def recall(request: Request) -> Response:
 async def get_memory(request: Request) -> Response:
     q = QueryFields(request)
     memory_id = path_id(request.path_params["memory_id"], MemoryNotFound, "memory")
-    agent_id = q.text("agent_id", required=True)
+    agent_id = require(request, q.text("agent_id", required=True), Role.READ)
     found = await call(services_of(request).memories.get, agent_id, memory_id)
     return answer(memory_json(found), q)
 
@@ -232,7 +251,7 @@ async def update_memory(request: Request) -> Response:
     q = QueryFields(request)
     f = await body_of(request)
     memory_id = path_id(request.path_params["memory_id"], MemoryNotFound, "memory")
-    agent_id = q.text("agent_id", required=True)
+    agent_id = require(request, q.text("agent_id", required=True), Role.WRITE)
     f.ignore("lang", "CaseGraph extracts entities from English text")
     updated = await call(
         services_of(request).memories.update, agent_id, memory_id,
@@ -245,7 +264,7 @@ async def update_memory(request: Request) -> Response:
 @endpoint
 async def forget(request: Request) -> Response:
     f = await body_of(request)
-    agent_id = f.text("agent_id", required=True)
+    agent_id = require(request, f.text("agent_id", required=True), Role.WRITE)
     ids = f.texts("memory_ids")
     if ids is None:
         raise RestError(400, "INVALID_REQUEST", "field 'memory_ids' is required")
@@ -269,9 +288,9 @@ def _well_formed(memory_id: str) -> bool:
 async def start_session(request: Request) -> Response:
     f = await body_of(request)
     f.ignore("idle_timeout_secs", "CaseGraph sessions stay open until ended")
+    agent_id = require(request, f.text("agent_id", required=True), Role.WRITE)
     started = await call(
-        services_of(request).memories.session_start,
-        f.text("agent_id", required=True), f.text("customer_id"), f.mapping("metadata"),
+        services_of(request).memories.session_start, agent_id, f.text("customer_id"), f.mapping("metadata"),
     )
     return answer({"session": session_json(started)}, f)
 
@@ -282,8 +301,9 @@ async def end_session(request: Request) -> Response:
     session_id = path_id(request.path_params["session_id"], SessionNotFound, "session")
     f.ignore("auto_summarize", "CaseGraph does not write summaries; send 'summary'")
     memories = services_of(request).memories
+    session = await session_for(request, session_id, Role.WRITE)
     try:
-        ended = await call(memories.session_end, session_id, f.text("summary"))
+        ended = await call(memories.session_end, session_id, f.text("summary"), agent_id=session.agent_id)
     except SessionEnded:
         # Dakera: ending an ended session answers its persisted state.
         ended = await call(memories.session_get, session_id)
@@ -293,7 +313,7 @@ async def end_session(request: Request) -> Response:
 @endpoint
 async def get_session(request: Request) -> Response:
     session_id = path_id(request.path_params["session_id"], SessionNotFound, "session")
-    found = await call(services_of(request).memories.session_get, session_id)
+    found = await session_for(request, session_id, Role.READ)
     return answer({"session": session_json(found)}, QueryFields(request))
 
 
@@ -301,6 +321,7 @@ async def get_session(request: Request) -> Response:
 async def list_sessions(request: Request) -> Response:
     q = QueryFields(request)
     agent_id = request.path_params.get("agent_id") or q.text("agent_id", required=True)
+    require(request, agent_id, Role.READ)
     found = await call(
         services_of(request).memories.list_sessions, agent_id,
         active_only=bool(q.flag("active_only")),
@@ -318,8 +339,9 @@ async def session_memories(request: Request) -> Response:
     if preview is not None and not 1 <= preview <= MAX_PREVIEW_CHARS:
         raise RestError(400, "INVALID_REQUEST",
                         f"content_preview_chars must be between 1 and {MAX_PREVIEW_CHARS}, got {preview}")
+    session = await session_for(request, session_id, Role.READ)
     found = await call(
-        services_of(request).memories.session_memories, session_id,
+        services_of(request).memories.session_memories, session_id, agent_id=session.agent_id,
         limit=SESSION_MEMORIES_PAGE if (n := q.integer("limit")) is None else n,
         offset=q.integer("offset") or 0,
     )
@@ -331,6 +353,7 @@ async def session_memories(request: Request) -> Response:
 async def wake_up(request: Request) -> Response:
     q = QueryFields(request)
     q.ignore("include_derived", "CaseGraph stores no derived sub-memories")
+    require(request, request.path_params["agent_id"], Role.READ)
     woken = await call(
         services_of(request).recall.wake_up, request.path_params["agent_id"],
         20 if (n := q.integer("top_n")) is None else n,
