@@ -35,8 +35,6 @@ from app.settings import Settings
 log = logging.getLogger("casegraph")
 
 ASSETS_PATH = "/playground-assets"
-# The gate (request id, keys and scopes, body size) lives in app/api/middleware.py.
-RequestIdAndAuth = RequestGate
 
 
 class CaseGraphView(GraphQL):

@@ -130,10 +130,16 @@ class Client:
             r = self.http.post("/graphql", json={"query": "query($a: String!, $id: ID!) { memory(agentId: $a, id: $id) "
                                "{ id } }", "variables": {"a": self.agent, "id": victim}}).json()
             assert r["errors"][0]["extensions"]["code"] == "MEMORY_NOT_FOUND"
-        for sid, expected in self.sessions.items():
-            data = self.call("verify", "query($a: String!, $s: ID!) { session(agentId: $a, id: $s) { memoryCount active } }",
-                             {"a": self.agent, "s": sid})
-            assert data["session"] == {"memoryCount": expected["count"], "active": not expected["ended"]}, sid
+        sessions = sorted(self.sessions)
+        for start in range(0, len(sessions), 25):
+            chunk = sessions[start:start + 25]
+            fields = " ".join(f's{i}: session(agentId: "{self.agent}", id: "{sid}") {{ memoryCount active }}'
+                              for i, sid in enumerate(chunk))
+            data = self.call("verify", "{ " + fields + " }", {})
+            assert data is not None
+            for i, sid in enumerate(chunk):
+                expected = self.sessions[sid]
+                assert data[f"s{i}"] == {"memoryCount": expected["count"], "active": not expected["ended"]}, sid
 
 
 def test_sixteen_clients_mixed_load(tmp_path):
