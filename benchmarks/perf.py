@@ -301,13 +301,15 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
+    print(f"CaseGraph perf — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, "
+          f"python {sys.version.split()[0]}, {args.queries} queries per latency cell, "
+          f"load average at start {os.getloadavg()[0]:.1f}\n", flush=True)
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         print(f"# {n:,} memories ...", file=sys.stderr, flush=True)
         results.append(bench_size(n, args, model))
-    print(f"CaseGraph perf — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, "
-          f"python {sys.version.split()[0]}, median of {args.queries} queries per cell\n")
-    print(report(results))
+        # Each size's table as soon as it is measured: a long run keeps what it measured.
+        print(report(results[-1:]) + "\n", flush=True)
     return 0
 
 
