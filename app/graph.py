@@ -36,7 +36,7 @@ Tracer = Callable[[str, dict[str, Any] | None], None]
 _MEMORY_COLUMNS = (
     "m.id, m.agent_id, m.content, m.importance, m.tags, m.memory_type, m.metadata, "
     "m.entities, m.created_at, m.updated_at, m.expires_at, m.session_id, m.customer_id, "
-    "m.access_count"
+    "m.access_count, m.reinforce_count, m.last_seen_at, m.states, m.superseded_by, m.kind"
 )
 
 
@@ -215,9 +215,18 @@ class GraphStore:
             )
 
     # -- writes -------------------------------------------------------------------
-    def write_memories(self, records: Sequence[MemoryRecord]) -> None:
-        """Create memories and link them to their nodes, all in one transaction."""
+    def write_memories(
+        self, records: Sequence[MemoryRecord], after: Callable[[Callable[..., Any]], None] | None = None
+    ) -> None:
+        """Create memories and link them to their nodes, all in one transaction.
+
+        ``after(run)`` runs last inside the same transaction (hygiene: reinforcement,
+        supersession, summary links), so the whole store commits or nothing does.
+        """
         if not records:
+            if after is not None:
+                with self.transaction() as run:
+                    after(run)
             return
         mems, embs, customers, orders, tickets, entities = [], [], {}, {}, {}, {}
         about, mention_o, mention_t, mention_e, in_session = [], [], [], [], []
@@ -310,6 +319,8 @@ class GraphStore:
                         f"MERGE (a)-[:{rel}]->(b)",
                         {"rows": pairs(rows)},
                     )
+            if after is not None:
+                after(run)
 
     def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:
         """Delete memories (and their edges); return the ids that existed."""
@@ -483,7 +494,9 @@ class GraphStore:
         )
 
     def linked_memories(self, agent_id: str, refs: NodeRefs) -> dict[str, GraphLink]:
-        """Memories connected to the referenced nodes: 1.0 direct, 0.5 via their customer."""
+        """Memories connected to the referenced nodes: 1.0 direct, 0.75 one ticket<->order
+        hop away (the order a ticket is about, the other tickets on that order), 0.5 via
+        their customer."""
         links: dict[str, GraphLink] = {}
 
         def add(rows: list[list[Any]], strength: float, reason: str) -> None:
@@ -508,11 +521,24 @@ class GraphStore:
             add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids}),
                 1.0, "linked to order #{}")
             add(self.read(
+                "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(o:`Order`) WHERE o.uid IN $u "
+                "RETURN m.id, t.id + ' about order #' + o.id",
+                {"u": o_uids}), 0.75, "linked to ticket {}")
+            add(self.read(
                 "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id",
                 {"u": o_uids}), 0.5, "same customer as order #{}")
         if t_uids:
             add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids}),
                 1.0, "linked to ticket {}")
+            # One hop further: the order(s) the ticket is about, and the other tickets on them.
+            add(self.read(
+                "MATCH (m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) WHERE t.uid IN $u "
+                "RETURN m.id, 'order #' + o.id + ' of ticket ' + t.id",
+                {"u": t_uids}), 0.75, "linked to {}")
+            add(self.read(
+                "MATCH (m:Memory)-[:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) "
+                "WHERE t.uid IN $u AND t2.uid <> t.uid RETURN DISTINCT m.id, t2.id + ' (same order #' + o.id + ')'",
+                {"u": t_uids}), 0.75, "linked to ticket {}")
             add(self.read(
                 "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id",
                 {"u": t_uids}), 0.5, "same customer as ticket {}")
@@ -631,6 +657,11 @@ def _memory_from_row(r: list[Any]) -> Memory:
         session_id=r[11],
         customer_id=r[12],
         access_count=int(r[13] or 0),
+        reinforce_count=int(r[14] or 0),
+        last_seen_at=_utc(r[15]),
+        states=tuple(r[16] or ()),
+        superseded_by=r[17],
+        kind=r[18],
     )
 
 
@@ -650,6 +681,8 @@ def _session_from_row(r: list[Any]) -> Session:
 def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str, dict[str, Any]]:
     where = ["m.agent_id = $a", "(m.expires_at IS NULL OR m.expires_at > $now)"]
     params: dict[str, Any] = {"a": agent_id, "now": now}
+    if not flt.include_superseded:
+        where.append("m.superseded_by IS NULL")
     if flt.since is not None:
         where.append("m.created_at >= $since")
         params["since"] = flt.since

@@ -14,12 +14,14 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from app import consolidation
+from app import hygiene_store as hs
 from app.embeddings import Embedder
 from app.errors import (
     BatchTooLarge,
@@ -35,6 +37,7 @@ from app.errors import (
     SessionNotFound,
 )
 from app.graph import GraphStore, MemoryRecord
+from app.hygiene import HygieneConfig, HygienePlan, HygienePlanner
 from app.models import MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from app.settings import Settings
 from app.vectors import VectorStore
@@ -143,6 +146,9 @@ class MemoryService:
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
+        self.hygiene = HygienePlanner(
+            graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost)
+        )
 
     # -- store ----------------------------------------------------------------------
     def store(self, request: StoreRequest) -> Memory:
@@ -171,15 +177,40 @@ class MemoryService:
                     raise
                 raise type(exc)(f"inputs[{i}]: {exc.message}", code=exc.code) from exc
 
+        records = self._records(prepared)
+        plan = self.hygiene.plan(records, now)
+        # The commit point: acknowledged from here on. Hygiene commits with the memories.
+        self.graph.write_memories(plan.fresh, after=lambda run: plan.apply(run, now))
+        self._index(plan.fresh)
+        return self._results(records, plan)
+
+    def _records(self, prepared: Sequence[_Prepared]) -> list[MemoryRecord]:
         texts = [p.memory.content for p in prepared]
         extracted = self.extractor.extract_many(texts)
         vectors = self.embedder.embed(texts)
-        records = [
+        return [
             self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
         ]
-        self.graph.write_memories(records)  # the commit point: acknowledged from here on
-        self._index(records)
-        return [r.memory for r in records]
+
+    def _results(self, records: Sequence[MemoryRecord], plan: HygienePlan) -> list[Memory]:
+        """One memory per request: the new one, or the one a near-duplicate reinforced."""
+        fresh = {r.memory.id: r.memory for r in plan.fresh}
+        wanted: dict[str, list[str]] = {}
+        for index, target in plan.duplicate_of.items():
+            if target not in fresh:
+                wanted.setdefault(records[index].memory.agent_id, []).append(target)
+        existing: dict[str, Memory] = {}
+        for agent_id, ids in wanted.items():
+            existing.update(self.graph.get_memories(agent_id, ids))
+        out = []
+        for index, rec in enumerate(records):
+            target = plan.duplicate_of.get(index)
+            if target is None:
+                out.append(fresh[rec.memory.id])
+            else:
+                found = fresh.get(target) or existing[target]
+                out.append(replace(found, deduplicated=True))
+        return out
 
     def _prepare(self, req: StoreRequest, now: datetime, sessions: dict[str, Session]) -> _Prepared:
         agent_id = check_agent_id(req.agent_id)
@@ -329,7 +360,17 @@ class MemoryService:
         self.graph.create_session(session)
         return session
 
-    def session_end(self, session_id: str, summary: str | None = None, *, agent_id: str | None = None) -> Session:
+    def session_end(
+        self,
+        session_id: str,
+        summary: str | None = None,
+        *,
+        agent_id: str | None = None,
+        consolidate: bool = True,
+    ) -> Session:
+        """End a session. With ``consolidate`` (the default) its summary becomes a memory:
+        the caller's ``summary`` if given, else an extractive one (consolidation.py) when
+        the session holds two or more memories."""
         session = self.session_get(session_id, agent_id=agent_id)
         if session.ended_at is not None:
             raise SessionEnded(f"session {session_id!r} has already ended")
@@ -341,8 +382,45 @@ class MemoryService:
                 raise ContentTooLarge(
                     f"summary has {len(summary)} characters; the limit is {self.settings.max_content_chars}"
                 )
-        self.graph.end_session(session_id, self.clock(), summary)
+        ended_at = self.clock()
+        record = self._summary_record(session, summary, ended_at) if consolidate else None
+        if record is None:
+            self.graph.end_session(session_id, ended_at, summary)
+        else:
+            text = record.memory.content
+            self.graph.write_memories(
+                [record], after=lambda run: hs.write_summary(run, record.memory.id, session_id, ended_at, text)
+            )
+            self._index([record])
         return self.session_get(session_id)
+
+    def _summary_record(self, session: Session, summary: str | None, ended_at: datetime) -> MemoryRecord | None:
+        """The summary memory of a session about to end, or None when there is nothing to say."""
+        memories = self.graph.session_memories(session.id, ended_at)
+        if summary is None:
+            embeddings = hs.session_embeddings(self.graph, session.id, [m.id for m in memories])
+            found = consolidation.summarise(memories, embeddings)
+            if found is None:
+                return None
+            text, importance = found.text, found.importance
+        else:
+            text, importance = summary, max((m.importance for m in memories), default=0.5)
+        customers = dict.fromkeys(c for c in (session.customer_id, *(m.customer_id for m in memories)) if c)
+        tags = [f"customer:{c}" for c in list(customers)[:10]]
+        tags += [f"order:{o}" for o in dict.fromkeys(o for m in memories for o in m.orders)][:15]
+        tags += [f"ticket:{t}" for t in dict.fromkeys(t for m in memories for t in m.tickets)][:15]
+        request = StoreRequest(
+            agent_id=session.agent_id,
+            content=text[: self.settings.max_content_chars],
+            importance=importance,
+            tags=(*tags, "session-summary"),
+            memory_type="semantic",
+            metadata={"summaryOf": session.id, "sources": [m.id for m in memories][:100]},
+            created_at=memories[-1].created_at if memories else ended_at,
+        )
+        prepared = self._prepare(request, ended_at, {})
+        prepared = replace(prepared, memory=replace(prepared.memory, kind="summary"))
+        return self._records([prepared])[0]
 
     def session_get(self, session_id: str, *, agent_id: str | None = None) -> Session:
         check_object_id(session_id, "sessionId")
@@ -357,8 +435,6 @@ class MemoryService:
 
 
 def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:
-    from dataclasses import replace
-
     return replace(m, entities=entities)
 
 

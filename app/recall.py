@@ -31,7 +31,7 @@ from app.memory import (
     check_object_id,
     check_tags,
 )
-from app.models import RecallFilter, RecallHit
+from app.models import Memory, RecallFilter, RecallHit
 from app.ranking import Candidate, RecallConfig, rank
 from app.settings import Settings
 from app.vectors import VectorStore
@@ -75,8 +75,30 @@ class RecallService:
         config: RecallConfig | None = None,
     ) -> list[RecallHit]:
         """The ``top_k`` memories of ``agent_id`` most relevant to ``query``."""
+        config = config or self.default_config()
+        candidates, memories, now = self.gather(agent_id, query, top_k, flt, config)
+        ranked = rank(candidates, now=now, config=config, top_k=top_k)
+        return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked]
+
+    def default_config(self) -> RecallConfig:
+        """The default preset with the configured recency half-life."""
+        return RecallConfig(half_life_days=self.settings.recency_half_life_days)
+
+    def gather(
+        self,
+        agent_id: str,
+        query: str,
+        top_k: int = 5,
+        flt: RecallFilter | None = None,
+        config: RecallConfig | None = None,
+    ) -> tuple[list[Candidate], dict[str, Memory], datetime]:
+        """Validate, then collect every candidate with its raw signals (before ranking).
+
+        Ranking is pure (ranking.rank), so a benchmark can gather once and rank the same
+        candidates under many weightings.
+        """
         flt = self._check(agent_id, query, top_k, flt or RecallFilter())
-        config = config or RecallConfig(half_life_days=self.settings.recency_half_life_days)
+        config = config or self.default_config()
         query = query.strip()
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
@@ -88,7 +110,7 @@ class RecallService:
 
         ids = list(dict.fromkeys([*vector_ids, *bm25, *links]))
         if not ids:
-            return []
+            return [], {}, now
         memories = self.graph.get_memories(agent_id, ids)
         ids = [i for i in ids if i in memories]
         semantic = self._similarities(agent_id, ids, qvec)
@@ -101,11 +123,12 @@ class RecallService:
                 importance=memories[i].importance,
                 created_at=memories[i].created_at,
                 graph_reasons=tuple(links[i].reasons) if i in links else (),
+                superseded_by=memories[i].superseded_by,
+                is_summary=memories[i].kind == "summary",
             )
             for i in ids
         ]
-        ranked = rank(candidates, now=now, config=config, top_k=top_k)
-        return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked]
+        return candidates, memories, now
 
     # -- validation -------------------------------------------------------------------
     def _check(self, agent_id: str, query: str, top_k: int, flt: RecallFilter) -> RecallFilter:
@@ -135,6 +158,7 @@ class RecallService:
             until=as_utc(flt.until, "filter.until") if flt.until else None,
             min_importance=flt.min_importance,
             memory_types=tuple(flt.memory_types),
+            include_superseded=bool(flt.include_superseded),
         )
 
     # -- candidate sources ------------------------------------------------------------
