@@ -493,11 +493,14 @@ class GraphStore:
             entities=tuple(sorted({(r[0], r[1]) for r in entity_rows})),
         )
 
-    def linked_memories(self, agent_id: str, refs: NodeRefs) -> dict[str, GraphLink]:
+    def linked_memories(self, agent_id: str, refs: NodeRefs, *, others: bool = False) -> dict[str, GraphLink]:
         """Memories connected to the referenced nodes: 1.0 direct, 0.75 one ticket<->order
         hop away (the order a ticket is about, the other tickets on that order), 0.5 via
-        their customer."""
+        their customer. ``others`` (the query asks for *other* tickets/orders than the ones
+        it names) drops direct links to the named orders and tickets to 0.25."""
         links: dict[str, GraphLink] = {}
+        named = 0.25 if others else 1.0
+        named_note = " itself (asked for others)" if others else ""
 
         def add(rows: list[list[Any]], strength: float, reason: str) -> None:
             for memory_id, label in rows:
@@ -519,7 +522,7 @@ class GraphStore:
                 1.0, "about customer {}")
         if o_uids:
             add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids}),
-                1.0, "linked to order #{}")
+                named, "linked to order #{}" + named_note)
             add(self.read(
                 "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(o:`Order`) WHERE o.uid IN $u "
                 "RETURN m.id, t.id + ' about order #' + o.id",
@@ -529,7 +532,7 @@ class GraphStore:
                 {"u": o_uids}), 0.5, "same customer as order #{}")
         if t_uids:
             add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids}),
-                1.0, "linked to ticket {}")
+                named, "linked to ticket {}" + named_note)
             # One hop further: the order(s) the ticket is about, and the other tickets on them.
             add(self.read(
                 "MATCH (m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) WHERE t.uid IN $u "

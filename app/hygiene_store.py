@@ -158,7 +158,7 @@ def customer_context_memories(graph: GraphStore, agent_id: str, customer_id: str
 def customer_ticket_activity(
     graph: GraphStore, agent_id: str, customer_id: str, now: datetime
 ) -> list[TicketActivity]:
-    """The customer's tickets with their stored status and their latest current memory."""
+    """The customer's tickets: stored status, last activity, newest (current if any) memory."""
     tickets = graph.read(
         "MATCH (:Customer {uid: $uid})-[:RAISED]->(t:Ticket) RETURN t.uid, t.id, t.status",
         {"uid": node_uid(agent_id, customer_id)},
@@ -167,24 +167,29 @@ def customer_ticket_activity(
         return []
     rows = graph.read(
         "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u "
-        "AND (m.expires_at IS NULL OR m.expires_at > $now) AND m.superseded_by IS NULL AND m.kind IS NULL "
-        "RETURN t.uid, m.id, m.created_at, m.states ORDER BY m.created_at",
+        "AND (m.expires_at IS NULL OR m.expires_at > $now) AND m.kind IS NULL "
+        "RETURN t.uid, m.id, m.created_at, m.states, m.superseded_by IS NULL ORDER BY m.created_at",
         {"u": [t[0] for t in tickets], "now": now},
     )
-    latest: dict[str, tuple[datetime, str]] = {}
+    last: dict[str, datetime] = {}
+    newest: dict[str, str] = {}
+    newest_current: dict[str, str] = {}
     ticket_states: dict[str, tuple[str, ...]] = {}
-    for uid, memory_id, created_at, states in rows:
-        latest[uid] = (_utc(created_at), memory_id)
-        # The newest memory that states the ticket's own state decides it.
-        if states and any(s.startswith("ticket:") for s in states):
-            ticket_states[uid] = tuple(states)
+    for uid, memory_id, created_at, states, current in rows:  # oldest first
+        last[uid] = _utc(created_at)
+        newest[uid] = memory_id
+        if current:
+            newest_current[uid] = memory_id
+            # The newest current memory that states the ticket's own state decides it.
+            if states and any(s.startswith("ticket:") for s in states):
+                ticket_states[uid] = tuple(states)
     return [
         TicketActivity(
             id=key,
             status=status,
-            last_activity_at=latest[uid][0] if uid in latest else None,
+            last_activity_at=last.get(uid),
             latest_states=ticket_states.get(uid, ()),
-            latest_memory_id=latest[uid][1] if uid in latest else None,
+            latest_memory_id=newest_current.get(uid) or newest.get(uid),
         )
         for uid, key, status in tickets
     ]

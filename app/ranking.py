@@ -41,6 +41,9 @@ class RecallConfig:
     use_vectors: bool = True
     use_keywords: bool = True
     use_graph: bool = True
+    # Blank what the graph resolved (names, ids) out of the text the semantic and keyword
+    # signals see (app/query_text.py).
+    mask_resolved: bool = True
     # Out-of-date memories (kept for history) rank below current ones.
     superseded_penalty: float = 0.5
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from app import query_text
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidTopK
 from app.graph import GraphLink, GraphStore, NodeRefs
@@ -35,7 +36,6 @@ from app.models import Memory, RecallFilter, RecallHit
 from app.ranking import Candidate, RecallConfig, rank
 from app.settings import Settings
 from app.vectors import VectorStore
-from extractors import candidate_customer_ids, slugify
 
 log = logging.getLogger("casegraph.recall")
 
@@ -45,8 +45,7 @@ EXACT_SCAN_LIMIT = 20_000
 # At most this many graph-linked memories enter ranking (a busy customer has many).
 GRAPH_CANDIDATE_LIMIT = 500
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Query entity kinds that can name a generic Entity node.
-_ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org")
+_ASKS_FOR_OTHERS = re.compile(r"\b(?:other|others|else|besides|apart from|except|another)\b", re.IGNORECASE)
 
 
 class RecallService:
@@ -103,10 +102,16 @@ class RecallService:
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
 
-        qvec = self.embedder.embed_query(query) if config.semantic_weight or config.use_vectors else None
+        refs, mentions = query_text.read(query, self.extractor) if config.use_graph else (NodeRefs(), [])
+        refs = self.graph.resolve(agent_id, refs) if refs else refs
+        # What the graph resolved is masked out of the text signals (query_text.py).
+        text = query_text.masked(query, refs, mentions) if config.mask_resolved and refs else query
+        qvec = None
+        if config.semantic_weight or config.use_vectors:
+            qvec = self.embedder.embed_query(text or query)
         vector_ids = self._vector_candidates(agent_id, qvec, flt, now, pool) if config.use_vectors else []
-        bm25 = self._keyword_candidates(agent_id, query, flt, now, pool) if config.use_keywords else {}
-        links = self._graph_candidates(agent_id, query, flt, now) if config.use_graph else {}
+        bm25 = self._keyword_candidates(agent_id, text, flt, now, pool) if config.use_keywords and text else {}
+        links = self._graph_candidates(agent_id, query, refs, flt, now) if refs else {}
 
         ids = list(dict.fromkeys([*vector_ids, *bm25, *links]))
         if not ids:
@@ -190,12 +195,11 @@ class RecallService:
         return {i: s for i, s in hits if i in allowed}
 
     def _graph_candidates(
-        self, agent_id: str, query: str, flt: RecallFilter, now: datetime
+        self, agent_id: str, query: str, refs: NodeRefs, flt: RecallFilter, now: datetime
     ) -> dict[str, GraphLink]:
-        refs = self.graph.resolve(agent_id, self.query_refs(query))
-        if not refs:
-            return {}
-        links = self.graph.linked_memories(agent_id, refs)
+        # "other tickets about the same order as T-1042": T-1042's own memories are not wanted.
+        others = bool((refs.orders or refs.tickets) and _ASKS_FOR_OTHERS.search(query))
+        links = self.graph.linked_memories(agent_id, refs, others=others)
         if len(links) > GRAPH_CANDIDATE_LIMIT:
             strongest = sorted(links.items(), key=lambda kv: -kv[1].strength)[:GRAPH_CANDIDATE_LIMIT]
             links = dict(strongest)
@@ -204,15 +208,7 @@ class RecallService:
 
     def query_refs(self, query: str) -> NodeRefs:
         """Graph nodes a query may name, before checking which exist."""
-        found = self.extractor.extract(query)
-        customers = set(candidate_customer_ids(query))
-        customers.update(slugify(e.value) for e in found if e.kind == "person")
-        return NodeRefs(
-            customers=tuple(sorted(c for c in customers if c)),
-            orders=tuple(sorted({e.key for e in found if e.kind == "order"})),
-            tickets=tuple(sorted({e.key for e in found if e.kind == "ticket"})),
-            entities=tuple(sorted({(e.kind, e.key) for e in found if e.kind in _ENTITY_KINDS})),
-        )
+        return query_text.read(query, self.extractor)[0]
 
     def _similarities(self, agent_id: str, ids: Sequence[str], qvec: np.ndarray | None) -> dict[str, float]:
         if qvec is None or not ids:

@@ -20,55 +20,58 @@ from collections.abc import Iterable
 TICKET_TOPICS = frozenset({"ticket"})
 
 _F = re.IGNORECASE
+# "~" in a pattern: any character of the same clause (a decimal point is not a clause end:
+# "Refund of £294.49 pending").
+_GAP = r"(?:[^.;!?]|\.(?=\d))"
 # (topic, state, pattern). Within a topic, the statement that appears LAST in the text wins
 # ("refund was pending and is now approved" -> approved).
 _RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
-    (topic, state, re.compile(pattern, _F))
+    (topic, state, re.compile(pattern.replace("~", _GAP), _F))
     for topic, state, pattern in (
         # -- refunds ---------------------------------------------------------------------
-        ("refund", "rejected", r"\brefund\w*\b[^.;!?]{0,40}?\b(?:declined|rejected|denied|refused)\b"
-                               r"|\b(?:declined|rejected|denied|refused)\b[^.;!?]{0,25}?\brefund"),
-        ("refund", "issued", r"\brefund\w*\b[^.;!?]{0,40}?\b(?:issued|paid(?: out)?|sent|processed|completed|credited)\b"
-                             r"|\b(?:issued|paid out|sent|processed|credited)\b[^.;!?]{0,25}?\brefund"
+        ("refund", "rejected", r"\brefund\w*\b~{0,40}?\b(?:declined|rejected|denied|refused)\b"
+                               r"|\b(?:declined|rejected|denied|refused)\b~{0,25}?\brefund"),
+        ("refund", "issued", r"\brefund\w*\b~{0,40}?\b(?:issued|paid(?: out)?|sent|processed|completed|credited)\b"
+                             r"|\b(?:issued|paid out|sent|processed|credited)\b~{0,25}?\brefund"
                              r"|\b(?:was|were|been|got|is|are|fully|partially)\s+(?:fully\s+|partially\s+)?refunded\b"
                              r"|\breimbursed\b"),
-        ("refund", "approved", r"\brefund\w*\b[^.;!?]{0,40}?\b(?:approved|authori[sz]ed|accepted|granted|signed off)\b"
-                               r"|\b(?:approved|authori[sz]ed|granted)\b[^.;!?]{0,25}?\brefund"),
-        ("refund", "pending", r"\brefund\w*\b[^.;!?]{0,40}?\b(?:pending|awaiting|in progress|being processed|under review|on hold)\b"
-                              r"|\b(?:pending|awaiting)\b[^.;!?]{0,25}?\brefund"),
+        ("refund", "approved", r"\brefund\w*\b~{0,40}?\b(?:approved|authori[sz]ed|accepted|granted|signed off)\b"
+                               r"|\b(?:approved|authori[sz]ed|granted)\b~{0,25}?\brefund"),
+        ("refund", "pending", r"\brefund\w*\b~{0,40}?\b(?:pending|awaiting|in progress|being processed|under review|on hold)\b"
+                              r"|\b(?:pending|awaiting)\b~{0,25}?\brefund"),
         ("refund", "requested", r"\b(?:requests?|requested|asked for|asks for|wants|would like|demand(?:s|ed)?)\b"
-                                r"[^.;!?]{0,25}?\b(?:a |her |his |their |the )?(?:refund|money back)\b"
+                                r"~{0,25}?\b(?:a |her |his |their |the )?(?:refund|money back)\b"
                                 r"|\brefund (?:was |has been )?requested\b"),
         # -- replacements ----------------------------------------------------------------
-        ("replacement", "delivered", r"\breplacement\b[^.;!?]{0,40}?\b(?:arrived|delivered|received)\b"),
-        ("replacement", "shipped", r"\breplacement\b[^.;!?]{0,40}?\b(?:shipped|sent|dispatched|posted|on its way)\b"
-                                   r"|\b(?:shipped|sent|dispatched)\b[^.;!?]{0,15}?\b(?:a|the) replacement\b"),
-        ("replacement", "approved", r"\breplacement\b[^.;!?]{0,40}?\b(?:approved|authori[sz]ed|agreed|confirmed)\b"
-                                    r"|\b(?:approved|agreed to|authori[sz]ed)\b[^.;!?]{0,20}?\breplace"),
+        ("replacement", "delivered", r"\breplacement\b~{0,40}?\b(?:arrived|delivered|received)\b"),
+        ("replacement", "shipped", r"\breplacement\b~{0,40}?\b(?:shipped|sent|dispatched|posted|on its way)\b"
+                                   r"|\b(?:shipped|sent|dispatched)\b~{0,15}?\b(?:a|the) replacement\b"),
+        ("replacement", "approved", r"\breplacement\b~{0,40}?\b(?:approved|authori[sz]ed|agreed|confirmed)\b"
+                                    r"|\b(?:approved|agreed to|authori[sz]ed)\b~{0,20}?\breplace"),
         ("replacement", "requested", r"\b(?:requests?|requested|asked for|asks for|wants|would like)\b"
-                                     r"[^.;!?]{0,20}?\b(?:a )?replacement\b"),
+                                     r"~{0,20}?\b(?:a )?replacement\b"),
         # -- returns ---------------------------------------------------------------------
-        ("return", "received", r"\breturn\w*\b[^.;!?]{0,40}?\b(?:received|arrived|checked in)\b"
-                               r"|\b(?:received|checked in)\b[^.;!?]{0,20}?\bthe return"),
-        ("return", "label_sent", r"\breturn label\b[^.;!?]{0,30}?\b(?:sent|e-?mailed|issued|generated)\b"
-                                 r"|\b(?:sent|e-?mailed|issued)\b[^.;!?]{0,20}?\breturn label\b"),
-        ("return", "requested", r"\b(?:wants|would like|asked|asks|requested|requests)\b[^.;!?]{0,10}?\bto return\b"
+        ("return", "received", r"\breturn\w*\b~{0,40}?\b(?:received|arrived|checked in)\b"
+                               r"|\b(?:received|checked in)\b~{0,20}?\bthe return"),
+        ("return", "label_sent", r"\breturn label\b~{0,30}?\b(?:sent|e-?mailed|issued|generated)\b"
+                                 r"|\b(?:sent|e-?mailed|issued)\b~{0,20}?\breturn label\b"),
+        ("return", "requested", r"\b(?:wants|would like|asked|asks|requested|requests)\b~{0,10}?\bto return\b"
                                 r"|\breturn (?:was |has been )?requested\b"),
         # -- cancellations ---------------------------------------------------------------
-        ("cancellation", "confirmed", r"\b(?:order|subscription)\b[^.;!?]{0,30}?\b(?:cancell?ed)\b"
-                                      r"|\bcancell?ation\b[^.;!?]{0,20}?\b(?:confirmed|processed|done)\b"),
-        ("cancellation", "requested", r"\b(?:wants|would like|asked|asks|requested|requests)\b[^.;!?]{0,10}?\bto cancel\b"
+        ("cancellation", "confirmed", r"\b(?:order|subscription)\b~{0,30}?\b(?:cancell?ed)\b"
+                                      r"|\bcancell?ation\b~{0,20}?\b(?:confirmed|processed|done)\b"),
+        ("cancellation", "requested", r"\b(?:wants|would like|asked|asks|requested|requests)\b~{0,10}?\bto cancel\b"
                                       r"|\bcancell?ation (?:was |has been )?requested\b"),
         # -- deliveries ------------------------------------------------------------------
-        ("delivery", "lost", r"\b(?:parcel|package|delivery|shipment|order|box)\b[^.;!?]{0,30}?\b(?:lost|declared lost|marked (?:as )?lost)\b"),
-        ("delivery", "delivered", r"\b(?:parcel|package|delivery|shipment|order|box)\b[^.;!?]{0,30}?\b(?:was delivered|has been delivered|got delivered|signed for)\b"),
-        ("delivery", "delayed", r"\b(?:parcel|package|delivery|shipment|order|box)\b[^.;!?]{0,30}?\b(?:delayed|running late|held up|stuck)\b"),
-        ("delivery", "in_transit", r"\b(?:parcel|package|delivery|shipment|order|box)\b[^.;!?]{0,30}?\b(?:in transit|out for delivery|dispatched|shipped)\b"),
+        ("delivery", "lost", r"\b(?:parcel|package|delivery|shipment|order|box)\b~{0,30}?\b(?:lost|declared lost|marked (?:as )?lost)\b"),
+        ("delivery", "delivered", r"\b(?:parcel|package|delivery|shipment|order|box)\b~{0,30}?\b(?:was delivered|has been delivered|got delivered|signed for)\b"),
+        ("delivery", "delayed", r"\b(?:parcel|package|delivery|shipment|order|box)\b~{0,30}?\b(?:delayed|running late|held up|stuck)\b"),
+        ("delivery", "in_transit", r"\b(?:parcel|package|delivery|shipment|order|box)\b~{0,30}?\b(?:in transit|out for delivery|dispatched|shipped)\b"),
         # -- tickets ---------------------------------------------------------------------
-        ("ticket", "closed", r"\b(?:ticket|case)\b[^.;!?]{0,30}?\bclosed\b|\bclosed (?:the |this )?(?:ticket|case)\b"),
-        ("ticket", "resolved", r"\b(?:ticket|case|issue|problem)\b[^.;!?]{0,30}?\b(?:resolved|fixed|sorted out)\b"
+        ("ticket", "closed", r"\b(?:ticket|case)\b~{0,30}?\bclosed\b|\bclosed (?:the |this )?(?:ticket|case)\b"),
+        ("ticket", "resolved", r"\b(?:ticket|case|issue|problem)\b~{0,30}?\b(?:resolved|fixed|sorted out)\b"
                                r"|\bmarked (?:as )?resolved\b"),
-        ("ticket", "reopened", r"\b(?:ticket|case)\b[^.;!?]{0,30}?\breopened\b|\breopened (?:the |this )?(?:ticket|case)\b"),
+        ("ticket", "reopened", r"\b(?:ticket|case)\b~{0,30}?\breopened\b|\breopened (?:the |this )?(?:ticket|case)\b"),
         ("ticket", "escalated", r"\bescalated\b"),
     )
 )
@@ -81,7 +84,7 @@ _DOUBT = re.compile(
     r"usually|normally|typically|generally|policy|still waiting|asks? (?:if|whether|when))\b",
     _F,
 )
-_CLAUSE_END = re.compile(r"[.;!?\n]|\bbut\b|\bhowever\b", _F)
+_CLAUSE_END = re.compile(r"[.;!?](?!\d)|\n|\bbut\b|\bhowever\b", _F)
 
 
 def extract_states(text: str) -> tuple[str, ...]:
