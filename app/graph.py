@@ -497,10 +497,10 @@ class GraphStore:
         """Memories connected to the referenced nodes: 1.0 direct, 0.75 one ticket<->order
         hop away (the order a ticket is about, the other tickets on that order), 0.5 via
         their customer. ``others`` (the query asks for *other* tickets/orders than the ones
-        it names) drops direct links to the named orders and tickets to 0.25."""
+        it names) puts the memories directly linked to the named orders and tickets at 0.25,
+        whatever other path also reaches them."""
         links: dict[str, GraphLink] = {}
-        named = 0.25 if others else 1.0
-        named_note = " itself (asked for others)" if others else ""
+        own: dict[str, str] = {}  # with ``others``: memory id -> why it is pushed down
 
         def add(rows: list[list[Any]], strength: float, reason: str) -> None:
             for memory_id, label in rows:
@@ -521,8 +521,9 @@ class GraphStore:
             add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id", {"u": c_uids}),
                 1.0, "about customer {}")
         if o_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids}),
-                named, "linked to order #{}" + named_note)
+            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids})
+            add(rows, 1.0, "linked to order #{}")
+            own.update({r[0]: f"linked to order #{r[1]} itself (asked for others)" for r in rows if others})
             add(self.read(
                 "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(o:`Order`) WHERE o.uid IN $u "
                 "RETURN m.id, t.id + ' about order #' + o.id",
@@ -531,8 +532,9 @@ class GraphStore:
                 "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id",
                 {"u": o_uids}), 0.5, "same customer as order #{}")
         if t_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids}),
-                named, "linked to ticket {}" + named_note)
+            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids})
+            add(rows, 1.0, "linked to ticket {}")
+            own.update({r[0]: f"linked to ticket {r[1]} itself (asked for others)" for r in rows if others})
             # One hop further: the order(s) the ticket is about, and the other tickets on them.
             add(self.read(
                 "MATCH (m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) WHERE t.uid IN $u "
@@ -552,6 +554,8 @@ class GraphStore:
                 "MATCH (m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(e:Entity) "
                 "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id",
                 {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
+        for memory_id, reason in own.items():
+            links[memory_id] = GraphLink(0.25, [reason])
         return links
 
     # -- reads: sessions and customers ------------------------------------------------

@@ -7,6 +7,11 @@
               a ticket id, an e-mail...) resolve to graph nodes; memories linked to them
               become candidates even when their text shares no words with the query.
 Every candidate then gets all five signals and one score.
+
+What the graph resolved ("Jane Doe", "order 4521") is masked out of the text the embedding
+and BM25 see (query_text.py). A question for *other* tickets or orders than the ones it
+names ("other tickets about the same order as T-1042") puts the named ones' own memories
+at graph strength 0.25, below the hop results.
 """
 
 from __future__ import annotations

@@ -247,8 +247,11 @@ def test_signals_and_why_explain_each_hit(svc):
     hits = svc.recall.recall(BOT, "cracked kettle, order 48213", 4)
     top = hits[0]
     assert top.memory.id == report.id
-    assert top.signals.graph == 1.0 and top.signals.keyword == 1.0
-    assert "linked to order #48213" in top.why and "best keyword match" in top.why
+    assert top.signals.graph == 1.0 and top.signals.keyword == 1.0  # BM25 is reported even at weight 0
+    assert top.why[0] == "linked to order #48213"
+    assert not any("keyword" in w for w in top.why)  # the default preset does not weigh it
+    hybrid = svc.recall.recall(BOT, "cracked kettle, order 48213", 4, config=PRESETS["hybrid"])
+    assert "best keyword match" in hybrid[0].why and hybrid[0].signals.graph == 0
     for h in hits:
         assert h.score == pytest.approx(combine(h.signals, PRESETS["hybrid_graph"]))
         assert all(0.0 <= v <= 1.0 for v in (h.signals.semantic, h.signals.keyword, h.signals.graph, h.signals.importance, h.signals.recency))
@@ -260,6 +263,10 @@ def test_signals_and_why_explain_each_hit(svc):
     hop = {h.memory.id: h for h in svc.recall.recall(BOT, "other tickets about the same order as T-10423", 5)}
     assert hop[follow.id].signals.graph == 0.75
     assert "linked to ticket T-10587 (same order #48213)" in hop[follow.id].why
+    # Asked for *other* tickets: the named ticket's own memory drops below the hop.
+    assert hop[report.id].signals.graph == 0.25
+    assert hop[report.id].why[0] == "linked to ticket T-10423 itself (asked for others)"
+    assert list(hop).index(follow.id) < list(hop).index(report.id)
 
     dense = svc.recall.recall(BOT, "order 48213", 4, config=PRESETS["dense"])
     assert all(h.signals.graph == 0 and h.signals.keyword == 0 for h in dense)
