@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app extractors graph_schema tests
+	$(VENV)/bin/ruff check app extractors graph_schema tests benchmarks
 
 clean-data:
 	rm -rf ./data

@@ -335,6 +335,11 @@ class GraphStore:
                     "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a DETACH DELETE m",
                     {"ids": found, "a": agent_id},
                 )
+                # What a deleted memory superseded is the latest known state again.
+                run(
+                    "MATCH (m:Memory) WHERE m.agent_id = $a AND m.superseded_by IN $ids SET m.superseded_by = NULL",
+                    {"ids": found, "a": agent_id},
+                )
         return found
 
     def expired_memory_ids(self, now: datetime) -> list[tuple[str, str]]:

@@ -13,7 +13,8 @@
   state of the same things ("refund pending" -> "refund approved", see states.py) makes
   the older one superseded: it stays for history, is excluded from recall unless asked
   for, and ranks below its successor when included. Time order decides, not arrival
-  order, so importing history out of order still marks the older statement.
+  order, so importing history out of order still marks the older statement. Forgetting
+  (or sweeping) the newer memory makes the older one current again.
 
 The plan is applied inside the same transaction as the new memories (hygiene_store).
 Two concurrent stores of the same fact may both be created: dedup is best effort.
@@ -200,7 +201,7 @@ class HygienePlanner:
             tickets = sorted({t for r in recs for t in r.tickets})
             pool = [
                 _Stated(s.id, s.states, s.created_at, s.orders, s.tickets)
-                for s in hs.stateful_neighbours(self.graph, agent_id, orders, tickets)
+                for s in hs.stateful_neighbours(self.graph, agent_id, orders, tickets, now)
             ]
             pool += [
                 _Stated(r.memory.id, r.memory.states, r.memory.created_at, frozenset(r.orders),

@@ -107,9 +107,9 @@ def dedup_neighbours(
 
 
 def stateful_neighbours(
-    graph: GraphStore, agent_id: str, orders: Sequence[str], tickets: Sequence[str]
+    graph: GraphStore, agent_id: str, orders: Sequence[str], tickets: Sequence[str], now: datetime
 ) -> list[StatefulMemory]:
-    """Current memories with state statements that mention any of these orders/tickets."""
+    """Current, unexpired memories with state statements about any of these orders/tickets."""
     found: dict[str, dict[str, Any]] = {}
     for label, keys, field in (("`Order`", orders, "orders"), ("Ticket", tickets, "tickets")):
         if not keys:
@@ -117,8 +117,9 @@ def stateful_neighbours(
         rows = graph.read(
             f"MATCH (m:Memory)-[:MENTIONS]->(n:{label}) WHERE n.uid IN $u "
             "AND m.superseded_by IS NULL AND m.kind IS NULL AND m.states IS NOT NULL "
+            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
             "RETURN m.id, m.states, m.created_at, n.id",
-            {"u": [node_uid(agent_id, k) for k in keys]},
+            {"u": [node_uid(agent_id, k) for k in keys], "now": now},
         )
         for memory_id, states, created_at, key in rows:
             entry = found.setdefault(

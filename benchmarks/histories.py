@@ -40,7 +40,7 @@ class Profile:
 PROFILES = {
     "full": Profile(customers=340, active_sessions=60, queries_per_kind=66),
     "quick": Profile(customers=36, active_sessions=8, queries_per_kind=8),
-    "smoke": Profile(customers=14, active_sessions=3, queries_per_kind=3),  # the test suite's
+    "smoke": Profile(customers=10, active_sessions=3, queries_per_kind=3),  # the test suite's
 }
 
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import mean
@@ -57,6 +57,9 @@ class Result:
     query_seconds: dict[str, float]
     hygiene: dict[str, Any]
     per_query: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # The temporal queries again, without the caller's since/until: recency alone must
+    # tell last week's promise from last year's. Not part of "overall".
+    no_window: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def table(self) -> str:
         return format_table(self)
@@ -147,6 +150,13 @@ def run(
             }
             seconds[mode] = time.perf_counter() - started
             log(f"{mode}: {len(p.labelled)} queries in {seconds[mode]:.1f}s")
+        no_window = {}
+        for mode in modes:
+            rows = [
+                score(ranked_ids(p.services, replace(q, since=None, until=None), p.ingested, configs[mode]), labels)
+                for q, labels in p.labelled if q.kind == "temporal"
+            ]
+            no_window[mode] = {m: mean(r[m] for r in rows) if rows else 0.0 for m in METRICS}
         hygiene = _hygiene_report(p.history, p.services, p.ingested)
         stored = p.ingested.stored
         ingest_seconds = p.ingested.seconds
@@ -156,7 +166,7 @@ def run(
     return Result(
         profile=profile, seed=seed, memories_generated=len(p.history.memories), memories_stored=stored,
         queries=len(p.queries), ingest_seconds=ingest_seconds, scores=scores, counts=counts,
-        query_seconds=seconds, hygiene=hygiene, per_query=per_query,
+        query_seconds=seconds, hygiene=hygiene, per_query=per_query, no_window=no_window,
     )
 
 
@@ -223,6 +233,12 @@ def format_table(r: Result) -> str:
             name = (f"**{kind}**" if kind == "overall" else kind) if i == 0 else ""
             n = str(r.counts[kind]) if i == 0 else ""
             lines.append(f"| {name} | {n} | {metric} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {delta} |")
+    if r.no_window:
+        lines += ["", "Temporal queries without the caller's since/until (recency only; not in overall):", ""]
+        lines += ["| metric | " + " | ".join(MODE_LABELS[m] for m in r.no_window) + " |",
+                  "|---|" + "---:|" * len(r.no_window)]
+        for metric in METRICS:
+            lines.append(f"| {metric} | " + " | ".join(f"{r.no_window[m][metric]:.3f}" for m in r.no_window) + " |")
     return "\n".join(lines)
 
 

@@ -128,6 +128,11 @@ def test_newer_state_supersedes_older_memory_about_the_same_order(svc):
     edges = svc.graph.read("MATCH (n:Memory)-[:SUPERSEDES]->(o:Memory) RETURN n.id, o.id")
     assert edges == [[approved.id, pending.id]]
 
+    # Forgetting the newer statement makes the older one the current state again.
+    svc.memories.forget(BOT, approved.id)
+    assert svc.memories.get(BOT, pending.id).superseded_by is None
+    assert ids(svc.recall.recall(BOT, "refund for order 48213", 5))[0] == pending.id
+
 
 def test_history_imported_out_of_order_and_partial_restatements(svc):
     approved = store(svc, "Refund approved for order #70001.", days_ago=3)

@@ -3,6 +3,8 @@ threshold test: the figures are in BENCHMARKS.md; `python -m benchmarks.quality`
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.histories import generate
 from benchmarks.metrics import METRICS, ndcg, recall_at, reciprocal_rank
 from benchmarks.quality import MODE_LABELS, MODES, run
@@ -30,7 +32,18 @@ def test_metrics():
     assert 0 < ndcg(["c", "b", "a"], labels) < 1
 
 
-def test_quality_benchmark_smoke_run(embedder, extractor):
+@pytest.fixture
+def one_torch_thread():
+    """Quality does not depend on threads, and on a busy 2-core machine one is much faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_quality_benchmark_smoke_run(embedder, extractor, one_torch_thread):
     result = run("smoke", seed=5, embedder=embedder, extractor=extractor)
     assert set(result.scores) == set(MODES)
     assert result.memories_stored > result.memories_generated // 2 and result.queries >= len(KINDS)
