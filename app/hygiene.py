@@ -133,9 +133,11 @@ class HygienePlanner:
 
         # Reinforced memories of this batch carry the bump in their own row.
         plan.fresh = [self._bumped(r, batch_items.get(r.memory.id)) for r in plan.fresh]
+        # Written for memories created in this batch too: CREATE leaves the new columns at
+        # their defaults.
         plan.reinforcements = [
             hs.Reinforcement(t.id, t.importance, t.last_seen_at or t.created_at, t.reinforced)
-            for t in targets.values()
+            for t in (*targets.values(), *batch_items.values())
         ]
         plan.states = {r.memory.id: r.memory.states for r in plan.fresh if r.memory.states}
         plan.supersessions = self._supersessions(plan.fresh, now)

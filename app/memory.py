@@ -1,4 +1,4 @@
-"""The write path: validate -> extract -> embed -> graph (one transaction) -> vectors.
+"""The write path: validate -> extract -> embed -> hygiene -> graph (one transaction) -> vectors.
 
 A store is acknowledged only after Kùzu has committed it; the vector index is updated
 afterwards and is reconciled from the graph at start-up, so an acknowledged memory is
@@ -155,7 +155,11 @@ class MemoryService:
         return self.store_batch([request])[0]
 
     def store_batch(self, requests: Sequence[StoreRequest]) -> list[Memory]:
-        """Store all of ``requests`` or none of them; return them in request order."""
+        """Store all of ``requests`` or none of them; return them in request order.
+
+        A near-duplicate (hygiene.py) is not created: its place in the answer holds the
+        memory it reinforced, flagged ``deduplicated``.
+        """
         if not requests:
             raise InvalidInput("a batch needs at least one memory", code="EMPTY_BATCH")
         if len(requests) > self.settings.max_batch_size:

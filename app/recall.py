@@ -50,7 +50,12 @@ EXACT_SCAN_LIMIT = 20_000
 # At most this many graph-linked memories enter ranking (a busy customer has many).
 GRAPH_CANDIDATE_LIMIT = 500
 _WORD = re.compile(r"\w+", re.UNICODE)
-_ASKS_FOR_OTHERS = re.compile(r"\b(?:other|others|else|besides|apart from|except|another)\b", re.IGNORECASE)
+# "other tickets about ...", "what else ...", "besides T-1042": asks past the named node.
+_ASKS_FOR_OTHERS = re.compile(
+    r"\bother\s+(?:\w+\s+)?(?:tickets?|orders?|cases?|issues?|problems?|complaints?|contacts?)\b"
+    r"|\b(?:what|anything|who|where|something)\s+else\b|\bbesides\b|\bapart from\b",
+    re.IGNORECASE,
+)
 
 
 class RecallService:

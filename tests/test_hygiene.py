@@ -98,6 +98,7 @@ def test_duplicates_inside_one_batch_and_the_threshold_setting(svc, open_clocked
     first, second = svc.memories.store_batch(batch)
     assert (first.deduplicated, second.deduplicated, second.id) == (False, True, first.id)
     assert second.reinforce_count == 1 and svc.graph.count_memories() == 1
+    assert svc.memories.get(BOT, first.id).reinforce_count == 1  # stored, not only answered
 
     strict = open_clocked("strict", dedup_threshold=1.0)
     a = strict.memories.store(StoreRequest(agent_id=BOT, content="Prefers to be contacted by email.", tags=("customer:x",)))

@@ -107,3 +107,19 @@ def test_masking_removes_what_the_graph_resolved():
     assert masked("Jane Doe's orders", NodeRefs(customers=("jane-doe",)), []) == "orders"
     assert masked("Jane Doe", NodeRefs(customers=("jane-doe",)), []) == ""
     assert masked("Jane Doe", NodeRefs(), []) == "Jane Doe"
+
+
+@pytest.mark.parametrize(
+    ("query", "asks"),
+    [
+        ("other tickets about the same order as T-1042", True),
+        ("what else has the customer on T-1042 contacted us about?", True),
+        ("besides T-1042, any complaints?", True),
+        ("any other news on order 4521?", False),
+        ("did we send another kettle for order 4521?", False),
+    ],
+)
+def test_questions_asking_past_the_named_ticket(query, asks):
+    from app.recall import _ASKS_FOR_OTHERS
+
+    assert bool(_ASKS_FOR_OTHERS.search(query)) is asks
