@@ -42,7 +42,7 @@ Tracer = Callable[[str, dict[str, Any] | None], None]
 _MEMORY_COLUMNS = (
     "m.id, m.agent_id, m.content, m.importance, m.tags, m.memory_type, m.metadata, "
     "m.entities, m.created_at, m.updated_at, m.expires_at, m.session_id, m.customer_id, "
-    "m.access_count"
+    "m.access_count, m.reinforce_count, m.last_seen_at, m.states, m.superseded_by, m.kind"
 )
 
 
@@ -305,17 +305,26 @@ class GraphStore:
 
     # -- writes -------------------------------------------------------------------
     def write_memories(
-        self, records: Sequence[MemoryRecord], sessions: Sequence[Session] = (), *, replace: bool = False
+        self,
+        records: Sequence[MemoryRecord],
+        sessions: Sequence[Session] = (),
+        after: Callable[[Callable[..., Any]], None] | None = None,
+        *,
+        replace: bool = False,
     ) -> None:
         """Create memories and link them to their nodes, all in one transaction.
 
         ``sessions`` (an import's sessions not stored yet) are created in the same
-        transaction, before the memories that join them. With ``replace`` each memory
-        must already exist (same id, same agent): its node and edges are deleted and
-        written anew in the same transaction (an update that re-links, keeping the
-        keyword index in step); a missing one is MemoryNotFound.
+        transaction, before the memories that join them. ``after(run)`` runs last inside
+        the same transaction (hygiene: reinforcement, supersession, summary links), so the
+        whole store commits or nothing does. With ``replace`` each memory must already
+        exist (same id, same agent): its node and edges are deleted and written anew in
+        the same transaction; a missing one is MemoryNotFound.
         """
         if not records:
+            if after is not None:
+                with self.transaction() as run:
+                    after(run)
             return
         mems, embs, customers, orders, tickets, entities = [], [], {}, {}, {}, {}
         about, mention_o, mention_t, mention_e, in_session = [], [], [], [], []
@@ -414,6 +423,8 @@ class GraphStore:
                         f"MERGE (a)-[:{rel}]->(b)",
                         {"rows": pairs(rows)},
                     )
+            if after is not None:
+                after(run)
 
     @staticmethod
     def _delete_for_replace(run: Callable[..., list[list[Any]]], records: Sequence[MemoryRecord]) -> None:
@@ -455,6 +466,11 @@ class GraphStore:
                 )
                 run(
                     "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a DETACH DELETE m",
+                    {"ids": found, "a": agent_id},
+                )
+                # What a deleted memory superseded is the latest known state again.
+                run(
+                    "MATCH (m:Memory) WHERE m.agent_id = $a AND m.superseded_by IN $ids SET m.superseded_by = NULL",
                     {"ids": found, "a": agent_id},
                 )
         return found
@@ -659,14 +675,21 @@ class GraphStore:
             entities=tuple(sorted({(r[0], r[1]) for r in entity_rows})),
         )
 
-    def linked_memories(self, agent_id: str, refs: NodeRefs) -> dict[str, GraphLink]:
-        """Memories connected to the referenced nodes: 1.0 direct, 0.5 via their customer."""
+    def linked_memories(self, agent_id: str, refs: NodeRefs, *, others: bool = False) -> dict[str, GraphLink]:
+        """Memories connected to the referenced nodes: 1.0 direct, 0.75 one ticket<->order
+        hop away (the order a ticket is about, the other tickets on that order), 0.5 via
+        their customer. ``others`` (the query asks for *other* tickets/orders than the ones
+        it names) puts the memories directly linked to the named orders and tickets at 0.25,
+        whatever other path also reaches them."""
         links: dict[str, GraphLink] = {}
+        own: dict[str, str] = {}  # with ``others``: memory id -> why it is pushed down
 
         def add(rows: list[list[Any]], strength: float, reason: str) -> None:
-            for memory_id, label, importance, created_at, expires_at in rows:
+            for row in rows:
+                memory_id, label = row[0], row[1]
                 link = links.setdefault(memory_id, GraphLink(0.0))
-                link.attrs = (float(importance), _utc(created_at), _utc(expires_at))
+                if len(row) == 5:  # rows that carry the memory's ranking attributes
+                    link.attrs = (float(row[2]), _utc(row[3]), _utc(row[4]))
                 if strength < link.strength:
                     continue  # a stronger connection already explains this memory
                 if strength > link.strength:
@@ -683,14 +706,29 @@ class GraphStore:
             add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id, m.importance, m.created_at, m.expires_at", {"u": c_uids}),
                 1.0, "about customer {}")
         if o_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at", {"u": o_uids}),
-                1.0, "linked to order #{}")
+            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids})
+            add(rows, 1.0, "linked to order #{}")
+            own.update({r[0]: f"linked to order #{r[1]} itself (asked for others)" for r in rows if others})
+            add(self.read(
+                "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(o:`Order`) WHERE o.uid IN $u "
+                "RETURN m.id, t.id + ' about order #' + o.id",
+                {"u": o_uids}), 0.75, "linked to ticket {}")
             add(self.read(
                 "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at",
                 {"u": o_uids}), 0.5, "same customer as order #{}")
         if t_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at", {"u": t_uids}),
-                1.0, "linked to ticket {}")
+            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids})
+            add(rows, 1.0, "linked to ticket {}")
+            own.update({r[0]: f"linked to ticket {r[1]} itself (asked for others)" for r in rows if others})
+            # One hop further: the order(s) the ticket is about, and the other tickets on them.
+            add(self.read(
+                "MATCH (m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) WHERE t.uid IN $u "
+                "RETURN m.id, 'order #' + o.id + ' of ticket ' + t.id",
+                {"u": t_uids}), 0.75, "linked to {}")
+            add(self.read(
+                "MATCH (m:Memory)-[:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) "
+                "WHERE t.uid IN $u AND t2.uid <> t.uid RETURN DISTINCT m.id, t2.id + ' (same order #' + o.id + ')'",
+                {"u": t_uids}), 0.75, "linked to ticket {}")
             add(self.read(
                 "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at",
                 {"u": t_uids}), 0.5, "same customer as ticket {}")
@@ -701,6 +739,8 @@ class GraphStore:
                 "MATCH (m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(e:Entity) "
                 "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id, m.importance, m.created_at, m.expires_at",
                 {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
+        for memory_id, reason in own.items():
+            links[memory_id] = GraphLink(0.25, [reason])
         return links
 
     def associated_memories(
@@ -908,6 +948,11 @@ def _memory_from_row(r: list[Any]) -> Memory:
         session_id=r[11],
         customer_id=r[12],
         access_count=int(r[13] or 0),
+        reinforce_count=int(r[14] or 0),
+        last_seen_at=_utc(r[15]),
+        states=tuple(r[16] or ()),
+        superseded_by=r[17],
+        kind=r[18],
     )
 
 
@@ -927,6 +972,8 @@ def _session_from_row(r: list[Any]) -> Session:
 def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str, dict[str, Any]]:
     where = ["m.agent_id = $a", "(m.expires_at IS NULL OR m.expires_at > $now)"]
     params: dict[str, Any] = {"a": agent_id, "now": now}
+    if not flt.include_superseded:
+        where.append("m.superseded_by IS NULL")
     if flt.since is not None:
         where.append("m.created_at >= $since")
         params["since"] = flt.since

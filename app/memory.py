@@ -1,4 +1,4 @@
-"""The write path: validate -> extract -> embed -> graph (one transaction) -> vectors.
+"""The write path: validate -> extract -> embed -> hygiene -> graph (one transaction) -> vectors.
 
 A store is acknowledged only after Kùzu has committed it; the vector index is updated
 afterwards and is reconciled from the graph at start-up, so an acknowledged memory is
@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from app import consolidation
+from app import hygiene_store as hs
 from app.embeddings import Embedder
 from app.errors import (
     BatchTooLarge,
@@ -40,6 +42,7 @@ from app.errors import (
     SessionNotFound,
 )
 from app.graph import GraphStore, MemoryRecord
+from app.hygiene import HygieneConfig, HygienePlan, HygienePlanner
 from app.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from app.pii import Redactor
 from app.settings import Settings
@@ -190,6 +193,9 @@ class MemoryService:
         self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
             self._write, max_items=settings.max_batch_size
         )
+        self.hygiene = HygienePlanner(
+            graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost)
+        )
         # Called after every committed change (stores, forgets, sweeps): the ticket
         # service recomputes the relations of the tickets the change touched.
         self.listeners: list[Callable[[], object]] = []
@@ -246,11 +252,13 @@ class MemoryService:
         records = [
             self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
         ]
-        # The commit point: acknowledged from here on.
-        self.graph.write_memories(records, sessions=new_sessions)
-        self._index(records)
+        now = self.clock()
+        plan = self.hygiene.plan(records, now)
+        # The commit point: acknowledged from here on. Hygiene commits with the memories.
+        self.graph.write_memories(plan.fresh, sessions=new_sessions, after=lambda run: plan.apply(run, now))
+        self._index(plan.fresh)
         self._changed()
-        return [r.memory for r in records]
+        return self._results(records, plan)
 
     def close(self) -> None:
         self._writer.close()
@@ -366,6 +374,34 @@ class MemoryService:
             summary=self.redactor.text(check_text(summary, "session summary")) if summary else summary,
             metadata=self.redactor.json(_check_metadata(s.metadata)),
         )
+
+    def _records(self, prepared: Sequence[_Prepared]) -> list[MemoryRecord]:
+        texts = [p.memory.content for p in prepared]
+        extracted = self.extractor.extract_many(texts)
+        vectors = self.embedder.embed(texts)
+        return [
+            self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
+        ]
+
+    def _results(self, records: Sequence[MemoryRecord], plan: HygienePlan) -> list[Memory]:
+        """One memory per request: the new one, or the one a near-duplicate reinforced."""
+        fresh = {r.memory.id: r.memory for r in plan.fresh}
+        wanted: dict[str, list[str]] = {}
+        for index, target in plan.duplicate_of.items():
+            if target not in fresh:
+                wanted.setdefault(records[index].memory.agent_id, []).append(target)
+        existing: dict[str, Memory] = {}
+        for agent_id, ids in wanted.items():
+            existing.update(self.graph.get_memories(agent_id, ids))
+        out = []
+        for index, rec in enumerate(records):
+            target = plan.duplicate_of.get(index)
+            if target is None:
+                out.append(fresh[rec.memory.id])
+            else:
+                found = fresh.get(target) or existing[target]
+                out.append(replace(found, deduplicated=True))
+        return out
 
     def _prepare(
         self, req: StoreRequest, now: datetime, sessions: dict[str, Session], allow_ended_sessions: bool
@@ -602,7 +638,17 @@ class MemoryService:
         self.graph.create_session(session)
         return session
 
-    def session_end(self, session_id: str, summary: str | None = None, *, agent_id: str | None = None) -> Session:
+    def session_end(
+        self,
+        session_id: str,
+        summary: str | None = None,
+        *,
+        agent_id: str | None = None,
+        consolidate: bool = True,
+    ) -> Session:
+        """End a session. With ``consolidate`` (the default) its summary becomes a memory:
+        the caller's ``summary`` if given, else an extractive one (consolidation.py) when
+        the session holds two or more memories."""
         session = self.session_get(session_id, agent_id=agent_id)
         if session.ended_at is not None:
             raise SessionEnded(f"session {session_id!r} has already ended")
@@ -616,8 +662,46 @@ class MemoryService:
                 )
             if summary is not None:
                 summary = self.redactor.text(check_text(summary, "summary"))
-        self.graph.end_session(session_id, self.clock(), summary)
+        ended_at = self.clock()
+        record = self._summary_record(session, summary, ended_at) if consolidate else None
+        if record is None:
+            self.graph.end_session(session_id, ended_at, summary)
+        else:
+            text = record.memory.content
+            self.graph.write_memories(
+                [record], after=lambda run: hs.write_summary(run, record.memory.id, session_id, ended_at, text)
+            )
+            self._index([record])
+            self._changed()
         return self.session_get(session_id)
+
+    def _summary_record(self, session: Session, summary: str | None, ended_at: datetime) -> MemoryRecord | None:
+        """The summary memory of a session about to end, or None when there is nothing to say."""
+        memories = self.graph.session_memories(session.id, ended_at)
+        if summary is None:
+            embeddings = hs.session_embeddings(self.graph, session.id, [m.id for m in memories])
+            found = consolidation.summarise(memories, embeddings)
+            if found is None:
+                return None
+            text, importance = found.text, found.importance
+        else:
+            text, importance = summary, max((m.importance for m in memories), default=0.5)
+        customers = dict.fromkeys(c for c in (session.customer_id, *(m.customer_id for m in memories)) if c)
+        tags = [f"customer:{c}" for c in list(customers)[:10]]
+        tags += [f"order:{o}" for o in dict.fromkeys(o for m in memories for o in m.orders)][:15]
+        tags += [f"ticket:{t}" for t in dict.fromkeys(t for m in memories for t in m.tickets)][:15]
+        request = StoreRequest(
+            agent_id=session.agent_id,
+            content=text[: self.settings.max_content_chars],
+            importance=importance,
+            tags=(*tags, "session-summary"),
+            memory_type="semantic",
+            metadata={"summaryOf": session.id, "sources": [m.id for m in memories][:100]},
+            created_at=memories[-1].created_at if memories else ended_at,
+        )
+        prepared = self._prepare(request, ended_at, {}, allow_ended_sessions=False)
+        prepared = replace(prepared, memory=replace(prepared.memory, kind="summary"))
+        return self._records([prepared])[0]
 
     def session_get(self, session_id: str, *, agent_id: str | None = None) -> Session:
         check_object_id(session_id, "sessionId")

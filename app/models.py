@@ -37,6 +37,15 @@ class Memory:
     expires_at: datetime | None = None
     access_count: int = 0
     entities: tuple[Entity, ...] = ()
+    # Hygiene (issue 3): see app/hygiene.py and app/consolidation.py.
+    reinforce_count: int = 0
+    last_seen_at: datetime | None = None
+    states: tuple[str, ...] = ()
+    superseded_by: str | None = None
+    kind: str | None = None  # "summary" for a session's consolidation memory
+    # Only on the result of a store: True when that store reinforced this existing
+    # near-duplicate instead of creating a new memory.
+    deduplicated: bool = False
 
     @property
     def orders(self) -> tuple[str, ...]:
@@ -107,6 +116,7 @@ class RecallFilter:
     until: datetime | None = None
     min_importance: float | None = None
     memory_types: tuple[str, ...] = ()
+    include_superseded: bool = False
 
     @property
     def narrows_by_node(self) -> bool:

@@ -15,11 +15,13 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from app import query_text
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
 from app.graph import GraphLink, GraphStore, KeywordHit, NodeRefs
@@ -33,12 +35,11 @@ from app.memory import (
     check_tags,
     check_text,
 )
-from app.models import Associated, RecallFilter, RecallHit, WakeUp
+from app.models import Associated, Memory, RecallFilter, RecallHit, WakeUp
 from app.pii import Redactor
-from app.ranking import Candidate, RecallConfig, partial_bounds, rank, wake_up_order
+from app.ranking import Candidate, RecallConfig, rank, wake_up_order
 from app.settings import Settings
 from app.vectors import VectorStore
-from extractors import candidate_customer_ids, slugify
 
 log = logging.getLogger("casegraph.recall")
 
@@ -51,8 +52,13 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # Graph-associated memories: at most this many, at most this many hops away.
 MAX_ASSOCIATED = 10
 MAX_ASSOCIATION_DEPTH = 3
-# Query entity kinds that can name a generic Entity node.
-_ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org")
+# "other tickets about ...", "what else ...", "besides T-1042": asks past the named node.
+_ASKS_FOR_OTHERS = re.compile(
+    r"\bother\s+(?:\w+\s+)?(?:tickets?|orders?|cases?|issues?|problems?|complaints?|contacts?)\b"
+    r"|\b(?:what|anything|who|where|something)\s+else\b|\bbesides\b|\bapart from\b",
+    re.IGNORECASE,
+)
+
 
 
 class RecallService:
@@ -84,20 +90,52 @@ class RecallService:
         config: RecallConfig | None = None,
     ) -> list[RecallHit]:
         """The ``top_k`` memories of ``agent_id`` most relevant to ``query``."""
+        config = config or self.default_config()
+        candidates, memories, now = self.gather(agent_id, query, top_k, flt, config)
+        ranked = rank(candidates, now=now, config=config, top_k=top_k)
+        return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked]
+
+    def default_config(self) -> RecallConfig:
+        """The default preset with the configured recency half-life."""
+        return RecallConfig(half_life_days=self.settings.recency_half_life_days)
+
+    def gather(
+        self,
+        agent_id: str,
+        query: str,
+        top_k: int = 5,
+        flt: RecallFilter | None = None,
+        config: RecallConfig | None = None,
+    ) -> tuple[list[Candidate], dict[str, Memory], datetime]:
+        """Validate, then collect every candidate with its raw signals (before ranking).
+
+        Ranking is pure (ranking.rank), so a benchmark can gather once and rank the same
+        candidates under many weightings.
+        """
         flt = self._check(agent_id, query, top_k, flt or RecallFilter())
-        config = config or RecallConfig(half_life_days=self.settings.recency_half_life_days)
+        config = config or self.default_config()
         query = self.redactor.text(query.strip())
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
 
+        refs, mentions = query_text.read(query, self.extractor) if config.use_graph else (NodeRefs(), [])
+        refs = self.graph.resolve(agent_id, refs) if refs else refs
+        # What the graph resolved is masked out of the text signals (query_text.py).
+        text = query_text.masked(query, refs, mentions) if config.mask_resolved and refs else query
         # Keyword and graph look-ups run while the query is embedded.
-        kw_job = self._pool.submit(self._keyword_candidates, agent_id, query, pool) if config.use_keywords else None
-        graph_job = self._pool.submit(self._graph_candidates, agent_id, query) if config.use_graph else None
-        qvec = self.embedder.embed_query(query) if (config.use_vectors or config.semantic_weight) else None
+        kw_job = (
+            self._pool.submit(self._keyword_candidates, agent_id, text, pool)
+            if config.use_keywords and text
+            else None
+        )
+        graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs) if refs else None
+        qvec = None
+        if config.semantic_weight or config.use_vectors:
+            qvec = self.embedder.embed_query(text or query)
 
         allowed: set[str] | None = None  # None = every memory of the agent
         semantic: dict[str, float] = {}
-        filtered = flt != RecallFilter()
+        filtered = replace(flt, include_superseded=False) != RecallFilter()
         allowed_ids = self.graph.filtered_ids(agent_id, flt, now, EXACT_SCAN_LIMIT) if filtered else None
         if allowed_ids is not None:
             # The filter bounds the set: score all of it exactly (no ANN recall loss).
@@ -110,11 +148,9 @@ class RecallService:
                     semantic = {ids[i]: float(sims[i]) for i in np.argsort(-sims)[:pool]}
         elif config.use_vectors:
             # Unfiltered, or a filter too broad to scan: ANN, deeper when hits are filtered.
-            depth = pool * 5 if filtered else pool
+            depth = pool * 5 if filtered else pool * 2
             semantic = {h.memory_id: h.similarity for h in self.vectors.search(agent_id, qvec, depth)}
-        kw_hits = kw_job.result() if kw_job else []
-        bm25 = {h.memory_id: h.score for h in kw_hits}
-        kw_attrs = {h.memory_id: h.attrs for h in kw_hits}
+        bm25 = {h.memory_id: h.score for h in (kw_job.result() if kw_job else [])}
         links = graph_job.result() if graph_job else {}
 
         ids = list(dict.fromkeys([*semantic, *bm25, *links]))
@@ -124,62 +160,34 @@ class RecallService:
             passing = self.graph.filter_ids(agent_id, ids, flt, now)
             ids = [i for i in ids if i in passing]
         if not ids:
-            return []
+            return [], {}, now
+        memories = self.graph.get_memories(agent_id, ids)
+
+        def wanted(m: Memory | None) -> bool:
+            if m is None or (m.expires_at is not None and m.expires_at <= now):
+                return False
+            return flt.include_superseded or not m.superseded_by
+
+        ids = [i for i in ids if wanted(memories.get(i))]
         if qvec is not None and config.semantic_weight:
             missing = [i for i in ids if i not in semantic]
             for i, vec in self.vectors.vectors_of(agent_id, missing).items():
                 semantic[i] = float(np.dot(vec, qvec))
-
-        attrs = {i: link.attrs for i, link in links.items() if link.attrs is not None}
-        attrs.update(kw_attrs)
-
-        def live(i: str) -> bool:
-            return i in attrs and (attrs[i][2] is None or attrs[i][2] > now)
-
-        ids = [i for i in ids if i not in attrs or live(i)]
-        best_bm25 = max((bm25.get(i, 0.0) for i in ids), default=0.0)
-        bounds = {
-            i: partial_bounds(
-                semantic.get(i, 0.0),
-                bm25.get(i, 0.0) / best_bm25 if best_bm25 > 0 else 0.0,
-                links[i].strength if i in links else 0.0,
-                config,
-            )
-            for i in ids
-        }
-        # Only memories whose best case reaches the k-th worst case can be in the top k.
-        # Attributes (and so expiry) of vector hits are fetched only for those; an expired
-        # or vanished one leaves the pool and the cut-off is drawn again.
-        while True:
-            lowers = sorted((bounds[i][0] for i in ids), reverse=True)
-            if not lowers:
-                return []
-            cutoff = lowers[min(top_k, len(lowers)) - 1]
-            survivors = [i for i in ids if bounds[i][1] >= cutoff]
-            attrs.update(self.graph.memory_attrs(agent_id, [i for i in survivors if i not in attrs]))
-            dead = {i for i in survivors if not live(i)}
-            if not dead:
-                break
-            ids = [i for i in ids if i not in dead]
         candidates = [
             Candidate(
                 memory_id=i,
                 semantic=semantic.get(i, 0.0),
                 keyword_bm25=bm25.get(i, 0.0),
                 graph=links[i].strength if i in links else 0.0,
-                importance=attrs[i][0],
-                created_at=attrs[i][1],
+                importance=memories[i].importance,
+                created_at=memories[i].created_at,
                 graph_reasons=tuple(links[i].reasons) if i in links else (),
+                superseded_by=memories[i].superseded_by,
+                is_summary=memories[i].kind == "summary",
             )
-            for i in survivors
+            for i in ids
         ]
-        ranked = rank(candidates, now=now, config=config, top_k=top_k, best_bm25=best_bm25)
-        memories = self.graph.get_memories(agent_id, [r.memory_id for r in ranked])
-        return [
-            RecallHit(memories[r.memory_id], r.score, r.signals, r.why)
-            for r in ranked
-            if r.memory_id in memories
-        ]
+        return candidates, memories, now
 
     def wake_up(self, agent_id: str, top_n: int = 20, min_importance: float = 0.0) -> WakeUp:
         """An agent's ``top_n`` memories by importance times recency (no query, no embedding)."""
@@ -250,6 +258,7 @@ class RecallService:
             until=as_utc(flt.until, "filter.until") if flt.until else None,
             min_importance=flt.min_importance,
             memory_types=tuple(flt.memory_types),
+            include_superseded=bool(flt.include_superseded),
         )
 
     # -- candidate sources ------------------------------------------------------------
@@ -259,12 +268,10 @@ class RecallService:
             return []
         return self.graph.keyword_hits(agent_id, " ".join(words), pool)
 
-    def _graph_candidates(self, agent_id: str, query: str) -> dict[str, GraphLink]:
-        refs = self.query_refs(query)
-        if not refs:
-            return {}
-        # Unknown keys simply match nothing, so no separate existence check is needed.
-        links = self.graph.linked_memories(agent_id, refs)
+    def _graph_candidates(self, agent_id: str, query: str, refs: NodeRefs) -> dict[str, GraphLink]:
+        # "other tickets about the same order as T-1042": T-1042's own memories are not wanted.
+        others = bool((refs.orders or refs.tickets) and _ASKS_FOR_OTHERS.search(query))
+        links = self.graph.linked_memories(agent_id, refs, others=others)
         if len(links) > GRAPH_CANDIDATE_LIMIT:
             strongest = sorted(links.items(), key=lambda kv: -kv[1].strength)[:GRAPH_CANDIDATE_LIMIT]
             links = dict(strongest)
@@ -272,12 +279,4 @@ class RecallService:
 
     def query_refs(self, query: str) -> NodeRefs:
         """Graph nodes a query may name, before checking which exist."""
-        found = self.extractor.extract(query)
-        customers = set(candidate_customer_ids(query))
-        customers.update(slugify(e.value) for e in found if e.kind == "person")
-        return NodeRefs(
-            customers=tuple(sorted(c for c in customers if c)),
-            orders=tuple(sorted({e.key for e in found if e.kind == "order"})),
-            tickets=tuple(sorted({e.key for e in found if e.kind == "ticket"})),
-            entities=tuple(sorted({(e.kind, e.key) for e in found if e.kind in _ENTITY_KINDS})),
-        )
+        return query_text.read(query, self.extractor)[0]

@@ -48,6 +48,9 @@ class Settings:
     max_batch_size: int = 1_000
     max_top_k: int = 100
     recency_half_life_days: float = 30.0
+    # Near-duplicate stores (same agent and customer, cosine >= this) reinforce instead.
+    dedup_threshold: float = 0.93
+    dedup_importance_boost: float = 0.05
     # Seconds between background saves of the vector index (Kùzu stays the source of truth).
     vector_save_interval_s: float = 30.0
     # Two tickets whose memories' mean embeddings are at least this similar (cosine) are
@@ -111,6 +114,10 @@ class Settings:
             raise ConfigurationError(f"log_format must be json or text, got {self.log_format!r}")
         if not 0.0 < self.ticket_similarity_threshold <= 1.0:
             raise ConfigurationError("ticket_similarity_threshold must be in (0, 1]")
+        if not 0.5 <= self.dedup_threshold <= 1.0:
+            raise ConfigurationError("dedup_threshold must be between 0.5 and 1.0")
+        if not 0.0 <= self.dedup_importance_boost <= 1.0:
+            raise ConfigurationError("dedup_importance_boost must be between 0 and 1")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ConfigurationError("CASEGRAPH_API_KEY must be at least 8 characters")
         for name, low in (("max_query_depth", 2), ("max_aliases", 0), ("max_tokens", 50),

@@ -73,7 +73,8 @@ def test_backup_restore_round_trip(live_server_factory, open_services, tmp_path)
     backup_dir = tmp_path / "backup-1"
     done = casegraph("backup", "--to", str(backup_dir), "--url", server.url, "--api-key", ADMIN)
     assert done.returncode == 0, done.stderr
-    assert "4 memories" in done.stdout
+    # 4 stored + the summary memory that ending the session consolidated ("refund done").
+    assert "5 memories" in done.stdout
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     assert manifest["memories"] == 4 and manifest["agents"] == {"bot": 3, "other-bot": 1}
     assert "graph" in manifest["files"] and not (backup_dir / "keys.json").exists()

@@ -22,6 +22,7 @@ from strawberry.types import Info
 
 from app import customer_data
 from app.api.context import Context, run_blocking
+from app.api.context_types import CustomerContext
 from app.api.errors import ErrorCodes
 from app.api.receipts import ErasureReceipt
 from app.api.ticket_schema import TicketMutation, TicketQuery
@@ -57,6 +58,21 @@ class Query(TicketQuery):
         flt = filter.to_model() if filter is not None else None
         hits = await run_blocking(info.context.services.recall.recall, agent_id, query, top_k, flt)
         return [RecallHit.from_model(h) for h in hits]
+
+    @strawberry.field(
+        description="Wake-up context with no query: a customer's most important and most recent "
+        "memories and open tickets."
+    )
+    async def customer_context(
+        self, info: Info[Context, None], agent_id: str, customer_id: str, limit: int = 10
+    ) -> CustomerContext:
+        from app.customer_context import customer_context
+
+        s = info.context.services
+        found = await run_blocking(
+            customer_context, s.graph, s.settings, s.memories.clock(), agent_id, customer_id, limit
+        )
+        return CustomerContext.from_model(found)
 
     @strawberry.field
     async def memory(self, info: Info[Context, None], agent_id: str, id: strawberry.ID) -> Memory:
@@ -142,8 +158,12 @@ class Mutation(TicketMutation):
 
     @strawberry.mutation
     async def session_end(
-        self, info: Info[Context, None], session_id: strawberry.ID, summary: str | None = None
+        self,
+        info: Info[Context, None],
+        session_id: strawberry.ID,
+        summary: str | None = None,
     ) -> Session:
+        # Ending consolidates: the summary (given, or extractive) becomes a memory.
         memories = info.context.services.memories
         session = await run_blocking(memories.session_get, str(session_id))
         caller = info.context.caller

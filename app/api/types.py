@@ -36,7 +36,9 @@ class Order:
         )
         direct = [i for i, link in links.items() if link.strength >= 1.0]
         found = await run_blocking(services.graph.get_memories, self.agent_id, direct)
-        return [Memory.from_model(m) for m in sorted(found.values(), key=lambda m: m.created_at)]
+        now = services.memories.clock()
+        alive = [m for m in found.values() if m.expires_at is None or m.expires_at > now]  # TTL: never returned
+        return [Memory.from_model(m) for m in sorted(alive, key=lambda m: m.created_at)]
 
 
 @strawberry.type
@@ -103,6 +105,17 @@ class Memory:
     session_id: strawberry.ID | None
     customer_id: str | None
     entities: list[Entity]
+    deduplicated: bool = strawberry.field(
+        description="On a store result: true when this store reinforced this existing near-duplicate "
+        "memory instead of creating a new one. False everywhere else."
+    )
+    reinforce_count: int = strawberry.field(description="How many near-duplicate stores reinforced it.")
+    last_seen_at: datetime | None = strawberry.field(description="When a near-duplicate was last stored.")
+    states: list[str] = strawberry.field(description='State statements it makes, e.g. "refund:approved".')
+    superseded_by: strawberry.ID | None = strawberry.field(
+        description="The newer memory that changed the state this one states (kept for history)."
+    )
+    kind: str | None = strawberry.field(description='"summary" for a session\'s consolidation memory.')
     _model: strawberry.Private[models.Memory]
 
     @classmethod
@@ -121,6 +134,12 @@ class Memory:
             session_id=strawberry.ID(m.session_id) if m.session_id else None,
             customer_id=m.customer_id,
             entities=[Entity(kind=e.kind, value=e.value, key=e.key) for e in m.entities],
+            deduplicated=m.deduplicated,
+            reinforce_count=m.reinforce_count,
+            last_seen_at=m.last_seen_at,
+            states=list(m.states),
+            superseded_by=strawberry.ID(m.superseded_by) if m.superseded_by else None,
+            kind=m.kind,
             _model=m,
         )
 
@@ -184,6 +203,17 @@ class Session:
         info.context.require(self.agent_id)
         found = await info.context.customers.load((self.agent_id, self.customer_id))
         return Customer.from_model(found) if found else None
+
+    @strawberry.field(description="The memory that consolidates this session (set when it ended).")
+    async def summary_memory(self, info: Info[Context, None]) -> Memory | None:
+        from app.hygiene_store import summary_memory_id
+
+        graph = info.context.services.graph
+        memory_id = await run_blocking(summary_memory_id, graph, str(self.id))
+        if memory_id is None:
+            return None
+        found = await run_blocking(graph.get_memories, self.agent_id, [memory_id])
+        return Memory.from_model(found[memory_id]) if memory_id in found else None
 
 
 @strawberry.type(description="Each signal is in [0, 1]; score is their weighted sum.")
@@ -264,6 +294,9 @@ class RecallFilter:
     until: datetime | None = None
     min_importance: float | None = None
     memory_types: list[str] | None = None
+    include_superseded: bool = strawberry.field(
+        default=False, description="Also return superseded (out-of-date) memories, ranked below current ones."
+    )
 
     def to_model(self) -> models.RecallFilter:
         return models.RecallFilter(
@@ -274,5 +307,6 @@ class RecallFilter:
             until=self.until,
             min_importance=self.min_importance,
             memory_types=tuple(self.memory_types or ()),
+            include_superseded=self.include_superseded,
         )
 

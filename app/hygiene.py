@@ -1,0 +1,253 @@
+"""Memory hygiene on the write path: near-duplicates reinforce, newer states supersede.
+
+``HygienePlanner.plan`` looks at a batch of memories about to be written and decides:
+
+- **near-duplicates** - a memory of the same agent about the same customer whose
+  embedding is at least ``dedup_threshold`` similar, of the same memory type, naming the
+  same identifiers, numbers and states (so "refund approved for #48213" never merges into
+  "... for #48231", nor "call back on Friday" into "... on Monday"). The store does not
+  create a memory: it reinforces the existing one (importance up by ``dedup_boost``,
+  ``last_seen_at`` and ``reinforce_count`` updated) and answers with it, flagged
+  ``deduplicated``. Memories with a TTL and session summaries never take part.
+- **supersession** - a memory about the same order or ticket that states a different
+  state of the same things ("refund pending" -> "refund approved", see states.py) makes
+  the older one superseded: it stays for history, is excluded from recall unless asked
+  for, and ranks below its successor when included. Time order decides, not arrival
+  order, so importing history out of order still marks the older statement. Forgetting
+  (or sweeping) the newer memory makes the older one current again.
+
+The plan is applied inside the same transaction as the new memories (hygiene_store).
+Two concurrent stores of the same fact may both be created: dedup is best effort.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import numpy as np
+
+from app import hygiene_store as hs
+from app.graph import GraphStore, MemoryRecord
+from app.models import Entity, Memory
+from app.states import TICKET_TOPICS, extract_states, supersedes
+
+# Entity kinds whose values must agree for two memories to be duplicates.
+_IDENTITY_KINDS = frozenset(
+    {"order", "ticket", "email", "phone", "tracking", "money", "date", "person", "product", "org", "place"}
+)
+_NUMBER = re.compile(r"\d+")
+_NEGATION = re.compile(r"\b(?:not|no|never|n't|cannot|without)\b|n't\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class HygieneConfig:
+    dedup_threshold: float = 0.93
+    dedup_boost: float = 0.05
+
+
+@dataclass
+class HygienePlan:
+    """What a store does besides creating memories; applied in the same transaction."""
+
+    fresh: list[MemoryRecord]
+    # index of a request in the batch -> id of the memory it reinforced instead
+    duplicate_of: dict[int, str] = field(default_factory=dict)
+    reinforcements: list[hs.Reinforcement] = field(default_factory=list)
+    supersessions: list[hs.Supersession] = field(default_factory=list)
+    states: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def apply(self, run: hs.Run, now: datetime) -> None:
+        hs.write_states(run, self.states)
+        hs.write_reinforcements(run, self.reinforcements, now)
+        hs.write_supersessions(run, self.supersessions)
+
+
+def identity(content: str, entities: Sequence[Entity]) -> frozenset[str]:
+    """What must match for two texts to say the same thing: ids, numbers, negation."""
+    keys = {f"{e.kind}:{e.key}" for e in entities if e.kind in _IDENTITY_KINDS}
+    keys.update(f"n:{d.lstrip('0') or '0'}" for d in _NUMBER.findall(content))
+    if _NEGATION.search(content):
+        keys.add("negated")
+    return frozenset(keys)
+
+
+@dataclass
+class _Item:
+    """A memory the planner compares against: existing or earlier in the batch."""
+
+    id: str
+    embedding: np.ndarray
+    memory_type: str
+    identity: frozenset[str]
+    states: tuple[str, ...]
+    importance: float
+    created_at: datetime
+    last_seen_at: datetime | None
+    existing: bool
+    reinforced: int = 0
+
+
+class HygienePlanner:
+    def __init__(self, graph: GraphStore, config: HygieneConfig) -> None:
+        self.graph = graph
+        self.config = config
+
+    def plan(self, records: Sequence[MemoryRecord], now: datetime) -> HygienePlan:
+        records = [self._with_states(r) for r in records]
+        plan = HygienePlan(fresh=[])
+        by_customer: dict[tuple[str, str], list[_Item]] = {}
+        targets: dict[str, _Item] = {}  # reinforced existing memories
+        batch_items: dict[str, _Item] = {}  # reinforced memories created in this batch
+
+        for index, rec in enumerate(records):
+            m = rec.memory
+            item = _Item(
+                id=m.id, embedding=np.asarray(rec.embedding, dtype=np.float32), memory_type=m.memory_type,
+                identity=identity(m.content, m.entities), states=m.states, importance=m.importance,
+                created_at=m.created_at, last_seen_at=None, existing=False,
+            )
+            dedupable = m.customer_id is not None and m.expires_at is None and m.kind is None
+            if dedupable:
+                key = (m.agent_id, m.customer_id)
+                if key not in by_customer:
+                    by_customer[key] = [
+                        _Item(
+                            id=n.id, embedding=n.embedding, memory_type=n.memory_type,
+                            identity=identity(n.content, n.entities), states=n.states,
+                            importance=n.importance, created_at=n.created_at,
+                            last_seen_at=n.last_seen_at, existing=True,
+                        )
+                        for n in hs.dedup_neighbours(self.graph, m.agent_id, m.customer_id, now)
+                    ]
+                match = self._duplicate(item, by_customer[key])
+                if match is not None:
+                    self._reinforce(match, item)
+                    plan.duplicate_of[index] = match.id
+                    (targets if match.existing else batch_items)[match.id] = match
+                    continue
+                by_customer[key].append(item)
+            plan.fresh.append(rec)
+
+        # Reinforced memories of this batch carry the bump in their own row.
+        plan.fresh = [self._bumped(r, batch_items.get(r.memory.id)) for r in plan.fresh]
+        # Written for memories created in this batch too: CREATE leaves the new columns at
+        # their defaults.
+        plan.reinforcements = [
+            hs.Reinforcement(t.id, t.importance, t.last_seen_at or t.created_at, t.reinforced)
+            for t in (*targets.values(), *batch_items.values())
+        ]
+        plan.states = {r.memory.id: r.memory.states for r in plan.fresh if r.memory.states}
+        plan.supersessions = self._supersessions(plan.fresh, now)
+        if plan.supersessions:
+            born_superseded = {s.older_id: s.newer_id for s in plan.supersessions}
+            plan.fresh = [
+                replace(r, memory=replace(r.memory, superseded_by=born_superseded[r.memory.id]))
+                if r.memory.id in born_superseded else r
+                for r in plan.fresh
+            ]
+        return plan
+
+    # -- near-duplicates ----------------------------------------------------------------
+    def _duplicate(self, item: _Item, pool: Sequence[_Item]) -> _Item | None:
+        if not pool:
+            return None
+        sims = np.stack([p.embedding for p in pool]) @ item.embedding
+        best: _Item | None = None
+        best_sim = self.config.dedup_threshold
+        for p, sim in zip(pool, sims.tolist(), strict=True):
+            if (
+                sim >= best_sim
+                and p.memory_type == item.memory_type
+                and p.identity == item.identity
+                and p.states == item.states
+            ):
+                best, best_sim = p, sim
+        return best
+
+    def _reinforce(self, target: _Item, dup: _Item) -> None:
+        target.importance = min(1.0, max(target.importance, dup.importance) + self.config.dedup_boost)
+        seen = [t for t in (target.last_seen_at, dup.created_at, target.created_at) if t is not None]
+        target.last_seen_at = max(seen)
+        target.reinforced += 1
+
+    @staticmethod
+    def _bumped(rec: MemoryRecord, item: _Item | None) -> MemoryRecord:
+        if item is None:
+            return rec
+        m = replace(
+            rec.memory, importance=item.importance, last_seen_at=item.last_seen_at,
+            reinforce_count=item.reinforced,
+        )
+        return replace(rec, memory=m)
+
+    @staticmethod
+    def _with_states(rec: MemoryRecord) -> MemoryRecord:
+        if rec.memory.kind is not None:
+            return rec  # summaries restate history; they neither supersede nor get superseded
+        return replace(rec, memory=replace(rec.memory, states=extract_states(rec.memory.content)))
+
+    # -- supersession -------------------------------------------------------------------
+    def _supersessions(self, fresh: Sequence[MemoryRecord], now: datetime) -> list[hs.Supersession]:
+        stating = [r for r in fresh if r.memory.states and (r.orders or r.tickets)]
+        if not stating:
+            return []
+        by_agent: dict[str, list[MemoryRecord]] = {}
+        for r in stating:
+            by_agent.setdefault(r.memory.agent_id, []).append(r)
+        out: dict[str, hs.Supersession] = {}
+        for agent_id, recs in by_agent.items():
+            orders = sorted({o for r in recs for o in r.orders})
+            tickets = sorted({t for r in recs for t in r.tickets})
+            pool = [
+                _Stated(s.id, s.states, s.created_at, s.orders, s.tickets)
+                for s in hs.stateful_neighbours(self.graph, agent_id, orders, tickets, now)
+            ]
+            pool += [
+                _Stated(r.memory.id, r.memory.states, r.memory.created_at, frozenset(r.orders),
+                        frozenset(r.tickets))
+                for r in recs
+            ]
+            # Oldest first, so each memory is superseded by its nearest successor.
+            pool.sort(key=lambda s: (s.created_at, s.id))
+            new_ids = {r.memory.id for r in recs}
+            for i, older in enumerate(pool):
+                if older.id in out:
+                    continue
+                for newer in pool[i + 1 :]:
+                    if older.id not in new_ids and newer.id not in new_ids:
+                        continue  # both existed before this store: already judged
+                    if newer.created_at <= older.created_at:
+                        continue
+                    if _supersedes(newer, older):
+                        out[older.id] = hs.Supersession(older.id, newer.id, now)
+                        break
+        return list(out.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Stated:
+    id: str
+    states: tuple[str, ...]
+    created_at: datetime
+    orders: frozenset[str]
+    tickets: frozenset[str]
+
+
+def _supersedes(newer: _Stated, older: _Stated) -> bool:
+    share_ticket = bool(newer.tickets & older.tickets)
+    if not share_ticket and not (newer.orders & older.orders):
+        return False
+
+    def comparable(states: tuple[str, ...]) -> tuple[str, ...]:
+        # A ticket's own state only compares with statements about the same ticket.
+        return tuple(s for s in states if share_ticket or s.partition(":")[0] not in TICKET_TOPICS)
+
+    return supersedes(comparable(newer.states), comparable(older.states))
+
+
+def reinforced_result(memory: Memory) -> Memory:
+    """The answer to a store that reinforced ``memory`` instead of creating one."""
+    return replace(memory, deduplicated=True)

@@ -1,0 +1,71 @@
+"""What a recall query names, and the query with those names masked.
+
+``read`` finds the graph nodes a query may name (customers by id or name, orders, tickets,
+e-mails, phones...) with where they appear. Once the graph has resolved them, ``masked``
+blanks them out of the text given to the embedding and keyword signals: the graph signal
+already accounts for "Jane Doe" or "order 4521", and left in, the name would make every
+memory that happens to contain "Jane" look similar, and the BM25 index (which drops digits)
+would match every memory that contains the word "order".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from app.graph import NodeRefs
+from extractors import candidate_customer_ids, slugify
+
+# Query entity kinds that can name a generic Entity node.
+ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org")
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    kind: str
+    key: str
+    start: int
+    end: int
+
+
+def read(query: str, extractor: Any) -> tuple[NodeRefs, list[Mention]]:
+    """Nodes the query may name (not yet checked against the graph), and where."""
+    found = extractor.extract(query)
+    customers = set(candidate_customer_ids(query))
+    customers.update(slugify(e.value) for e in found if e.kind == "person")
+    refs = NodeRefs(
+        customers=tuple(sorted(c for c in customers if c)),
+        orders=tuple(sorted({e.key for e in found if e.kind == "order"})),
+        tickets=tuple(sorted({e.key for e in found if e.kind == "ticket"})),
+        entities=tuple(sorted({(e.kind, e.key) for e in found if e.kind in ENTITY_KINDS})),
+    )
+    return refs, [Mention(e.kind, e.key, e.start, e.end) for e in found]
+
+
+def masked(query: str, resolved: NodeRefs, mentions: list[Mention]) -> str:
+    """``query`` without the mentions of nodes that ``resolved`` holds ("" if nothing is left)."""
+    spans: list[tuple[int, int]] = []
+    for m in mentions:
+        if (
+            (m.kind == "order" and m.key in resolved.orders)
+            or (m.kind == "ticket" and m.key in resolved.tickets)
+            or (m.kind, m.key) in resolved.entities
+        ):
+            spans.append((m.start, m.end))
+    for customer in resolved.customers:
+        words = [re.escape(w) for w in customer.split("-") if w]
+        pattern = r"(?<!\w)" + r"\W{1,3}".join(words) + r"(?:'s)?(?!\w)"
+        spans.extend(x.span() for x in re.finditer(pattern, query, re.IGNORECASE))
+    if not spans:
+        return query
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start >= last:
+            out.append(query[last:start])
+            last = end
+        else:
+            last = max(last, end)
+    out.append(query[last:])
+    text = " ".join("".join(out).split())
+    return text if re.search(r"\w", text) else ""

@@ -1,0 +1,48 @@
+"""Ranking metrics over graded labels (pure functions).
+
+- ``recall@k``: relevant memories (grade >= 1) in the top k, divided by min(k, number
+  relevant) - "capped" recall, so a query with 14 relevant memories can still score 1.0
+  when its top 5 are all relevant;
+- ``MRR``: 1 / rank of the first relevant memory within the top 10 (0 if none);
+- ``nDCG@10``: gains 2^grade - 1, log2 discount, normalised by the ideal ordering.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+METRICS = ("recall@5", "MRR", "nDCG@10")
+
+
+def recall_at(ranked: Sequence[str], labels: Mapping[str, int], k: int = 5) -> float:
+    relevant = {i for i, g in labels.items() if g > 0}
+    if not relevant:
+        return 0.0
+    return len(relevant.intersection(ranked[:k])) / min(k, len(relevant))
+
+
+def reciprocal_rank(ranked: Sequence[str], labels: Mapping[str, int], k: int = 10) -> float:
+    for position, memory_id in enumerate(ranked[:k], start=1):
+        if labels.get(memory_id, 0) > 0:
+            return 1.0 / position
+    return 0.0
+
+
+def ndcg(ranked: Sequence[str], labels: Mapping[str, int], k: int = 10) -> float:
+    def dcg(grades: Sequence[int]) -> float:
+        return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(grades[:k]))
+
+    ideal = dcg(sorted((g for g in labels.values() if g > 0), reverse=True))
+    if ideal == 0:
+        return 0.0
+    return dcg([labels.get(i, 0) for i in ranked]) / ideal
+
+
+def score(ranked: Sequence[str], labels: Mapping[str, int]) -> dict[str, float]:
+    """All three metrics for one ranked list."""
+    return {
+        "recall@5": recall_at(ranked, labels, 5),
+        "MRR": reciprocal_rank(ranked, labels, 10),
+        "nDCG@10": ndcg(ranked, labels, 10),
+    }

@@ -1,0 +1,280 @@
+"""Memory hygiene on the real stack (Kùzu, MiniLM, spaCy, USearch): near-duplicates
+reinforce, newer states supersede, sessions consolidate, TTLs expire and are swept, and
+the wake-up context ranks a customer's memories without a query."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app import hygiene_store as hs
+from app.customer_context import customer_context
+from app.errors import CustomerNotFound, InvalidInput, MemoryNotFound, SessionEnded
+from app.models import RecallFilter, StoreRequest
+from app.ranking import PRESETS, combine
+from app.services import Services
+from tests.conftest import make_settings
+
+NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
+BOT = "support-bot"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def open_clocked(embedder, extractor, tmp_path, clock):
+    opened: list[Services] = []
+
+    def _open(name: str = "data", **overrides) -> Services:
+        s = Services.open(make_settings(tmp_path / name, **overrides), embedder=embedder, extractor=extractor, clock=clock)
+        opened.append(s)
+        return s
+
+    yield _open
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def svc(open_clocked) -> Services:
+    return open_clocked()
+
+
+def store(svc: Services, content: str, *, days_ago: float = 0, **fields):
+    fields.setdefault("tags", ("customer:jane-doe",))
+    return svc.memories.store(
+        StoreRequest(agent_id=fields.pop("agent_id", BOT), content=content, created_at=NOW - timedelta(days=days_ago), **fields)
+    )
+
+
+def ids(hits) -> list[str]:
+    return [h.memory.id for h in hits]
+
+
+# -- near-duplicates ----------------------------------------------------------------------
+def test_near_duplicate_reinforces_the_existing_memory(svc):
+    first = store(svc, "Prefers to be contacted by email.", days_ago=30, importance=0.6)
+    again = store(svc, "Prefers being contacted by e-mail.", days_ago=2, importance=0.5)
+    assert again.deduplicated is True and again.id == first.id
+    assert again.importance == pytest.approx(0.65) and again.reinforce_count == 1
+    assert again.last_seen_at == NOW - timedelta(days=2)
+    assert svc.graph.count_memories() == 1 and svc.vectors.count(BOT) == 1
+    stored = svc.memories.get(BOT, first.id)
+    assert (stored.importance, stored.reinforce_count, stored.deduplicated) == (pytest.approx(0.65), 1, False)
+
+    # Not duplicates: another customer, another agent, another fact, another order number.
+    assert not store(svc, "Prefers being contacted by e-mail.", tags=("customer:john-doe",)).deduplicated
+    assert not store(svc, "Prefers being contacted by e-mail.", agent_id="other-bot").deduplicated
+    assert not store(svc, "Prefers to be contacted by phone.").deduplicated
+    store(svc, "Refund approved for order #48213.")
+    assert not store(svc, "Refund approved for order #48231.").deduplicated
+    assert not store(svc, "Promised to call her back on Friday.").deduplicated
+    assert not store(svc, "Promised to call her back on Monday.").deduplicated
+    assert svc.graph.count_memories(BOT) == 7
+
+
+def test_duplicates_inside_one_batch_and_the_threshold_setting(svc, open_clocked):
+    batch = [
+        StoreRequest(agent_id=BOT, content="Leave parcels with the neighbour at number 12.", tags=("customer:ann-lee",)),
+        StoreRequest(agent_id=BOT, content="Leave parcels with the neighbour at number 12", tags=("customer:ann-lee",)),
+    ]
+    first, second = svc.memories.store_batch(batch)
+    assert (first.deduplicated, second.deduplicated, second.id) == (False, True, first.id)
+    assert second.reinforce_count == 1 and svc.graph.count_memories() == 1
+    assert svc.memories.get(BOT, first.id).reinforce_count == 1  # stored, not only answered
+
+    strict = open_clocked("strict", dedup_threshold=1.0)
+    a = strict.memories.store(StoreRequest(agent_id=BOT, content="Prefers to be contacted by email.", tags=("customer:x",)))
+    b = strict.memories.store(StoreRequest(agent_id=BOT, content="Prefers being contacted by e-mail.", tags=("customer:x",)))
+    assert not b.deduplicated and a.id != b.id
+
+
+# -- supersession -------------------------------------------------------------------------
+def test_newer_state_supersedes_older_memory_about_the_same_order(svc):
+    pending = store(svc, "Refund pending for order #48213 while the warehouse checks the kettle.", days_ago=10)
+    other = store(svc, "Refund pending for order #55555.", days_ago=9)
+    approved = store(svc, "Refund approved for order #48213; money back in 3-5 days.", days_ago=5)
+    assert pending.states == ("refund:pending",) and approved.states == ("refund:approved",)
+    assert svc.memories.get(BOT, pending.id).superseded_by == approved.id
+    assert svc.memories.get(BOT, other.id).superseded_by is None  # another order
+
+    hits = svc.recall.recall(BOT, "refund for order 48213", 5)
+    assert pending.id not in ids(hits) and ids(hits)[0] == approved.id
+
+    hits = svc.recall.recall(BOT, "refund for order 48213", 5, RecallFilter(include_superseded=True))
+    order = ids(hits)
+    assert order.index(approved.id) < order.index(pending.id)
+    old = hits[order.index(pending.id)]
+    assert "superseded by a newer memory" in old.why
+    # Penalised (and capped below its successor when that would not already hold).
+    assert old.score <= combine(old.signals, PRESETS["hybrid_graph"], superseded=True) + 1e-9
+    assert old.score <= hits[order.index(approved.id)].score
+    edges = svc.graph.read("MATCH (n:Memory)-[:SUPERSEDES]->(o:Memory) RETURN n.id, o.id")
+    assert edges == [[approved.id, pending.id]]
+
+    # Forgetting the newer statement makes the older one the current state again.
+    svc.memories.forget(BOT, approved.id)
+    assert svc.memories.get(BOT, pending.id).superseded_by is None
+    assert ids(svc.recall.recall(BOT, "refund for order 48213", 5))[0] == pending.id
+
+
+def test_history_imported_out_of_order_and_partial_restatements(svc):
+    approved = store(svc, "Refund approved for order #70001.", days_ago=3)
+    requested = store(svc, "Customer requests a refund for order #70001.", days_ago=8)  # older, arrives later
+    assert requested.superseded_by == approved.id
+    # The older memory also states the replacement; a refund-only update leaves it current.
+    both = store(svc, "Refund pending and replacement shipped for order #70002.", days_ago=6)
+    store(svc, "Refund approved for order #70002.", days_ago=1)
+    assert svc.memories.get(BOT, both.id).superseded_by is None
+    # A negated or questioned state is not a state.
+    assert store(svc, "Refund for order #70003 not approved yet.").states == ()
+    assert store(svc, "Has the refund for order #70003 been approved?").states == ()
+
+
+# -- consolidation ------------------------------------------------------------------------
+def test_session_end_stores_an_extractive_summary_memory(svc, clock):
+    clock.now = NOW - timedelta(hours=1)
+    session = svc.memories.session_start(BOT, "jane-doe")
+    said = [
+        "Jane says the kettle from order #48213 arrived with a cracked lid.",
+        "She sent two photos of the damage. Nice chat about the weather.",
+        "Refund approved for order #48213; promised the money back within 5 days.",
+    ]
+    for text in said:
+        clock.advance(minutes=5)
+        svc.memories.store(StoreRequest(agent_id=BOT, content=text, session_id=session.id, importance=0.7))
+    clock.advance(minutes=5)
+    ended = svc.memories.session_end(session.id)
+
+    summary_id = hs.summary_memory_id(svc.graph, session.id)
+    summary = svc.memories.get(BOT, summary_id)
+    assert summary.kind == "summary" and summary.customer_id == "jane-doe" and ended.summary == summary.content
+    assert "Jane says the kettle from order #48213 arrived with a cracked lid." in summary.content
+    assert "Outcome: Refund approved for order #48213; promised the money back within 5 days." in summary.content
+    assert "order #48213" in summary.content.split("Mentioned:")[1]
+    assert "weather" not in summary.content  # small talk is not a key sentence
+    assert summary.orders == ("48213",) and summary.created_at == NOW - timedelta(minutes=45)
+    assert summary.metadata["summaryOf"] == session.id and len(summary.metadata["sources"]) == 3
+    assert [m.content for m in svc.memories.session_memories(session.id)] == said  # the session itself is unchanged
+    assert summary.id in {m.id for m in svc.graph.customer_memories(BOT, "jane-doe", NOW)}
+    hits = svc.recall.recall(BOT, "order 48213", 10)
+    assert "session summary" in hits[ids(hits).index(summary.id)].why
+    with pytest.raises(SessionEnded):
+        svc.memories.session_end(session.id)
+    assert svc.graph.count_memories() == 4
+
+
+def test_caller_summary_wins_and_a_single_memory_session_has_no_summary(svc):
+    s1 = svc.memories.session_start(BOT, "bob-stone")
+    svc.memories.store(StoreRequest(agent_id=BOT, content="Asked how to reset the router.", session_id=s1.id))
+    svc.memories.store(StoreRequest(agent_id=BOT, content="Sent the setup guide.", session_id=s1.id))
+    svc.memories.session_end(s1.id, "Router reset explained; guide sent.")
+    summary = svc.memories.get(BOT, hs.summary_memory_id(svc.graph, s1.id))
+    assert summary.content == "Router reset explained; guide sent." and summary.kind == "summary"
+
+    s2 = svc.memories.session_start(BOT, "bob-stone")
+    svc.memories.store(StoreRequest(agent_id=BOT, content="Only one thing said.", session_id=s2.id))
+    svc.memories.session_end(s2.id)
+    assert hs.summary_memory_id(svc.graph, s2.id) is None
+    assert svc.graph.count_memories() == 4
+
+
+# -- TTL ------------------------------------------------------------------------------------
+def test_expired_memories_are_never_returned_and_the_sweep_removes_them_everywhere(svc, clock):
+    keep = store(svc, "Customer likes the blue espresso machine.")
+    temp = store(svc, "Temporary note: espresso machine voucher code ESPRESSO10 valid today.", ttl_seconds=60)
+    assert temp.id in ids(svc.recall.recall(BOT, "espresso machine voucher", 5))
+    clock.advance(seconds=61)
+    assert temp.id not in ids(svc.recall.recall(BOT, "espresso machine voucher", 5))
+    assert temp.id not in ids(svc.recall.recall(BOT, "Jane Doe espresso", 5, RecallFilter(customer_id="jane-doe")))
+    with pytest.raises(MemoryNotFound):
+        svc.memories.get(BOT, temp.id)
+    assert temp.id not in ids(customer_context(svc.graph, svc.settings, clock(), BOT, "jane-doe").memories)
+
+    assert svc.memories.sweep_expired() == 1
+    assert svc.graph.count_memories() == 1 and svc.vectors.count(BOT) == 1
+    assert svc.vectors.keys(BOT) == {keep.id}
+    assert svc.graph.keyword_search(BOT, "voucher", 10) == []
+    assert svc.memories.sweep_expired() == 0
+
+
+# -- wake-up context ------------------------------------------------------------------------
+def test_customer_context_ranks_important_and_recent_memories_and_lists_open_tickets(svc):
+    store(svc, "Small talk about the weather.", days_ago=200, importance=0.1)
+    vip = store(svc, "VIP customer: always offer express shipping.", days_ago=60, importance=0.95)
+    recent = store(svc, "Asked about the opening hours of the Leeds store.", days_ago=1, importance=0.4)
+    store(svc, "Kettle from order #48213 arrived cracked.", days_ago=20, importance=0.7, tags=("customer:jane-doe", "ticket:T-1"))
+    store(svc, "Blender jar leaks.", days_ago=40, importance=0.7, tags=("customer:jane-doe", "ticket:T-2"))
+    store(svc, "Ticket T-2 resolved: new jar delivered.", days_ago=30, importance=0.6, tags=("customer:jane-doe", "ticket:T-2"))
+    store(svc, "Someone else entirely.", tags=("customer:john-doe",), importance=1.0)
+
+    ctx = customer_context(svc.graph, svc.settings, NOW, BOT, "Jane Doe", limit=3)
+    assert ctx.customer.id == "jane-doe"
+    assert [t.id for t in ctx.open_tickets] == ["T-1"] and ctx.open_tickets[0].status == "open"
+    assert ctx.open_tickets[0].latest.content == "Kettle from order #48213 arrived cracked."
+    top = ids(ctx.memories)
+    assert len(top) == 3 and vip.id in top and recent.id in top
+    assert all(h.memory.customer_id == "jane-doe" for h in ctx.memories)
+    first = ctx.memories[0]
+    assert first.signals.semantic == 0 and first.score == pytest.approx(0.5 * first.signals.importance + 0.5 * first.signals.recency)
+    kettle = customer_context(svc.graph, svc.settings, NOW, BOT, "jane-doe", limit=10).memories
+    assert any("about open ticket T-1" in h.why for h in kettle)
+    with pytest.raises(CustomerNotFound):
+        customer_context(svc.graph, svc.settings, NOW, BOT, "nobody")
+    with pytest.raises(InvalidInput) as bad:
+        customer_context(svc.graph, svc.settings, NOW, BOT, "jane-doe", limit=0)
+    assert bad.value.code == "INVALID_LIMIT"
+
+
+# -- signals and why ------------------------------------------------------------------------
+def test_signals_and_why_explain_each_hit(svc):
+    report = store(svc, "The kettle from order #48213 arrived with a cracked lid.", tags=("customer:jane-doe", "ticket:T-10423"), days_ago=12)
+    follow = store(svc, "Refund still not received for the kettle.", tags=("customer:jane-doe", "ticket:T-10587", "order:48213"), days_ago=3)
+    pref = store(svc, "Prefers to be contacted by email.", days_ago=60, importance=0.9)
+    store(svc, "Headphones from order #48231 stopped charging.", tags=("customer:john-doe",), days_ago=5)
+
+    hits = svc.recall.recall(BOT, "cracked kettle, order 48213", 4)
+    top = hits[0]
+    assert top.memory.id == report.id
+    assert top.signals.graph == 1.0 and top.signals.keyword == 1.0  # BM25 is reported even at weight 0
+    assert top.why[0] == "linked to order #48213"
+    assert not any("keyword" in w for w in top.why)  # the default preset does not weigh it
+    hybrid = svc.recall.recall(BOT, "cracked kettle, order 48213", 4, config=PRESETS["hybrid"])
+    assert "best keyword match" in hybrid[0].why and hybrid[0].signals.graph == 0
+    for h in hits:
+        assert h.score == pytest.approx(combine(h.signals, PRESETS["hybrid_graph"]))
+        assert all(0.0 <= v <= 1.0 for v in (h.signals.semantic, h.signals.keyword, h.signals.graph, h.signals.importance, h.signals.recency))
+    by_id = {h.memory.id: h for h in hits}
+    assert by_id[pref.id].signals.graph == 0.5 and by_id[pref.id].why[0] == "same customer as order #48213"
+    assert by_id[pref.id].signals.recency == pytest.approx(0.5 ** (60 / 30))
+
+    # One ticket<->order hop: the other ticket on the same order.
+    hop = {h.memory.id: h for h in svc.recall.recall(BOT, "other tickets about the same order as T-10423", 5)}
+    assert hop[follow.id].signals.graph == 0.75
+    assert "linked to ticket T-10587 (same order #48213)" in hop[follow.id].why
+    # Asked for *other* tickets: the named ticket's own memory drops below the hop.
+    assert hop[report.id].signals.graph == 0.25
+    assert hop[report.id].why[0] == "linked to ticket T-10423 itself (asked for others)"
+    assert list(hop).index(follow.id) < list(hop).index(report.id)
+
+    dense = svc.recall.recall(BOT, "order 48213", 4, config=PRESETS["dense"])
+    assert all(h.signals.graph == 0 and h.signals.keyword == 0 for h in dense)
+    assert all(not any(w.startswith(("linked", "same customer", "keyword", "best keyword")) for w in h.why) for h in dense)
+    assert all(h.score == pytest.approx(h.signals.semantic) for h in dense)
