@@ -454,6 +454,13 @@ class GraphStore:
                         {"id": memory_id, "a": agent_id},
                     )
                     found.extend(r[0] for r in rows)
+                if found:
+                    # What a deleted memory superseded is the latest known state again.
+                    run(
+                        "MATCH (m:Memory) WHERE m.agent_id = $a AND m.superseded_by IN $ids "
+                        "SET m.superseded_by = NULL",
+                        {"ids": found, "a": agent_id},
+                    )
                 return found
             rows = run(
                 "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id",

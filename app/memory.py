@@ -217,8 +217,12 @@ class MemoryService:
         *,
         sessions: Sequence[Session] = (),
         allow_ended_sessions: bool = False,
+        hygiene: bool = True,
     ) -> list[Memory]:
         """Store all of ``requests`` or none of them; return them in request order.
+
+        ``hygiene=False`` (imports) stores every memory as given: no near-duplicate
+        reinforcement or supersession, so an export imports back exactly.
 
         For importing history: ``sessions`` are created in the same transaction as the
         memories (those that exist already are kept as they are), and
@@ -237,12 +241,14 @@ class MemoryService:
                 raise type(outcome)(f"inputs[{i}]: {outcome.message}", code=outcome.code) from outcome
             prepared.append(outcome)
 
-        if new_sessions:
-            # An import creating sessions commits them with its memories, on its own.
-            return self._write(prepared, new_sessions)
+        if new_sessions or not hygiene:
+            # An import commits its sessions with its memories, on its own.
+            return self._write(prepared, new_sessions, hygiene=hygiene)
         return self._writer.submit(prepared)
 
-    def _write(self, prepared: Sequence[_Prepared], new_sessions: Sequence[Session] = ()) -> list[Memory]:
+    def _write(
+        self, prepared: Sequence[_Prepared], new_sessions: Sequence[Session] = (), *, hygiene: bool = True
+    ) -> list[Memory]:
         """Extract, embed and commit validated memories (normally on the writer thread)."""
         texts = [p.memory.content for p in prepared]
         # spaCy and torch both release the GIL for most of their work: overlap them.
@@ -253,7 +259,7 @@ class MemoryService:
             self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
         ]
         now = self.clock()
-        plan = self.hygiene.plan(records, now)
+        plan = self.hygiene.plan(records, now) if hygiene else HygienePlan(fresh=list(records))
         # The commit point: acknowledged from here on. Hygiene commits with the memories.
         self.graph.write_memories(plan.fresh, sessions=new_sessions, after=lambda run: plan.apply(run, now))
         self._index(plan.fresh)

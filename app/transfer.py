@@ -145,7 +145,7 @@ def _run_chunk(
     if write and good:
         joined = {r.session_id for r in good}
         services.memories.store_batch(
-            good, sessions=[s for s in sessions if s.id in joined], allow_ended_sessions=True
+            good, sessions=[s for s in sessions if s.id in joined], allow_ended_sessions=True, hygiene=False
         )
         report.imported += len(good)
 

@@ -76,7 +76,7 @@ def test_backup_restore_round_trip(live_server_factory, open_services, tmp_path)
     # 4 stored + the summary memory that ending the session consolidated ("refund done").
     assert "5 memories" in done.stdout
     manifest = json.loads((backup_dir / "manifest.json").read_text())
-    assert manifest["memories"] == 4 and manifest["agents"] == {"bot": 3, "other-bot": 1}
+    assert manifest["memories"] == 5 and manifest["agents"] == {"bot": 4, "other-bot": 1}
     assert "graph" in manifest["files"] and not (backup_dir / "keys.json").exists()
 
     # The running server's directory is locked: restore refuses to touch it.

@@ -81,7 +81,8 @@ def test_support_bot_story(server, client):
 
     # Recall across sessions, then within one, then by a customer tag.
     across = client.recall(agent, "replacement water tank for the damaged espresso machine", top_k=3)
-    assert set(ids(across.memories)[:2]) == {damaged["id"], followup["id"]}
+    # Ending the first session stored its summary as a memory too; it may rank among them.
+    assert {damaged["id"], followup["id"]} <= set(ids(across.memories))
     scores = [m.score for m in across.memories]
     assert scores == sorted(scores, reverse=True) and len(scores) <= 3
     within = client.recall(agent, "water tank", top_k=5, session_id=second["id"])
@@ -104,7 +105,8 @@ def test_support_bot_story(server, client):
 
     assert client.forget(agent, damaged["id"])["deleted_count"] == 1
     after = client.recall(agent, "damaged espresso machine cracked water tank", top_k=10)
-    assert damaged["id"] not in ids(after.memories) and len(after.memories) == 3
+    # Left: prefers, bob, followup and the first session's summary memory.
+    assert damaged["id"] not in ids(after.memories) and len(after.memories) == 4
     with pytest.raises(NotFoundError):
         client.get_memory(agent, damaged["id"])
 
@@ -115,9 +117,10 @@ def test_support_bot_story(server, client):
     assert [m["id"] for m in client.session_memories(first["id"])] == [prefers["id"]]
     assert client.get_session(second["id"])["session"]["memory_count"] == 1
 
+    # Live: prefers, bob, followup and the first session's summary memory (importance 0.9).
     woken = client.wake_up(agent, top_n=2)
-    assert woken.total_available == 3 and ids(woken.memories) == [prefers["id"], followup["id"]]
-    assert client.wake_up(agent, min_importance=0.65).total_available == 1
+    assert woken.total_available == 4 and prefers["id"] in ids(woken.memories)
+    assert client.wake_up(agent, min_importance=0.65).total_available == 2
 
 
 def test_chat_memory_session_helper(client):

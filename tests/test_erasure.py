@@ -65,8 +65,11 @@ def test_export_then_forget_a_customer_everywhere(live_server, open_services, tm
 
     exported = gql(server, 'query { exportCustomer(agentId: "bot", customerId: "Jane Doe") }')["exportCustomer"]
     assert exported["customerId"] == "jane-doe" and exported["customer"]["id"] == "jane-doe"
-    assert [m["id"] for m in exported["memories"]] == ids["jane"]
-    assert exported["memories"][1]["content"].startswith("Reach her at jane.doe@example.com")
+    mine = [m for m in exported["memories"] if m["id"] in ids["jane"]]
+    assert [m["id"] for m in mine] == ids["jane"]
+    assert mine[1]["content"].startswith("Reach her at jane.doe@example.com")
+    # Ending her session stored its summary as a memory about her too.
+    assert [m["content"] for m in exported["memories"] if m not in mine] == ["replacement agreed"]
     assert [s["id"] for s in exported["sessions"]] == [ids["session"]]
     assert exported["sessions"][0]["summary"] == "replacement agreed"
     assert exported["orders"] == ["4521", "9999"]
@@ -81,13 +84,14 @@ def test_export_then_forget_a_customer_everywhere(live_server, open_services, tm
                   "memories sessions customers orders tickets ticketEvents entities edges vectors keywordEntries } }"
                   )["forgetCustomer"]
     after = counts(services.graph)
-    assert receipt["memories"] == 3 and receipt["vectors"] == 3 and receipt["keywordEntries"] == 3
+    # Her 3 memories and the summary memory of her session.
+    assert receipt["memories"] == 4 and receipt["vectors"] == 4 and receipt["keywordEntries"] == 4
     assert receipt["sessions"] == 1 and receipt["customers"] == 1
     assert receipt["orders"] == 1 and receipt["tickets"] == 1  # #9999 and T-77; #4521 is also Bob's
     assert receipt["ticketEvents"] >= 1  # its status history, note included
     assert receipt["entities"] >= 1  # the e-mail address, and whatever else only Jane's text named
     removed = {k: before[k] - after[k] for k in before}
-    assert removed == {"Memory": 3, "Customer": 1, "`Order`": 1, "Ticket": 1, "Session": 1,
+    assert removed == {"Memory": 4, "Customer": 1, "`Order`": 1, "Ticket": 1, "Session": 1,
                        "TicketEvent": receipt["ticketEvents"], "Entity": receipt["entities"],
                        "edges": receipt["edges"]}
     assert_jane_is_gone(services, ids)

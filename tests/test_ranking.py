@@ -26,7 +26,10 @@ from app.ranking import (
 )
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-CFG = RecallConfig()
+# Explicit weights: these tests check the arithmetic, not the tuned defaults.
+CFG = RecallConfig(
+    semantic_weight=0.50, keyword_weight=0.15, graph_weight=0.25, importance_weight=0.05, recency_weight=0.05
+)
 
 
 def cand(memory_id="m", *, semantic=0.0, bm25=0.0, graph=0.0, importance=0.0, age_days=0.0, reasons=()):
@@ -123,7 +126,8 @@ def test_recency_signal_uses_the_config_half_life():
 # -- combine -----------------------------------------------------------------------------
 def test_combine_is_the_weighted_sum():
     s = Signals(semantic=0.8, keyword=0.5, importance=0.4, recency=0.25, graph=1.0)
-    expected = 0.50 * 0.8 + 0.15 * 0.5 + 0.25 * 1.0 + 0.05 * 0.4 + 0.05 * 0.25
+    expected = (CFG.semantic_weight * 0.8 + CFG.keyword_weight * 0.5 + CFG.graph_weight * 1.0
+                + CFG.importance_weight * 0.4 + CFG.recency_weight * 0.25)
     assert combine(s, CFG) == pytest.approx(expected)
 
 

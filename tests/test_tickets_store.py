@@ -77,7 +77,7 @@ def test_tickets_from_before_migration_003_get_relations(open_services, tmp_path
     monkeypatch.undo()
 
     services = open_services(tmp_path / "data")
-    assert services.graph.applied_migrations == ["003_tickets"]
+    assert services.graph.applied_migrations[0] == "003_tickets"  # and any later ones
     [rel] = services.tickets.related("bot", ["T-1"])["T-1"]
     assert rel.ticket_id == "T-2"
     assert [r.text for r in rel.reasons] == ["shared order #4521", "same customer ann", "similar wording (1.00)"]
