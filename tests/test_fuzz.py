@@ -260,6 +260,14 @@ def seed(server) -> dict[str, str]:
     return {m.id: m.content for m in memories}
 
 
+def summary_memories(graph) -> dict:
+    """Every agent's session-summary memories, by id."""
+    found = {}
+    for agent, ids in graph.all_memory_ids().items():
+        found.update({i: m for i, m in graph.get_memories(agent, sorted(ids)).items() if m.kind == "summary"})
+    return found
+
+
 def test_fuzzed_requests_never_hurt(live_server_factory):
     # No background sweeps during the run: the fingerprints must only see our requests.
     server = live_server_factory(api_key=KEY, max_body_bytes=200_000, vector_save_interval_s=3600.0)
@@ -272,6 +280,7 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
     acked: dict[str, str] = {}  # memory id -> content the client was told
     expiring: set[str] = set()  # stored with a TTL: the sweeper may have removed them since
     forgotten: set[str] = set()
+    ended: set[str] = set()  # sessions a client ended: each may now hold one summary memory
     statuses: dict[int, int] = {}
     kinds: dict[str, int] = {}
     started = time.monotonic()
@@ -299,6 +308,8 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
                 acked[m["id"]] = m["content"]
                 if m["expiresAt"]:
                     expiring.add(m["id"])
+            if data.get("sessionEnd"):
+                ended.add(data["sessionEnd"]["id"])
             if data.get("forget"):
                 forgotten.add(json.loads(request["content"])["variables"]["id"])
             if data.get("forgetCustomer"):
@@ -309,13 +320,15 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
         assert r.json()["data"]["recall"][0]["memory"]["id"] in seeded
     # The seed is untouched, and the fuzz agents hold exactly what clients were told.
     assert {i: m.content for i, m in graph.get_memories("seed-bot", list(seeded)).items()} == seeded
-    assert graph.count_memories("seed-bot") == 3
+    summaries = summary_memories(graph)  # written by a client's sessionEnd, not by a store
+    assert {m.metadata["summaryOf"] for m in summaries.values()} <= ended
+    assert graph.count_memories("seed-bot") == 3 + sum(1 for m in summaries.values() if m.agent_id == "seed-bot")
     # (ids only: BM25 scores move as the corpus grows)
     assert [i for i, _ in graph.keyword_search("seed-bot", "refunded", 10)] == seed_hits
     held = {}  # every agent's memories but the seed's (fuzzed agent ids such as "null" are valid)
     for agent, ids in graph.all_memory_ids().items():
         if agent != "seed-bot":
-            held.update({i: m.content for i, m in graph.get_memories(agent, sorted(ids)).items()})
+            held.update({i: m.content for i, m in graph.get_memories(agent, sorted(ids)).items() if i not in summaries})
     assert held.keys() <= acked.keys()
     assert {i: c for i, c in held.items()} == {i: acked[i] for i in held}
     assert {i for i in acked if i not in forgotten and i not in expiring} <= held.keys()

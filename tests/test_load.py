@@ -81,9 +81,13 @@ class Client:
                 self.sessions[self.open_session] = {"count": 0, "ended": False, "ids": set()}
         else:
             data = self.call("sessionEnd", "mutation($s: ID!) { sessionEnd(sessionId: $s, summary: \"done\") "
-                             "{ id memoryCount } }", {"s": self.open_session})
+                             "{ id memoryCount summaryMemory { id agentId } } }", {"s": self.open_session})
             if data is not None:
                 assert data["sessionEnd"]["memoryCount"] == self.sessions[self.open_session]["count"]
+                # The caller's summary is kept as a memory of the agent's (consolidation).
+                summary = data["sessionEnd"]["summaryMemory"]
+                assert summary is not None and summary["agentId"] == self.agent
+                self.live.add(summary["id"])
                 self.sessions[self.open_session]["ended"] = True
                 self.open_session = None
 
@@ -93,16 +97,19 @@ class Client:
                   f"(note {self.rng.randint(0, 10**9)})", "importance": round(self.rng.random(), 2),
                   **({"sessionId": session} if session else {})} for _ in range(n)]
         data = self.call("storeBatch" if n > 1 else "store",
-                         "mutation($is: [StoreMemoryInput!]!) { storeBatch(inputs: $is) { id agentId } }",
+                         "mutation($is: [StoreMemoryInput!]!) { storeBatch(inputs: $is) { id agentId deduplicated } }",
                          {"is": items})
         if data is None:
             return
         ids = [m["id"] for m in data["storeBatch"]]
         assert len(ids) == n and all(m["agentId"] == self.agent for m in data["storeBatch"])
+        # A near-duplicate reinforces a memory the client already holds instead of adding one.
+        created = {m["id"] for m in data["storeBatch"] if not m["deduplicated"]}
+        assert {m["id"] for m in data["storeBatch"] if m["deduplicated"]} <= self.live | created
         self.live.update(ids)
         if session:
-            self.sessions[session]["count"] += n
-            self.sessions[session]["ids"].update(ids)
+            self.sessions[session]["count"] += len(created)
+            self.sessions[session]["ids"].update(created)
 
     def recall(self) -> None:
         data = self.call("recall", "query($a: String!, $q: String!) { recall(agentId: $a, query: $q, topK: 10) "
