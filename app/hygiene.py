@@ -65,13 +65,18 @@ class HygienePlan:
         hs.write_supersessions(run, self.supersessions)
 
 
-def identity(content: str, entities: Sequence[Entity]) -> frozenset[str]:
-    """What must match for two texts to say the same thing: ids, numbers, negation."""
+def identity(content: str, entities: Sequence[Entity]) -> tuple[str, ...]:
+    """What must match for two texts to say the same thing: ids, numbers, negation.
+
+    Numbers count with their multiplicity (a sorted multiset): "item 0 for writer 0" and
+    "item 3 for writer 0" differ even when a 3 appears elsewhere in both texts, while word
+    order alone does not matter.
+    """
     keys = {f"{e.kind}:{e.key}" for e in entities if e.kind in _IDENTITY_KINDS}
-    keys.update(f"n:{d.lstrip('0') or '0'}" for d in _NUMBER.findall(content))
     if _NEGATION.search(content):
         keys.add("negated")
-    return frozenset(keys)
+    numbers = sorted(f"n:{d.lstrip('0') or '0'}" for d in _NUMBER.findall(content))
+    return (*sorted(keys), *numbers)
 
 
 @dataclass
@@ -81,7 +86,7 @@ class _Item:
     id: str
     embedding: np.ndarray
     memory_type: str
-    identity: frozenset[str]
+    identity: tuple[str, ...]
     states: tuple[str, ...]
     importance: float
     created_at: datetime
