@@ -3,18 +3,12 @@ real HTTP, the Python client, the real model, spaCy and Kùzu."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.client import CaseGraphClient, CaseGraphClientError
-from tests.conftest import free_port
+from tests.procs import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -27,37 +21,6 @@ OTHER_CUSTOMERS = [
 ]
 
 
-class ServerProcess:
-    def __init__(self, data_dir: Path, port: int, env_extra: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "CASEGRAPH_BUFFER_POOL_MB": "128", **(env_extra or {})}
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("server did not become healthy")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("e2e") / "data"
@@ -65,7 +28,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(data_dir):
-    proc = ServerProcess(data_dir, free_port())
+    proc = ServerProcess(data_dir)
     yield proc
     proc.stop()
 
@@ -139,7 +102,7 @@ def test_memories_survive_a_restart(server, data_dir):
     client = CaseGraphClient(server.url)
     stored = client.store(agent_id="restart-bot", content="Ticket T-5512: printer jams on duplex jobs.")
     server.stop()
-    again = ServerProcess(data_dir, free_port())
+    again = ServerProcess(data_dir)
     try:
         client = CaseGraphClient(again.url)
         hits = client.recall(agent_id="restart-bot", query="ticket T-5512", top_k=1)
