@@ -675,32 +675,33 @@ class GraphStore:
                 if text not in link.reasons:
                     link.reasons.append(text)
 
-        c_uids = [node_uid(agent_id, c) for c in refs.customers]
-        o_uids = [node_uid(agent_id, o) for o in refs.orders]
-        t_uids = [node_uid(agent_id, t) for t in refs.tickets]
-        e_uids = [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities]
-        if c_uids:
-            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id, m.importance, m.created_at, m.expires_at", {"u": c_uids}),
-                1.0, "about customer {}")
-        if o_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at", {"u": o_uids}),
-                1.0, "linked to order #{}")
-            add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at",
-                {"u": o_uids}), 0.5, "same customer as order #{}")
-        if t_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at", {"u": t_uids}),
-                1.0, "linked to ticket {}")
-            add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at",
-                {"u": t_uids}), 0.5, "same customer as ticket {}")
-        if e_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value, m.importance, m.created_at, m.expires_at", {"u": e_uids}),
-                1.0, "mentions {}")
-            add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(e:Entity) "
-                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id, m.importance, m.created_at, m.expires_at",
-                {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
+        uids = {
+            "c": [node_uid(agent_id, c) for c in refs.customers],
+            "o": [node_uid(agent_id, o) for o in refs.orders],
+            "t": [node_uid(agent_id, t) for t in refs.tickets],
+            "e": [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities],
+        }
+        # (node set, path from a memory to a named node, label, strength, reason)
+        hops = (
+            ("c", "(m:Memory)-[:ABOUT]->(n:Customer)", "n.id", 1.0, "about customer {}"),
+            ("o", "(m:Memory)-[:MENTIONS]->(n:`Order`)", "n.id", 1.0, "linked to order #{}"),
+            ("o", "(m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(n:`Order`)", "n.id", 0.5,
+             "same customer as order #{}"),
+            ("t", "(m:Memory)-[:MENTIONS]->(n:Ticket)", "n.id", 1.0, "linked to ticket {}"),
+            ("t", "(m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(n:Ticket)", "n.id", 0.5,
+             "same customer as ticket {}"),
+            ("e", "(m:Memory)-[:MENTIONS]->(n:Entity)", "n.value", 1.0, "mentions {}"),
+            ("e", "(m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)", "c.id",
+             0.5, "same customer ({}) as a mentioned entity"),
+        )
+        for kind, path, label, strength, reason in hops:
+            if uids[kind]:
+                rows = self.read(
+                    f"MATCH {path} WHERE n.uid IN $u "
+                    f"RETURN DISTINCT m.id, {label}, m.importance, m.created_at, m.expires_at",
+                    {"u": uids[kind]},
+                )
+                add(rows, strength, reason)
         return links
 
     def associated_memories(
