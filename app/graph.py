@@ -114,6 +114,40 @@ class KeywordHit:
     attrs: Attrs
 
 
+class _AttrsCache:
+    """Ranking attributes read since the last write transaction (every write clears it).
+
+    Recall looks up the attributes of its vector candidates one primary-key query each
+    (~0.1 ms); between writes the same memories come back for similar questions. A lookup
+    that raced a write is not kept (the generation it started in has passed).
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str], Attrs] = {}
+        self._generation = 0
+        self._limit = limit
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._items.clear()
+
+    def get(self, agent_id: str, ids: Sequence[str]) -> tuple[dict[str, Attrs], list[str], int]:
+        """(cached attributes, ids still to read, the generation to ``put`` them under)."""
+        with self._lock:
+            found = {i: a for i in ids if (a := self._items.get((agent_id, i))) is not None}
+            return found, [i for i in ids if i not in found], self._generation
+
+    def put(self, agent_id: str, attrs: dict[str, Attrs], generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._items) + len(attrs) > self._limit:
+                self._items.clear()
+            self._items.update(((agent_id, i), a) for i, a in attrs.items())
+
+
 class Transaction:
     """The statements of one write transaction (see ``GraphStore.transaction``)."""
 
@@ -160,6 +194,7 @@ class GraphStore:
         # they hold this shared, every write holds it exclusive.
         self._fts_gate = SharedExclusiveLock()
         self._writer_prepared: dict[str, Any] = {}
+        self._attrs_cache = _AttrsCache()
         self._closed = False
         self._local = threading.local()
         self._readers: list[Any] = []
@@ -229,14 +264,19 @@ class GraphStore:
         """One write transaction; everything in it commits or nothing does."""
         with self._write_lock, self._fts_gate.exclusive():
             conn = self._writer
-            self._run(conn, "BEGIN TRANSACTION")
             try:
-                yield Transaction(self, conn)
-            except BaseException:
-                with contextlib.suppress(StorageError):
-                    self._run(conn, "ROLLBACK")
-                raise
-            self._run(conn, "COMMIT")
+                self._run(conn, "BEGIN TRANSACTION")
+                try:
+                    yield Transaction(self, conn)
+                except BaseException:
+                    with contextlib.suppress(StorageError):
+                        self._run(conn, "ROLLBACK")
+                    raise
+                self._run(conn, "COMMIT")
+            finally:
+                # After COMMIT or ROLLBACK: attributes cached before this write are dropped,
+                # and a lookup that raced it is not kept.
+                self._attrs_cache.clear()
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[Path]:
@@ -555,11 +595,15 @@ class GraphStore:
         return {r[0]: _memory_from_row(r) for r in rows}
 
     def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
-        """The ranking attributes of each existing memory, by id (one point lookup each)."""
+        """The ranking attributes of each existing memory, by id (one point lookup each,
+        unless read since the last write)."""
+        found, missing, generation = self._attrs_cache.get(agent_id, list(dict.fromkeys(ids)))
         rows = self._point_lookups(
-            ids, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {_ATTR_COLUMNS}", agent_id
+            missing, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {_ATTR_COLUMNS}", agent_id
         )
-        return {r[0]: _attrs(r[1:]) for r in rows}
+        fresh = {r[0]: _attrs(r[1:]) for r in rows}
+        self._attrs_cache.put(agent_id, fresh, generation)
+        return {**found, **fresh}
 
     def _point_lookups(self, ids: Sequence[str], query: str, agent_id: str) -> list[list[Any]]:
         rows: list[list[Any]] = []

@@ -384,6 +384,19 @@ def test_memory_attrs(store):
     assert attrs[m1.id][1].utcoffset() == timedelta(0)
 
 
+def test_memory_attrs_are_read_again_after_any_write(store):
+    m = make_memory("one", importance=0.25)
+    store.write_memories([rec(m)])
+    assert store.memory_attrs(A, [m.id])[m.id].importance == 0.25
+    assert store.memory_attrs(A, [m.id])[m.id].importance == 0.25  # cached now
+    with store.transaction() as run:
+        run("MATCH (m:Memory {id: $id}) SET m.importance = 0.75, m.kind = 'summary'", {"id": m.id})
+    assert store.memory_attrs(A, [m.id])[m.id][::4] == (0.75, "summary")
+    assert store.memory_attrs(B, [m.id]) == {}  # the cache is per agent too
+    store.delete_memories(A, [m.id])
+    assert store.memory_attrs(A, [m.id]) == {}
+
+
 def test_many_ids_read_and_delete_like_a_few(store):
     # Up to some count the store looks ids up one by one, past it with one scan: same answers.
     mems = [make_memory(f"bulk {i}") for i in range(80)]
