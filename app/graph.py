@@ -723,8 +723,12 @@ class GraphStore:
     def resolve(self, agent_id: str, refs: NodeRefs) -> NodeRefs:
         """Keep only the referenced nodes that exist for this agent."""
 
-        # One prepared primary-key lookup per name: an IN list scans the whole node table.
+        # One prepared primary-key lookup per key: an IN list scans the whole node table.
+        # Customers are the exception: a query yields a dozen candidate names (word
+        # n-grams) and the Customer table is small, so one scan is cheaper.
         def lookup(label: str, uids: Sequence[str], columns: str) -> list[list[Any]]:
+            if label == "Customer" and len(uids) > 4:
+                return self.read(f"MATCH (n:Customer) WHERE n.uid IN $u RETURN {columns}", {"u": list(uids)})
             query = f"MATCH (n:{label}) WHERE n.uid = $uid RETURN {columns}"
             return [row for uid in dict.fromkeys(uids) for row in self.read_prepared(query, {"uid": uid})]
 
