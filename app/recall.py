@@ -192,21 +192,24 @@ class RecallService:
         refs = self.graph.resolve(agent_id, refs) if refs else refs
         # What the graph resolved is masked out of the text signals (query_text.py).
         text = query_text.masked(query, refs, mentions) if config.mask_resolved and refs else query
-        # Keyword and graph look-ups run while the query is embedded.
+        # Keyword, graph and filter look-ups run while the query is embedded.
         kw_job = (
             self._pool.submit(self._keyword_candidates, agent_id, text, pool)
             if config.use_keywords and text
             else None
         )
         graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs) if refs else None
+        filtered = replace(flt, include_superseded=False) != RecallFilter()
+        allowed_job = (
+            self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT) if filtered else None
+        )
         qvec = None
         if config.semantic_weight or config.use_vectors:
             qvec = self.embedder.embed_query(text or query)
 
-        allowed: dict[str, Attrs] | None = None  # None = every memory of the agent
+        # None = every memory of the agent (or a filter too broad to list).
+        allowed: dict[str, Attrs] | None = allowed_job.result() if allowed_job else None
         semantic: dict[str, float] = {}
-        filtered = replace(flt, include_superseded=False) != RecallFilter()
-        allowed = self.graph.filtered_attrs(agent_id, flt, now, EXACT_SCAN_LIMIT) if filtered else None
         if allowed is not None:
             # The filter bounds the set: score all of it exactly (no ANN recall loss).
             if qvec is not None and config.use_vectors:
