@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import kuzu
 import numpy as np
@@ -82,7 +82,22 @@ class NodeRefs:
         return bool(self.customers or self.orders or self.tickets or self.entities)
 
 
-Attrs = tuple[float, datetime, datetime | None]  # importance, created_at, expires_at
+class Attrs(NamedTuple):
+    """What ranking needs of a memory besides its text signals (a few cheap columns)."""
+
+    importance: float
+    created_at: datetime
+    expires_at: datetime | None
+    superseded_by: str | None = None
+    kind: str | None = None
+
+
+# The columns behind Attrs, in its order (after the memory id).
+_ATTR_COLUMNS = "m.importance, m.created_at, m.expires_at, m.superseded_by, m.kind"
+
+
+def _attrs(row: Sequence[Any]) -> Attrs:
+    return Attrs(float(row[0]), _utc(row[1]), _utc(row[2]), row[3], row[4])
 
 
 @dataclass(slots=True)
@@ -97,6 +112,40 @@ class KeywordHit:
     memory_id: str
     score: float
     attrs: Attrs
+
+
+class _AttrsCache:
+    """Ranking attributes read since the last write transaction (every write clears it).
+
+    Recall looks up the attributes of its vector candidates one primary-key query each
+    (~0.1 ms); between writes the same memories come back for similar questions. A lookup
+    that raced a write is not kept (the generation it started in has passed).
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str], Attrs] = {}
+        self._generation = 0
+        self._limit = limit
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._items.clear()
+
+    def get(self, agent_id: str, ids: Sequence[str]) -> tuple[dict[str, Attrs], list[str], int]:
+        """(cached attributes, ids still to read, the generation to ``put`` them under)."""
+        with self._lock:
+            found = {i: a for i in ids if (a := self._items.get((agent_id, i))) is not None}
+            return found, [i for i in ids if i not in found], self._generation
+
+    def put(self, agent_id: str, attrs: dict[str, Attrs], generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._items) + len(attrs) > self._limit:
+                self._items.clear()
+            self._items.update(((agent_id, i), a) for i, a in attrs.items())
 
 
 class Transaction:
@@ -145,6 +194,7 @@ class GraphStore:
         # they hold this shared, every write holds it exclusive.
         self._fts_gate = SharedExclusiveLock()
         self._writer_prepared: dict[str, Any] = {}
+        self._attrs_cache = _AttrsCache()
         self._closed = False
         self._local = threading.local()
         self._readers: list[Any] = []
@@ -214,14 +264,19 @@ class GraphStore:
         """One write transaction; everything in it commits or nothing does."""
         with self._write_lock, self._fts_gate.exclusive():
             conn = self._writer
-            self._run(conn, "BEGIN TRANSACTION")
             try:
-                yield Transaction(self, conn)
-            except BaseException:
-                with contextlib.suppress(StorageError):
-                    self._run(conn, "ROLLBACK")
-                raise
-            self._run(conn, "COMMIT")
+                self._run(conn, "BEGIN TRANSACTION")
+                try:
+                    yield Transaction(self, conn)
+                except BaseException:
+                    with contextlib.suppress(StorageError):
+                        self._run(conn, "ROLLBACK")
+                    raise
+                self._run(conn, "COMMIT")
+            finally:
+                # After COMMIT or ROLLBACK: attributes cached before this write are dropped,
+                # and a lookup that raced it is not kept.
+                self._attrs_cache.clear()
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[Path]:
@@ -540,14 +595,15 @@ class GraphStore:
         return {r[0]: _memory_from_row(r) for r in rows}
 
     def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
-        """(importance, created_at, expires_at) of each existing memory, by id."""
+        """The ranking attributes of each existing memory, by id (one point lookup each,
+        unless read since the last write)."""
+        found, missing, generation = self._attrs_cache.get(agent_id, list(dict.fromkeys(ids)))
         rows = self._point_lookups(
-            ids,
-            "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a "
-            "RETURN m.id, m.importance, m.created_at, m.expires_at",
-            agent_id,
+            missing, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {_ATTR_COLUMNS}", agent_id
         )
-        return {r[0]: (float(r[1]), _utc(r[2]), _utc(r[3])) for r in rows}
+        fresh = {r[0]: _attrs(r[1:]) for r in rows}
+        self._attrs_cache.put(agent_id, fresh, generation)
+        return {**found, **fresh}
 
     def _point_lookups(self, ids: Sequence[str], query: str, agent_id: str) -> list[list[Any]]:
         rows: list[list[Any]] = []
@@ -606,6 +662,13 @@ class GraphStore:
     def filtered_ids(self, agent_id: str, flt: RecallFilter, now: datetime, limit: int) -> list[str] | None:
         """Ids of every memory the filter allows, or None when there are more than ``limit``
         (then recall searches the vector index and filters its hits instead)."""
+        found = self.filtered_attrs(agent_id, flt, now, limit)
+        return None if found is None else list(found)
+
+    def filtered_attrs(
+        self, agent_id: str, flt: RecallFilter, now: datetime, limit: int
+    ) -> dict[str, Attrs] | None:
+        """``filtered_ids`` with each memory's ranking attributes (same scan, same order)."""
         where, params = _filter_clause(agent_id, flt, now)
         match = "MATCH (m:Memory)"
         if flt.session_id is not None:
@@ -617,10 +680,10 @@ class GraphStore:
             match = "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $cuid})"
         if flt.customer_id is not None:
             params["cuid"] = node_uid(agent_id, flt.customer_id)
-        rows = self.read(f"{match} WHERE {where} RETURN m.id, m.tags LIMIT {int(limit) + 1}", params)
+        rows = self.read(f"{match} WHERE {where} RETURN m.id, m.tags, {_ATTR_COLUMNS} LIMIT {int(limit) + 1}", params)
         if len(rows) > limit:
             return None
-        return [r[0] for r in rows if _tags_pass(flt, r[1])]
+        return {r[0]: _attrs(r[2:]) for r in rows if _tags_pass(flt, r[1])}
 
     def filter_ids(self, agent_id: str, ids: Sequence[str], flt: RecallFilter, now: datetime) -> set[str]:
         """The subset of ``ids`` that passes the filter (and is not expired)."""
@@ -649,32 +712,31 @@ class GraphStore:
         with self._fts_gate.shared():
             rows = self.read(
                 "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
-                "WITH node, score WHERE node.agent_id = $a "
-                "RETURN node.id, score, node.importance, node.created_at, node.expires_at "
+                "WITH node AS m, score WHERE m.agent_id = $a "
+                f"RETURN m.id, score, {_ATTR_COLUMNS} "
                 f"ORDER BY score DESC LIMIT {int(limit)}",
                 {"q": text, "a": agent_id},
             )
-        return [KeywordHit(r[0], float(r[1]), (float(r[2]), _utc(r[3]), _utc(r[4]))) for r in rows]
+        return [KeywordHit(r[0], float(r[1]), _attrs(r[2:])) for r in rows]
 
     # -- reads: graph ---------------------------------------------------------------
     def resolve(self, agent_id: str, refs: NodeRefs) -> NodeRefs:
         """Keep only the referenced nodes that exist for this agent."""
 
+        # One prepared primary-key lookup per key: an IN list scans the whole node table.
+        # Customers are the exception: a query yields a dozen candidate names (word
+        # n-grams) and the Customer table is small, so one scan is cheaper.
+        def lookup(label: str, uids: Sequence[str], columns: str) -> list[list[Any]]:
+            if label == "Customer" and len(uids) > 4:
+                return self.read(f"MATCH (n:Customer) WHERE n.uid IN $u RETURN {columns}", {"u": list(uids)})
+            query = f"MATCH (n:{label}) WHERE n.uid = $uid RETURN {columns}"
+            return [row for uid in dict.fromkeys(uids) for row in self.read_prepared(query, {"uid": uid})]
+
         def existing(label: str, keys: Sequence[str]) -> tuple[str, ...]:
-            if not keys:
-                return ()
-            rows = self.read(
-                f"MATCH (n:{label}) WHERE n.uid IN $uids RETURN n.id",
-                {"uids": [node_uid(agent_id, k) for k in keys]},
-            )
+            rows = lookup(label, [node_uid(agent_id, k) for k in keys], "n.id")
             return tuple(sorted({r[0] for r in rows}))
 
-        entity_uids = [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities]
-        entity_rows = (
-            self.read("MATCH (n:Entity) WHERE n.uid IN $u RETURN n.kind, n.key", {"u": entity_uids})
-            if entity_uids
-            else []
-        )
+        entity_rows = lookup("Entity", [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities], "n.kind, n.key")
         return NodeRefs(
             customers=existing("Customer", refs.customers),
             orders=existing("`Order`", refs.orders),
@@ -695,8 +757,8 @@ class GraphStore:
             for row in rows:
                 memory_id, label = row[0], row[1]
                 link = links.setdefault(memory_id, GraphLink(0.0))
-                if len(row) == 5:  # rows that carry the memory's ranking attributes
-                    link.attrs = (float(row[2]), _utc(row[3]), _utc(row[4]))
+                if len(row) > 2:  # rows that carry the memory's ranking attributes
+                    link.attrs = _attrs(row[2:])
                 if strength < link.strength:
                     continue  # a stronger connection already explains this memory
                 if strength > link.strength:
@@ -710,44 +772,44 @@ class GraphStore:
         t_uids = [node_uid(agent_id, t) for t in refs.tickets]
         e_uids = [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities]
         if c_uids:
-            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id, m.importance, m.created_at, m.expires_at", {"u": c_uids}),
+            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id, " + _ATTR_COLUMNS, {"u": c_uids}),
                 1.0, "about customer {}")
         if o_uids:
-            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id", {"u": o_uids})
+            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, " + _ATTR_COLUMNS, {"u": o_uids})
             add(rows, 1.0, "linked to order #{}")
             own.update({r[0]: f"linked to order #{r[1]} itself (asked for others)" for r in rows if others})
             add(self.read(
                 "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(o:`Order`) WHERE o.uid IN $u "
-                "RETURN m.id, t.id + ' about order #' + o.id",
+                "RETURN m.id, t.id + ' about order #' + o.id, " + _ATTR_COLUMNS,
                 {"u": o_uids}), 0.75, "linked to ticket {}")
             add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, m.importance, m.created_at, m.expires_at",
+                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, " + _ATTR_COLUMNS,
                 {"u": o_uids}), 0.5, "same customer as order #{}")
         if t_uids:
-            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id", {"u": t_uids})
+            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, " + _ATTR_COLUMNS, {"u": t_uids})
             add(rows, 1.0, "linked to ticket {}")
             own.update({r[0]: f"linked to ticket {r[1]} itself (asked for others)" for r in rows if others})
             # One hop further: the order(s) the ticket is about, and the other tickets on them.
             add(self.read(
                 "MATCH (m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) WHERE t.uid IN $u "
-                "RETURN m.id, 'order #' + o.id + ' of ticket ' + t.id",
+                "RETURN m.id, 'order #' + o.id + ' of ticket ' + t.id, " + _ATTR_COLUMNS,
                 {"u": t_uids}), 0.75, "linked to {}")
             add(self.read(
                 "MATCH (m:Memory)-[:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) "
-                "WHERE t.uid IN $u AND t2.uid <> t.uid RETURN DISTINCT m.id, t2.id + ' (same order #' + o.id + ')'",
+                "WHERE t.uid IN $u AND t2.uid <> t.uid RETURN DISTINCT m.id, t2.id + ' (same order #' + o.id + ')', " + _ATTR_COLUMNS,
                 {"u": t_uids}), 0.75, "linked to ticket {}")
             add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, m.importance, m.created_at, m.expires_at",
+                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, " + _ATTR_COLUMNS,
                 {"u": t_uids}), 0.5, "same customer as ticket {}")
         if e_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value, m.importance, m.created_at, m.expires_at", {"u": e_uids}),
+            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value, " + _ATTR_COLUMNS, {"u": e_uids}),
                 1.0, "mentions {}")
             add(self.read(
                 "MATCH (m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(e:Entity) "
-                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id, m.importance, m.created_at, m.expires_at",
+                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id, " + _ATTR_COLUMNS,
                 {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
         for memory_id, reason in own.items():
-            links[memory_id] = GraphLink(0.25, [reason])
+            links[memory_id] = GraphLink(0.25, [reason], links[memory_id].attrs)
         return links
 
     def associated_memories(

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 from app import query_text
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
-from app.graph import GraphLink, GraphStore, KeywordHit, NodeRefs
+from app.graph import Attrs, GraphLink, GraphStore, KeywordHit, NodeRefs
 from app.memory import (
     as_utc,
     check_agent_id,
@@ -37,7 +37,15 @@ from app.memory import (
 )
 from app.models import Associated, Memory, RecallFilter, RecallHit, WakeUp
 from app.pii import Redactor
-from app.ranking import Candidate, RecallConfig, rank, wake_up_order
+from app.ranking import (
+    Candidate,
+    RecallConfig,
+    combine,
+    partial_bounds,
+    rank,
+    signals_for,
+    wake_up_order,
+)
 from app.settings import Settings
 from app.vectors import VectorStore
 
@@ -48,6 +56,9 @@ MAX_QUERY_CHARS = 2_000
 EXACT_SCAN_LIMIT = 20_000
 # At most this many graph-linked memories enter ranking (a busy customer has many).
 GRAPH_CANDIDATE_LIMIT = 500
+# Attributes of unknown candidates are looked up this many at a time (best bound first).
+_ATTR_BATCH = 8
+_BOUND_MARGIN = 1e-9
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Graph-associated memories: at most this many, at most this many hops away.
 MAX_ASSOCIATED = 10
@@ -59,6 +70,21 @@ _ASKS_FOR_OTHERS = re.compile(
     re.IGNORECASE,
 )
 
+
+
+@dataclass(slots=True)
+class _Found:
+    """Candidates of one recall before ranking: ids (in source order) and their signals."""
+
+    agent_id: str
+    flt: RecallFilter
+    now: datetime
+    qvec: np.ndarray | None
+    ids: list[str]
+    semantic: dict[str, float]
+    bm25: dict[str, float]
+    links: dict[str, GraphLink]
+    attrs: dict[str, Attrs]  # known ranking attributes (the rest are looked up on demand)
 
 
 class RecallService:
@@ -89,11 +115,22 @@ class RecallService:
         flt: RecallFilter | None = None,
         config: RecallConfig | None = None,
     ) -> list[RecallHit]:
-        """The ``top_k`` memories of ``agent_id`` most relevant to ``query``."""
+        """The ``top_k`` memories of ``agent_id`` most relevant to ``query``.
+
+        Ranks exactly like ``rank(gather(...))`` while reading far less: the ranking
+        attributes come with the keyword, graph and filter rows, the other candidates'
+        are looked up only while they can still reach the top k (score bounds), and full
+        memory rows are read for the ``top_k`` answers alone.
+        """
         config = config or self.default_config()
-        candidates, memories, now = self.gather(agent_id, query, top_k, flt, config)
-        ranked = rank(candidates, now=now, config=config, top_k=top_k)
-        return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked]
+        found = self._collect(agent_id, query, top_k, flt, config)
+        if not found.ids:
+            return []
+        candidates, best_bm25 = self._pruned_candidates(found, config, top_k)
+        ranked = rank(candidates, now=found.now, config=config, top_k=top_k, best_bm25=best_bm25)
+        memories = self.graph.get_memories(agent_id, [r.memory_id for r in ranked])
+        # A memory deleted since its attributes were read is left out, as gather would.
+        return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked if r.memory_id in memories]
 
     def default_config(self) -> RecallConfig:
         """The default preset with the configured recency half-life."""
@@ -112,67 +149,20 @@ class RecallService:
         Ranking is pure (ranking.rank), so a benchmark can gather once and rank the same
         candidates under many weightings.
         """
-        flt = self._check(agent_id, query, top_k, flt or RecallFilter())
         config = config or self.default_config()
-        query = self.redactor.text(query.strip())
-        now = self.clock()
-        pool = max(config.candidate_pool, top_k * 4)
-
-        refs, mentions = query_text.read(query, self.extractor) if config.use_graph else (NodeRefs(), [])
-        refs = self.graph.resolve(agent_id, refs) if refs else refs
-        # What the graph resolved is masked out of the text signals (query_text.py).
-        text = query_text.masked(query, refs, mentions) if config.mask_resolved and refs else query
-        # Keyword and graph look-ups run while the query is embedded.
-        kw_job = (
-            self._pool.submit(self._keyword_candidates, agent_id, text, pool)
-            if config.use_keywords and text
-            else None
-        )
-        graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs) if refs else None
-        qvec = None
-        if config.semantic_weight or config.use_vectors:
-            qvec = self.embedder.embed_query(text or query)
-
-        allowed: set[str] | None = None  # None = every memory of the agent
-        semantic: dict[str, float] = {}
-        filtered = replace(flt, include_superseded=False) != RecallFilter()
-        allowed_ids = self.graph.filtered_ids(agent_id, flt, now, EXACT_SCAN_LIMIT) if filtered else None
-        if allowed_ids is not None:
-            # The filter bounds the set: score all of it exactly (no ANN recall loss).
-            allowed = set(allowed_ids)
-            if qvec is not None and config.use_vectors:
-                vectors = self.vectors.vectors_of(agent_id, allowed_ids)
-                if vectors:
-                    ids = list(vectors)
-                    sims = np.stack([vectors[i] for i in ids]) @ qvec
-                    semantic = {ids[i]: float(sims[i]) for i in np.argsort(-sims)[:pool]}
-        elif config.use_vectors:
-            # Unfiltered, or a filter too broad to scan: ANN, deeper when hits are filtered.
-            depth = pool * 5 if filtered else pool * 2
-            semantic = {h.memory_id: h.similarity for h in self.vectors.search(agent_id, qvec, depth)}
-        bm25 = {h.memory_id: h.score for h in (kw_job.result() if kw_job else [])}
-        links = graph_job.result() if graph_job else {}
-
-        ids = list(dict.fromkeys([*semantic, *bm25, *links]))
-        if allowed is not None:
-            ids = [i for i in ids if i in allowed]
-        elif filtered:
-            passing = self.graph.filter_ids(agent_id, ids, flt, now)
-            ids = [i for i in ids if i in passing]
-        if not ids:
+        found = self._collect(agent_id, query, top_k, flt, config)
+        now, semantic, bm25, links = found.now, found.semantic, found.bm25, found.links
+        if not found.ids:
             return [], {}, now
-        memories = self.graph.get_memories(agent_id, ids)
+        memories = self.graph.get_memories(agent_id, found.ids)
 
         def wanted(m: Memory | None) -> bool:
             if m is None or (m.expires_at is not None and m.expires_at <= now):
                 return False
-            return flt.include_superseded or not m.superseded_by
+            return found.flt.include_superseded or not m.superseded_by
 
-        ids = [i for i in ids if wanted(memories.get(i))]
-        if qvec is not None and config.semantic_weight:
-            missing = [i for i in ids if i not in semantic]
-            for i, vec in self.vectors.vectors_of(agent_id, missing).items():
-                semantic[i] = float(np.dot(vec, qvec))
+        ids = [i for i in found.ids if wanted(memories.get(i))]
+        self._fill_semantic(found, ids, config)
         candidates = [
             Candidate(
                 memory_id=i,
@@ -188,6 +178,140 @@ class RecallService:
             for i in ids
         ]
         return candidates, memories, now
+
+    def _collect(
+        self, agent_id: str, query: str, top_k: int, flt: RecallFilter | None, config: RecallConfig
+    ) -> _Found:
+        """Every candidate id with its text and graph signals (and what is known of its attributes)."""
+        flt = self._check(agent_id, query, top_k, flt or RecallFilter())
+        query = self.redactor.text(query.strip())
+        now = self.clock()
+        pool = max(config.candidate_pool, top_k * 4)
+
+        refs, mentions = query_text.read(query, self.extractor) if config.use_graph else (NodeRefs(), [])
+        refs = self.graph.resolve(agent_id, refs) if refs else refs
+        # What the graph resolved is masked out of the text signals (query_text.py).
+        text = query_text.masked(query, refs, mentions) if config.mask_resolved and refs else query
+        # Keyword, graph and filter look-ups run while the query is embedded.
+        kw_job = (
+            self._pool.submit(self._keyword_candidates, agent_id, text, pool)
+            if config.use_keywords and text
+            else None
+        )
+        graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs) if refs else None
+        filtered = replace(flt, include_superseded=False) != RecallFilter()
+        allowed_job = (
+            self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT) if filtered else None
+        )
+        qvec = None
+        if config.semantic_weight or config.use_vectors:
+            qvec = self.embedder.embed_query(text or query)
+
+        # None = every memory of the agent (or a filter too broad to list).
+        allowed: dict[str, Attrs] | None = allowed_job.result() if allowed_job else None
+        semantic: dict[str, float] = {}
+        if allowed is not None:
+            # The filter bounds the set: score all of it exactly (no ANN recall loss).
+            if qvec is not None and config.use_vectors:
+                vectors = self.vectors.vectors_of(agent_id, list(allowed))
+                if vectors:
+                    ids = list(vectors)
+                    sims = np.stack([vectors[i] for i in ids]) @ qvec
+                    semantic = {ids[i]: float(sims[i]) for i in np.argsort(-sims)[:pool]}
+        elif config.use_vectors:
+            # Unfiltered, or a filter too broad to scan: ANN, deeper when hits are filtered.
+            depth = pool * 5 if filtered else pool * 2
+            semantic = {h.memory_id: h.similarity for h in self.vectors.search(agent_id, qvec, depth)}
+        kw_hits = kw_job.result() if kw_job else []
+        links = graph_job.result() if graph_job else {}
+        bm25 = {h.memory_id: h.score for h in kw_hits}
+
+        ids = list(dict.fromkeys([*semantic, *bm25, *links]))
+        if allowed is not None:
+            ids = [i for i in ids if i in allowed]
+        elif filtered:
+            passing = self.graph.filter_ids(agent_id, ids, flt, now)
+            ids = [i for i in ids if i in passing]
+        # Ranking attributes the candidate rows already carried.
+        attrs = {i: link.attrs for i, link in links.items() if link.attrs is not None}
+        attrs.update((h.memory_id, h.attrs) for h in kw_hits)
+        if allowed is not None:
+            attrs.update(allowed)
+        return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs)
+
+    def _fill_semantic(self, found: _Found, ids: Sequence[str], config: RecallConfig) -> None:
+        """Cosine similarity (from the vector index) of the candidates the ANN did not return."""
+        if found.qvec is not None and config.semantic_weight:
+            missing = [i for i in ids if i not in found.semantic]
+            for i, vec in self.vectors.vectors_of(found.agent_id, missing).items():
+                found.semantic[i] = float(np.dot(vec, found.qvec))
+    def _pruned_candidates(self, found: _Found, config: RecallConfig, top_k: int) -> tuple[list[Candidate], float]:
+        """The candidates that can reach the top ``top_k``, and the pool's best BM25 score.
+
+        A candidate whose attributes are unknown is bounded by ``partial_bounds``
+        (importance and recency unknown); its attributes are read (point lookups, best
+        bound first) only while that bound can still reach the k-th best exact score, so
+        the top ``top_k`` of what is returned is the top ``top_k`` of every candidate.
+        """
+        now, flt, attrs = found.now, found.flt, found.attrs
+        ids = found.ids
+        self._fill_semantic(found, ids, config)
+
+        def wanted(a: Attrs) -> bool:
+            if a.expires_at is not None and a.expires_at <= now:
+                return False
+            return flt.include_superseded or not a.superseded_by
+
+        def candidate(i: str) -> Candidate:
+            a, link = attrs[i], found.links.get(i)
+            return Candidate(
+                memory_id=i,
+                semantic=found.semantic.get(i, 0.0),
+                keyword_bm25=found.bm25.get(i, 0.0),
+                graph=link.strength if link else 0.0,
+                importance=a.importance,
+                created_at=a.created_at,
+                graph_reasons=tuple(link.reasons) if link else (),
+                superseded_by=a.superseded_by,
+                is_summary=a.kind == "summary",
+            )
+
+        # Bounds need every weight >= 0, and with superseded memories in the pool a
+        # successor outside the top k can still move one (ranking._successors_first).
+        weights = (config.semantic_weight, config.keyword_weight, config.graph_weight,
+                   config.importance_weight, config.recency_weight)
+        exact_only = flt.include_superseded or min(weights) < 0
+        unknown = [i for i in ids if i not in attrs]
+        if exact_only:
+            attrs.update(self.graph.memory_attrs(found.agent_id, unknown))
+            unknown = []
+        # Every keyword hit carries its attributes, so the best live BM25 score is known.
+        best_bm25 = max((found.bm25[i] for i in ids if i in found.bm25 and i in attrs and wanted(attrs[i])), default=0.0)
+        chosen = [candidate(i) for i in ids if i in attrs and wanted(attrs[i])]
+        if unknown:
+            def upper(i: str) -> float:
+                keyword = found.bm25.get(i, 0.0) / best_bm25 if best_bm25 > 0 else 0.0
+                link = found.links.get(i)
+                return partial_bounds(found.semantic.get(i, 0.0), keyword, link.strength if link else 0.0, config)[1]
+
+            def score(c: Candidate) -> float:
+                return combine(signals_for(c, best_bm25=best_bm25, now=now, config=config), config)
+
+            scores = sorted((score(c) for c in chosen), reverse=True)
+            queue = sorted(((upper(i), i) for i in unknown), key=lambda t: -t[0])
+            step = max(top_k, _ATTR_BATCH)
+            while queue:
+                # The k-th best exact score so far; a bound below it (with a margin for float
+                # rounding) cannot reach the top k, nor can any bound after it.
+                kth = scores[top_k - 1] if len(scores) >= top_k else float("-inf")
+                if queue[0][0] + _BOUND_MARGIN < kth:
+                    break
+                batch, queue = [i for _, i in queue[:step]], queue[step:]
+                attrs.update(self.graph.memory_attrs(found.agent_id, batch))
+                fresh = [candidate(i) for i in batch if i in attrs and wanted(attrs[i])]
+                chosen.extend(fresh)
+                scores = sorted([*scores, *(score(c) for c in fresh)], reverse=True)
+        return chosen, best_bm25
 
     def wake_up(self, agent_id: str, top_n: int = 20, min_importance: float = 0.0) -> WakeUp:
         """An agent's ``top_n`` memories by importance times recency (no query, no embedding)."""

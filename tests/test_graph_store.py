@@ -380,8 +380,21 @@ def test_memory_attrs(store):
     other = make_memory("b", agent=B)
     store.write_memories([rec(m) for m in (m1, m2, other)])
     attrs = store.memory_attrs(A, [m1.id, m2.id, other.id, new_id()])
-    assert attrs == {m1.id: (0.25, NOW - timedelta(days=2), expires), m2.id: (1.0, NOW, None)}
+    assert attrs == {m1.id: (0.25, NOW - timedelta(days=2), expires, None, None), m2.id: (1.0, NOW, None, None, None)}
     assert attrs[m1.id][1].utcoffset() == timedelta(0)
+
+
+def test_memory_attrs_are_read_again_after_any_write(store):
+    m = make_memory("one", importance=0.25)
+    store.write_memories([rec(m)])
+    assert store.memory_attrs(A, [m.id])[m.id].importance == 0.25
+    assert store.memory_attrs(A, [m.id])[m.id].importance == 0.25  # cached now
+    with store.transaction() as run:
+        run("MATCH (m:Memory {id: $id}) SET m.importance = 0.75, m.kind = 'summary'", {"id": m.id})
+    assert store.memory_attrs(A, [m.id])[m.id][::4] == (0.75, "summary")
+    assert store.memory_attrs(B, [m.id]) == {}  # the cache is per agent too
+    store.delete_memories(A, [m.id])
+    assert store.memory_attrs(A, [m.id]) == {}
 
 
 def test_many_ids_read_and_delete_like_a_few(store):
@@ -500,8 +513,9 @@ def test_keyword_search_orders_best_first_and_limits(store, texts):
 def test_keyword_hits_carry_the_ranking_attributes(store, texts):
     hits = store.keyword_hits(A, "router firmware", 5)
     assert [h.memory_id for h in hits] == [texts["router"]]
-    importance, created_at, expires_at = hits[0].attrs
+    importance, created_at, expires_at, superseded_by, kind = hits[0].attrs
     assert importance == 0.5 and created_at == NOW and expires_at is None
+    assert superseded_by is None and kind is None
     assert hits[0].score > 0
 
 
@@ -600,8 +614,9 @@ def test_links_via_the_customer_score_one_half(world_db):
 def test_links_carry_the_ranking_attributes(world_db):
     store, world = world_db
     links = store.linked_memories(A, NodeRefs(orders=("4521",)))
-    assert links[world["order"]].attrs == (0.5, NOW, None)
-    assert links[world["plain"]].attrs == (0.5, NOW, None)
+    # Every hop carries them, so recall looks none of these memories up again.
+    assert all(link.attrs == (0.5, NOW, None, None, None) for link in links.values())
+    assert {world["order"], world["plain"]} <= set(links)
 
 
 def test_a_direct_link_beats_and_hides_the_indirect_one(world_db):

@@ -514,3 +514,24 @@ def test_hybrid_preset_has_no_graph_signal(ds):
     hits = ds.recall("order 4521", 10, config=PRESETS["hybrid"])
     assert all(h.signals.graph == 0.0 for h in hits)
     assert "jane_office" not in {ds.names[h.memory.id] for h in hits[:3]}
+
+
+# -- pruning -------------------------------------------------------------------------------
+# recall() reads the attributes of only the candidates that can still reach the top k and the
+# full rows of the answers alone; it must answer exactly what ranking every gathered
+# candidate answers (same ids, order, scores, signals and reasons).
+@pytest.mark.parametrize("query", QUERIES)
+def test_recall_ranks_exactly_like_ranking_every_gathered_candidate(ds, query):
+    from app.ranking import rank
+
+    for flt in (None, RecallFilter(customer_id="jane-doe"), RecallFilter(tags=("refund",)),
+                RecallFilter(include_superseded=True)):
+        for config in (ds.s.recall.default_config(), PRESETS["keyword"], PRESETS["hybrid"]):
+            for top_k in (1, 10):
+                candidates, memories, now = ds.s.recall.gather(A, query, top_k, flt, config)
+                want = [
+                    (r.memory_id, r.score, r.signals, r.why, memories[r.memory_id])
+                    for r in rank(candidates, now=now, config=config, top_k=top_k)
+                ]
+                got = [(h.memory.id, h.score, h.signals, h.why, h.memory) for h in ds.recall(query, top_k, flt=flt, config=config)]
+                assert got == want, (query, flt, config.name, top_k)
