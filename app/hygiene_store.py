@@ -19,6 +19,7 @@ import numpy as np
 
 from app.graph import _MEMORY_COLUMNS, GraphStore, _memory_from_row, _utc, node_uid
 from app.models import Entity, Memory
+from app.vectors import VectorStore
 
 Run = Callable[[str, dict[str, Any] | None], list[list[Any]]]
 
@@ -79,31 +80,66 @@ class TicketActivity:
 
 # -- reads -------------------------------------------------------------------------
 def dedup_neighbours(
-    graph: GraphStore, agent_id: str, customer_id: str, now: datetime, limit: int = 2000
-) -> list[Neighbour]:
-    """The customer's current, non-expiring, ordinary memories (most recent first)."""
+    graph: GraphStore,
+    vectors: VectorStore | None,
+    agent_id: str,
+    customer_ids: Sequence[str],
+    now: datetime,
+    limit: int = 2000,
+) -> dict[str, list[Neighbour]]:
+    """Per customer: its current, non-expiring, ordinary memories (most recent first, at
+    most ``limit``).
+
+    One query for all the customers of a batch: the Customer table is small, so its
+    ``IN`` filter is cheap (unlike one on Memory), and one round trip replaces one per
+    customer. Embeddings come from the agent's vector index (the same float32 values the
+    graph holds, without shipping 384 floats per row through Cypher); a memory the index
+    lacks (written by another thread and not indexed yet) is read from the graph.
+    """
+    if not customer_ids:
+        return {}
+    by_uid = {node_uid(agent_id, c): c for c in customer_ids}
     rows = graph.read(
-        "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $uid}) "
-        "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
-        "RETURN m.id, m.content, m.embedding, m.memory_type, m.entities, m.states, m.importance, "
-        f"m.reinforce_count, m.created_at, m.last_seen_at ORDER BY m.created_at DESC LIMIT {int(limit)}",
-        {"uid": node_uid(agent_id, customer_id)},
+        "MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u "
+        "AND m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
+        "RETURN c.uid, m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
+        "m.reinforce_count, m.created_at, m.last_seen_at",
+        {"u": list(by_uid)},
     )
-    return [
-        Neighbour(
-            id=r[0],
-            content=r[1],
-            embedding=np.asarray(r[2], dtype=np.float32),
-            memory_type=r[3],
-            entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[4] or "[]")),
-            states=tuple(r[5] or ()),
-            importance=float(r[6]),
-            reinforce_count=int(r[7] or 0),
-            created_at=_utc(r[8]),
-            last_seen_at=_utc(r[9]),
+    grouped: dict[str, list[list[Any]]] = {c: [] for c in customer_ids}
+    for r in rows:
+        grouped[by_uid[r[0]]].append(r)
+    for found in grouped.values():
+        found.sort(key=lambda r: r[8], reverse=True)  # stable: newest first
+        del found[int(limit):]
+    ids = list(dict.fromkeys(r[1] for found in grouped.values() for r in found))
+    embeddings = vectors.vectors_of(agent_id, ids) if vectors is not None else {}
+    for memory_id in (i for i in ids if i not in embeddings):  # rare: point lookups
+        found_rows = graph.read_prepared(
+            "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.embedding",
+            {"id": memory_id, "a": agent_id},
         )
-        for r in rows
-    ]
+        if found_rows:
+            embeddings[memory_id] = found_rows[0][0]
+    return {
+        customer_id: [
+            Neighbour(
+                id=r[1],
+                content=r[2],
+                embedding=np.asarray(embeddings[r[1]], dtype=np.float32),
+                memory_type=r[3],
+                entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[4] or "[]")),
+                states=tuple(r[5] or ()),
+                importance=float(r[6]),
+                reinforce_count=int(r[7] or 0),
+                created_at=_utc(r[8]),
+                last_seen_at=_utc(r[9]),
+            )
+            for r in found
+            if r[1] in embeddings  # else forgotten meanwhile
+        ]
+        for customer_id, found in grouped.items()
+    }
 
 
 def stateful_neighbours(

@@ -194,7 +194,7 @@ class MemoryService:
             self._write, max_items=settings.max_batch_size
         )
         self.hygiene = HygienePlanner(
-            graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost)
+            graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost), vectors
         )
         # Called after every committed change (stores, forgets, sweeps): the ticket
         # service recomputes the relations of the tickets the change touched.
