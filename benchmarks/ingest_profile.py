@@ -92,10 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mem = services.memories
         texts = [it["content"] for it in corpus.items]
-        t = time.perf_counter()
-        services.embedder.embed(texts[:2000])
-        floor = min(2000, len(texts)) / (time.perf_counter() - t)
-        print(f"load average {os.getloadavg()[0]:.2f}; floor (model.encode) {floor:.0f} texts/s")
+        services.embedder.embed(texts[:64])  # warm-up
+
+        def floor() -> float:
+            """The floor, measured right before each phase (the machine's load drifts)."""
+            sample = texts[:1000]
+            t = time.perf_counter()
+            services.embedder.embed(sample)
+            per_s = len(sample) / (time.perf_counter() - t)
+            print(f"\nload average {os.getloadavg()[0]:.2f}; floor (model.encode) {per_s:.0f} texts/s")
+            return per_s
 
         stages = Stages()
         mem.extractor.extract_many = stages.wrap("extract", mem.extractor.extract_many)
@@ -107,16 +113,19 @@ def main(argv: list[str] | None = None) -> int:
         mem._prepare_all = stages.wrap("prepare", mem._prepare_all)
 
         reqs = requests_of(corpus.items)
+        base = floor()
+        stages.reset()
         t = time.perf_counter()
         for i in range(0, len(reqs), args.batch):
             mem.store_batch(reqs[i : i + args.batch])
         total = time.perf_counter() - t
-        print(f"\nstore_batch x{args.batch}: {len(reqs)} in {total:.1f}s = {len(reqs) / total:.0f}/s "
-              f"({len(reqs) / total / floor:.2f}x floor)")
+        print(f"store_batch x{args.batch}: {len(reqs)} in {total:.1f}s = {len(reqs) / total:.0f}/s "
+              f"({len(reqs) / total / base:.2f}x floor)")
         print(stages.table(total))
 
         singles = requests_of([dict(it, content=it["content"] + " (follow-up)")
                                for it in corpus.items[: args.singles]])
+        base = floor()
         stages.reset()
         rounds = mem._writer.rounds
 
@@ -128,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         with cf.ThreadPoolExecutor(args.clients) as pool:
             list(pool.map(store_many, [singles[i :: args.clients] for i in range(args.clients)]))
         total = time.perf_counter() - t
-        print(f"\n{args.clients} threads of single stores: {len(singles)} in {total:.1f}s = "
-              f"{len(singles) / total:.0f}/s ({len(singles) / total / floor:.2f}x floor), "
+        print(f"{args.clients} threads of single stores: {len(singles)} in {total:.1f}s = "
+              f"{len(singles) / total:.0f}/s ({len(singles) / total / base:.2f}x floor), "
               f"{mem._writer.rounds - rounds} write rounds")
         print(stages.table(total))
     finally:
