@@ -30,7 +30,7 @@ from datetime import datetime
 import numpy as np
 
 from app import hygiene_store as hs
-from app.graph import GraphStore, MemoryRecord
+from app.graph import GraphStore, MemoryRecord, Transaction
 from app.models import Entity, Memory
 from app.states import TICKET_TOPICS, extract_states, supersedes
 from app.vectors import VectorStore
@@ -60,7 +60,7 @@ class HygienePlan:
     supersessions: list[hs.Supersession] = field(default_factory=list)
     states: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def apply(self, run: hs.Run, now: datetime) -> None:
+    def apply(self, run: Transaction, now: datetime) -> None:
         hs.write_states(run, self.states)
         hs.write_reinforcements(run, self.reinforcements, now)
         hs.write_supersessions(run, self.supersessions)

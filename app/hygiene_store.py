@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from app.graph import _MEMORY_COLUMNS, GraphStore, _memory_from_row, _utc, node_uid
+from app.graph import _MEMORY_COLUMNS, GraphStore, Transaction, _memory_from_row, _utc, node_uid
 from app.models import Entity, Memory
 from app.vectors import VectorStore
 
@@ -252,39 +252,25 @@ def session_embeddings(graph: GraphStore, session_id: str, ids: Sequence[str]) -
 
 
 # -- writes (inside a transaction) ---------------------------------------------------
-def write_states(run: Run, states: dict[str, tuple[str, ...]]) -> None:
+def write_states(run: Transaction, states: dict[str, tuple[str, ...]]) -> None:
     rows = [{"id": i, "s": list(s)} for i, s in states.items() if s]
-    if rows:
-        run("UNWIND $rows AS r MATCH (m:Memory {id: r.id}) SET m.states = CAST(r.s AS STRING[])", {"rows": rows})
+    run.rows("MATCH (m:Memory {id: r.id}) SET m.states = CAST(r.s AS STRING[])", rows)
 
 
-def write_reinforcements(run: Run, items: Sequence[Reinforcement], now: datetime) -> None:
-    if not items:
-        return
-    run(
-        "UNWIND $rows AS r MATCH (m:Memory {id: r.id}) "
+def write_reinforcements(run: Transaction, items: Sequence[Reinforcement], now: datetime) -> None:
+    run.rows(
+        "MATCH (m:Memory {id: r.id}) "
         "SET m.importance = r.imp, m.last_seen_at = r.seen, "
         "m.reinforce_count = coalesce(m.reinforce_count, 0) + r.n, m.updated_at = $now",
-        {
-            "rows": [
-                {"id": x.memory_id, "imp": float(x.importance), "seen": x.last_seen_at, "n": int(x.count)}
-                for x in items
-            ],
-            "now": now,
-        },
+        [{"id": x.memory_id, "imp": float(x.importance), "seen": x.last_seen_at, "n": int(x.count)} for x in items],
+        {"now": now},
     )
 
 
-def write_supersessions(run: Run, items: Sequence[Supersession]) -> None:
-    if not items:
-        return
+def write_supersessions(run: Transaction, items: Sequence[Supersession]) -> None:
     rows = [{"old": x.older_id, "new": x.newer_id, "t": x.at} for x in items]
-    run("UNWIND $rows AS r MATCH (m:Memory {id: r.old}) SET m.superseded_by = r.new", {"rows": rows})
-    run(
-        "UNWIND $rows AS r MATCH (n:Memory {id: r.new}), (o:Memory {id: r.old}) "
-        "CREATE (n)-[:SUPERSEDES {at: r.t}]->(o)",
-        {"rows": rows},
-    )
+    run.rows("MATCH (m:Memory {id: r.old}) SET m.superseded_by = r.new", rows)
+    run.rows("MATCH (n:Memory {id: r.new}), (o:Memory {id: r.old}) CREATE (n)-[:SUPERSEDES {at: r.t}]->(o)", rows)
 
 
 def write_summary(run: Run, memory_id: str, session_id: str, ended_at: datetime, summary: str) -> None:
