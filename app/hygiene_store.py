@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from app.graph import _MEMORY_COLUMNS, GraphStore, Transaction, _memory_from_row, _utc, node_uid
+from app.graph import (
+    _MEMORY_COLUMNS,
+    _POINT_LOOKUP_LIMIT,
+    GraphStore,
+    Transaction,
+    _memory_from_row,
+    _utc,
+    node_uid,
+)
 from app.models import Entity, Memory
 from app.vectors import VectorStore
 
@@ -150,13 +158,22 @@ def stateful_neighbours(
     for label, keys, field in (("`Order`", orders, "orders"), ("Ticket", tickets, "tickets")):
         if not keys:
             continue
-        rows = graph.read(
-            f"MATCH (m:Memory)-[:MENTIONS]->(n:{label}) WHERE n.uid IN $u "
+        current = (
             "AND m.superseded_by IS NULL AND m.kind IS NULL AND m.states IS NOT NULL "
-            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
-            "RETURN m.id, m.states, m.created_at, n.id",
-            {"u": [node_uid(agent_id, k) for k in keys], "now": now},
+            "AND (m.expires_at IS NULL OR m.expires_at > $now) RETURN m.id, m.states, m.created_at, n.id"
         )
+        uids = [node_uid(agent_id, k) for k in keys]
+        if len(uids) <= _POINT_LOOKUP_LIMIT:
+            # An IN list scans the whole Order/Ticket table; a few keys are point lookups.
+            rows = [
+                row
+                for uid in uids
+                for row in graph.read_prepared(
+                    f"MATCH (m:Memory)-[:MENTIONS]->(n:{label}) WHERE n.uid = $u {current}", {"u": uid, "now": now}
+                )
+            ]
+        else:
+            rows = graph.read(f"MATCH (m:Memory)-[:MENTIONS]->(n:{label}) WHERE n.uid IN $u {current}", {"u": uids, "now": now})
         for memory_id, states, created_at, key in rows:
             entry = found.setdefault(
                 memory_id, {"states": tuple(states or ()), "t": _utc(created_at), "orders": set(), "tickets": set()}
@@ -165,10 +182,19 @@ def stateful_neighbours(
     # The subjects found above are only the overlapping ones; fetch each memory's full set
     # so that "shares a ticket" is judged on everything it mentions.
     if found:
-        rows = graph.read(
-            "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids RETURN m.id, t.id",
-            {"ids": list(found)},
-        )
+        if len(found) <= _POINT_LOOKUP_LIMIT:
+            rows = [
+                row
+                for memory_id in found
+                for row in graph.read_prepared(
+                    "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id = $id RETURN m.id, t.id", {"id": memory_id}
+                )
+            ]
+        else:
+            rows = graph.read(
+                "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids RETURN m.id, t.id",
+                {"ids": list(found)},
+            )
         for memory_id, key in rows:
             found[memory_id]["tickets"].add(key)
     return [
