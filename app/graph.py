@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import uuid
 import warnings
@@ -35,6 +36,8 @@ log = logging.getLogger("casegraph.graph")
 _OPEN_PATHS: set[Path] = set()
 # Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
 _POINT_LOOKUP_LIMIT = 64
+# A field of the row variable ``r`` in a statement run by ``Transaction.rows``.
+_ROW_FIELD = re.compile(r"\br\.(\w+)")
 _OPEN_LOCK = threading.Lock()
 
 Tracer = Callable[[str, dict[str, Any] | None], None]
@@ -162,6 +165,26 @@ class Transaction:
         """Run one prepared statement once per row."""
         for row in rows:
             self._store._run_prepared(self._conn, self._store._writer_prepared, query, row)
+
+    def rows(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any] | None = None) -> None:
+        """Run ``body``, a statement over one row ``r``, for every row.
+
+        Kùzu plans an UNWIND join on a primary key as a scan of the whole node table: many
+        rows share one UNWIND, a few (a round of single stores) run as prepared point
+        statements with ``r.x`` as ``$x``, whose cost does not grow with the table.
+        """
+        if not rows:
+            return
+        if len(rows) > _POINT_LOOKUP_LIMIT:
+            self(f"UNWIND $rows AS r {body}", {**(params or {}), "rows": list(rows)})
+            return
+        point = _ROW_FIELD.sub(r"$\1", body)
+        used = set(_ROW_FIELD.findall(body))  # Kùzu refuses parameters a statement does not use
+        for row in rows:
+            self._store._run_prepared(
+                self._conn, self._store._writer_prepared, point,
+                {**(params or {}), **{k: v for k, v in row.items() if k in used}},
+            )
 
 
 class GraphStore:
@@ -428,56 +451,40 @@ class GraphStore:
                 [{**row, "embedding": emb} for row, emb in zip(mems, embs, strict=True)],
             )
             for label, nodes in (("Customer", customers), ("`Order`", orders), ("Ticket", tickets)):
-                if nodes:
-                    run(
-                        f"UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) "
-                        "ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
-                        {"rows": list(nodes.values())},
-                    )
+                run.rows(
+                    f"MERGE (n:{label} {{uid: r.uid}}) "
+                    "ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
+                    list(nodes.values()),
+                )
             if tickets:
-                run(
-                    "UNWIND $uids AS u MATCH (t:Ticket {uid: u}) WHERE t.status IS NULL "
+                uids = [{"u": uid} for uid in tickets]
+                run.rows(
+                    "MATCH (t:Ticket {uid: r.u}) WHERE t.status IS NULL "
                     "SET t.status = 'open', t.updated_at = t.created_at",
-                    {"uids": list(tickets)},
+                    uids,
                 )
                 # In this transaction, so a crash cannot leave their relations stale
                 # unnoticed: app/tickets.py recomputes marked tickets (see 003_tickets).
-                _mark_tickets_stale(run, "UNWIND $uids AS u MATCH (t:Ticket {uid: u})", {"uids": list(tickets)})
-            if entities:
-                run(
-                    "UNWIND $rows AS r MERGE (n:Entity {uid: r.uid}) "
-                    "ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, n.value = r.value",
-                    {"rows": list(entities.values())},
-                )
+                run.rows("MATCH (t:Ticket {uid: r.u}) SET t.refresh_token = $token", uids, {"token": uuid.uuid4().hex})
+            run.rows(
+                "MERGE (n:Entity {uid: r.uid}) "
+                "ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, n.value = r.value",
+                list(entities.values()),
+            )
             for rel, label, rows in (
                 ("ABOUT", "Customer", about),
                 ("MENTIONS", "`Order`", mention_o),
                 ("MENTIONS", "Ticket", mention_t),
                 ("MENTIONS", "Entity", mention_e),
             ):
-                if rows:
-                    run(
-                        f"UNWIND $rows AS r MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) "
-                        f"CREATE (m)-[:{rel}]->(n)",
-                        {"rows": rows},
-                    )
-            if in_session:
-                run(
-                    "UNWIND $rows AS r MATCH (m:Memory {id: r.m}), (s:Session {id: r.n}) "
-                    "CREATE (m)-[:IN_SESSION]->(s)",
-                    {"rows": in_session},
-                )
+                run.rows(f"MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) CREATE (m)-[:{rel}]->(n)", rows)
+            run.rows("MATCH (m:Memory {id: r.m}), (s:Session {id: r.n}) CREATE (m)-[:IN_SESSION]->(s)", in_session)
             for rel, src, dst, rows in (
                 ("PLACED", "Customer", "`Order`", placed),
                 ("RAISED", "Customer", "Ticket", raised),
                 ("CONCERNS", "Ticket", "`Order`", concerns),
             ):
-                if rows:
-                    run(
-                        f"UNWIND $rows AS r MATCH (a:{src} {{uid: r.f}}), (b:{dst} {{uid: r.t}}) "
-                        f"MERGE (a)-[:{rel}]->(b)",
-                        {"rows": pairs(rows)},
-                    )
+                run.rows(f"MATCH (a:{src} {{uid: r.f}}), (b:{dst} {{uid: r.t}}) MERGE (a)-[:{rel}]->(b)", pairs(rows))
             if after is not None:
                 after(run)
 

@@ -30,9 +30,10 @@ from datetime import datetime
 import numpy as np
 
 from app import hygiene_store as hs
-from app.graph import GraphStore, MemoryRecord
+from app.graph import GraphStore, MemoryRecord, Transaction
 from app.models import Entity, Memory
 from app.states import TICKET_TOPICS, extract_states, supersedes
+from app.vectors import VectorStore
 
 # Entity kinds whose values must agree for two memories to be duplicates.
 _IDENTITY_KINDS = frozenset(
@@ -59,7 +60,7 @@ class HygienePlan:
     supersessions: list[hs.Supersession] = field(default_factory=list)
     states: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def apply(self, run: hs.Run, now: datetime) -> None:
+    def apply(self, run: Transaction, now: datetime) -> None:
         hs.write_states(run, self.states)
         hs.write_reinforcements(run, self.reinforcements, now)
         hs.write_supersessions(run, self.supersessions)
@@ -86,19 +87,30 @@ class _Item:
     id: str
     embedding: np.ndarray
     memory_type: str
-    identity: tuple[str, ...]
+    content: str
+    entities: tuple[Entity, ...]
     states: tuple[str, ...]
     importance: float
     created_at: datetime
     last_seen_at: datetime | None
     existing: bool
     reinforced: int = 0
+    _identity: tuple[str, ...] | None = None
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        # Computed only for the few memories similar enough to be compared.
+        if self._identity is None:
+            self._identity = identity(self.content, self.entities)
+        return self._identity
 
 
 class HygienePlanner:
-    def __init__(self, graph: GraphStore, config: HygieneConfig) -> None:
+    def __init__(self, graph: GraphStore, config: HygieneConfig, vectors: VectorStore | None = None) -> None:
         self.graph = graph
         self.config = config
+        # Where existing memories' embeddings are read from (the graph when None).
+        self.vectors = vectors
 
     def plan(self, records: Sequence[MemoryRecord], now: datetime) -> HygienePlan:
         records = [self._with_states(r) for r in records]
@@ -106,27 +118,26 @@ class HygienePlanner:
         by_customer: dict[tuple[str, str], list[_Item]] = {}
         targets: dict[str, _Item] = {}  # reinforced existing memories
         batch_items: dict[str, _Item] = {}  # reinforced memories created in this batch
+        for (agent_id, customer_id), neighbours in self._neighbours(records, now).items():
+            by_customer[(agent_id, customer_id)] = [
+                _Item(
+                    id=n.id, embedding=n.embedding, memory_type=n.memory_type,
+                    content=n.content, entities=n.entities, states=n.states,
+                    importance=n.importance, created_at=n.created_at,
+                    last_seen_at=n.last_seen_at, existing=True,
+                )
+                for n in neighbours
+            ]
 
         for index, rec in enumerate(records):
             m = rec.memory
             item = _Item(
                 id=m.id, embedding=np.asarray(rec.embedding, dtype=np.float32), memory_type=m.memory_type,
-                identity=identity(m.content, m.entities), states=m.states, importance=m.importance,
+                content=m.content, entities=m.entities, states=m.states, importance=m.importance,
                 created_at=m.created_at, last_seen_at=None, existing=False,
             )
-            dedupable = m.customer_id is not None and m.expires_at is None and m.kind is None
-            if dedupable:
+            if _dedupable(m):
                 key = (m.agent_id, m.customer_id)
-                if key not in by_customer:
-                    by_customer[key] = [
-                        _Item(
-                            id=n.id, embedding=n.embedding, memory_type=n.memory_type,
-                            identity=identity(n.content, n.entities), states=n.states,
-                            importance=n.importance, created_at=n.created_at,
-                            last_seen_at=n.last_seen_at, existing=True,
-                        )
-                        for n in hs.dedup_neighbours(self.graph, m.agent_id, m.customer_id, now)
-                    ]
                 match = self._duplicate(item, by_customer[key])
                 if match is not None:
                     self._reinforce(match, item)
@@ -156,6 +167,21 @@ class HygienePlanner:
         return plan
 
     # -- near-duplicates ----------------------------------------------------------------
+    def _neighbours(
+        self, records: Sequence[MemoryRecord], now: datetime
+    ) -> dict[tuple[str, str], list[hs.Neighbour]]:
+        """The existing memories each (agent, customer) of the batch may duplicate: one
+        query per agent for all its customers in the batch."""
+        customers: dict[str, dict[str, None]] = {}
+        for r in records:
+            if _dedupable(r.memory):
+                customers.setdefault(r.memory.agent_id, {})[r.memory.customer_id] = None
+        out: dict[tuple[str, str], list[hs.Neighbour]] = {}
+        for agent_id, ids in customers.items():
+            found = hs.dedup_neighbours(self.graph, self.vectors, agent_id, list(ids), now)
+            out.update(((agent_id, c), n) for c, n in found.items())
+        return out
+
     def _duplicate(self, item: _Item, pool: Sequence[_Item]) -> _Item | None:
         if not pool:
             return None
@@ -230,6 +256,11 @@ class HygienePlanner:
                         out[older.id] = hs.Supersession(older.id, newer.id, now)
                         break
         return list(out.values())
+
+
+def _dedupable(m: Memory) -> bool:
+    """Memories with a TTL and session summaries never take part in deduplication."""
+    return m.customer_id is not None and m.expires_at is None and m.kind is None
 
 
 @dataclass(frozen=True, slots=True)

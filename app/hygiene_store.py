@@ -17,8 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from app.graph import _MEMORY_COLUMNS, GraphStore, _memory_from_row, _utc, node_uid
+from app.graph import (
+    _MEMORY_COLUMNS,
+    _POINT_LOOKUP_LIMIT,
+    GraphStore,
+    Transaction,
+    _memory_from_row,
+    _utc,
+    node_uid,
+)
 from app.models import Entity, Memory
+from app.vectors import VectorStore
 
 Run = Callable[[str, dict[str, Any] | None], list[list[Any]]]
 
@@ -79,31 +88,66 @@ class TicketActivity:
 
 # -- reads -------------------------------------------------------------------------
 def dedup_neighbours(
-    graph: GraphStore, agent_id: str, customer_id: str, now: datetime, limit: int = 2000
-) -> list[Neighbour]:
-    """The customer's current, non-expiring, ordinary memories (most recent first)."""
+    graph: GraphStore,
+    vectors: VectorStore | None,
+    agent_id: str,
+    customer_ids: Sequence[str],
+    now: datetime,
+    limit: int = 2000,
+) -> dict[str, list[Neighbour]]:
+    """Per customer: its current, non-expiring, ordinary memories (most recent first, at
+    most ``limit``).
+
+    One query for all the customers of a batch: the Customer table is small, so its
+    ``IN`` filter is cheap (unlike one on Memory), and one round trip replaces one per
+    customer. Embeddings come from the agent's vector index (the same float32 values the
+    graph holds, without shipping 384 floats per row through Cypher); a memory the index
+    lacks (written by another thread and not indexed yet) is read from the graph.
+    """
+    if not customer_ids:
+        return {}
+    by_uid = {node_uid(agent_id, c): c for c in customer_ids}
     rows = graph.read(
-        "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $uid}) "
-        "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
-        "RETURN m.id, m.content, m.embedding, m.memory_type, m.entities, m.states, m.importance, "
-        f"m.reinforce_count, m.created_at, m.last_seen_at ORDER BY m.created_at DESC LIMIT {int(limit)}",
-        {"uid": node_uid(agent_id, customer_id)},
+        "MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u "
+        "AND m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
+        "RETURN c.uid, m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
+        "m.reinforce_count, m.created_at, m.last_seen_at",
+        {"u": list(by_uid)},
     )
-    return [
-        Neighbour(
-            id=r[0],
-            content=r[1],
-            embedding=np.asarray(r[2], dtype=np.float32),
-            memory_type=r[3],
-            entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[4] or "[]")),
-            states=tuple(r[5] or ()),
-            importance=float(r[6]),
-            reinforce_count=int(r[7] or 0),
-            created_at=_utc(r[8]),
-            last_seen_at=_utc(r[9]),
+    grouped: dict[str, list[list[Any]]] = {c: [] for c in customer_ids}
+    for r in rows:
+        grouped[by_uid[r[0]]].append(r)
+    for found in grouped.values():
+        found.sort(key=lambda r: r[8], reverse=True)  # stable: newest first
+        del found[int(limit):]
+    ids = list(dict.fromkeys(r[1] for found in grouped.values() for r in found))
+    embeddings = vectors.vectors_of(agent_id, ids) if vectors is not None else {}
+    for memory_id in (i for i in ids if i not in embeddings):  # rare: point lookups
+        found_rows = graph.read_prepared(
+            "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.embedding",
+            {"id": memory_id, "a": agent_id},
         )
-        for r in rows
-    ]
+        if found_rows:
+            embeddings[memory_id] = found_rows[0][0]
+    return {
+        customer_id: [
+            Neighbour(
+                id=r[1],
+                content=r[2],
+                embedding=np.asarray(embeddings[r[1]], dtype=np.float32),
+                memory_type=r[3],
+                entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[4] or "[]")),
+                states=tuple(r[5] or ()),
+                importance=float(r[6]),
+                reinforce_count=int(r[7] or 0),
+                created_at=_utc(r[8]),
+                last_seen_at=_utc(r[9]),
+            )
+            for r in found
+            if r[1] in embeddings  # else forgotten meanwhile
+        ]
+        for customer_id, found in grouped.items()
+    }
 
 
 def stateful_neighbours(
@@ -114,13 +158,22 @@ def stateful_neighbours(
     for label, keys, field in (("`Order`", orders, "orders"), ("Ticket", tickets, "tickets")):
         if not keys:
             continue
-        rows = graph.read(
-            f"MATCH (m:Memory)-[:MENTIONS]->(n:{label}) WHERE n.uid IN $u "
+        current = (
             "AND m.superseded_by IS NULL AND m.kind IS NULL AND m.states IS NOT NULL "
-            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
-            "RETURN m.id, m.states, m.created_at, n.id",
-            {"u": [node_uid(agent_id, k) for k in keys], "now": now},
+            "AND (m.expires_at IS NULL OR m.expires_at > $now) RETURN m.id, m.states, m.created_at, n.id"
         )
+        uids = [node_uid(agent_id, k) for k in keys]
+        if len(uids) <= _POINT_LOOKUP_LIMIT:
+            # An IN list scans the whole Order/Ticket table; a few keys are point lookups.
+            rows = [
+                row
+                for uid in uids
+                for row in graph.read_prepared(
+                    f"MATCH (m:Memory)-[:MENTIONS]->(n:{label}) WHERE n.uid = $u {current}", {"u": uid, "now": now}
+                )
+            ]
+        else:
+            rows = graph.read(f"MATCH (m:Memory)-[:MENTIONS]->(n:{label}) WHERE n.uid IN $u {current}", {"u": uids, "now": now})
         for memory_id, states, created_at, key in rows:
             entry = found.setdefault(
                 memory_id, {"states": tuple(states or ()), "t": _utc(created_at), "orders": set(), "tickets": set()}
@@ -129,10 +182,19 @@ def stateful_neighbours(
     # The subjects found above are only the overlapping ones; fetch each memory's full set
     # so that "shares a ticket" is judged on everything it mentions.
     if found:
-        rows = graph.read(
-            "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids RETURN m.id, t.id",
-            {"ids": list(found)},
-        )
+        if len(found) <= _POINT_LOOKUP_LIMIT:
+            rows = [
+                row
+                for memory_id in found
+                for row in graph.read_prepared(
+                    "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id = $id RETURN m.id, t.id", {"id": memory_id}
+                )
+            ]
+        else:
+            rows = graph.read(
+                "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids RETURN m.id, t.id",
+                {"ids": list(found)},
+            )
         for memory_id, key in rows:
             found[memory_id]["tickets"].add(key)
     return [
@@ -216,39 +278,25 @@ def session_embeddings(graph: GraphStore, session_id: str, ids: Sequence[str]) -
 
 
 # -- writes (inside a transaction) ---------------------------------------------------
-def write_states(run: Run, states: dict[str, tuple[str, ...]]) -> None:
+def write_states(run: Transaction, states: dict[str, tuple[str, ...]]) -> None:
     rows = [{"id": i, "s": list(s)} for i, s in states.items() if s]
-    if rows:
-        run("UNWIND $rows AS r MATCH (m:Memory {id: r.id}) SET m.states = CAST(r.s AS STRING[])", {"rows": rows})
+    run.rows("MATCH (m:Memory {id: r.id}) SET m.states = CAST(r.s AS STRING[])", rows)
 
 
-def write_reinforcements(run: Run, items: Sequence[Reinforcement], now: datetime) -> None:
-    if not items:
-        return
-    run(
-        "UNWIND $rows AS r MATCH (m:Memory {id: r.id}) "
+def write_reinforcements(run: Transaction, items: Sequence[Reinforcement], now: datetime) -> None:
+    run.rows(
+        "MATCH (m:Memory {id: r.id}) "
         "SET m.importance = r.imp, m.last_seen_at = r.seen, "
         "m.reinforce_count = coalesce(m.reinforce_count, 0) + r.n, m.updated_at = $now",
-        {
-            "rows": [
-                {"id": x.memory_id, "imp": float(x.importance), "seen": x.last_seen_at, "n": int(x.count)}
-                for x in items
-            ],
-            "now": now,
-        },
+        [{"id": x.memory_id, "imp": float(x.importance), "seen": x.last_seen_at, "n": int(x.count)} for x in items],
+        {"now": now},
     )
 
 
-def write_supersessions(run: Run, items: Sequence[Supersession]) -> None:
-    if not items:
-        return
+def write_supersessions(run: Transaction, items: Sequence[Supersession]) -> None:
     rows = [{"old": x.older_id, "new": x.newer_id, "t": x.at} for x in items]
-    run("UNWIND $rows AS r MATCH (m:Memory {id: r.old}) SET m.superseded_by = r.new", {"rows": rows})
-    run(
-        "UNWIND $rows AS r MATCH (n:Memory {id: r.new}), (o:Memory {id: r.old}) "
-        "CREATE (n)-[:SUPERSEDES {at: r.t}]->(o)",
-        {"rows": rows},
-    )
+    run.rows("MATCH (m:Memory {id: r.old}) SET m.superseded_by = r.new", rows)
+    run.rows("MATCH (n:Memory {id: r.new}), (o:Memory {id: r.old}) CREATE (n)-[:SUPERSEDES {at: r.t}]->(o)", rows)
 
 
 def write_summary(run: Run, memory_id: str, session_id: str, ended_at: datetime, summary: str) -> None:

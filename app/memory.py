@@ -190,11 +190,12 @@ class MemoryService:
         # PII is redacted in _prepare, before extraction, embedding or the graph see it.
         self.redactor = Redactor.from_settings(settings)
         self._extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
+        # Embedding of the next round overlaps the commit of this one (see app/writer.py).
         self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
-            self._write, max_items=settings.max_batch_size
+            self._commit, prepare=self._records, max_items=settings.max_batch_size
         )
         self.hygiene = HygienePlanner(
-            graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost)
+            graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost), vectors
         )
         # Called after every committed change (stores, forgets, sweeps): the ticket
         # service recomputes the relations of the tickets the change touched.
@@ -249,15 +250,14 @@ class MemoryService:
     def _write(
         self, prepared: Sequence[_Prepared], new_sessions: Sequence[Session] = (), *, hygiene: bool = True
     ) -> list[Memory]:
-        """Extract, embed and commit validated memories (normally on the writer thread)."""
-        texts = [p.memory.content for p in prepared]
-        # spaCy and torch both release the GIL for most of their work: overlap them.
-        extraction = self._extract_pool.submit(self.extractor.extract_many, texts)
-        vectors = self.embedder.embed(texts)
-        extracted = extraction.result()
-        records = [
-            self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
-        ]
+        """Extract, embed and commit validated memories on the calling thread."""
+        return self._commit(self._records(prepared), new_sessions, hygiene=hygiene)
+
+    def _commit(
+        self, records: Sequence[MemoryRecord], new_sessions: Sequence[Session] = (), *, hygiene: bool = True
+    ) -> list[Memory]:
+        """Hygiene, graph, vectors for extracted and embedded memories (normally on the
+        writer thread, one round at a time)."""
         now = self.clock()
         plan = self.hygiene.plan(records, now) if hygiene else HygienePlan(fresh=list(records))
         # The commit point: acknowledged from here on. Hygiene commits with the memories.
@@ -382,9 +382,12 @@ class MemoryService:
         )
 
     def _records(self, prepared: Sequence[_Prepared]) -> list[MemoryRecord]:
+        """Extract and embed: pure functions of the text, so they may run ahead of commits."""
         texts = [p.memory.content for p in prepared]
-        extracted = self.extractor.extract_many(texts)
+        # spaCy and torch both release the GIL for most of their work: overlap them.
+        extraction = self._extract_pool.submit(self.extractor.extract_many, texts)
         vectors = self.embedder.embed(texts)
+        extracted = extraction.result()
         return [
             self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
         ]

@@ -100,6 +100,23 @@ def test_duplicates_inside_one_batch_and_the_threshold_setting(svc, open_clocked
     assert second.reinforce_count == 1 and svc.graph.count_memories() == 1
     assert svc.memories.get(BOT, first.id).reinforce_count == 1  # stored, not only answered
 
+    # One batch over several customers: each is compared with its own customer's memories only.
+    a, b, c = svc.memories.store_batch([
+        StoreRequest(agent_id=BOT, content="Leave parcels with the neighbour at number 12!", tags=("customer:ann-lee",)),
+        StoreRequest(agent_id=BOT, content="Leave parcels with the neighbour at number 12.", tags=("customer:bo-ng",)),
+        StoreRequest(agent_id=BOT, content="Leave parcels with the neighbour at number 12", tags=("customer:bo-ng",)),
+    ])
+    assert (a.deduplicated, a.id, a.reinforce_count) == (True, first.id, 2)
+    assert (b.deduplicated, c.deduplicated, c.id) == (False, True, b.id)
+
+    # A memory the vector index does not hold yet (another thread's write, not indexed)
+    # is compared with its embedding from the graph.
+    svc.vectors.remove(BOT, [first.id])
+    again = svc.memories.store(
+        StoreRequest(agent_id=BOT, content="leave parcels with the neighbour at number 12", tags=("customer:ann-lee",))
+    )
+    assert (again.deduplicated, again.id, again.reinforce_count) == (True, first.id, 3)
+
     strict = open_clocked("strict", dedup_threshold=1.0)
     a = strict.memories.store(StoreRequest(agent_id=BOT, content="Prefers to be contacted by email.", tags=("customer:x",)))
     b = strict.memories.store(StoreRequest(agent_id=BOT, content="Prefers being contacted by e-mail.", tags=("customer:x",)))
