@@ -36,6 +36,9 @@ log = logging.getLogger("casegraph.graph")
 _OPEN_PATHS: set[Path] = set()
 # Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
 _POINT_LOOKUP_LIMIT = 64
+# Prepared statements kept per connection (see GraphStore._run).
+_MAX_PREPARED = 4096
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # A field of the row variable ``r`` in a statement run by ``Transaction.rows``.
 _ROW_FIELD = re.compile(r"\br\.(\w+)")
 _OPEN_LOCK = threading.Lock()
@@ -164,7 +167,7 @@ class Transaction:
     def each(self, query: str, rows: Sequence[dict[str, Any]]) -> None:
         """Run one prepared statement once per row."""
         for row in rows:
-            self._store._run_prepared(self._conn, self._store._writer_prepared, query, row)
+            self._store._run_prepared(self._conn, self._store._statements(self._conn), query, row)
 
     def rows(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any] | None = None) -> None:
         """Run ``body``, a statement over one row ``r``, for every row.
@@ -182,7 +185,7 @@ class Transaction:
         used = set(_ROW_FIELD.findall(body))  # Kùzu refuses parameters a statement does not use
         for row in rows:
             self._store._run_prepared(
-                self._conn, self._store._writer_prepared, point,
+                self._conn, self._store._statements(self._conn), point,
                 {**(params or {}), **{k: v for k, v in row.items() if k in used}},
             )
 
@@ -216,7 +219,6 @@ class GraphStore:
         # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
         # they hold this shared, every write holds it exclusive.
         self._fts_gate = SharedExclusiveLock()
-        self._writer_prepared: dict[str, Any] = {}
         self._attrs_cache = _AttrsCache()
         self._closed = False
         self._local = threading.local()
@@ -266,21 +268,42 @@ class GraphStore:
         return conn
 
     def _run(self, conn: Any, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        if params:
+            # Kùzu 0.11 leaks every statement it prepares, and `execute(query, params)`
+            # prepares one per call: ~5-40 KB of native memory per statement, without end
+            # (RSS grew ~40 KB per stored memory). A statement prepared once per connection
+            # and kept is reused for free, so every parameterised query goes through the
+            # connection's cache. A prepared statement refuses parameters it does not use
+            # (plain execute ignored them), so only the ones the query names are passed.
+            # Statements Kùzu cannot prepare without the values (a parameter inside a
+            # recursive pattern's predicate) run the leaky way; they are the rare analyst
+            # queries, never the write or recall path.
+            statements = self._statements(conn)
+            if statements.get(query, True) is not None:
+                used = set(_PARAMETER.findall(query))
+                return self._run_prepared(conn, statements, query, {k: v for k, v in params.items() if k in used})
         if self.tracer is not None:
             self.tracer(query, params)
         with _translated(query.split("\n", 1)[0][:80]):
-            result = conn.execute(query, _to_kuzu(params or {}))
+            result = conn.execute(query, _to_kuzu(params)) if params else conn.execute(query)
             rows = result.get_all()
             result.close()
             return rows
+
+    @staticmethod
+    def _statements(conn: Any) -> dict[str, Any]:
+        """The prepared statements of ``conn``, kept on it (they belong to that connection)."""
+        cache = getattr(conn, "_casegraph_statements", None)
+        if cache is None:
+            cache = conn._casegraph_statements = {}
+        return cache
 
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         return self._run(self._reader(), query, params)
 
     def read_prepared(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
         """``read`` for hot point queries: the plan is prepared once per connection."""
-        conn = self._reader()
-        return self._run_prepared(conn, self._local.__dict__.setdefault("prepared", {}), query, params)
+        return self._run(self._reader(), query, params)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -310,17 +333,27 @@ class GraphStore:
             yield self.path
 
     def _prepared(self, conn: Any, cache: dict[str, Any], query: str) -> Any:
-        statement = cache.get(query)
-        if statement is None:
-            with warnings.catch_warnings():
-                # Kùzu 0.11 calls prepare() deprecated, yet it halves a point query's cost.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                with _translated(query[:80]):
-                    statement = cache[query] = conn.prepare(query)
+        if query in cache:
+            return cache[query]  # None: Kùzu could not prepare it (see below)
+        if len(cache) >= _MAX_PREPARED:
+            # Only queries with literals in their text could get here (all values are
+            # parameters); forgetting the oldest leaks it, but keeps the cache bounded.
+            cache.pop(next(iter(cache)))
+        with warnings.catch_warnings():
+            # Kùzu 0.11 calls prepare() deprecated, yet it halves a point query's cost.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with _translated(query[:80]):
+                statement = conn.prepare(query)
+        if not statement.is_success():
+            cache[query] = None  # GraphStore._run executes it unprepared from now on
+            return None
+        cache[query] = statement
         return statement
 
     def _run_prepared(self, conn: Any, cache: dict[str, Any], query: str, params: dict[str, Any]) -> list[list[Any]]:
         statement = self._prepared(conn, cache, query)
+        if statement is None:
+            return self._run(conn, query, params)
         if self.tracer is not None:
             self.tracer(query, params)
         with _translated(query[:80]):
@@ -677,16 +710,7 @@ class GraphStore:
     ) -> dict[str, Attrs] | None:
         """``filtered_ids`` with each memory's ranking attributes (same scan, same order)."""
         where, params = _filter_clause(agent_id, flt, now)
-        match = "MATCH (m:Memory)"
-        if flt.session_id is not None:
-            match = "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $sid})"
-            params["sid"] = flt.session_id
-            if flt.customer_id is not None:
-                where += " AND EXISTS { MATCH (m)-[:ABOUT]->(:Customer {uid: $cuid}) }"
-        elif flt.customer_id is not None:
-            match = "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $cuid})"
-        if flt.customer_id is not None:
-            params["cuid"] = node_uid(agent_id, flt.customer_id)
+        match = _filter_match(agent_id, flt, params)
         rows = self.read(f"{match} WHERE {where} RETURN m.id, m.tags, {_ATTR_COLUMNS} LIMIT {int(limit) + 1}", params)
         if len(rows) > limit:
             return None
@@ -698,13 +722,7 @@ class GraphStore:
             return set()
         where, params = _filter_clause(agent_id, flt, now)
         params["ids"] = list(ids)
-        match = "MATCH (m:Memory)"
-        if flt.session_id is not None:
-            match = "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $sid})"
-            params["sid"] = flt.session_id
-        if flt.customer_id is not None:
-            where += " AND EXISTS { MATCH (m)-[:ABOUT]->(:Customer {uid: $cuid}) }"
-            params["cuid"] = node_uid(agent_id, flt.customer_id)
+        match = _filter_match(agent_id, flt, params)
         rows = self.read(f"{match} WHERE m.id IN $ids AND {where} RETURN m.id, m.tags", params)
         return {r[0] for r in rows if _tags_pass(flt, r[1])}
 
@@ -1043,6 +1061,23 @@ def _session_from_row(r: list[Any]) -> Session:
         metadata=json.loads(r[6]) if r[6] else {},
         memory_count=int(r[7]),
     )
+
+
+def _filter_match(agent_id: str, flt: RecallFilter, params: dict[str, Any]) -> str:
+    """The MATCH of a filtered memory scan: through its session and/or customer node.
+
+    A pattern, not ``EXISTS { ... $cuid ... }``: Kùzu 0.11 cannot bind a parameter inside
+    a subquery of a prepared statement, and every parameterised query is prepared
+    (GraphStore._run).
+    """
+    path = "(m:Memory)"
+    if flt.customer_id is not None:
+        path = "(:Customer {uid: $cuid})<-[:ABOUT]-" + path
+        params["cuid"] = node_uid(agent_id, flt.customer_id)
+    if flt.session_id is not None:
+        path += "-[:IN_SESSION]->(:Session {id: $sid})"
+        params["sid"] = flt.session_id
+    return f"MATCH {path}"
 
 
 def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ from app.explore import GraphExplorer
 from app.graph import GraphStore
 from app.graph_tickets import TicketGraph
 from app.memory import Clock, MemoryService, utcnow
+from app.native_memory import FreeMemoryReleaser
 from app.recall import RecallService
 from app.settings import Settings
 from app.tickets import TicketService
@@ -62,6 +63,8 @@ class Services:
         ticket_graph = TicketGraph(graph)
         tickets = TicketService(settings, graph, ticket_graph, vectors, clock)
         memories.listeners.append(tickets.refresh)
+        # Last: after a write round, what it freed goes back to the OS (native_memory.py).
+        memories.listeners.append(FreeMemoryReleaser().release)
         try:
             # Relations a crash (or the migration that added them) left stale.
             refreshed = tickets.refresh()

@@ -860,3 +860,18 @@ def test_list_sessions(store):
     assert [s.id for s in store.list_sessions(A, limit=2, offset=1)] == [sessions[2].id, sessions[0].id]
     assert len(store.list_sessions(B)) == 1
     assert store.list_sessions("agent-c") == []
+
+
+def test_a_parameterised_query_is_prepared_once_per_connection(store):
+    # Kùzu 0.11 leaks each statement it prepares: a query run many times with other
+    # parameters must reuse one prepared statement, not prepare a new one per call.
+    query = "MATCH (c:Customer) WHERE c.uid = $u RETURN c.id"
+    for i in range(50):
+        store.read(query, {"u": f"{A}|nobody-{i}"})
+    statements = store._reader()._casegraph_statements
+    assert list(statements).count(query) == 1
+    assert len(statements) == 1
+    with store.transaction() as run:
+        for i in range(20):
+            run("MATCH (c:Customer) WHERE c.uid = $u RETURN c.id", {"u": f"x{i}"})
+    assert list(store._writer._casegraph_statements).count(query) == 1
