@@ -101,6 +101,28 @@ class Attrs(NamedTuple):
 # The columns behind Attrs, in its order (after the memory id).
 _ATTR_COLUMNS = "m.importance, m.created_at, m.expires_at, m.superseded_by, m.kind"
 
+# How a memory reaches a node the query names: (named kind, path from m to that node n
+# [WHERE more], what the reason shows, strength, reason, direct). Direct links to named
+# orders and tickets are pushed down when the query asks for *other* ones.
+_LINK_HOPS: tuple[tuple[str, str, str, float, str, bool], ...] = (
+    ("customer", "(m:Memory)-[:ABOUT]->(n:Customer)", "n.id", 1.0, "about customer {}", False),
+    ("order", "(m:Memory)-[:MENTIONS]->(n:`Order`)", "n.id", 1.0, "linked to order #{}", True),
+    ("order", "(m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(n:`Order`)", "t.id + ' about order #' + n.id",
+     0.75, "linked to ticket {}", False),
+    ("order", "(m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(n:`Order`)", "n.id", 0.5,
+     "same customer as order #{}", False),
+    ("ticket", "(m:Memory)-[:MENTIONS]->(n:Ticket)", "n.id", 1.0, "linked to ticket {}", True),
+    # One hop further: the order(s) the ticket is about, and the other tickets on them.
+    ("ticket", "(m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket)", "'order #' + o.id + ' of ticket ' + n.id",
+     0.75, "linked to {}", False),
+    ("ticket", "(m:Memory)-[:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket) WHERE t2.uid <> n.uid",
+     "t2.id + ' (same order #' + o.id + ')'", 0.75, "linked to ticket {}", False),
+    ("ticket", "(m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(n:Ticket)", "n.id", 0.5, "same customer as ticket {}", False),
+    ("entity", "(m:Memory)-[:MENTIONS]->(n:Entity)", "n.value", 1.0, "mentions {}", False),
+    ("entity", "(m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)", "c.id", 0.5,
+     "same customer ({}) as a mentioned entity", False),
+)
+
 
 def _attrs(row: Sequence[Any]) -> Attrs:
     return Attrs(float(row[0]), _utc(row[1]), _utc(row[2]), row[3], row[4])
@@ -792,47 +814,25 @@ class GraphStore:
                 if text not in link.reasons:
                     link.reasons.append(text)
 
-        c_uids = [node_uid(agent_id, c) for c in refs.customers]
-        o_uids = [node_uid(agent_id, o) for o in refs.orders]
-        t_uids = [node_uid(agent_id, t) for t in refs.tickets]
-        e_uids = [node_uid(agent_id, f"{k}:{v}") for k, v in refs.entities]
-        if c_uids:
-            add(self.read("MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u RETURN m.id, c.id, " + _ATTR_COLUMNS, {"u": c_uids}),
-                1.0, "about customer {}")
-        if o_uids:
-            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, " + _ATTR_COLUMNS, {"u": o_uids})
-            add(rows, 1.0, "linked to order #{}")
-            own.update({r[0]: f"linked to order #{r[1]} itself (asked for others)" for r in rows if others})
-            add(self.read(
-                "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(o:`Order`) WHERE o.uid IN $u "
-                "RETURN m.id, t.id + ' about order #' + o.id, " + _ATTR_COLUMNS,
-                {"u": o_uids}), 0.75, "linked to ticket {}")
-            add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(o:`Order`) WHERE o.uid IN $u RETURN m.id, o.id, " + _ATTR_COLUMNS,
-                {"u": o_uids}), 0.5, "same customer as order #{}")
-        if t_uids:
-            rows = self.read("MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, " + _ATTR_COLUMNS, {"u": t_uids})
-            add(rows, 1.0, "linked to ticket {}")
-            own.update({r[0]: f"linked to ticket {r[1]} itself (asked for others)" for r in rows if others})
-            # One hop further: the order(s) the ticket is about, and the other tickets on them.
-            add(self.read(
-                "MATCH (m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) WHERE t.uid IN $u "
-                "RETURN m.id, 'order #' + o.id + ' of ticket ' + t.id, " + _ATTR_COLUMNS,
-                {"u": t_uids}), 0.75, "linked to {}")
-            add(self.read(
-                "MATCH (m:Memory)-[:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(t:Ticket) "
-                "WHERE t.uid IN $u AND t2.uid <> t.uid RETURN DISTINCT m.id, t2.id + ' (same order #' + o.id + ')', " + _ATTR_COLUMNS,
-                {"u": t_uids}), 0.75, "linked to ticket {}")
-            add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN m.id, t.id, " + _ATTR_COLUMNS,
-                {"u": t_uids}), 0.5, "same customer as ticket {}")
-        if e_uids:
-            add(self.read("MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.uid IN $u RETURN m.id, e.value, " + _ATTR_COLUMNS, {"u": e_uids}),
-                1.0, "mentions {}")
-            add(self.read(
-                "MATCH (m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(e:Entity) "
-                "WHERE e.uid IN $u RETURN DISTINCT m.id, c.id, " + _ATTR_COLUMNS,
-                {"u": e_uids}), 0.5, "same customer ({}) as a mentioned entity")
+        named = {
+            "customer": refs.customers,
+            "order": refs.orders,
+            "ticket": refs.tickets,
+            "entity": [f"{k}:{v}" for k, v in refs.entities],
+        }
+        for kind, path, label, strength, reason, direct in _LINK_HOPS:
+            for key in dict.fromkeys(named[kind]):
+                # One named node at a time, by its primary key: an IN list would scan the
+                # whole Order/Ticket/Entity table (Kùzu 0.11), and queries name one or two.
+                match, _, more = path.partition(" WHERE ")
+                rows = self.read(
+                    f"MATCH {match} WHERE {more + ' AND ' if more else ''}n.uid = $u "
+                    f"RETURN DISTINCT m.id, {label}, {_ATTR_COLUMNS}",
+                    {"u": node_uid(agent_id, key)},
+                )
+                add(rows, strength, reason)
+                if others and direct:
+                    own.update({r[0]: f"{reason.format(r[1])} itself (asked for others)" for r in rows})
         for memory_id, reason in own.items():
             links[memory_id] = GraphLink(0.25, [reason], links[memory_id].attrs)
         return links
