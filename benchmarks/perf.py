@@ -113,7 +113,8 @@ class Server:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # The server's log goes next to its data, so a failed run can be diagnosed.
+            env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab"),  # noqa: SIM115
         )
         self.http = httpx.Client(timeout=600)
 
