@@ -204,9 +204,9 @@ class TicketGraph:
 
     def ticket_sources(self, agent_id: str, ids: Sequence[str]) -> list[TicketSource]:
         rows = self.store.read(
-            "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u "
+            "UNWIND $u AS u MATCH (m:Memory)-[:MENTIONS]->(t:Ticket {uid: u}) "
             "RETURN t.id, m.id, m.content, m.metadata, m.created_at, m.embedding ORDER BY m.created_at, m.id",
-            {"u": self._uids(agent_id, ids)},
+            {"u": self._uids(agent_id, dict.fromkeys(ids))},
         )
         return [TicketSource(r[0], r[1], r[2], r[3], _utc(r[4]), r[5]) for r in rows]
 
@@ -248,18 +248,21 @@ class TicketGraph:
         """The tickets each memory mentions."""
         if not memory_ids:
             return {}
+        # An UNWIND join on the primary key, not ``m.id IN $ids``: Kùzu tests an IN list
+        # against every row, and this list holds thousands of ids (1.5 s against 20 ms
+        # at 90k memories).
         rows = self.store.read(
-            "MATCH (m:Memory)-[:MENTIONS]->(x:Ticket) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id, x.id",
-            {"ids": list(memory_ids), "a": agent_id},
+            "UNWIND $ids AS i MATCH (m:Memory {id: i})-[:MENTIONS]->(x:Ticket) WHERE m.agent_id = $a RETURN m.id, x.id",
+            {"ids": list(dict.fromkeys(memory_ids)), "a": agent_id},
         )
         return _grouped(rows)
 
     def similar_neighbours(self, agent_id: str, ids: Sequence[str]) -> list[tuple[str, str]]:
         """(ticket, other) pairs already RELATED by similar wording."""
         rows = self.store.read(
-            "MATCH (t:Ticket)-[r:RELATED]-(x:Ticket) WHERE t.uid IN $u AND list_contains(r.kinds, 'similar') "
+            "UNWIND $u AS u MATCH (t:Ticket {uid: u})-[r:RELATED]-(x:Ticket) WHERE list_contains(r.kinds, 'similar') "
             "RETURN t.id, x.id",
-            {"u": self._uids(agent_id, ids)},
+            {"u": self._uids(agent_id, dict.fromkeys(ids))},
         )
         return [(r[0], r[1]) for r in rows]
 
@@ -268,8 +271,8 @@ class TicketGraph:
         if not ids:
             return {}
         rows = self.store.read(
-            "MATCH (x:Ticket) WHERE x.uid IN $u RETURN x.id, x.embedding, x.similar_floor",
-            {"u": self._uids(agent_id, ids)},
+            "UNWIND $u AS u MATCH (x:Ticket {uid: u}) RETURN x.id, x.embedding, x.similar_floor",
+            {"u": self._uids(agent_id, dict.fromkeys(ids))},
         )
         return {r[0]: (r[1] or None, r[2]) for r in rows}
 
@@ -278,22 +281,57 @@ class TicketGraph:
     ) -> int:
         """Replace the refreshed tickets' RELATED edges; return how many tokens were cleared.
 
-        A token changed since it was read means a newer memory touched the ticket: its
-        token stays, and the next refresh recomputes it with that memory included.
+        Only what changed is written: most of a busy ticket's relations survive a refresh,
+        and rewriting all of them (thousands of edges a batch at 90k memories) was most of
+        a refresh's time. An edge whose weight and reasons are unchanged keeps its
+        ``updated_at``. A token changed since it was read means a newer memory touched the
+        ticket: its token stays, and the next refresh recomputes it with that memory included.
         """
-        uids = self._uids(agent_id, [r.ticket_id for r in refreshed])
-        rows = [_relation_row(agent_id, rel) for rel in relations]
+        uids = self._uids(agent_id, dict.fromkeys(r.ticket_id for r in refreshed))
+        wanted = {(row["a"], row["b"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}
         with_emb = [r for r in refreshed if r.embedding]
         with self.store.transaction() as run:
-            run("MATCH (t:Ticket)-[r:RELATED]->(:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
-            run("MATCH (:Ticket)-[r:RELATED]->(t:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
-            if rows:
+            # (from, to) -> (which end found it, value); a refreshed ticket's edges to
+            # another refreshed ticket are found from both ends.
+            stored: dict[tuple[str, str], list[tuple[int, tuple[Any, ...]]]] = {}
+            for end, query in enumerate((
+                "UNWIND $u AS u MATCH (t:Ticket {uid: u})-[r:RELATED]->(x:Ticket) RETURN t.uid, x.uid, ",
+                "UNWIND $u AS u MATCH (x:Ticket)-[r:RELATED]->(t:Ticket {uid: u}) RETURN x.uid, t.uid, ",
+            )):
+                for a, b, *value in run(query + "r.weight, r.reasons, r.kinds, r.parts", {"u": uids}):
+                    stored.setdefault((a, b), []).append((end, _edge_value(*value)))
+
+            def single(found: list[tuple[int, tuple[Any, ...]]]) -> bool:
+                ends = [end for end, _ in found]
+                return len(ends) == len(set(ends))  # else two edges for one pair: rewrite it
+
+            gone = [{"a": a, "b": b} for (a, b), found in stored.items() if (a, b) not in wanted or not single(found)]
+            # Deletes and updates go along each edge from its start ticket in one UNWIND:
+            # 0.1 ms an edge, against 0.4 ms for a point DELETE (or CREATE) at 90k memories.
+            if gone:
                 run(
-                    "UNWIND $rows AS r MATCH (a:Ticket {uid: r.a}), (b:Ticket {uid: r.b}) "
-                    "CREATE (a)-[:RELATED {weight: r.w, reasons: CAST(r.reasons AS STRING[]), "
-                    "kinds: CAST(r.kinds AS STRING[]), parts: CAST(r.parts AS DOUBLE[]), updated_at: $now}]->(b)",
-                    {"rows": rows, "now": now},
+                    "UNWIND $rows AS r MATCH (a:Ticket {uid: r.a})-[e:RELATED]->(b:Ticket {uid: r.b}) DELETE e",
+                    {"rows": gone},
                 )
+            kept = {key: found for key, found in stored.items() if key in wanted and single(found)}
+            changed = [
+                row for key, row in wanted.items()
+                if key in kept and any(value != _relation_value(row) for _, value in kept[key])
+            ]
+            if changed:
+                run(
+                    "UNWIND $rows AS r MATCH (a:Ticket {uid: r.a})-[e:RELATED]->(b:Ticket {uid: r.b}) "
+                    "SET e.weight = r.w, e.reasons = CAST(r.reasons AS STRING[]), e.kinds = CAST(r.kinds AS STRING[]), "
+                    "e.parts = CAST(r.parts AS DOUBLE[]), e.updated_at = $now",
+                    {"rows": changed, "now": now},
+                )
+            run.rows(
+                "MATCH (a:Ticket {uid: r.a}), (b:Ticket {uid: r.b}) "
+                "CREATE (a)-[:RELATED {weight: r.w, reasons: CAST(r.reasons AS STRING[]), "
+                "kinds: CAST(r.kinds AS STRING[]), parts: CAST(r.parts AS DOUBLE[]), updated_at: $now}]->(b)",
+                [row for key, row in wanted.items() if key not in kept],
+                {"now": now},
+            )
             # The CASTs type fields that are NULL in every row (a ticket with no memories left).
             run(
                 "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) "
@@ -472,6 +510,15 @@ def _relation_row(agent_id: str, rel: Relation) -> dict[str, Any]:
         "kinds": [r.kind for r in rel.reasons],
         "parts": [float(r.weight) for r in rel.reasons],
     }
+
+
+def _edge_value(weight: float, reasons: Sequence[str], kinds: Sequence[str], parts: Sequence[float]) -> tuple[Any, ...]:
+    return (float(weight), tuple(reasons), tuple(kinds), tuple(float(p) for p in parts))
+
+
+def _relation_value(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What an edge stores of a relation row (``_edge_value`` of what is read back)."""
+    return _edge_value(row["w"], row["reasons"], row["kinds"], row["parts"])
 
 
 def _quoted(label: str) -> str:

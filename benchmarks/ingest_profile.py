@@ -2,6 +2,7 @@
 
     python -m benchmarks.ingest_profile                  # 3,000 memories in batches of 500, then 400 singles
     python -m benchmarks.ingest_profile --n 10000 --singles 800 --clients 8
+    python -m benchmarks.ingest_profile --data-dir /tmp/copy --seed 8  # on top of a large store
 
 Opens ``Services`` on a temporary data directory (no HTTP, so the figures are the write
 path's own) and stores ``benchmarks.perf``'s seeded corpus, first through ``store_batch``
@@ -10,6 +11,10 @@ the ratio to the floor (raw ``model.encode`` of the same texts) and the wall tim
 each stage: extract (spaCy, on its own thread, overlapping embed), embed, hygiene plan,
 graph write (one transaction), vectors, listeners (ticket relation refresh). Stages are
 timed by wrapping the service's own methods; nothing in app/ is changed.
+
+``--data-dir`` stores into an existing data directory instead (a copy of one that
+``benchmarks.perf --keep`` left, say), to see where the time goes at that size; use
+another ``--seed`` than the one that filled it, or near-duplicates merge.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--singles", type=int, default=400, help="single stores from the concurrent clients")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data-dir", type=Path, help="store into this existing data directory (it is changed)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -88,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
     corpus = make_corpus(args.n, args.seed)
     work = Path(tempfile.mkdtemp(prefix="casegraph-ingest-"))
-    services = Services.open(Settings.from_env({}, data_dir=work / "data"))
+    t = time.perf_counter()
+    services = Services.open(Settings.from_env({}, data_dir=args.data_dir or work / "data"))
+    print(f"opened in {time.perf_counter() - t:.1f}s")
     try:
         mem = services.memories
         texts = [it["content"] for it in corpus.items]

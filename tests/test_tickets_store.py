@@ -83,3 +83,46 @@ def test_tickets_from_before_migration_003_get_relations(open_services, tmp_path
     assert [r.text for r in rel.reasons] == ["shared order #4521", "same customer ann", "similar wording (1.00)"]
     ticket = services.tickets.get("bot", "T-1")
     assert ticket.status == "open" and ticket.subject == "x"
+
+
+def test_a_refresh_writes_only_the_relations_that_changed(services):
+    from app.graph_tickets import TicketRefresh
+    from app.ticket_models import Reason, Relation
+
+    for ticket in ("T-1", "T-2", "T-3", "T-4"):
+        store(services, ticket, "ann", f"Ticket {ticket} opened about a late parcel.")
+    graph, tickets = services.graph, services.tickets.tickets
+
+    def save(relations, at):
+        refresh = [TicketRefresh(t, "tok", None, None, None, None, None, None) for t in ("T-1", "T-2")]
+        tickets.save_refresh("bot", refresh, relations, at)
+
+    def edges():
+        rows = graph.read(
+            "MATCH (a:Ticket)-[r:RELATED]->(b:Ticket) WHERE a.agent_id = 'bot' "
+            "RETURN a.id, b.id, r.weight, r.reasons, r.updated_at ORDER BY a.id, b.id"
+        )
+        # T-3/T-4 keep the relation the store's own refresh gave them: not refreshed here.
+        return [(a, b, w, reasons, t.replace(tzinfo=UTC)) for a, b, w, reasons, t in rows if {a, b} & {"T-1", "T-2"}]
+
+    def rel(a, b, weight, why):
+        return Relation(a, b, weight, (Reason("order", why, weight),))
+
+    t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    save([rel("T-1", "T-2", 0.5, "shared order #1"), rel("T-1", "T-3", 0.4, "shared order #2"),
+          rel("T-2", "T-4", 0.3, "shared order #3")], t0)
+    # T-1/T-2 unchanged (found from both refreshed ends), T-1/T-3 re-weighted, T-2/T-4 gone, T-1/T-4 new.
+    save([rel("T-2", "T-1", 0.5, "shared order #1"), rel("T-1", "T-3", 0.6, "shared order #2"),
+          rel("T-1", "T-4", 0.2, "shared order #4")], t1)
+    assert edges() == [
+        ("T-1", "T-2", 0.5, ["shared order #1"], t0),
+        ("T-1", "T-3", 0.6, ["shared order #2"], t1),
+        ("T-1", "T-4", 0.2, ["shared order #4"], t1),
+    ]
+    # Two edges for one pair (as a crash mid-write could never leave, but an old store might)
+    # collapse into the one wanted edge.
+    with graph.transaction() as run:
+        run("MATCH (a:Ticket {id: 'T-1'}), (b:Ticket {id: 'T-2'}) CREATE (a)-[:RELATED {weight: 0.5, "
+            "reasons: ['shared order #1'], kinds: ['order'], parts: [0.5], updated_at: $t}]->(b)", {"t": t0})
+    save([rel("T-1", "T-2", 0.5, "shared order #1")], t1)
+    assert edges() == [("T-1", "T-2", 0.5, ["shared order #1"], t1)]
