@@ -798,12 +798,21 @@ class GraphStore:
             entities=tuple(sorted({(r[0], r[1]) for r in entity_rows})),
         )
 
-    def linked_memories(self, agent_id: str, refs: NodeRefs, *, others: bool = False) -> dict[str, GraphLink]:
+    def linked_memories(
+        self, agent_id: str, refs: NodeRefs, *, others: bool = False, limit: int | None = None
+    ) -> dict[str, GraphLink]:
         """Memories connected to the referenced nodes: 1.0 direct, 0.75 one ticket<->order
         hop away (the order a ticket is about, the other tickets on that order), 0.5 via
         their customer. ``others`` (the query asks for *other* tickets/orders than the ones
         it names) puts the memories directly linked to the named orders and tickets at 0.25,
-        whatever other path also reaches them."""
+        whatever other path also reaches them.
+
+        With a ``limit`` (the caller keeps only the ``limit`` strongest links), hops run
+        strongest first, and once ``limit`` memories are linked more strongly than the next
+        hop could link anything, the weaker hops are skipped: they could change neither
+        which memories are kept nor their strength and reasons. A customer's name in 651
+        memories at 100k saves its 22 ms "same customer" hop.
+        """
         links: dict[str, GraphLink] = {}
         own: dict[str, str] = {}  # with ``others``: memory id -> why it is pushed down
 
@@ -827,7 +836,11 @@ class GraphStore:
             "ticket": refs.tickets,
             "entity": [f"{k}:{v}" for k, v in refs.entities],
         }
-        for kind, path, label, strength, reason, direct in _LINK_HOPS:
+        # Strongest first (stable, so equal strengths keep their order and their reasons).
+        for kind, path, label, strength, reason, direct in sorted(_LINK_HOPS, key=lambda hop: -hop[3]):
+            if limit is not None and not others and named[kind]:
+                if sum(1 for link in links.values() if link.strength > strength) >= limit:
+                    break
             for key in dict.fromkeys(named[kind]):
                 # One named node at a time, by its primary key: an IN list would scan the
                 # whole Order/Ticket/Entity table (Kùzu 0.11), and queries name one or two.

@@ -395,7 +395,7 @@ class RecallService:
     def _graph_candidates(self, agent_id: str, query: str, refs: NodeRefs) -> dict[str, GraphLink]:
         # "other tickets about the same order as T-1042": T-1042's own memories are not wanted.
         others = bool((refs.orders or refs.tickets) and _ASKS_FOR_OTHERS.search(query))
-        links = self.graph.linked_memories(agent_id, refs, others=others)
+        links = self.graph.linked_memories(agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT)
         if len(links) > GRAPH_CANDIDATE_LIMIT:
             strongest = sorted(links.items(), key=lambda kv: -kv[1].strength)[:GRAPH_CANDIDATE_LIMIT]
             links = dict(strongest)

@@ -1,7 +1,9 @@
 """Performance benchmark: ingest and recall of a real server, against the floor, in one run.
 
     python -m benchmarks.perf                      # 10k memories
-    python -m benchmarks.perf --sizes 10000,100000 # the issue's two sizes (100k takes ~20 min)
+    python -m benchmarks.perf --sizes 10000,100000 # the issue's two sizes (100k takes ~45 min)
+    python -m benchmarks.perf --sizes 100000 --keep                      # keep the data directory
+    python -m benchmarks.perf --sizes 100000 --reuse /tmp/copy/data      # recall + restart only
 
 For each size it starts ``casegraph serve`` on a fresh data directory and measures, over
 real HTTP GraphQL:
@@ -12,6 +14,9 @@ real HTTP GraphQL:
   as a ratio to the floor = query embedding + USearch search alone (same model, same index);
 - resident memory (RSS) after load, on-disk bytes per memory, and the time from process
   start to the first answered recall on the existing data directory.
+
+``--reuse`` measures only the recall and restart rows on a data directory an earlier
+``--keep`` run left (loaded with the same ``--sizes`` and ``--seed``; work on a copy).
 
 Data is seeded and realistic in length (support-chat sentences over many customers and
 sessions). Figures depend on the machine: this is a benchmark, not a test.
@@ -227,7 +232,17 @@ def bench_size(n: int, args: argparse.Namespace, model) -> dict:
         server.stop()
     total = n + args.singles
     res["disk_bytes_per_memory"] = dir_bytes(data_dir) / total
+    try:
+        res.update(bench_recall(data_dir, corpus, args, model))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return res
 
+
+def bench_recall(data_dir: Path, corpus: Corpus, args: argparse.Namespace, model) -> dict:
+    """The floor, restart to first recall, recall latencies and RSS on a loaded data directory."""
+    res: dict = {}
     qs = corpus.queries
     res["floor_recall"] = percentiles(floor_recall(data_dir, [q for q, _ in qs[: args.queries]], model))
 
@@ -251,8 +266,6 @@ def bench_size(n: int, args: argparse.Namespace, model) -> dict:
         res["rss_mb_after_restart_and_recall"] = server.rss_mb()
     finally:
         server.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
     return res
 
 
@@ -262,6 +275,10 @@ def report(results: list[dict]) -> str:
 
     def row(name: str, values: list[str], target: str) -> None:
         lines.append(f"| {name} | " + " | ".join(values) + f" | {target} |")
+
+    if any("batch_per_s" not in r for r in results):  # --reuse: no ingest measured
+        results = [{"floor_encode_per_s": float("nan"), "batch_per_s": float("nan"), "single8_per_s": float("nan"),
+                    "rss_mb": float("nan"), "disk_bytes_per_memory": float("nan"), **r} for r in results]
 
     row("floor: model.encode (texts/s)", [f"{r['floor_encode_per_s']:.0f}" for r in results], "")
     row("storeBatch ingest (memories/s, × floor)",
@@ -292,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-sample", type=int, default=2000, help="texts encoded for the ingest floor")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
+    parser.add_argument("--reuse", type=Path, help="measure recall and restart on this loaded data directory")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -311,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
         print(f"# {n:,} memories ...", file=sys.stderr, flush=True)
-        results.append(bench_size(n, args, model))
+        if args.reuse:
+            results.append({"n": n, **bench_recall(args.reuse, make_corpus(n, args.seed), args, model)})
+        else:
+            results.append(bench_size(n, args, model))
         # Each size's table as soon as it is measured: a long run keeps what it measured.
         print(report(results[-1:]) + "\n", flush=True)
     return 0

@@ -611,6 +611,21 @@ def test_links_via_the_customer_score_one_half(world_db):
     assert links[world["order"]].strength == 0.5
 
 
+def test_a_limit_skips_only_hops_that_cannot_reach_the_strongest_links(world_db):
+    store, world = world_db
+    refs = NodeRefs(orders=("4521",))
+    full = store.linked_memories(A, refs)
+    assert sorted(v.strength for v in full.values()) == [0.5, 0.5, 1.0, 1.0]
+    # Two memories linked at 1.0 fill a limit of 2: the 0.5 "same customer" hop is skipped,
+    # and what is kept is exactly the strongest two of the full answer, reasons and all.
+    capped = store.linked_memories(A, refs, limit=2)
+    assert capped == {k: v for k, v in full.items() if v.strength == 1.0}
+    # A limit the strong links do not fill runs every hop.
+    assert store.linked_memories(A, refs, limit=3) == full
+    # "other tickets ..." demotes the named node's own memories afterwards: no skipping then.
+    assert store.linked_memories(A, refs, others=True, limit=2) == store.linked_memories(A, refs, others=True)
+
+
 def test_links_carry_the_ranking_attributes(world_db):
     store, world = world_db
     links = store.linked_memories(A, NodeRefs(orders=("4521",)))

@@ -436,9 +436,16 @@ def test_recency_signal_follows_the_clock_and_half_life(ds):
 
 
 def test_best_keyword_match_is_normalised_to_one(ds):
-    hits = ds.recall("coupon code", 10)
+    hits = ds.recall("coupon code", 10, config=PRESETS["hybrid"])
     assert max(h.signals.keyword for h in hits) == pytest.approx(1.0)
     assert ds.names[hits[0].memory.id] == "grace_coupon"
+
+
+def test_the_default_preset_does_not_search_keywords(ds):
+    # Its keyword weight is 0: BM25 candidates changed no answer of the quality benchmark.
+    hits = ds.recall("coupon code", 10)
+    assert ds.names[hits[0].memory.id] == "grace_coupon"
+    assert all(h.signals.keyword == 0.0 for h in hits)
 
 
 # -- top_k and query validation ----------------------------------------------------------
