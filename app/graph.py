@@ -16,7 +16,7 @@ import re
 import threading
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,8 @@ _MAX_PREPARED = 4096
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # A field of the row variable ``r`` in a statement run by ``Transaction.rows``.
 _ROW_FIELD = re.compile(r"\br\.(\w+)")
+# The key parameter of a ``by_keys`` query.
+_KEY_PARAM = re.compile(r"\$key\b")
 _OPEN_LOCK = threading.Lock()
 
 Tracer = Callable[[str, dict[str, Any] | None], None]
@@ -196,6 +198,19 @@ class Transaction:
         for row in rows:
             self._store._run_prepared(self._conn, self._store._statements(self._conn), query, row)
 
+    def by_keys(self, query: str, keys: Iterable[Any], params: dict[str, Any] | None = None) -> list[list[Any]]:
+        """``GraphStore.by_keys`` inside this transaction."""
+        return _by_keys(self, query, keys, params)
+
+    def along_edges(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any] | None = None) -> None:
+        """``rows`` for a body that walks one edge between two keyed nodes (``(a {k: r.a})-[e]->(b
+        {k: r.b})``): Kùzu runs that as an UNWIND at 0.1 ms a row, against 0.4 ms for a
+        point statement, but an UNWIND costs a scan however few its rows."""
+        if len(rows) > _FEW_KEYS:
+            self(f"UNWIND $rows AS r {body}", {**(params or {}), "rows": list(rows)})
+        else:
+            self.rows(body, rows, params)
+
     def rows(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any] | None = None) -> None:
         """Run ``body``, a statement over one row ``r``, for every row.
 
@@ -224,7 +239,7 @@ class GraphStore:
     """The embedded Kùzu database in ``<data_dir>/graph``."""
 
     def __init__(
-        self, directory: Path, *, buffer_pool_mb: int = 512, tracer: Tracer | None = None
+        self, directory: Path, *, buffer_pool_mb: int = 256, tracer: Tracer | None = None
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = (directory / "graph").resolve()
@@ -334,6 +349,10 @@ class GraphStore:
     def read_prepared(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
         """``read`` for hot point queries: the plan is prepared once per connection."""
         return self._run(self._reader(), query, params)
+
+    def by_keys(self, query: str, keys: Iterable[Any], params: dict[str, Any] | None = None) -> list[list[Any]]:
+        """``query`` for every key in ``keys``; ``query`` names the key ``$key`` in a node pattern."""
+        return _by_keys(lambda q, p: self._run(self._reader(), q, p), query, keys, params)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -983,6 +1002,23 @@ class GraphStore:
     def count_memories_by_agent(self) -> dict[str, int]:
         """Stored memories per agent (one aggregate over the agent_id column)."""
         return {r[0]: int(r[1]) for r in self.read("MATCH (m:Memory) RETURN m.agent_id, count(*)")}
+
+
+def _by_keys(
+    run: Callable[[str, dict[str, Any]], list[list[Any]]], query: str, keys: Iterable[Any], params: dict[str, Any] | None
+) -> list[list[Any]]:
+    """Run ``query`` (with ``$key`` inside a node pattern, e.g. ``(t:Ticket {uid: $key})``)
+    for each distinct key: up to ``_FEW_KEYS`` as prepared point statements (an UNWIND join
+    costs a table scan however short its list: 170 ms for one ticket's memories at 90k
+    memories), past that as one ``UNWIND $keys AS key`` join. Rows come key by key; an
+    ORDER BY in ``query`` orders the rows of each key."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return []
+    params = params or {}
+    if len(keys) <= _FEW_KEYS:
+        return [row for key in keys for row in run(query, {**params, "key": key})]
+    return run("UNWIND $keys AS key " + _KEY_PARAM.sub("key", query), {**params, "keys": keys})
 
 
 def _create_sessions(run: Transaction, sessions: Sequence[Session]) -> None:

@@ -203,10 +203,10 @@ class TicketGraph:
         return [(r[0], r[1], r[2]) for r in rows]
 
     def ticket_sources(self, agent_id: str, ids: Sequence[str]) -> list[TicketSource]:
-        rows = self.store.read(
-            "UNWIND $u AS u MATCH (m:Memory)-[:MENTIONS]->(t:Ticket {uid: u}) "
+        rows = self.store.by_keys(
+            "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket {uid: $key}) "
             "RETURN t.id, m.id, m.content, m.metadata, m.created_at, m.embedding ORDER BY m.created_at, m.id",
-            {"u": self._uids(agent_id, dict.fromkeys(ids))},
+            self._uids(agent_id, ids),
         )
         return [TicketSource(r[0], r[1], r[2], r[3], _utc(r[4]), r[5]) for r in rows]
 
@@ -248,21 +248,21 @@ class TicketGraph:
         """The tickets each memory mentions."""
         if not memory_ids:
             return {}
-        # An UNWIND join on the primary key, not ``m.id IN $ids``: Kùzu tests an IN list
-        # against every row, and this list holds thousands of ids (1.5 s against 20 ms
-        # at 90k memories).
-        rows = self.store.read(
-            "UNWIND $ids AS i MATCH (m:Memory {id: i})-[:MENTIONS]->(x:Ticket) WHERE m.agent_id = $a RETURN m.id, x.id",
-            {"ids": list(dict.fromkeys(memory_ids)), "a": agent_id},
+        # Not ``m.id IN $ids``: Kùzu tests an IN list against every row, and this list
+        # holds thousands of ids (1.5 s against 20 ms as an UNWIND join at 90k memories).
+        rows = self.store.by_keys(
+            "MATCH (m:Memory {id: $key})-[:MENTIONS]->(x:Ticket) WHERE m.agent_id = $a RETURN m.id, x.id",
+            memory_ids,
+            {"a": agent_id},
         )
         return _grouped(rows)
 
     def similar_neighbours(self, agent_id: str, ids: Sequence[str]) -> list[tuple[str, str]]:
         """(ticket, other) pairs already RELATED by similar wording."""
-        rows = self.store.read(
-            "UNWIND $u AS u MATCH (t:Ticket {uid: u})-[r:RELATED]-(x:Ticket) WHERE list_contains(r.kinds, 'similar') "
+        rows = self.store.by_keys(
+            "MATCH (t:Ticket {uid: $key})-[r:RELATED]-(x:Ticket) WHERE list_contains(r.kinds, 'similar') "
             "RETURN t.id, x.id",
-            {"u": self._uids(agent_id, dict.fromkeys(ids))},
+            self._uids(agent_id, ids),
         )
         return [(r[0], r[1]) for r in rows]
 
@@ -270,9 +270,8 @@ class TicketGraph:
         """Stored (embedding, similar_floor) of tickets."""
         if not ids:
             return {}
-        rows = self.store.read(
-            "UNWIND $u AS u MATCH (x:Ticket {uid: u}) RETURN x.id, x.embedding, x.similar_floor",
-            {"u": self._uids(agent_id, dict.fromkeys(ids))},
+        rows = self.store.by_keys(
+            "MATCH (x:Ticket {uid: $key}) RETURN x.id, x.embedding, x.similar_floor", self._uids(agent_id, ids)
         )
         return {r[0]: (r[1] or None, r[2]) for r in rows}
 
@@ -295,10 +294,10 @@ class TicketGraph:
             # another refreshed ticket are found from both ends.
             stored: dict[tuple[str, str], list[tuple[int, tuple[Any, ...]]]] = {}
             for end, query in enumerate((
-                "UNWIND $u AS u MATCH (t:Ticket {uid: u})-[r:RELATED]->(x:Ticket) RETURN t.uid, x.uid, ",
-                "UNWIND $u AS u MATCH (x:Ticket)-[r:RELATED]->(t:Ticket {uid: u}) RETURN x.uid, t.uid, ",
+                "MATCH (t:Ticket {uid: $key})-[r:RELATED]->(x:Ticket) RETURN t.uid, x.uid, ",
+                "MATCH (x:Ticket)-[r:RELATED]->(t:Ticket {uid: $key}) RETURN x.uid, t.uid, ",
             )):
-                for a, b, *value in run(query + "r.weight, r.reasons, r.kinds, r.parts", {"u": uids}):
+                for a, b, *value in run.by_keys(query + "r.weight, r.reasons, r.kinds, r.parts", uids):
                     stored.setdefault((a, b), []).append((end, _edge_value(*value)))
 
             def single(found: list[tuple[int, tuple[Any, ...]]]) -> bool:
@@ -306,25 +305,19 @@ class TicketGraph:
                 return len(ends) == len(set(ends))  # else two edges for one pair: rewrite it
 
             gone = [{"a": a, "b": b} for (a, b), found in stored.items() if (a, b) not in wanted or not single(found)]
-            # Deletes and updates go along each edge from its start ticket in one UNWIND:
-            # 0.1 ms an edge, against 0.4 ms for a point DELETE (or CREATE) at 90k memories.
-            if gone:
-                run(
-                    "UNWIND $rows AS r MATCH (a:Ticket {uid: r.a})-[e:RELATED]->(b:Ticket {uid: r.b}) DELETE e",
-                    {"rows": gone},
-                )
+            run.along_edges("MATCH (a:Ticket {uid: r.a})-[e:RELATED]->(b:Ticket {uid: r.b}) DELETE e", gone)
             kept = {key: found for key, found in stored.items() if key in wanted and single(found)}
             changed = [
                 row for key, row in wanted.items()
                 if key in kept and any(value != _relation_value(row) for _, value in kept[key])
             ]
-            if changed:
-                run(
-                    "UNWIND $rows AS r MATCH (a:Ticket {uid: r.a})-[e:RELATED]->(b:Ticket {uid: r.b}) "
-                    "SET e.weight = r.w, e.reasons = CAST(r.reasons AS STRING[]), e.kinds = CAST(r.kinds AS STRING[]), "
-                    "e.parts = CAST(r.parts AS DOUBLE[]), e.updated_at = $now",
-                    {"rows": changed, "now": now},
-                )
+            run.along_edges(
+                "MATCH (a:Ticket {uid: r.a})-[e:RELATED]->(b:Ticket {uid: r.b}) "
+                "SET e.weight = r.w, e.reasons = CAST(r.reasons AS STRING[]), e.kinds = CAST(r.kinds AS STRING[]), "
+                "e.parts = CAST(r.parts AS DOUBLE[]), e.updated_at = $now",
+                changed,
+                {"now": now},
+            )
             run.rows(
                 "MATCH (a:Ticket {uid: r.a}), (b:Ticket {uid: r.b}) "
                 "CREATE (a)-[:RELATED {weight: r.w, reasons: CAST(r.reasons AS STRING[]), "

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from app.graph import (
-    _FEW_KEYS,
     _MEMORY_COLUMNS,
     GraphStore,
     Transaction,
@@ -98,21 +97,21 @@ def dedup_neighbours(
     """Per customer: its current, non-expiring, ordinary memories (most recent first, at
     most ``limit``).
 
-    One query for all the customers of a batch: the Customer table is small, so its
-    ``IN`` filter is cheap (unlike one on Memory), and one round trip replaces one per
-    customer. Embeddings come from the agent's vector index (the same float32 values the
-    graph holds, without shipping 384 floats per row through Cypher); a memory the index
+    A few customers (a single store) are point queries from each customer node; a batch's
+    many customers one UNWIND join (``GraphStore.by_keys``). Embeddings come from the
+    agent's vector index (the graph's vectors in half precision, without shipping 384
+    floats per row through Cypher); a memory the index
     lacks (written by another thread and not indexed yet) is read from the graph.
     """
     if not customer_ids:
         return {}
     by_uid = {node_uid(agent_id, c): c for c in customer_ids}
-    rows = graph.read(
-        "MATCH (m:Memory)-[:ABOUT]->(c:Customer) WHERE c.uid IN $u "
-        "AND m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
+    rows = graph.by_keys(
+        "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $key}) "
+        "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
         "RETURN c.uid, m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
         "m.reinforce_count, m.created_at, m.last_seen_at",
-        {"u": list(by_uid)},
+        by_uid,
     )
     grouped: dict[str, list[list[Any]]] = {c: [] for c in customer_ids}
     for r in rows:
@@ -162,22 +161,13 @@ def stateful_neighbours(
             "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.states IS NOT NULL "
             "AND (m.expires_at IS NULL OR m.expires_at > $now) RETURN m.id, m.states, m.created_at, n.id"
         )
-        uids = list(dict.fromkeys(node_uid(agent_id, k) for k in keys))
-        if len(uids) <= _FEW_KEYS:
-            # The key in the pattern: with ``WHERE n.uid = $u`` Kùzu 0.11 starts from the
-            # Memory table (9 ms a ticket at 90k memories, against 1.3 ms).
-            rows = [
-                row
-                for uid in uids
-                for row in graph.read_prepared(
-                    f"MATCH (m:Memory)-[:MENTIONS]->(n:{label} {{uid: $u}}) {current}", {"u": uid, "now": now}
-                )
-            ]
-        else:
-            # An UNWIND join on the key: an IN list is tested against every row.
-            rows = graph.read(
-                f"UNWIND $u AS u MATCH (m:Memory)-[:MENTIONS]->(n:{label} {{uid: u}}) {current}", {"u": uids, "now": now}
-            )
+        # The key in the pattern: with ``WHERE n.uid = $u`` Kùzu 0.11 starts from the
+        # Memory table (9 ms a ticket at 90k memories, against 1.3 ms).
+        rows = graph.by_keys(
+            f"MATCH (m:Memory)-[:MENTIONS]->(n:{label} {{uid: $key}}) {current}",
+            [node_uid(agent_id, k) for k in keys],
+            {"now": now},
+        )
         for memory_id, states, created_at, key in rows:
             entry = found.setdefault(
                 memory_id, {"states": tuple(states or ()), "t": _utc(created_at), "orders": set(), "tickets": set()}
@@ -186,19 +176,7 @@ def stateful_neighbours(
     # The subjects found above are only the overlapping ones; fetch each memory's full set
     # so that "shares a ticket" is judged on everything it mentions.
     if found:
-        if len(found) <= _FEW_KEYS:
-            rows = [
-                row
-                for memory_id in found
-                for row in graph.read_prepared(
-                    "MATCH (m:Memory {id: $id})-[:MENTIONS]->(t:Ticket) RETURN m.id, t.id", {"id": memory_id}
-                )
-            ]
-        else:
-            rows = graph.read(
-                "UNWIND $ids AS i MATCH (m:Memory {id: i})-[:MENTIONS]->(t:Ticket) RETURN m.id, t.id",
-                {"ids": list(found)},
-            )
+        rows = graph.by_keys("MATCH (m:Memory {id: $key})-[:MENTIONS]->(t:Ticket) RETURN m.id, t.id", found)
         for memory_id, key in rows:
             found[memory_id]["tickets"].add(key)
     return [

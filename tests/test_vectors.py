@@ -308,3 +308,28 @@ def test_vector_key_is_deterministic_63_bit_and_distinct():
 def test_vector_key_ignores_uuid_spelling():
     u = uuid.uuid4()
     assert vector_key(str(u)) == vector_key(str(u).upper()) == vector_key(u.hex)
+
+
+def test_vectors_are_held_in_half_precision_and_read_back_as_float32(store):
+    memory_ids = ids(2)
+    store.add(A, memory_ids, BASIS[:2])
+    got = store.vectors_of(A, memory_ids)
+    assert all(v.dtype == np.float32 for v in got.values())
+    np.testing.assert_allclose(got[memory_ids[1]], BASIS[1], atol=1e-3)
+    assert store._agent(A).index.dtype.name == "F16"
+
+
+def test_an_index_saved_in_float32_by_an_earlier_version_still_loads(tmp_path):
+    from usearch.index import Index
+
+    memory_ids = ids(3)
+    old = VectorStore(tmp_path / "vectors", NDIM)
+    path = old._file_for(A)
+    f32 = Index(ndim=NDIM, metric="cos", dtype="f32")
+    f32.add(np.array([vector_key(m) for m in memory_ids], dtype=np.uint64), BASIS[:3])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f32.save(str(path))
+    store = VectorStore(tmp_path / "vectors", NDIM)
+    report = store.reconcile({A: set(memory_ids)}, Loader({}))
+    assert report == ReconcileReport(agents=1, added=0, removed=0)  # nothing rebuilt
+    assert [h.memory_id for h in store.search(A, BASIS[2], 1)] == [memory_ids[2]]
