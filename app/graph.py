@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +37,9 @@ log = logging.getLogger("casegraph.graph")
 _OPEN_PATHS: set[Path] = set()
 # Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
 _POINT_LOOKUP_LIMIT = 64
+# Transaction.rows: rows run the other way to measure it, and how often (see _RowModes).
+_PROBE_ROWS = 32
+_PROBE_EVERY = 16
 # Lists of keys: up to this many, point statements with the key in the pattern; past it,
 # one ``UNWIND $keys AS k MATCH (n {key: k})`` join. Never ``n.key IN $keys``: Kùzu 0.11
 # tests an IN list against every row of the table (at 90k memories, 3,000 ids: 0.9 s as
@@ -214,25 +218,82 @@ class Transaction:
     def rows(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any] | None = None) -> None:
         """Run ``body``, a statement over one row ``r``, for every row.
 
-        Kùzu 0.11 plans an UNWIND that MATCHes nodes by primary key as a join over a scan
-        of the whole node table: at 90k memories, 500 MENTIONS edges to orders took 4.4 s
-        as one UNWIND and 0.11 s as 500 prepared point statements (``r.x`` as ``$x``),
-        whose cost does not grow with the table. So a body that MATCHes always runs as
-        point statements; a body that only MERGEs nodes runs as one UNWIND when many
-        rows share it (cheaper than the point statements there).
+        A few rows run as prepared point statements (``r.x`` as ``$x``). Many rows of a body
+        that only MERGEs nodes run as one UNWIND. Many rows of a body that MATCHes nodes by
+        key run whichever way ``_RowModes`` has measured cheaper for that body: Kùzu 0.11
+        plans such an UNWIND as a scan per row, cheap while the tables are small and
+        ruinous when they are large (500 order mentions at 90k memories: 4.4 s as one
+        UNWIND, 0.11 s as point statements, whose cost does not grow with the table).
         """
         if not rows:
             return
-        if len(rows) > _POINT_LOOKUP_LIMIT and not body.lstrip().upper().startswith("MATCH"):
-            self(f"UNWIND $rows AS r {body}", {**(params or {}), "rows": list(rows)})
-            return
+        params = params or {}
+        if len(rows) <= _POINT_LOOKUP_LIMIT:
+            self._points(body, rows, params)
+        elif not body.lstrip().upper().startswith("MATCH"):
+            self._unwind(body, rows, params)
+        else:
+            modes = self._store._row_modes
+            mode, probe = modes.plan(body)
+            run = {"unwind": self._unwind, "point": self._points}
+            if probe:  # a sample of the rows measures the other way
+                other = "point" if mode == "unwind" else "unwind"
+                t = time.perf_counter()
+                run[other](body, rows[:_PROBE_ROWS], params)
+                modes.record(body, other, _PROBE_ROWS, time.perf_counter() - t)
+                rows = rows[_PROBE_ROWS:]
+            t = time.perf_counter()
+            run[mode](body, rows, params)
+            modes.record(body, mode, len(rows), time.perf_counter() - t)
+
+    def _unwind(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any]) -> None:
+        self(f"UNWIND $rows AS r {body}", {**params, "rows": list(rows)})
+
+    def _points(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any]) -> None:
         point = _ROW_FIELD.sub(r"$\1", body)
         used = set(_ROW_FIELD.findall(body))  # Kùzu refuses parameters a statement does not use
         for row in rows:
             self._store._run_prepared(
                 self._conn, self._store._statements(self._conn), point,
-                {**(params or {}), **{k: v for k, v in row.items() if k in used}},
+                {**params, **{k: v for k, v in row.items() if k in used}},
             )
+
+
+class _RowModes:
+    """Per statement body, whether many rows run as one UNWIND or as point statements.
+
+    Measured, not guessed: the first time, ``_PROBE_ROWS`` rows run as one UNWIND and the
+    rest as point statements; after that the cheaper way (seconds per row, a moving
+    average) runs, and every ``_PROBE_EVERY``-th time a sample is measured the other way
+    again, since the balance moves as the tables grow.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cost: dict[str, dict[str, float]] = {}
+        self._calls: dict[str, int] = {}
+
+    def plan(self, body: str) -> tuple[str, bool]:
+        """(the way to run the rows, whether to measure a sample the other way first)."""
+        with self._lock:
+            cost = self._cost.get(body, {})
+            calls = self._calls[body] = self._calls.get(body, 0) + 1
+            if len(cost) < 2:
+                return "point", True
+            best = min(cost, key=lambda mode: cost[mode])
+            return best, calls % _PROBE_EVERY == 0
+
+    def record(self, body: str, mode: str, rows: int, seconds: float) -> None:
+        if rows <= 0:
+            return
+        with self._lock:
+            cost = self._cost.setdefault(body, {})
+            per_row = seconds / rows
+            cost[mode] = per_row if mode not in cost else 0.7 * cost[mode] + 0.3 * per_row
+
+    def costs(self, body: str) -> dict[str, float]:
+        with self._lock:
+            return dict(self._cost.get(body, {}))
 
 
 class GraphStore:
@@ -265,6 +326,7 @@ class GraphStore:
         # they hold this shared, every write holds it exclusive.
         self._fts_gate = SharedExclusiveLock()
         self._attrs_cache = _AttrsCache()
+        self._row_modes = _RowModes()
         self._closed = False
         self._local = threading.local()
         self._readers: list[Any] = []

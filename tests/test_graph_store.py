@@ -890,3 +890,37 @@ def test_a_parameterised_query_is_prepared_once_per_connection(store):
         for i in range(20):
             run("MATCH (c:Customer) WHERE c.uid = $u RETURN c.id", {"u": f"x{i}"})
     assert list(store._writer._casegraph_statements).count(query) == 1
+
+
+# -- many rows: one UNWIND or point statements, whichever measured cheaper -----------------
+def test_row_modes_measure_both_ways_then_run_the_cheaper_and_probe_again():
+    from app.graph import _PROBE_EVERY, _RowModes
+
+    modes = _RowModes()
+    assert modes.plan("body") == ("point", True)  # first: a sample runs as one UNWIND
+    modes.record("body", "unwind", 32, 0.032)  # 1 ms a row
+    modes.record("body", "point", 468, 0.1404)  # 0.3 ms a row
+    plans = [modes.plan("body") for _ in range(2 * _PROBE_EVERY)]
+    assert {mode for mode, _ in plans} == {"point"}
+    assert sum(probe for _, probe in plans) == 2  # the other way is sampled now and then
+    for _ in range(10):  # the tables changed: UNWIND got cheaper
+        modes.record("body", "unwind", 32, 0.0032)
+    assert modes.plan("body")[0] == "unwind"
+    assert modes.plan("other body") == ("point", True)  # each body on its own
+
+
+@pytest.mark.parametrize("plan", [("unwind", False), ("point", False), ("point", True), ("unwind", True)])
+def test_many_rows_give_the_same_graph_either_way(store, monkeypatch, plan):
+    customers = [{"uid": f"{A}|c{i}", "a": A, "id": f"c{i}", "t": NOW} for i in range(100)]
+    orders = [{"uid": f"{A}|{1000 + i}", "a": A, "id": str(1000 + i), "t": NOW} for i in range(100)]
+    with store.transaction() as run:
+        for label, nodes in (("Customer", customers), ("`Order`", orders)):
+            run.rows(f"MERGE (n:{label} {{uid: r.uid}}) ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
+                     nodes)
+    monkeypatch.setattr(store._row_modes, "plan", lambda body: plan)
+    pairs = [{"f": c["uid"], "t": o["uid"]} for c, o in zip(customers, orders, strict=True)]
+    for _ in range(2):  # MERGE: a second pass adds nothing
+        with store.transaction() as run:
+            run.rows("MATCH (a:Customer {uid: r.f}), (b:`Order` {uid: r.t}) MERGE (a)-[:PLACED]->(b)", pairs)
+    rows = store.read("MATCH (a:Customer)-[:PLACED]->(b:`Order`) RETURN a.id, b.id ORDER BY a.id")
+    assert sorted(map(tuple, rows)) == sorted((c["id"], o["id"]) for c, o in zip(customers, orders, strict=True))
