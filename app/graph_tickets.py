@@ -280,49 +280,25 @@ class TicketGraph:
     ) -> int:
         """Replace the refreshed tickets' RELATED edges; return how many tokens were cleared.
 
-        Only what changed is written: most of a busy ticket's relations survive a refresh,
-        and rewriting all of them (thousands of edges a batch at 90k memories) was most of
-        a refresh's time. An edge whose weight and reasons are unchanged keeps its
-        ``updated_at``. A token changed since it was read means a newer memory touched the
-        ticket: its token stays, and the next refresh recomputes it with that memory included.
+        All of a refreshed ticket's edges are deleted and the wanted ones created. (Writing
+        only the changed ones, reading the edges and updating or deleting them along their
+        path in the same transaction, ran Kùzu 0.11's 256 MB buffer pool out at ~7k memories
+        of the quality benchmark, and an earlier form of it crashed once with a corrupted
+        heap; it was taken back.) A token changed since it was read means
+        a newer memory touched the ticket: its token stays, and the next refresh recomputes
+        it with that memory included.
         """
         uids = self._uids(agent_id, dict.fromkeys(r.ticket_id for r in refreshed))
         wanted = {(row["a"], row["b"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}
         with_emb = [r for r in refreshed if r.embedding]
         with self.store.transaction() as run:
-            # (from, to) -> (which end found it, value); a refreshed ticket's edges to
-            # another refreshed ticket are found from both ends.
-            stored: dict[tuple[str, str], list[tuple[int, tuple[Any, ...]]]] = {}
-            for end, query in enumerate((
-                "MATCH (t:Ticket {uid: $key})-[r:RELATED]->(x:Ticket) RETURN t.uid, x.uid, ",
-                "MATCH (x:Ticket)-[r:RELATED]->(t:Ticket {uid: $key}) RETURN x.uid, t.uid, ",
-            )):
-                for a, b, *value in run.by_keys(query + "r.weight, r.reasons, r.kinds, r.parts", uids):
-                    stored.setdefault((a, b), []).append((end, _edge_value(*value)))
-
-            def single(found: list[tuple[int, tuple[Any, ...]]]) -> bool:
-                ends = [end for end, _ in found]
-                return len(ends) == len(set(ends))  # else two edges for one pair: rewrite it
-
-            gone = [{"a": a, "b": b} for (a, b), found in stored.items() if (a, b) not in wanted or not single(found)]
-            run.along_edges("MATCH (a:Ticket {uid: r.a})-[e:RELATED]->(b:Ticket {uid: r.b}) DELETE e", gone)
-            kept = {key: found for key, found in stored.items() if key in wanted and single(found)}
-            changed = [
-                row for key, row in wanted.items()
-                if key in kept and any(value != _relation_value(row) for _, value in kept[key])
-            ]
-            run.along_edges(
-                "MATCH (a:Ticket {uid: r.a})-[e:RELATED]->(b:Ticket {uid: r.b}) "
-                "SET e.weight = r.w, e.reasons = CAST(r.reasons AS STRING[]), e.kinds = CAST(r.kinds AS STRING[]), "
-                "e.parts = CAST(r.parts AS DOUBLE[]), e.updated_at = $now",
-                changed,
-                {"now": now},
-            )
+            run("MATCH (t:Ticket)-[r:RELATED]->(:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
+            run("MATCH (:Ticket)-[r:RELATED]->(t:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
             run.rows(
                 "MATCH (a:Ticket {uid: r.a}), (b:Ticket {uid: r.b}) "
                 "CREATE (a)-[:RELATED {weight: r.w, reasons: CAST(r.reasons AS STRING[]), "
                 "kinds: CAST(r.kinds AS STRING[]), parts: CAST(r.parts AS DOUBLE[]), updated_at: $now}]->(b)",
-                [row for key, row in wanted.items() if key not in kept],
+                list(wanted.values()),
                 {"now": now},
             )
             # The CASTs type fields that are NULL in every row (a ticket with no memories left).
@@ -503,15 +479,6 @@ def _relation_row(agent_id: str, rel: Relation) -> dict[str, Any]:
         "kinds": [r.kind for r in rel.reasons],
         "parts": [float(r.weight) for r in rel.reasons],
     }
-
-
-def _edge_value(weight: float, reasons: Sequence[str], kinds: Sequence[str], parts: Sequence[float]) -> tuple[Any, ...]:
-    return (float(weight), tuple(reasons), tuple(kinds), tuple(float(p) for p in parts))
-
-
-def _relation_value(row: dict[str, Any]) -> tuple[Any, ...]:
-    """What an edge stores of a relation row (``_edge_value`` of what is read back)."""
-    return _edge_value(row["w"], row["reasons"], row["kinds"], row["parts"])
 
 
 def _quoted(label: str) -> str:

@@ -85,7 +85,7 @@ def test_tickets_from_before_migration_003_get_relations(open_services, tmp_path
     assert ticket.status == "open" and ticket.subject == "x"
 
 
-def test_a_refresh_writes_only_the_relations_that_changed(services):
+def test_a_refresh_replaces_exactly_the_refreshed_tickets_relations(services):
     from app.graph_tickets import TicketRefresh
     from app.ticket_models import Reason, Relation
 
@@ -111,16 +111,15 @@ def test_a_refresh_writes_only_the_relations_that_changed(services):
     t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
     save([rel("T-1", "T-2", 0.5, "shared order #1"), rel("T-1", "T-3", 0.4, "shared order #2"),
           rel("T-2", "T-4", 0.3, "shared order #3")], t0)
-    # T-1/T-2 unchanged (found from both refreshed ends), T-1/T-3 re-weighted, T-2/T-4 gone, T-1/T-4 new.
+    # T-1/T-2 unchanged (given the other way round), T-1/T-3 re-weighted, T-2/T-4 gone, T-1/T-4 new.
     save([rel("T-2", "T-1", 0.5, "shared order #1"), rel("T-1", "T-3", 0.6, "shared order #2"),
           rel("T-1", "T-4", 0.2, "shared order #4")], t1)
     assert edges() == [
-        ("T-1", "T-2", 0.5, ["shared order #1"], t0),
+        ("T-1", "T-2", 0.5, ["shared order #1"], t1),
         ("T-1", "T-3", 0.6, ["shared order #2"], t1),
         ("T-1", "T-4", 0.2, ["shared order #4"], t1),
     ]
-    # Two edges for one pair (as a crash mid-write could never leave, but an old store might)
-    # collapse into the one wanted edge.
+    # Two edges for one pair (as a crash mid-write could never leave) collapse into one.
     with graph.transaction() as run:
         run("MATCH (a:Ticket {id: 'T-1'}), (b:Ticket {id: 'T-2'}) CREATE (a)-[:RELATED {weight: 0.5, "
             "reasons: ['shared order #1'], kinds: ['order'], parts: [0.5], updated_at: $t}]->(b)", {"t": t0})
