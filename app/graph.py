@@ -282,10 +282,6 @@ class _RowModes:
             per_row = seconds / rows
             cost[mode] = per_row if mode not in cost else 0.7 * cost[mode] + 0.3 * per_row
 
-    def costs(self, body: str) -> dict[str, float]:
-        with self._lock:
-            return dict(self._cost.get(body, {}))
-
 
 class GraphStore:
     """The embedded Kùzu database in ``<data_dir>/graph``."""

@@ -284,9 +284,9 @@ class TicketGraph:
         only the changed ones, reading the edges and updating or deleting them along their
         path in the same transaction, ran Kùzu 0.11's 256 MB buffer pool out at ~7k memories
         of the quality benchmark, and an earlier form of it crashed once with a corrupted
-        heap; it was taken back.) A token changed since it was read means
-        a newer memory touched the ticket: its token stays, and the next refresh recomputes
-        it with that memory included.
+        heap; it was taken back.) A token changed since it was read means a newer memory
+        touched the ticket: its token stays, and the next refresh recomputes it with that
+        memory included.
         """
         uids = self._uids(agent_id, dict.fromkeys(r.ticket_id for r in refreshed))
         wanted = {(row["a"], row["b"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}

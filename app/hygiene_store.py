@@ -100,8 +100,8 @@ def dedup_neighbours(
     A few customers (a single store) are point queries from each customer node; a batch's
     many customers one UNWIND join (``GraphStore.by_keys``). Embeddings come from the
     agent's vector index (the graph's vectors in half precision, without shipping 384
-    floats per row through Cypher); a memory the index
-    lacks (written by another thread and not indexed yet) is read from the graph.
+    floats per row through Cypher); a memory the index lacks (written by another thread
+    and not indexed yet) is read from the graph.
     """
     if not customer_ids:
         return {}
