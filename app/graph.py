@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import kuzu
 import numpy as np
 
 import graph_schema
+from app.attrs_cache import Attrs, AttrsCache
 from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError
 from app.models import Customer, Entity, Memory, RecallFilter, Session
@@ -99,15 +100,9 @@ class NodeRefs:
         return bool(self.customers or self.orders or self.tickets or self.entities)
 
 
-class Attrs(NamedTuple):
-    """What ranking needs of a memory besides its text signals (a few cheap columns)."""
-
-    importance: float
-    created_at: datetime
-    expires_at: datetime | None
-    superseded_by: str | None = None
-    kind: str | None = None
-
+# A write that changed at most this many memories' attributes reads them back into the
+# attribute cache (a point lookup each); past it, they are looked up when recall needs them.
+_REREAD_CHANGED = 64
 
 # The columns behind Attrs, in its order (after the memory id).
 _ATTR_COLUMNS = "m.importance, m.created_at, m.expires_at, m.superseded_by, m.kind"
@@ -153,46 +148,23 @@ class KeywordHit:
     attrs: Attrs
 
 
-class _AttrsCache:
-    """Ranking attributes read since the last write transaction (every write clears it).
-
-    Recall looks up the attributes of its vector candidates one primary-key query each
-    (~0.1 ms); between writes the same memories come back for similar questions. A lookup
-    that raced a write is not kept (the generation it started in has passed).
-    """
-
-    def __init__(self, limit: int = 50_000) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[tuple[str, str], Attrs] = {}
-        self._generation = 0
-        self._limit = limit
-
-    def clear(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._items.clear()
-
-    def get(self, agent_id: str, ids: Sequence[str]) -> tuple[dict[str, Attrs], list[str], int]:
-        """(cached attributes, ids still to read, the generation to ``put`` them under)."""
-        with self._lock:
-            found = {i: a for i in ids if (a := self._items.get((agent_id, i))) is not None}
-            return found, [i for i in ids if i not in found], self._generation
-
-    def put(self, agent_id: str, attrs: dict[str, Attrs], generation: int) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return
-            if len(self._items) + len(attrs) > self._limit:
-                self._items.clear()
-            self._items.update(((agent_id, i), a) for i, a in attrs.items())
-
-
 class Transaction:
     """The statements of one write transaction (see ``GraphStore.transaction``)."""
 
     def __init__(self, store: GraphStore, conn: Any) -> None:
         self._store = store
         self._conn = conn
+        # What the transaction reports of memories' ranking attributes (app/attrs_cache.py).
+        self._written: dict[str, dict[str, Attrs]] = {}
+        self._changed: set[str] = set()
+
+    def attrs_written(self, agent_id: str, attrs: dict[str, Attrs]) -> None:
+        """These memories have exactly these attributes once this transaction commits."""
+        self._written.setdefault(agent_id, {}).update(attrs)
+
+    def attrs_changed(self, ids: Iterable[str]) -> None:
+        """This transaction changes (or deletes) these memories' ranking attributes."""
+        self._changed.update(ids)
 
     def __call__(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         return self._store._run(self._conn, query, params)
@@ -312,7 +284,7 @@ class GraphStore:
         # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
         # they hold this shared, every write holds it exclusive.
         self._fts_gate = SharedExclusiveLock()
-        self._attrs_cache = _AttrsCache()
+        self._attrs_cache = AttrsCache()
         self._row_modes = _RowModes()
         self._closed = False
         self._local = threading.local()
@@ -404,23 +376,52 @@ class GraphStore:
         return _by_keys(lambda q, p: self._run(self._reader(), q, p), query, keys, params)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """One write transaction; everything in it commits or nothing does."""
+    def transaction(self, *, reports_attrs: bool = False) -> Iterator[Transaction]:
+        """One write transaction; everything in it commits or nothing does.
+
+        ``reports_attrs``: the caller reports through ``Transaction.attrs_written`` and
+        ``attrs_changed`` every memory whose ranking attributes it creates, changes or
+        deletes, so the attribute cache keeps the rest. Without it, the cache is cleared.
+        """
         with self._write_lock, self._fts_gate.exclusive():
             conn = self._writer
+            tx = Transaction(self, conn)
+            committed = False
             try:
                 self._run(conn, "BEGIN TRANSACTION")
                 try:
-                    yield Transaction(self, conn)
+                    yield tx
                 except BaseException:
                     with contextlib.suppress(StorageError):
                         self._run(conn, "ROLLBACK")
                     raise
                 self._run(conn, "COMMIT")
+                committed = True
             finally:
-                # After COMMIT or ROLLBACK: attributes cached before this write are dropped,
-                # and a lookup that raced it is not kept.
-                self._attrs_cache.clear()
+                self._after_write(tx, committed=committed, reported=reports_attrs)
+
+    def _after_write(self, tx: Transaction, *, committed: bool, reported: bool) -> None:
+        """Bring the attribute cache up to a finished write (never raises: it clears)."""
+        cache = self._attrs_cache
+        try:
+            if not committed:
+                cache.forget(tx._changed)  # nothing changed; only in case
+            elif not reported:
+                cache.clear()
+            else:
+                for agent_id, attrs in tx._written.items():
+                    cache.record(agent_id, attrs)
+                cache.forget(tx._changed)
+                if len(tx._changed) <= _REREAD_CHANGED:
+                    # Still under the write lock: nothing can change them again meanwhile.
+                    for memory_id in tx._changed:
+                        for row in self.read_prepared(
+                            f"MATCH (m:Memory {{id: $id}}) RETURN m.agent_id, {_ATTR_COLUMNS}", {"id": memory_id}
+                        ):
+                            cache.record(row[0], {memory_id: _attrs(row[1:])})
+        except Exception:  # a cache must not fail a committed write
+            log.exception("attribute cache update failed; cleared")
+            cache.clear()
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[Path]:
@@ -495,7 +496,7 @@ class GraphStore:
         return rows[0][0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as run:
+        with self.transaction(reports_attrs=True) as run:
             run("MERGE (x:Meta {key: $k}) SET x.value = $v", {"k": key, "v": value})
 
     def check_embedding_model(self, model_id: str, dimension: int) -> None:
@@ -517,7 +518,7 @@ class GraphStore:
         self,
         records: Sequence[MemoryRecord],
         sessions: Sequence[Session] = (),
-        after: Callable[[Callable[..., Any]], None] | None = None,
+        after: Callable[[Transaction], None] | None = None,
         *,
         replace: bool = False,
     ) -> None:
@@ -526,13 +527,14 @@ class GraphStore:
         ``sessions`` (an import's sessions not stored yet) are created in the same
         transaction, before the memories that join them. ``after(run)`` runs last inside
         the same transaction (hygiene: reinforcement, supersession, summary links), so the
-        whole store commits or nothing does. With ``replace`` each memory must already
+        whole store commits or nothing does; it reports every memory whose ranking
+        attributes it changes (``Transaction.attrs_changed``). With ``replace`` each memory must already
         exist (same id, same agent): its node and edges are deleted and written anew in
         the same transaction; a missing one is MemoryNotFound.
         """
         if not records:
             if after is not None:
-                with self.transaction() as run:
+                with self.transaction(reports_attrs=True) as run:
                     after(run)
             return
         mems, embs, customers, orders, tickets, entities = [], [], {}, {}, {}, {}
@@ -565,7 +567,13 @@ class GraphStore:
         def pairs(s: set[tuple[str, str]]) -> list[dict[str, str]]:
             return [{"f": f, "t": t} for f, t in sorted(s)]
 
-        with self.transaction() as run:
+        with self.transaction(reports_attrs=True) as run:
+            # What the CREATE below writes (superseded_by and kind start NULL; hygiene in
+            # ``after`` sets them and reports it).
+            for row in mems:
+                run.attrs_written(
+                    row["agent_id"], {row["id"]: Attrs(row["importance"], row["created_at"], row["expires_at"])}
+                )
             if sessions:
                 _create_sessions(run, sessions)
             if replace:
@@ -631,7 +639,8 @@ class GraphStore:
 
     def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:
         """Delete memories (and their edges); return the ids that existed."""
-        with self.transaction() as run:
+        with self.transaction(reports_attrs=True) as run:
+            run.attrs_changed(ids)
             if len(ids) <= _POINT_LOOKUP_LIMIT:
                 # One primary-key statement per id: an IN list scans the whole table.
                 found = []
@@ -649,11 +658,12 @@ class GraphStore:
                     found.extend(r[0] for r in rows)
                 if found:
                     # What a deleted memory superseded is the latest known state again.
-                    run(
+                    rows = run(
                         "MATCH (m:Memory) WHERE m.agent_id = $a AND m.superseded_by IN $ids "
-                        "SET m.superseded_by = NULL",
+                        "SET m.superseded_by = NULL RETURN m.id",
                         {"ids": found, "a": agent_id},
                     )
+                    run.attrs_changed(r[0] for r in rows)
                 return found
             rows = run(
                 "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id",
@@ -669,10 +679,12 @@ class GraphStore:
                     {"ids": found, "a": agent_id},
                 )
                 # What a deleted memory superseded is the latest known state again.
-                run(
-                    "MATCH (m:Memory) WHERE m.agent_id = $a AND m.superseded_by IN $ids SET m.superseded_by = NULL",
+                rows = run(
+                    "MATCH (m:Memory) WHERE m.agent_id = $a AND m.superseded_by IN $ids "
+                    "SET m.superseded_by = NULL RETURN m.id",
                     {"ids": found, "a": agent_id},
                 )
+                run.attrs_changed(r[0] for r in rows)
         return found
 
     def expired_memory_ids(self, now: datetime) -> list[tuple[str, str]]:
@@ -684,11 +696,11 @@ class GraphStore:
         return [(r[0], r[1]) for r in rows]
 
     def create_session(self, session: Session) -> None:
-        with self.transaction() as run:
+        with self.transaction(reports_attrs=True) as run:
             _create_sessions(run, [session])
 
     def end_session(self, session_id: str, ended_at: datetime, summary: str | None) -> None:
-        with self.transaction() as run:
+        with self.transaction(reports_attrs=True) as run:
             run(
                 "MATCH (s:Session {id: $id}) SET s.ended_at = $t, s.summary = $sum",
                 {"id": session_id, "t": ended_at, "sum": summary},
@@ -732,14 +744,16 @@ class GraphStore:
         return {r[0]: _memory_from_row(r) for r in rows}
 
     def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
-        """The ranking attributes of each existing memory, by id (one point lookup each,
-        unless read since the last write)."""
-        found, missing, generation = self._attrs_cache.get(agent_id, list(dict.fromkeys(ids)))
-        rows = self._point_lookups(
-            missing, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {_ATTR_COLUMNS}", agent_id
-        )
-        fresh = {r[0]: _attrs(r[1:]) for r in rows}
-        self._attrs_cache.put(agent_id, fresh, generation)
+        """The ranking attributes of each existing memory, by id (from the attribute
+        cache, app/attrs_cache.py; one point lookup each for those it does not hold)."""
+        with self._attrs_cache.reading() as reading:
+            found, missing = self._attrs_cache.get(agent_id, list(dict.fromkeys(ids)))
+            rows = self._point_lookups(
+                missing, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {_ATTR_COLUMNS}",
+                agent_id,
+            )
+            fresh = {r[0]: _attrs(r[1:]) for r in rows}
+            self._attrs_cache.put(reading, agent_id, fresh)
         return {**found, **fresh}
 
     def _point_lookups(self, ids: Sequence[str], query: str, agent_id: str) -> list[list[Any]]:
@@ -789,6 +803,28 @@ class GraphStore:
         )
         by_id = {r[0]: r[1] for r in rows}
         return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
+    def load_attrs(self) -> dict[str, set[str]]:
+        """Fill the attribute cache with every memory's ranking attributes; return each
+        agent's memory ids.
+
+        Read in 16 slices of the id range, so the rows in Python at once stay small (one
+        read of 91k memories left ~85 MB of freed objects in the heap; slices ~20 MB).
+        """
+        out: dict[str, set[str]] = {}
+        bounds: list[str | None] = [None, *"123456789abcdef", None]
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            where = " AND ".join(c for c, v in (("m.id >= $lo", lo), ("m.id < $hi", hi)) if v)
+            params = {k: v for k, v in (("lo", lo), ("hi", hi)) if v}
+            with self._attrs_cache.reading() as reading:
+                rows = self.read(f"MATCH (m:Memory) WHERE {where} RETURN m.agent_id, m.id, {_ATTR_COLUMNS}", params)
+                by_agent: dict[str, dict[str, Attrs]] = {}
+                for r in rows:
+                    by_agent.setdefault(r[0], {})[r[1]] = _attrs(r[2:])
+                for agent_id, attrs in by_agent.items():
+                    self._attrs_cache.put(reading, agent_id, attrs)
+                    out.setdefault(agent_id, set()).update(attrs)
+        return out
 
     def all_memory_ids(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}

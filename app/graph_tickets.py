@@ -126,7 +126,7 @@ class TicketGraph:
         """Set ``fields`` (status, subject, channel, updated_at) and record ``event``."""
         uid = node_uid(agent_id, ticket_id)
         sets = ", ".join(f"t.{name} = ${name}" for name in fields)
-        with self.store.transaction() as run:
+        with self.store.transaction(reports_attrs=True) as run:
             run(f"MATCH (t:Ticket {{uid: $uid}}) SET {sets}", {"uid": uid, **fields})
             if event is not None:
                 run(
@@ -291,7 +291,7 @@ class TicketGraph:
         uids = self._uids(agent_id, dict.fromkeys(r.ticket_id for r in refreshed))
         wanted = {(row["a"], row["b"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}
         with_emb = [r for r in refreshed if r.embedding]
-        with self.store.transaction() as run:
+        with self.store.transaction(reports_attrs=True) as run:
             run("MATCH (t:Ticket)-[r:RELATED]->(:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
             run("MATCH (:Ticket)-[r:RELATED]->(t:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
             run.rows(

@@ -10,7 +10,7 @@ parameterised.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,8 +27,6 @@ from app.graph import (
 )
 from app.models import Entity, Memory
 from app.vectors import VectorStore
-
-Run = Callable[[str, dict[str, Any] | None], list[list[Any]]]
 
 # Tickets in these states are no longer open (case-insensitive).
 CLOSED_TICKET_STATES = ("resolved", "closed")
@@ -266,6 +264,7 @@ def write_states(run: Transaction, states: dict[str, tuple[str, ...]]) -> None:
 
 
 def write_reinforcements(run: Transaction, items: Sequence[Reinforcement], now: datetime) -> None:
+    run.attrs_changed(x.memory_id for x in items)
     run.rows(
         "MATCH (m:Memory {id: r.id}) "
         "SET m.importance = r.imp, m.last_seen_at = r.seen, "
@@ -277,12 +276,14 @@ def write_reinforcements(run: Transaction, items: Sequence[Reinforcement], now: 
 
 def write_supersessions(run: Transaction, items: Sequence[Supersession]) -> None:
     rows = [{"old": x.older_id, "new": x.newer_id, "t": x.at} for x in items]
+    run.attrs_changed(x.older_id for x in items)
     run.rows("MATCH (m:Memory {id: r.old}) SET m.superseded_by = r.new", rows)
     run.rows("MATCH (n:Memory {id: r.new}), (o:Memory {id: r.old}) CREATE (n)-[:SUPERSEDES {at: r.t}]->(o)", rows)
 
 
-def write_summary(run: Run, memory_id: str, session_id: str, ended_at: datetime, summary: str) -> None:
+def write_summary(run: Transaction, memory_id: str, session_id: str, ended_at: datetime, summary: str) -> None:
     """Mark the summary memory, link it to its session and end the session."""
+    run.attrs_changed([memory_id])
     run("MATCH (m:Memory {id: $m}) SET m.kind = 'summary'", {"m": memory_id})
     run(
         "MATCH (m:Memory {id: $m}), (s:Session {id: $s}) CREATE (m)-[:SUMMARISES]->(s)",

@@ -51,7 +51,9 @@ class Services:
         try:
             graph.check_embedding_model(embedder.model_id, embedder.dimension)
             vectors = VectorStore(settings.data_dir / "vectors", embedder.dimension)
-            report = vectors.reconcile(graph.all_memory_ids(), graph.embeddings)
+            # One read of every memory: the ids check the vectors, the attributes fill the
+            # cache recall ranks from (app/attrs_cache.py).
+            report = vectors.reconcile(graph.load_attrs(), graph.embeddings)
         except BaseException:
             graph.close()
             raise

@@ -20,6 +20,8 @@ import time
 
 import httpx
 
+from app.graph import _ATTR_COLUMNS, _attrs
+
 KEY = "fuzz-admin-key-1"
 AGENTS = ("fuzz-bot", "fuzz-2")
 CASES = int(os.environ.get("CASEGRAPH_FUZZ_CASES", "1500"))
@@ -332,6 +334,11 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
     assert held.keys() <= acked.keys()
     assert {i: c for i, c in held.items()} == {i: acked[i] for i in held}
     assert {i for i in acked if i not in forgotten and i not in expiring} <= held.keys()
+    # What recall ranks from (app/attrs_cache.py) is what the graph holds.
+    stored = {(r[0], r[1]): _attrs(r[2:]) for r in graph.read(f"MATCH (m:Memory) RETURN m.agent_id, m.id, {_ATTR_COLUMNS}")}
+    for agent in {a for a, _ in stored}:
+        cached, _ = graph._attrs_cache.get(agent, [i for a, i in stored if a == agent])
+        assert cached == {i: stored[(agent, i)] for i in cached}
     elapsed = time.monotonic() - started
     print(f"\nfuzz (seed {rng_seed}): {CASES} requests in {elapsed:.0f}s, statuses {dict(sorted(statuses.items()))}, "
           f"kinds {dict(sorted(kinds.items()))}, {len(acked)} memories accepted, 0 5xx")
