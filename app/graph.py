@@ -743,6 +743,10 @@ class GraphStore:
             )
         return {r[0]: _memory_from_row(r) for r in rows}
 
+    def cached_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
+        """The ranking attributes the attribute cache holds for ``ids`` (no lookups)."""
+        return self._attrs_cache.get(agent_id, ids)[0]
+
     def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
         """The ranking attributes of each existing memory, by id (from the attribute
         cache, app/attrs_cache.py; one point lookup each for those it does not hold)."""

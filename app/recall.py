@@ -118,9 +118,9 @@ class RecallService:
         """The ``top_k`` memories of ``agent_id`` most relevant to ``query``.
 
         Ranks exactly like ``rank(gather(...))`` while reading far less: the ranking
-        attributes come with the keyword, graph and filter rows, the other candidates'
-        are looked up only while they can still reach the top k (score bounds), and full
-        memory rows are read for the ``top_k`` answers alone.
+        attributes come with the keyword, graph and filter rows or from the attribute
+        cache, the others are looked up only while they can still reach the top k (score
+        bounds), and full memory rows are read for the ``top_k`` answers alone.
         """
         config = config or self.default_config()
         found = self._collect(agent_id, query, top_k, flt, config)
@@ -248,7 +248,8 @@ class RecallService:
     def _pruned_candidates(self, found: _Found, config: RecallConfig, top_k: int) -> tuple[list[Candidate], float]:
         """The candidates that can reach the top ``top_k``, and the pool's best BM25 score.
 
-        A candidate whose attributes are unknown is bounded by ``partial_bounds``
+        Attributes come from the candidate rows and the attribute cache. A candidate
+        whose attributes are still unknown is bounded by ``partial_bounds``
         (importance and recency unknown); its attributes are read (point lookups, best
         bound first) only while that bound can still reach the k-th best exact score, so
         the top ``top_k`` of what is returned is the top ``top_k`` of every candidate.
@@ -282,6 +283,9 @@ class RecallService:
                    config.importance_weight, config.recency_weight)
         exact_only = flt.include_superseded or min(weights) < 0
         unknown = [i for i in ids if i not in attrs]
+        if unknown:  # the attribute cache usually holds them all (app/attrs_cache.py)
+            attrs.update(self.graph.cached_attrs(found.agent_id, unknown))
+            unknown = [i for i in unknown if i not in attrs]
         if exact_only:
             attrs.update(self.graph.memory_attrs(found.agent_id, unknown))
             unknown = []
