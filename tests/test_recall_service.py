@@ -527,8 +527,9 @@ def test_hybrid_preset_has_no_graph_signal(ds):
 # recall() reads the attributes of only the candidates that can still reach the top k and the
 # full rows of the answers alone; it must answer exactly what ranking every gathered
 # candidate answers (same ids, order, scores, signals and reasons).
+@pytest.mark.parametrize("cache", ["held", "cleared"])
 @pytest.mark.parametrize("query", QUERIES)
-def test_recall_ranks_exactly_like_ranking_every_gathered_candidate(ds, query):
+def test_recall_ranks_exactly_like_ranking_every_gathered_candidate(ds, query, cache):
     from app.ranking import rank
 
     for flt in (None, RecallFilter(customer_id="jane-doe"), RecallFilter(tags=("refund",)),
@@ -540,5 +541,7 @@ def test_recall_ranks_exactly_like_ranking_every_gathered_candidate(ds, query):
                     (r.memory_id, r.score, r.signals, r.why, memories[r.memory_id])
                     for r in rank(candidates, now=now, config=config, top_k=top_k)
                 ]
+                if cache == "cleared":  # attributes come from rows and bounded lookups
+                    ds.s.graph._attrs_cache.clear()
                 got = [(h.memory.id, h.score, h.signals, h.why, h.memory) for h in ds.recall(query, top_k, flt=flt, config=config)]
                 assert got == want, (query, flt, config.name, top_k)
