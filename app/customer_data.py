@@ -83,8 +83,9 @@ def forget_customer(
     customer_id = check_customer_id(customer_id)
     uid = node_uid(agent_id, customer_id)
     removed: dict[str, int] = {}
-    with graph.transaction() as run:
+    with graph.transaction(reports_attrs=True) as run:
         memory_ids = sorted(_memory_ids(run, agent_id, customer_id))
+        run.attrs_changed(memory_ids)
         session_ids = sorted(_session_ids(run, agent_id, customer_id))
         candidates: dict[str, set[str]] = {}
         for name, label, claim in _MENTIONED:

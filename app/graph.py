@@ -109,23 +109,25 @@ _ATTR_COLUMNS = "m.importance, m.created_at, m.expires_at, m.superseded_by, m.ki
 
 # How a memory reaches a node the query names: (named kind, path from m to that node n
 # [WHERE more], what the reason shows, strength, reason, direct). Direct links to named
-# orders and tickets are pushed down when the query asks for *other* ones.
+# orders and tickets are pushed down when the query asks for *other* ones. ``e`` is the
+# memory's own edge: its ``mid`` is the memory's id, read without touching the memory's row.
 _LINK_HOPS: tuple[tuple[str, str, str, float, str, bool], ...] = (
-    ("customer", "(m:Memory)-[:ABOUT]->(n:Customer)", "n.id", 1.0, "about customer {}", False),
-    ("order", "(m:Memory)-[:MENTIONS]->(n:`Order`)", "n.id", 1.0, "linked to order #{}", True),
-    ("order", "(m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(n:`Order`)", "t.id + ' about order #' + n.id",
+    ("customer", "(m:Memory)-[e:ABOUT]->(n:Customer)", "n.id", 1.0, "about customer {}", False),
+    ("order", "(m:Memory)-[e:MENTIONS]->(n:`Order`)", "n.id", 1.0, "linked to order #{}", True),
+    ("order", "(m:Memory)-[e:MENTIONS]->(t:Ticket)-[:CONCERNS]->(n:`Order`)", "t.id + ' about order #' + n.id",
      0.75, "linked to ticket {}", False),
-    ("order", "(m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(n:`Order`)", "n.id", 0.5,
+    ("order", "(m:Memory)-[e:ABOUT]->(:Customer)-[:PLACED]->(n:`Order`)", "n.id", 0.5,
      "same customer as order #{}", False),
-    ("ticket", "(m:Memory)-[:MENTIONS]->(n:Ticket)", "n.id", 1.0, "linked to ticket {}", True),
+    ("ticket", "(m:Memory)-[e:MENTIONS]->(n:Ticket)", "n.id", 1.0, "linked to ticket {}", True),
     # One hop further: the order(s) the ticket is about, and the other tickets on them.
-    ("ticket", "(m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket)", "'order #' + o.id + ' of ticket ' + n.id",
-     0.75, "linked to {}", False),
-    ("ticket", "(m:Memory)-[:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket) WHERE t2.uid <> n.uid",
-     "t2.id + ' (same order #' + o.id + ')'", 0.75, "linked to ticket {}", False),
-    ("ticket", "(m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(n:Ticket)", "n.id", 0.5, "same customer as ticket {}", False),
-    ("entity", "(m:Memory)-[:MENTIONS]->(n:Entity)", "n.value", 1.0, "mentions {}", False),
-    ("entity", "(m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)", "c.id", 0.5,
+    ("ticket", "(m:Memory)-[e:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket)",
+     "'order #' + o.id + ' of ticket ' + n.id", 0.75, "linked to {}", False),
+    ("ticket", "(m:Memory)-[e:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket) "
+     "WHERE t2.uid <> n.uid", "t2.id + ' (same order #' + o.id + ')'", 0.75, "linked to ticket {}", False),
+    ("ticket", "(m:Memory)-[e:ABOUT]->(:Customer)-[:RAISED]->(n:Ticket)", "n.id", 0.5, "same customer as ticket {}",
+     False),
+    ("entity", "(m:Memory)-[e:MENTIONS]->(n:Entity)", "n.value", 1.0, "mentions {}", False),
+    ("entity", "(m:Memory)-[e:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)", "c.id", 0.5,
      "same customer ({}) as a mentioned entity", False),
 )
 
@@ -138,7 +140,6 @@ def _attrs(row: Sequence[Any]) -> Attrs:
 class GraphLink:
     strength: float
     reasons: list[str] = field(default_factory=list)
-    attrs: Attrs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -616,7 +617,9 @@ class GraphStore:
                 ("MENTIONS", "Ticket", mention_t),
                 ("MENTIONS", "Entity", mention_e),
             ):
-                run.rows(f"MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) CREATE (m)-[:{rel}]->(n)", rows)
+                run.rows(
+                    f"MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) CREATE (m)-[:{rel} {{mid: r.m}}]->(n)", rows
+                )
             run.rows("MATCH (m:Memory {id: r.m}), (s:Session {id: r.n}) CREATE (m)-[:IN_SESSION]->(s)", in_session)
             for rel, src, dst, rows in (
                 ("PLACED", "Customer", "`Order`", placed),
@@ -928,8 +931,6 @@ class GraphStore:
             for row in rows:
                 memory_id, label = row[0], row[1]
                 link = links.setdefault(memory_id, GraphLink(0.0))
-                if len(row) > 2:  # rows that carry the memory's ranking attributes
-                    link.attrs = _attrs(row[2:])
                 if strength < link.strength:
                     continue  # a stronger connection already explains this memory
                 if strength > link.strength:
@@ -955,14 +956,14 @@ class GraphStore:
                 match, _, more = path.partition(" WHERE ")
                 rows = self.read(
                     f"MATCH {match} WHERE {more + ' AND ' if more else ''}n.uid = $u "
-                    f"RETURN DISTINCT m.id, {label}, {_ATTR_COLUMNS}",
+                    f"RETURN DISTINCT e.mid, {label}",
                     {"u": node_uid(agent_id, key)},
                 )
                 add(rows, strength, reason)
                 if others and direct:
                     own.update({r[0]: f"{reason.format(r[1])} itself (asked for others)" for r in rows})
         for memory_id, reason in own.items():
-            links[memory_id] = GraphLink(0.25, [reason], links[memory_id].attrs)
+            links[memory_id] = GraphLink(0.25, [reason])
         return links
 
     def associated_memories(

@@ -118,7 +118,7 @@ class RecallService:
         """The ``top_k`` memories of ``agent_id`` most relevant to ``query``.
 
         Ranks exactly like ``rank(gather(...))`` while reading far less: the ranking
-        attributes come with the keyword, graph and filter rows or from the attribute
+        attributes come with the keyword and filter rows or from the attribute
         cache, the others are looked up only while they can still reach the top k (score
         bounds), and full memory rows are read for the ``top_k`` answers alone.
         """
@@ -232,9 +232,8 @@ class RecallService:
         elif filtered:
             passing = self.graph.filter_ids(agent_id, ids, flt, now)
             ids = [i for i in ids if i in passing]
-        # Ranking attributes the candidate rows already carried.
-        attrs = {i: link.attrs for i, link in links.items() if link.attrs is not None}
-        attrs.update((h.memory_id, h.attrs) for h in kw_hits)
+        # Ranking attributes the keyword and filter rows already carried.
+        attrs = {h.memory_id: h.attrs for h in kw_hits}
         if allowed is not None:
             attrs.update(allowed)
         return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs)

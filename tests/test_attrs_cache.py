@@ -144,10 +144,15 @@ def test_every_write_leaves_the_cache_equal_to_the_graph(svc):
     svc.memories.session_end(session.id)
     assert "summary" in {a.kind for a in graph_attrs(svc).values()}
     assert_cache_is_exact(svc)
-    # A write that does not report what it changed clears the cache; lookups refill it.
+    # Erasing a customer.
     forget_customer(svc.graph, svc.vectors, BOT, "jane-doe")
+    assert_cache_is_exact(svc)
+    # A write that does not report what it changed clears the cache; lookups refill it.
+    with svc.graph.transaction() as run:
+        run("MATCH (m:Memory) SET m.importance = 0.25")
     assert len(svc.graph._attrs_cache) == 0
     svc.recall.recall(BOT, "delivery slot", 5)
+    assert len(svc.graph._attrs_cache) > 0
     assert_cache_is_exact(svc, complete=False)
 
 
