@@ -9,6 +9,7 @@ so a crash between a graph commit and an index save loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -31,6 +32,12 @@ _DTYPE = "f16"
 
 def vector_key(memory_id: str) -> int:
     """A stable 63-bit USearch key for a memory id (a UUID)."""
+    digits = memory_id.replace("-", "")
+    if len(digits) == 32:
+        # What uuid.UUID parses, for the usual spelling, at a third of its cost (recall
+        # keys a few hundred ids a query); anything else takes the full parse below.
+        with contextlib.suppress(ValueError):
+            return int(digits, 16) >> 65
     try:
         return uuid.UUID(memory_id).int >> 65
     except ValueError:

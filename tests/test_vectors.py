@@ -3,6 +3,7 @@ never interprets them)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import numpy as np
@@ -333,3 +334,15 @@ def test_an_index_saved_in_float32_by_an_earlier_version_still_loads(tmp_path):
     report = store.reconcile({A: set(memory_ids)}, Loader({}))
     assert report == ReconcileReport(agents=1, added=0, removed=0)  # nothing rebuilt
     assert [h.memory_id for h in store.search(A, BASIS[2], 1)] == [memory_ids[2]]
+
+
+def test_vector_key_matches_the_uuid_parse_for_every_spelling():
+    u = uuid.uuid4()
+    spellings = [str(u), str(u).upper(), u.hex, f"{{{u}}}", f"urn:uuid:{u}", f" {u.hex} ", str(u)[:-1] + "g",
+                 "0x" + u.hex[2:], "+" + u.hex[1:], u.hex[:16] + "_" + u.hex[17:], "-" * 4 + u.hex]
+    for s in spellings:
+        try:
+            want = uuid.UUID(s).int >> 65
+        except ValueError:
+            want = int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest()) >> 1
+        assert vector_key(s) == want, s
