@@ -340,3 +340,32 @@ def test_rank_normalises_keywords_by_a_given_best_bm25():
     assert ranked[0].signals.keyword == pytest.approx(0.25)
     assert rank([cand("a", bm25=2.0)], now=NOW, config=CFG, top_k=1)[0].signals.keyword == 1.0
     assert ranking.rank([cand("a", bm25=0.0)], now=NOW, config=CFG, top_k=1, best_bm25=0.0)[0].signals.keyword == 0.0
+
+
+def _rank_every_candidate(pool, *, now, config, top_k, best_bm25):
+    """What rank() answers, the long way: full signals, score and reasons for all."""
+    scored = []
+    for c in pool:
+        s = signals_for(c, best_bm25=best_bm25, now=now, config=config)
+        scored.append((c.memory_id, combine(s, config), s, explain(c, s, config)))
+    scored.sort(key=lambda r: (-r[1], -r[2].recency, r[0]))
+    return scored[:top_k]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_rank_builds_signals_for_the_top_k_only_and_answers_the_same(seed):
+    import random
+
+    rng = random.Random(seed)
+    coarse = lambda: rng.choice([0.0, 0.25, 0.5, 1.0, rng.random(), -0.1, 1.3])  # noqa: E731 - ties and clamps
+    pool = [
+        cand(f"m{rng.randrange(60)}", semantic=coarse(), bm25=rng.choice([0.0, rng.random() * 9]), graph=coarse(),
+             importance=coarse(), age_days=rng.choice([0.0, 1.0, rng.random() * 400, -2.0]),
+             reasons=("about customer jane",) if rng.random() < 0.3 else ())
+        for _ in range(rng.randrange(1, 300))
+    ]
+    for config in (CFG, PRESETS["hybrid_graph"], PRESETS["hybrid"]):
+        for top_k in (1, 5, 50, 1000):
+            best = max(c.keyword_bm25 for c in pool)
+            got = [(r.memory_id, r.score, r.signals, r.why) for r in rank(pool, now=NOW, config=config, top_k=top_k)]
+            assert got == _rank_every_candidate(pool, now=NOW, config=config, top_k=top_k, best_bm25=best)
