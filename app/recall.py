@@ -128,9 +128,17 @@ class RecallService:
             return []
         candidates, best_bm25 = self._pruned_candidates(found, config, top_k)
         ranked = rank(candidates, now=found.now, config=config, top_k=top_k, best_bm25=best_bm25)
-        memories = self.graph.get_memories(agent_id, [r.memory_id for r in ranked])
+        memories = self._answers(agent_id, [r.memory_id for r in ranked])
         # A memory deleted since its attributes were read is left out, as gather would.
         return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked if r.memory_id in memories]
+
+    def _answers(self, agent_id: str, ids: list[str]) -> dict[str, Memory]:
+        """The answers' full rows: a point lookup each (~0.6 ms at 100k memories), split
+        over two threads past three answers."""
+        if len(ids) <= 3:
+            return self.graph.get_memories(agent_id, ids)
+        other = self._pool.submit(self.graph.get_memories, agent_id, ids[1::2])
+        return {**self.graph.get_memories(agent_id, ids[0::2]), **other.result()}
 
     def default_config(self) -> RecallConfig:
         """The default preset with the configured recency half-life."""

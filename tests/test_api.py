@@ -150,6 +150,33 @@ def test_graphql_errors_have_codes(live_server):
     assert code_of(live_server.gql(deep)) == "GRAPHQL_VALIDATION_FAILED"
 
 
+def test_a_document_is_parsed_and_validated_once_and_failures_every_time(live_server, monkeypatch):
+    import strawberry.schema.schema as executor
+
+    calls = {"parse": 0, "validate": 0}
+    parse, validate = executor.parse, executor.validate_document
+
+    def counting(name, fn):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(executor, "parse", counting("parse", parse))
+    monkeypatch.setattr(executor, "validate_document", counting("validate", validate))
+    for query in ("same words", "other words", "third"):
+        assert "errors" not in live_server.gql(RECALL, {"q": query, "k": 2})
+    assert calls == {"parse": 1, "validate": 1}
+    # Failures are never kept: a parse failure is parsed again, a validation failure
+    # validated again, and each gets its code.
+    deep = "{ customer(agentId: \"bot\", id: \"x\") { " + "sessions { customer { " * 6 + "id" + " } }" * 6 + " } }"
+    for _ in range(2):
+        assert code_of(live_server.gql("{ recall(")) == "GRAPHQL_PARSE_FAILED"
+        assert code_of(live_server.gql("{ nope }")) == "GRAPHQL_VALIDATION_FAILED"
+        assert code_of(live_server.gql(deep)) == "GRAPHQL_VALIDATION_FAILED"
+    assert calls == {"parse": 1 + 2 + 1 + 1, "validate": 1 + 2 + 2}
+
+
 def test_unexpected_errors_are_masked_and_logged(caplog):
     leaked = GraphQLError("boom", original_error=StorageError("MATCH (m:Memory) secret cypher"))
     shaped = shape_error(leaked, "req-1")

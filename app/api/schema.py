@@ -23,6 +23,7 @@ from strawberry.types import Info
 from app import customer_data
 from app.api.context import Context, run_blocking
 from app.api.context_types import CustomerContext
+from app.api.documents import known_documents
 from app.api.errors import ErrorCodes
 from app.api.receipts import ErasureReceipt
 from app.api.ticket_schema import TicketMutation, TicketQuery
@@ -200,6 +201,7 @@ def build_schema(
         QueryDepthLimiter(max_depth=settings.max_query_depth),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         MaxTokensLimiter(max_token_count=settings.max_tokens),
+        known_documents(),
     ]
     if not settings.introspection:
         chain.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
