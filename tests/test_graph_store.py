@@ -626,30 +626,13 @@ def test_a_limit_skips_only_hops_that_cannot_reach_the_strongest_links(world_db)
     assert store.linked_memories(A, refs, others=True, limit=2) == store.linked_memories(A, refs, others=True)
 
 
-def test_memory_edges_carry_the_memory_id_the_hops_read(world_db):
+def test_links_carry_no_attributes_the_cache_holds_them(world_db):
     store, world = world_db
-    # ABOUT and MENTIONS edges hold their memory's id, so hops never read memory rows.
-    rows = store.read("MATCH (m:Memory)-[e:ABOUT|MENTIONS]->() RETURN m.id, e.mid")
-    assert len(rows) >= 10 and all(mid == memory_id for memory_id, mid in rows)
     links = store.linked_memories(A, NodeRefs(orders=("4521",)))
     assert {world["order"], world["plain"], world["loose"]} <= set(links)
-
-
-def test_the_edge_memory_id_migration_fills_existing_edges(tmp_path):
-    s = GraphStore(tmp_path, buffer_pool_mb=64)
-    m = make_memory("order 4521 is late")
-    s.write_memories([rec(m, customer_ids=("jane",), orders=("4521",))])
-    # As a directory written before 005 holds them: no ids on the edges, 005 not recorded.
-    s.read("MATCH ()-[e:ABOUT|MENTIONS]->() SET e.mid = NULL")
-    s.read("MATCH (x:Migration {name: '005_edge_memory_ids'}) DELETE x")
-    s.close()
-    s = GraphStore(tmp_path, buffer_pool_mb=64)
-    try:
-        assert s.applied_migrations == ["005_edge_memory_ids"]
-        assert s.read("MATCH ()-[e:ABOUT|MENTIONS]->() RETURN e.mid") == [[m.id], [m.id]]
-        assert set(s.linked_memories(A, NodeRefs(customers=("jane",)))) == {m.id}
-    finally:
-        s.close()
+    # Hops read memory ids only; ranking attributes come from the attribute cache.
+    assert not hasattr(next(iter(links.values())), "attrs")
+    assert set(store.cached_attrs(A, list(links))) == set(links)
 
 
 def test_a_direct_link_beats_and_hides_the_indirect_one(world_db):
