@@ -169,7 +169,7 @@ class AttrsCache:
             self._size = 0
 
     def _store(self, agent_id: str, attrs: Mapping[str, Attrs]) -> None:
-        if not attrs or self._size + len(attrs) > self._limit:
+        if not attrs:
             return
         cols = self._agents.setdefault(agent_id, _Columns())
         by_key = {vector_key(i): a for i, a in attrs.items()}
@@ -178,10 +178,16 @@ class AttrsCache:
         keys = keys[order]
         values = [by_key[k] for k in keys.tolist()]
         codes = [self._kind_code(a.kind) for a in values]
-        if None in codes:  # more distinct kinds than a byte holds: those are looked up
-            keep = [c is not None for c in codes]
-            keys, values = keys[keep], [a for a, k in zip(values, keep, strict=True) if k]
-            codes = [c for c in codes if c is not None]
+        rows = cols.rows(keys)
+        held = rows >= 0
+        if None in codes or self._size + len(values) - int(cols.known[rows[held]].sum()) > self._limit:
+            # Past the limit (or more distinct kinds than a byte holds): these are not
+            # kept, and whatever was held for them is no longer true.
+            self._size -= int(cols.known[rows[held]].sum())
+            cols.known[rows[held]] = 0
+            for key in keys[held].tolist():
+                cols.successor.pop(key, None)
+            return
         importance = np.fromiter((a.importance for a in values), dtype=np.float64, count=len(values))
         created = np.fromiter((_micros(a.created_at) for a in values), dtype=np.int64, count=len(values))
         expires = np.fromiter(
@@ -189,8 +195,7 @@ class AttrsCache:
             dtype=np.int64, count=len(values),
         )
         kind = np.asarray(codes, dtype=np.uint8)
-        rows = cols.rows(keys)
-        old = rows >= 0
+        old = held
         at = rows[old]
         self._size += len(values) - int(cols.known[at].sum())
         cols.importance[at], cols.created[at], cols.expires[at] = importance[old], created[old], expires[old]

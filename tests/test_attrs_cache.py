@@ -78,6 +78,10 @@ def test_past_its_limit_it_holds_no_more():
     assert len(cache) == 2
     cache.record(BOT, {ids[0]: Attrs(0.6, T0, None)})  # an overwrite still fits
     assert cache.get(BOT, [ids[0]])[0][ids[0]].importance == 0.6
+    # A write the cache cannot take in full leaves nothing stale behind.
+    cache.record(BOT, {ids[0]: Attrs(0.9, T0, None), ids[3]: Attrs(0.5, T0, None), ids[4]: Attrs(0.5, T0, None)})
+    assert cache.get(BOT, ids[:2]) == ({ids[1]: Attrs(0.5, T0, None)}, [ids[0]])
+    assert len(cache) == 1
 
 
 # -- on the real stack ----------------------------------------------------------------------
