@@ -177,29 +177,18 @@ def rank(
 
 
 def _top_k(pool: list[Candidate], *, now: datetime, config: RecallConfig, top_k: int, best_bm25: float) -> list[Ranked]:
-    """``rank`` when nothing in ``pool`` is superseded: the same scores (the same float
-    operations in the same order as ``signals_for`` and ``combine``) and the same order,
-    but signals and reasons are built for the ``top_k`` alone (recall ranks ~500 graph
-    candidates for a named customer)."""
-    w_sem, w_kw, w_graph = config.semantic_weight, config.keyword_weight, config.graph_weight
-    w_imp, w_rec, half_life = config.importance_weight, config.recency_weight, config.half_life_days
-    keyed = []
+    """``rank`` when nothing in ``pool`` is superseded: the same scores and order, but
+    reasons and ``Ranked`` rows are built for the ``top_k`` alone (recall ranks ~500
+    graph candidates for a named customer)."""
+    scored = []
     for i, c in enumerate(pool):
-        rec = recency(c.created_at, now, half_life)
-        score = (
-            w_sem * min(max(c.semantic, 0.0), 1.0)
-            + w_kw * ((c.keyword_bm25 / best_bm25) if best_bm25 > 0 else 0.0)
-            + w_graph * min(max(c.graph, 0.0), 1.0)
-            + w_imp * min(max(c.importance, 0.0), 1.0)
-            + w_rec * rec
-        )
-        keyed.append((-score, -rec, c.memory_id, i))
-    out = []
-    for neg_score, _, _, i in heapq.nsmallest(top_k, keyed):  # sort order (stable: i last)
-        c = pool[i]
         s = signals_for(c, best_bm25=best_bm25, now=now, config=config)
-        out.append(Ranked(c.memory_id, -neg_score, s, explain(c, s, config)))
-    return out
+        scored.append((-combine(s, config), -s.recency, c.memory_id, i, s))
+    # i breaks the remaining ties in pool order, as rank's stable sort does.
+    return [
+        Ranked(pool[i].memory_id, -neg_score, s, explain(pool[i], s, config))
+        for neg_score, _, _, i, s in heapq.nsmallest(top_k, scored, key=lambda t: t[:4])
+    ]
 
 
 def _successors_first(ranked: list[Ranked], superseded_by: Mapping[str, str]) -> list[Ranked]:

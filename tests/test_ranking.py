@@ -353,7 +353,7 @@ def _rank_every_candidate(pool, *, now, config, top_k, best_bm25):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_rank_builds_signals_for_the_top_k_only_and_answers_the_same(seed):
+def test_rank_builds_reasons_for_the_top_k_only_and_answers_the_same(seed):
     import random
 
     rng = random.Random(seed)
