@@ -32,6 +32,7 @@ from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
+from app.vectors import vector_key
 
 log = logging.getLogger("casegraph.graph")
 
@@ -109,26 +110,27 @@ _ATTR_COLUMNS = "m.importance, m.created_at, m.expires_at, m.superseded_by, m.ki
 
 # How a memory reaches a node the query names: (named kind, path from m to that node n
 # [WHERE more], what the reason shows, strength, reason, direct). Direct links to named
-# orders and tickets are pushed down when the query asks for *other* ones. Hops return the
-# memory's id alone: Kùzu reads a node's first property at ~10-18 µs a row, so each extra
-# column costs, and the ranking attributes come from the attribute cache.
+# orders and tickets are pushed down when the query asks for *other* ones. ``e`` is the edge
+# that leaves the memory: hops return its key (005_edge_keys) and no memory property, since
+# Kùzu reads a node's first property at ~10-18 µs a row; the ranking attributes come from
+# the attribute cache.
 _LINK_HOPS: tuple[tuple[str, str, str, float, str, bool], ...] = (
-    ("customer", "(m:Memory)-[:ABOUT]->(n:Customer)", "n.id", 1.0, "about customer {}", False),
-    ("order", "(m:Memory)-[:MENTIONS]->(n:`Order`)", "n.id", 1.0, "linked to order #{}", True),
-    ("order", "(m:Memory)-[:MENTIONS]->(t:Ticket)-[:CONCERNS]->(n:`Order`)", "t.id + ' about order #' + n.id",
+    ("customer", "(m:Memory)-[e:ABOUT]->(n:Customer)", "n.id", 1.0, "about customer {}", False),
+    ("order", "(m:Memory)-[e:MENTIONS]->(n:`Order`)", "n.id", 1.0, "linked to order #{}", True),
+    ("order", "(m:Memory)-[e:MENTIONS]->(t:Ticket)-[:CONCERNS]->(n:`Order`)", "t.id + ' about order #' + n.id",
      0.75, "linked to ticket {}", False),
-    ("order", "(m:Memory)-[:ABOUT]->(:Customer)-[:PLACED]->(n:`Order`)", "n.id", 0.5,
+    ("order", "(m:Memory)-[e:ABOUT]->(:Customer)-[:PLACED]->(n:`Order`)", "n.id", 0.5,
      "same customer as order #{}", False),
-    ("ticket", "(m:Memory)-[:MENTIONS]->(n:Ticket)", "n.id", 1.0, "linked to ticket {}", True),
+    ("ticket", "(m:Memory)-[e:MENTIONS]->(n:Ticket)", "n.id", 1.0, "linked to ticket {}", True),
     # One hop further: the order(s) the ticket is about, and the other tickets on them.
-    ("ticket", "(m:Memory)-[:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket)",
+    ("ticket", "(m:Memory)-[e:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket)",
      "'order #' + o.id + ' of ticket ' + n.id", 0.75, "linked to {}", False),
-    ("ticket", "(m:Memory)-[:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket) "
+    ("ticket", "(m:Memory)-[e:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket) "
      "WHERE t2.uid <> n.uid", "t2.id + ' (same order #' + o.id + ')'", 0.75, "linked to ticket {}", False),
-    ("ticket", "(m:Memory)-[:ABOUT]->(:Customer)-[:RAISED]->(n:Ticket)", "n.id", 0.5, "same customer as ticket {}",
+    ("ticket", "(m:Memory)-[e:ABOUT]->(:Customer)-[:RAISED]->(n:Ticket)", "n.id", 0.5, "same customer as ticket {}",
      False),
-    ("entity", "(m:Memory)-[:MENTIONS]->(n:Entity)", "n.value", 1.0, "mentions {}", False),
-    ("entity", "(m:Memory)-[:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)", "c.id", 0.5,
+    ("entity", "(m:Memory)-[e:MENTIONS]->(n:Entity)", "n.value", 1.0, "mentions {}", False),
+    ("entity", "(m:Memory)-[e:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)", "c.id", 0.5,
      "same customer ({}) as a mentioned entity", False),
 )
 
@@ -479,6 +481,8 @@ class GraphStore:
                     continue
                 for statement in migration.statements:
                     self._run(self._writer, statement)
+                if migration.name in _DATA_STEPS:
+                    _DATA_STEPS[migration.name](self)
                 self._run(
                     self._writer,
                     "CREATE (:Migration {name: $n, applied_at: $t})",
@@ -487,6 +491,29 @@ class GraphStore:
                 applied.append(migration.name)
                 log.info("applied schema migration %s", migration.name)
             return applied
+
+    def _backfill_edge_keys(self) -> None:
+        """005_edge_keys: give every ABOUT/MENTIONS edge its memory's key.
+
+        The keys are computed here and joined in through a scratch table: one UNWIND that
+        MATCHes memories by id is planned as a table scan per row (~1 ms a memory at 100k),
+        the join takes ~3.5 s for 91k memories. Rerunnable: a crash before the migration is
+        recorded runs it again from the start.
+        """
+        started = time.perf_counter()
+        self._run(self._writer, "DROP TABLE IF EXISTS EdgeKeyBackfill")
+        self._run(self._writer, "CREATE NODE TABLE EdgeKeyBackfill(id STRING, k INT64, PRIMARY KEY (id))")
+        ids = [r[0] for r in self._run(self._writer, "MATCH (m:Memory) RETURN m.id")]
+        for start in range(0, len(ids), 20_000):
+            rows = [{"id": i, "k": vector_key(i)} for i in ids[start : start + 20_000]]
+            self._run(self._writer, "UNWIND $rows AS r CREATE (:EdgeKeyBackfill {id: r.id, k: r.k})", {"rows": rows})
+        for rel in ("ABOUT", "MENTIONS"):
+            self._run(
+                self._writer,
+                f"MATCH (x:EdgeKeyBackfill), (m:Memory)-[e:{rel}]->() WHERE m.id = x.id SET e.k = x.k",
+            )
+        self._run(self._writer, "DROP TABLE EdgeKeyBackfill")
+        log.info("keyed the edges of %d memories in %.1f s", len(ids), time.perf_counter() - started)
 
     @property
     def schema_version(self) -> str:
@@ -545,24 +572,25 @@ class GraphStore:
         for rec in records:
             m = rec.memory
             a = m.agent_id
+            key_of = vector_key(m.id)  # on its ABOUT/MENTIONS edges (005_edge_keys)
             mems.append(_memory_row(m))
             embs.append(np.asarray(rec.embedding, dtype=np.float32).tolist())
             for cid in rec.customer_ids:
                 customers[node_uid(a, cid)] = {"uid": node_uid(a, cid), "a": a, "id": cid, "t": m.created_at}
-                about.append({"m": m.id, "n": node_uid(a, cid)})
+                about.append({"m": m.id, "n": node_uid(a, cid), "k": key_of})
             for key in rec.orders:
                 orders[node_uid(a, key)] = {"uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at}
-                mention_o.append({"m": m.id, "n": node_uid(a, key)})
+                mention_o.append({"m": m.id, "n": node_uid(a, key), "k": key_of})
                 placed.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
             for key in rec.tickets:
                 tickets[node_uid(a, key)] = {"uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at}
-                mention_t.append({"m": m.id, "n": node_uid(a, key)})
+                mention_t.append({"m": m.id, "n": node_uid(a, key), "k": key_of})
                 raised.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
                 concerns.update((node_uid(a, key), node_uid(a, o)) for o in rec.orders)
             for e in rec.others:
                 uid = node_uid(a, f"{e.kind}:{e.key}")
                 entities[uid] = {"uid": uid, "a": a, "kind": e.kind, "key": e.key, "value": e.value}
-                mention_e.append({"m": m.id, "n": uid})
+                mention_e.append({"m": m.id, "n": uid, "k": key_of})
             if m.session_id:
                 in_session.append({"m": m.id, "n": m.session_id})
 
@@ -618,7 +646,7 @@ class GraphStore:
                 ("MENTIONS", "Ticket", mention_t),
                 ("MENTIONS", "Entity", mention_e),
             ):
-                run.rows(f"MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) CREATE (m)-[:{rel}]->(n)", rows)
+                run.rows(f"MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) CREATE (m)-[:{rel} {{k: r.k}}]->(n)", rows)
             run.rows("MATCH (m:Memory {id: r.m}), (s:Session {id: r.n}) CREATE (m)-[:IN_SESSION]->(s)", in_session)
             for rel, src, dst, rows in (
                 ("PLACED", "Customer", "`Order`", placed),
@@ -909,7 +937,13 @@ class GraphStore:
         )
 
     def linked_memories(
-        self, agent_id: str, refs: NodeRefs, *, others: bool = False, limit: int | None = None
+        self,
+        agent_id: str,
+        refs: NodeRefs,
+        *,
+        others: bool = False,
+        limit: int | None = None,
+        ids_of: Callable[[str, Sequence[int]], dict[int, str]] | None = None,
     ) -> dict[str, GraphLink]:
         """Memories connected to the referenced nodes: 1.0 direct, 0.75 one ticket<->order
         hop away (the order a ticket is about, the other tickets on that order), 0.5 via
@@ -922,6 +956,11 @@ class GraphStore:
         hop could link anything, the weaker hops are skipped: they could change neither
         which memories are kept nor their strength and reasons. A customer's name in 651
         memories at 100k saves its 22 ms "same customer" hop.
+
+        ``ids_of`` (agent, memory keys) -> {key: memory id} (the vector store's map): the
+        hops then read the memory's key off the edge that leaves it (005_edge_keys), ~15x
+        cheaper a row than the memory's id. A hop with a key the map lacks (a memory
+        whose vector is not stored yet) reads the ids instead.
         """
         links: dict[str, GraphLink] = {}
         own: dict[str, str] = {}  # with ``others``: memory id -> why it is pushed down
@@ -952,18 +991,26 @@ class GraphStore:
             for key in dict.fromkeys(named[kind]):
                 # One named node at a time, by its primary key: an IN list would scan the
                 # whole Order/Ticket/Entity table (Kùzu 0.11), and queries name one or two.
-                match, _, more = path.partition(" WHERE ")
-                rows = self.read(
-                    f"MATCH {match} WHERE {more + ' AND ' if more else ''}n.uid = $u "
-                    f"RETURN DISTINCT m.id, {label}",
-                    {"u": node_uid(agent_id, key)},
-                )
+                rows = self._hop(agent_id, path, label, node_uid(agent_id, key), ids_of)
                 add(rows, strength, reason)
                 if others and direct:
                     own.update({r[0]: f"{reason.format(r[1])} itself (asked for others)" for r in rows})
         for memory_id, reason in own.items():
             links[memory_id] = GraphLink(0.25, [reason])
         return links
+
+    def _hop(
+        self, agent_id: str, path: str, label: str, uid: str, ids_of: Callable[[str, Sequence[int]], dict[int, str]] | None
+    ) -> list[list[Any]]:
+        """(memory id, label) of the memories ``path`` leads to from the node ``uid``."""
+        match, _, more = path.partition(" WHERE ")
+        where = f"WHERE {more + ' AND ' if more else ''}n.uid = $u"
+        if ids_of is not None:
+            rows = self.read(f"MATCH {match} {where} RETURN DISTINCT e.k, {label}", {"u": uid})
+            ids = ids_of(agent_id, [r[0] for r in rows if r[0] is not None])
+            if all(r[0] in ids for r in rows):
+                return [[ids[r[0]], r[1]] for r in rows]
+        return self.read(f"MATCH {match} {where} RETURN DISTINCT m.id, {label}", {"u": uid})
 
     def associated_memories(
         self, agent_id: str, seed_ids: Sequence[str], *, max_depth: int, limit: int, now: datetime
@@ -1271,3 +1318,7 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except RuntimeError as exc:
         raise StorageError(f"graph store failed while {what!r}: {exc}") from exc
+
+
+# Python steps of migrations, run after their statements and before they are recorded.
+_DATA_STEPS: dict[str, Callable[[GraphStore], None]] = {"005_edge_keys": GraphStore._backfill_edge_keys}

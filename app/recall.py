@@ -406,7 +406,9 @@ class RecallService:
     def _graph_candidates(self, agent_id: str, query: str, refs: NodeRefs) -> dict[str, GraphLink]:
         # "other tickets about the same order as T-1042": T-1042's own memories are not wanted.
         others = bool((refs.orders or refs.tickets) and _ASKS_FOR_OTHERS.search(query))
-        links = self.graph.linked_memories(agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT)
+        links = self.graph.linked_memories(
+            agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT, ids_of=self.vectors.ids_of
+        )
         if len(links) > GRAPH_CANDIDATE_LIMIT:
             strongest = sorted(links.items(), key=lambda kv: -kv[1].strength)[:GRAPH_CANDIDATE_LIMIT]
             links = dict(strongest)

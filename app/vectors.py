@@ -137,6 +137,13 @@ class VectorStore:
                     hits.append(VectorHit(memory_id, 1.0 - float(distance)))
             return hits
 
+    def ids_of(self, agent_id: str, keys: Sequence[int]) -> dict[int, str]:
+        """The memory ids of these keys, of those the index holds."""
+        idx = self._agent(agent_id)
+        with idx.lock:
+            ids = idx.ids
+            return {k: ids[k] for k in keys if k in ids}
+
     def vectors_of(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these memories (those the index holds)."""
         if not memory_ids:

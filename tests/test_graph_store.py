@@ -16,6 +16,7 @@ import graph_schema
 from app.errors import ConfigurationError, ModelMismatch, StorageError
 from app.graph import GraphStore, MemoryRecord, NodeRefs, node_uid
 from app.models import Entity, Memory, RecallFilter, Session
+from app.vectors import vector_key
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 A = "agent-a"
@@ -93,6 +94,45 @@ def test_reopening_applies_nothing_and_keeps_the_version(tmp_path):
 def test_migrate_is_idempotent(store):
     assert store.migrate() == []
     assert count(store, "MATCH (x:Migration) RETURN count(x)") == len(graph_schema.migrations())
+
+
+def edge_keys(store: GraphStore) -> list[tuple[str, int | None]]:
+    return sorted(
+        (r[0], r[1]) for r in store.read("MATCH (m:Memory)-[e:ABOUT|MENTIONS]->() RETURN m.id, e.k")
+    )
+
+
+def test_about_and_mentions_edges_carry_their_memorys_key(store):
+    ms = [make_memory("order 4521 for jane"), make_memory("custom id", id="not-a-uuid:7")]
+    store.write_memories([
+        rec(ms[0], customer_ids=("jane",), orders=("4521",), tickets=("T-1",),
+            others=(Entity("email", "j@example.com", "j@example.com"),)),
+        rec(ms[1], customer_ids=("jane",)),
+    ])
+    keys = edge_keys(store)
+    assert len(keys) == 5
+    assert all(k == vector_key(m) for m, k in keys)
+
+
+def test_migration_005_keys_the_edges_of_existing_memories(tmp_path):
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    ms = [make_memory(f"memory {i}") for i in range(30)] + [make_memory("custom", id="legacy-id-1")]
+    s.write_memories([rec(m, customer_ids=(f"c{i % 3}",), orders=(str(4000 + i),)) for i, m in enumerate(ms)])
+    # As a data directory written before 005: no keys on the edges, 005 not recorded.
+    with s.transaction() as run:
+        run("MATCH ()-[e:ABOUT|MENTIONS]->() SET e.k = NULL")
+        run("MATCH (x:Migration {name: '005_edge_keys'}) DELETE x")
+    assert {k for _, k in edge_keys(s)} == {None}
+    s.close()
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    try:
+        assert s.applied_migrations == ["005_edge_keys"]
+        keys = edge_keys(s)
+        assert len(keys) == 62 and all(k == vector_key(m) for m, k in keys)
+        tables = {r[0] for r in s.read("CALL show_tables() RETURN name")}
+        assert "EdgeKeyBackfill" not in tables
+    finally:
+        s.close()
 
 
 def test_split_statements_drops_comments_and_blank_parts():
@@ -593,6 +633,31 @@ def test_direct_links_score_one_with_readable_reasons(world_db):
     links = store.linked_memories(A, NodeRefs(entities=(("email", "jane@example.com"),)))
     assert links[world["email"]].strength == 1.0
     assert links[world["email"]].reasons == ["mentions jane@example.com"]
+
+
+def test_links_read_by_edge_keys_equal_links_read_by_ids(world_db):
+    store, world = world_db
+    by_key = {vector_key(i): i for i in world.values()}
+    asked: list[list[int]] = []
+
+    def ids_of(agent_id, keys):
+        asked.append(list(keys))
+        return {k: by_key[k] for k in keys if k in by_key}
+
+    for refs in (
+        NodeRefs(orders=("4521",)), NodeRefs(tickets=("T-77",)), NodeRefs(customers=("jane",)),
+        NodeRefs(entities=(("email", "jane@example.com"),)), NodeRefs(customers=("bob",), orders=("4521",)),
+    ):
+        for others in (False, True):
+            assert store.linked_memories(A, refs, others=others, ids_of=ids_of) == store.linked_memories(
+                A, refs, others=others
+            )
+    assert asked and all(k in by_key for keys in asked for k in keys)
+    # A key the map lacks (a vector not stored yet): that hop reads the ids instead.
+    del by_key[vector_key(world["plain"])]
+    links = store.linked_memories(A, NodeRefs(customers=("jane",)), ids_of=ids_of)
+    assert links == store.linked_memories(A, NodeRefs(customers=("jane",)))
+    assert world["plain"] in links
 
 
 def test_links_via_the_customer_score_one_half(world_db):
