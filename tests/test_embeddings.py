@@ -1,0 +1,22 @@
+"""The real embedding model: query vectors against stored ones."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def test_a_query_vector_is_the_vector_embed_gives_the_same_text(embedder):
+    texts = [
+        "was the damaged parcel refunded?",
+        "Order #4521 arrived crushed; customer wants a replacement before Friday",
+        "x",
+        "a long message " * 80,  # past the model's 256-token window: truncated the same way
+    ]
+    batch = embedder.embed(texts)
+    embedder._cache.clear()
+    for text, stored in zip(texts, batch, strict=True):
+        query = embedder.embed_query(text)
+        assert query.shape == (embedder.dimension,) and query.dtype == np.float32
+        assert np.allclose(query, stored, atol=1e-5)
+        assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
+        assert embedder.embed_query(text) is query  # the LRU cache answers a repeat
