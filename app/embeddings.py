@@ -72,6 +72,9 @@ class SentenceTransformerEmbedder:
             self._model.get_sentence_embedding_dimension
         )
         self.dimension = int(get_dim())
+        # Text to model inputs: ``preprocess`` since sentence-transformers 6 (which calls
+        # ``tokenize`` deprecated), ``tokenize`` before it.
+        self._prepare = getattr(self._model, "preprocess", None) or self._model.tokenize
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = query_cache_size
         self._lock = threading.Lock()
@@ -94,7 +97,7 @@ class SentenceTransformerEmbedder:
         import torch
 
         with torch.inference_mode():
-            features = self._model.tokenize([text])
+            features = self._prepare([text])
             out = self._model.forward(features)["sentence_embedding"]
             vector = torch.nn.functional.normalize(out, p=2, dim=1)[0]
         return np.asarray(vector.numpy(), dtype=np.float32)

@@ -27,7 +27,7 @@ import kuzu
 import numpy as np
 
 import graph_schema
-from app.attrs_cache import Attrs, AttrsCache
+from app.attrs_cache import Attrs, AttrsCache, Columns
 from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError
 from app.models import Customer, Entity, Memory, RecallFilter, Session
@@ -776,6 +776,10 @@ class GraphStore:
     def cached_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
         """The ranking attributes the attribute cache holds for ``ids`` (no lookups)."""
         return self._attrs_cache.get(agent_id, ids)[0]
+
+    def cached_columns(self, agent_id: str, keys: np.ndarray) -> Columns:
+        """``cached_attrs`` by vector keys, as arrays (``AttrsCache.columns``)."""
+        return self._attrs_cache.columns(agent_id, keys)
 
     def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
         """The ranking attributes of each existing memory, by id (from the attribute

@@ -24,6 +24,7 @@ import numpy as np
 from app import query_text
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
+from app.attrs_cache import NO_TIME, micros
 from app.graph import Attrs, GraphLink, GraphStore, KeywordHit, NodeRefs
 from app.memory import (
     as_utc,
@@ -40,6 +41,7 @@ from app.pii import Redactor
 from app.ranking import (
     Candidate,
     RecallConfig,
+    approx_scores,
     combine,
     partial_bounds,
     rank,
@@ -47,7 +49,7 @@ from app.ranking import (
     wake_up_order,
 )
 from app.settings import Settings
-from app.vectors import VectorStore
+from app.vectors import VectorStore, vector_key
 
 log = logging.getLogger("casegraph.recall")
 
@@ -59,6 +61,9 @@ GRAPH_CANDIDATE_LIMIT = 500
 # Attributes of unknown candidates are looked up this many at a time (best bound first).
 _ATTR_BATCH = 8
 _BOUND_MARGIN = 1e-9
+# approx_scores against exact scores: rounding is ~1e-15; this is far wider and still
+# drops nearly every candidate that cannot win.
+_REACH_MARGIN = 1e-9
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Graph-associated memories: at most this many, at most this many hops away.
 MAX_ASSOCIATED = 10
@@ -250,8 +255,8 @@ class RecallService:
         """Cosine similarity (from the vector index) of the candidates the ANN did not return."""
         if found.qvec is not None and config.semantic_weight:
             missing = [i for i in ids if i not in found.semantic]
-            for i, vec in self.vectors.vectors_of(found.agent_id, missing).items():
-                found.semantic[i] = float(np.dot(vec, found.qvec))
+            found.semantic.update(self.vectors.similarities(found.agent_id, missing, found.qvec))
+
     def _pruned_candidates(self, found: _Found, config: RecallConfig, top_k: int) -> tuple[list[Candidate], float]:
         """The candidates that can reach the top ``top_k``, and the pool's best BM25 score.
 
@@ -289,6 +294,10 @@ class RecallService:
         weights = (config.semantic_weight, config.keyword_weight, config.graph_weight,
                    config.importance_weight, config.recency_weight)
         exact_only = flt.include_superseded or min(weights) < 0
+        # Every keyword hit carries its attributes, so the best live BM25 score is known.
+        best_bm25 = max((found.bm25[i] for i in ids if i in found.bm25 and i in attrs and wanted(attrs[i])), default=0.0)
+        if not exact_only:
+            ids = self._within_reach(found, ids, config, top_k, best_bm25)
         unknown = [i for i in ids if i not in attrs]
         if unknown:  # the attribute cache usually holds them all (app/attrs_cache.py)
             attrs.update(self.graph.cached_attrs(found.agent_id, unknown))
@@ -296,8 +305,6 @@ class RecallService:
         if exact_only:
             attrs.update(self.graph.memory_attrs(found.agent_id, unknown))
             unknown = []
-        # Every keyword hit carries its attributes, so the best live BM25 score is known.
-        best_bm25 = max((found.bm25[i] for i in ids if i in found.bm25 and i in attrs and wanted(attrs[i])), default=0.0)
         chosen = [candidate(i) for i in ids if i in attrs and wanted(attrs[i])]
         if unknown:
             def upper(i: str) -> float:
@@ -323,6 +330,42 @@ class RecallService:
                 chosen.extend(fresh)
                 scores = sorted([*scores, *(score(c) for c in fresh)], reverse=True)
         return chosen, best_bm25
+
+    def _within_reach(
+        self, found: _Found, ids: list[str], config: RecallConfig, top_k: int, best_bm25: float
+    ) -> list[str]:
+        """``ids`` less those whose cached attributes put them out of the top ``top_k``.
+
+        Scored as arrays from the attribute cache (``ranking.approx_scores``), hundreds of
+        candidates cost about what a dozen do as ``Candidate`` objects. A cached candidate
+        that is expired, superseded, or scores below the k-th best cached live one by more
+        than float rounding could ever explain cannot be in the top k; the rest (and every
+        candidate the cache does not hold) go on to exact scoring.
+        """
+        if len(ids) <= top_k:
+            return ids
+        keys = np.fromiter((vector_key(i) for i in ids), dtype=np.uint64, count=len(ids))
+        cols = self.graph.cached_columns(found.agent_id, keys)
+        now_us = micros(found.now)
+        live = cols.known & ((cols.expires_us == NO_TIME) | (cols.expires_us > now_us))
+        if not found.flt.include_superseded:
+            live &= ~cols.superseded
+        if int(live.sum()) <= top_k:
+            keep = ~cols.known | live
+        else:
+            links = found.links
+            scores = approx_scores(
+                np.fromiter((found.semantic.get(i, 0.0) for i in ids), dtype=np.float64, count=len(ids)),
+                np.fromiter((found.bm25.get(i, 0.0) / best_bm25 if best_bm25 > 0 else 0.0 for i in ids),
+                            dtype=np.float64, count=len(ids)),
+                np.fromiter((links[i].strength if i in links else 0.0 for i in ids), dtype=np.float64, count=len(ids)),
+                cols.importance,
+                (now_us - cols.created_us) / 1e6,
+                config,
+            )
+            kth = np.partition(scores[live], -top_k)[-top_k]
+            keep = ~cols.known | (live & (scores >= kth - _REACH_MARGIN))
+        return [ids[j] for j in np.flatnonzero(keep).tolist()]
 
     def wake_up(self, agent_id: str, top_n: int = 20, min_importance: float = 0.0) -> WakeUp:
         """An agent's ``top_n`` memories by importance times recency (no query, no embedding)."""

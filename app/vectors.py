@@ -154,6 +154,21 @@ class VectorStore:
             found = idx.index.get(keys)
         return {m: v.astype(np.float32) for m, v in zip(memory_ids, found, strict=True) if v is not None}
 
+    def similarities(self, agent_id: str, memory_ids: Sequence[str], query: np.ndarray) -> dict[str, float]:
+        """Cosine similarity of ``query`` (normalised) to each memory's stored vector, for
+        those the index holds: one ``get`` and one product for all of them."""
+        if not memory_ids:
+            return {}
+        idx = self._agent(agent_id)
+        keys = np.array([vector_key(m) for m in memory_ids], dtype=np.uint64)
+        with idx.lock:
+            found = idx.index.get(keys)
+        held = [i for i, v in enumerate(found) if v is not None]
+        if not held:
+            return {}
+        sims = np.stack([found[i] for i in held]).astype(np.float32) @ np.asarray(query, dtype=np.float32)
+        return {memory_ids[i]: float(x) for i, x in zip(held, sims.tolist(), strict=True)}
+
     def count(self, agent_id: str) -> int:
         idx = self._agent(agent_id)
         with idx.lock:

@@ -42,6 +42,37 @@ def test_attributes_round_trip_exactly():
     assert cache.get("other-bot", [a]) == ({}, [a])
 
 
+def test_columns_hold_what_get_gives_as_arrays():
+    import numpy as np
+
+    from app.attrs_cache import NO_TIME, micros
+    from app.vectors import vector_key
+
+    cache = AttrsCache()
+    assert not cache.columns(BOT, np.array([vector_key(_id())], dtype=np.uint64)).known.any()
+    a, b, c, gone, never = _id(), _id(), "custom-id-9", _id(), _id()
+    cache.record(BOT, {
+        a: Attrs(0.7, T0, None),
+        b: Attrs(0.2, T0 - timedelta(days=3), T0 + timedelta(hours=1), _id()),
+        c: Attrs(1.0, T0 - timedelta(microseconds=1), None, None, "summary"),
+        gone: Attrs(0.5, T0, None),
+    })
+    cache.forget([gone])
+    ids = [never, c, gone, b, a]
+    cols = cache.columns(BOT, np.array([vector_key(i) for i in ids], dtype=np.uint64))
+    assert cols.known.tolist() == [False, True, False, True, True]
+    found, _ = cache.get(BOT, ids)
+    for j, i in enumerate(ids):
+        if i not in found:
+            continue
+        assert cols.importance[j] == found[i].importance
+        assert cols.created_us[j] == micros(found[i].created_at)
+        expires = found[i].expires_at
+        assert cols.expires_us[j] == (NO_TIME if expires is None else micros(expires))
+        assert cols.superseded[j] == (found[i].superseded_by is not None)
+    assert not cache.columns("other-bot", np.array([vector_key(a)], dtype=np.uint64)).known.any()
+
+
 def test_recording_again_overwrites_and_forgetting_drops():
     cache = AttrsCache()
     a, b = _id(), _id()

@@ -16,6 +16,7 @@ from app.ranking import (
     PRESETS,
     Candidate,
     RecallConfig,
+    approx_scores,
     combine,
     explain,
     partial_bounds,
@@ -369,3 +370,30 @@ def test_rank_builds_reasons_for_the_top_k_only_and_answers_the_same(seed):
             best = max(c.keyword_bm25 for c in pool)
             got = [(r.memory_id, r.score, r.signals, r.why) for r in rank(pool, now=NOW, config=config, top_k=top_k)]
             assert got == _rank_every_candidate(pool, now=NOW, config=config, top_k=top_k, best_bm25=best)
+
+
+# -- approx_scores (recall's vectorised pre-filter) -------------------------------------------
+@pytest.mark.parametrize("config", [CFG, PRESETS["hybrid_graph"], PRESETS["hybrid"], RecallConfig(half_life_days=0.5)])
+def test_approx_scores_equal_combine_of_the_signals_up_to_rounding(config):
+    import random
+
+    import numpy as np
+
+    rnd = random.Random(5)
+    cands = [
+        cand(f"m{i}", semantic=rnd.uniform(-0.3, 1.2), bm25=rnd.choice([0.0, rnd.uniform(0, 9)]),
+             graph=rnd.choice([0.0, 0.25, 0.5, 0.75, 1.0]), importance=rnd.uniform(-0.1, 1.1),
+             age_days=rnd.uniform(-2, 400))
+        for i in range(500)
+    ]
+    best = max(c.keyword_bm25 for c in cands)
+    got = approx_scores(
+        np.array([c.semantic for c in cands]),
+        np.array([c.keyword_bm25 / best for c in cands]),
+        np.array([c.graph for c in cands]),
+        np.array([c.importance for c in cands]),
+        np.array([(NOW - c.created_at).total_seconds() for c in cands]),
+        config,
+    )
+    want = [combine(signals_for(c, best_bm25=best, now=NOW, config=config), config) for c in cands]
+    assert np.max(np.abs(got - np.array(want))) < 1e-12

@@ -545,3 +545,51 @@ def test_recall_ranks_exactly_like_ranking_every_gathered_candidate(ds, query, c
                     ds.s.graph._attrs_cache.clear()
                 got = [(h.memory.id, h.score, h.signals, h.why, h.memory) for h in ds.recall(query, top_k, flt=flt, config=config)]
                 assert got == want, (query, flt, config.name, top_k)
+
+
+def test_recall_over_a_crowd_of_linked_memories_ranks_exactly_and_builds_few_candidates(
+    tmp_path, embedder, extractor, monkeypatch
+):
+    """One customer with 60 memories: naming her links them all at full strength, so
+    recall must drop most of them by their cached attributes before scoring (ties in
+    importance and age included, expired ones too) and still answer exactly."""
+    import app.recall as recall_module
+    from app.ranking import rank
+
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    clock = FakeClock(t0)
+    s = Services.open(make_settings(tmp_path), embedder=embedder, extractor=extractor, clock=clock)
+    topics = ["a late parcel", "a refund", "a broken kettle", "her password", "an invoice", "a discount",
+              "the delivery address", "a missing item", "a subscription", "a warranty claim"]
+    try:
+        for i in range(60):
+            clock.now = t0 - timedelta(days=1 + i % 4)  # four shared ages
+            s.memories.store(R(
+                "crowd-bot", f"Ann Lee wrote about {topics[i % 10]} (case {i}, agent note {i * 7919 % 1000}).",
+                tags=("customer:ann-lee",), importance=(0.3, 0.6, 0.9)[i % 3],
+                ttl_seconds=3600 if i % 11 == 0 else None,
+            ))
+        clock.now = t0 + timedelta(hours=2)  # the ttl ones have expired
+        pools: list[int] = []
+        real_rank = recall_module.rank
+
+        def spy(candidates, **kw):
+            candidates = list(candidates)
+            pools.append(len(candidates))
+            return real_rank(candidates, **kw)
+
+        monkeypatch.setattr(recall_module, "rank", spy)
+        for query in ("What did Ann Lee say about her refund?", "Ann Lee", "Ann Lee kettle warranty"):
+            for config in (s.recall.default_config(), PRESETS["hybrid"]):
+                for top_k in (1, 3, 10):
+                    candidates, memories, now = s.recall.gather("crowd-bot", query, top_k, None, config)
+                    want = [(r.memory_id, r.score, r.signals, r.why)
+                            for r in real_rank(candidates, now=now, config=config, top_k=top_k)]
+                    got = [(h.memory.id, h.score, h.signals, h.why)
+                           for h in s.recall.recall("crowd-bot", query, top_k, None, config)]
+                    assert got == want, (query, config.name, top_k)
+                    if config.graph_weight:
+                        assert len(candidates) >= 50  # every live memory of hers is a candidate
+                        assert pools[-1] < len(candidates) / 2, (query, top_k, pools[-1])
+    finally:
+        s.close()
