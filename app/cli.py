@@ -225,7 +225,9 @@ def export_agent(settings: Settings, args: argparse.Namespace) -> int:
     if not (settings.data_dir / "graph").exists():
         print(f"casegraph: no CaseGraph data in {settings.data_dir}", file=sys.stderr)
         return 2
-    graph = GraphStore(settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb)
+    graph = GraphStore(
+        settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb, checkpoint_wal_mb=settings.checkpoint_wal_mb
+    )
     try:
         if args.output is None:
             count = export_jsonl(graph, args.agent, sys.stdout, progress=args.progress)

@@ -263,7 +263,12 @@ class GraphStore:
     """The embedded Kùzu database in ``<data_dir>/graph``."""
 
     def __init__(
-        self, directory: Path, *, buffer_pool_mb: int = 512, tracer: Tracer | None = None
+        self,
+        directory: Path,
+        *,
+        buffer_pool_mb: int = 512,
+        checkpoint_wal_mb: int = 64,
+        tracer: Tracer | None = None,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = (directory / "graph").resolve()
@@ -278,7 +283,7 @@ class GraphStore:
         self._dir_lock = DataDirLock(directory)
         try:
             self._dir_lock.acquire()
-            self._open(buffer_pool_mb)
+            self._open(buffer_pool_mb, checkpoint_wal_mb)
         except BaseException:
             self._dir_lock.release()
             with _OPEN_LOCK:
@@ -296,10 +301,14 @@ class GraphStore:
         self._readers_lock = threading.Lock()
         self.applied_migrations = self.migrate()
 
-    def _open(self, buffer_pool_mb: int) -> None:
+    def _open(self, buffer_pool_mb: int, checkpoint_wal_mb: int) -> None:
         try:
             with _translated("opening the graph database"):
-                self._db = kuzu.Database(str(self.path), buffer_pool_size=buffer_pool_mb * 1024 * 1024)
+                self._db = kuzu.Database(
+                    str(self.path),
+                    buffer_pool_size=buffer_pool_mb * 1024 * 1024,
+                    checkpoint_threshold=checkpoint_wal_mb * 1024 * 1024,
+                )
                 self._writer = kuzu.Connection(self._db)
         except StorageError as exc:
             if "Could not set lock" not in exc.message:

@@ -47,7 +47,9 @@ class Services:
         embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model)
         extractor = extractor or EntityExtractor(settings.spacy_model)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        graph = GraphStore(settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb)
+        graph = GraphStore(
+            settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb, checkpoint_wal_mb=settings.checkpoint_wal_mb
+        )
         try:
             graph.check_embedding_model(embedder.model_id, embedder.dimension)
             vectors = VectorStore(settings.data_dir / "vectors", embedder.dimension)

@@ -76,6 +76,14 @@ def test_migrations_apply_from_empty_and_are_recorded(tmp_path):
         s.close()
 
 
+def test_the_checkpoint_threshold_is_the_one_asked_for(tmp_path):
+    s = GraphStore(tmp_path, buffer_pool_mb=64, checkpoint_wal_mb=3)
+    try:
+        assert s.read("CALL current_setting('checkpoint_threshold') RETURN *") == [[str(3 * 1024 * 1024)]]
+    finally:
+        s.close()
+
+
 def test_reopening_applies_nothing_and_keeps_the_version(tmp_path):
     s = GraphStore(tmp_path, buffer_pool_mb=64)
     version = s.schema_version

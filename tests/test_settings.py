@@ -24,6 +24,7 @@ def test_defaults_with_an_empty_environment():
     assert s.embedding_model == DEFAULT_MODEL == "all-MiniLM-L6-v2"
     assert s.spacy_model is None
     assert s.buffer_pool_mb == 512
+    assert s.checkpoint_wal_mb == 64
     assert s.max_content_chars == 20_000
     assert s.max_batch_size == 1_000
     assert s.max_top_k == 100
@@ -57,6 +58,7 @@ def test_every_variable_is_parsed_to_its_type():
         "CASEGRAPH_EMBEDDING_MODEL": "/models/mini",
         "CASEGRAPH_SPACY_MODEL": "blank",
         "CASEGRAPH_BUFFER_POOL_MB": "128",
+        "CASEGRAPH_CHECKPOINT_WAL_MB": "32",
         "CASEGRAPH_MAX_CONTENT_CHARS": "5000",
         "CASEGRAPH_MAX_BATCH_SIZE": "50",
         "CASEGRAPH_MAX_TOP_K": "25",
@@ -72,6 +74,7 @@ def test_every_variable_is_parsed_to_its_type():
     assert s.embedding_model == "/models/mini"
     assert s.spacy_model == "blank"
     assert s.buffer_pool_mb == 128 and type(s.buffer_pool_mb) is int
+    assert s.checkpoint_wal_mb == 32 and type(s.checkpoint_wal_mb) is int
     assert s.max_content_chars == 5000 and type(s.max_content_chars) is int
     assert s.max_batch_size == 50 and type(s.max_batch_size) is int
     assert s.max_top_k == 25 and type(s.max_top_k) is int
@@ -153,6 +156,7 @@ def test_overrides_are_validated_too():
         ("PORT", "abc"),
         ("PORT", "80.5"),
         ("BUFFER_POOL_MB", "lots"),
+        ("CHECKPOINT_WAL_MB", "big"),
         ("MAX_CONTENT_CHARS", "1e3"),
         ("MAX_BATCH_SIZE", "ten"),
         ("MAX_TOP_K", "5x"),
@@ -175,6 +179,7 @@ def test_unparseable_numbers_raise_configuration_error(name, raw):
         ("PORT", "65536"),
         ("PORT", "-1"),
         ("BUFFER_POOL_MB", "15"),
+        ("CHECKPOINT_WAL_MB", "0"),
         ("RECENCY_HALF_LIFE_DAYS", "0"),
         ("RECENCY_HALF_LIFE_DAYS", "-3"),
         ("API_KEY", "short"),
@@ -187,7 +192,7 @@ def test_out_of_range_values_raise_configuration_error(name, raw):
     assert info.value.code == "CONFIGURATION_ERROR"
 
 
-@pytest.mark.parametrize(("name", "raw"), [("PORT", "1"), ("PORT", "65535"), ("BUFFER_POOL_MB", "16")])
+@pytest.mark.parametrize(("name", "raw"), [("PORT", "1"), ("PORT", "65535"), ("BUFFER_POOL_MB", "16"), ("CHECKPOINT_WAL_MB", "1")])
 def test_boundary_values_are_accepted(name, raw):
     s = Settings.from_env({f"CASEGRAPH_{name}": raw})
     assert getattr(s, name.lower()) == int(raw)
