@@ -138,8 +138,10 @@ class AttrsCache:
             at = np.where(rows >= 0, rows, 0)
             known = (rows >= 0) & (cols.known[at] == _KNOWN)
             successor = cols.successor
-            superseded = np.fromiter((k in successor for k in keys.tolist()), dtype=bool, count=n) if successor \
-                else np.zeros(n, dtype=bool)
+            if successor:
+                superseded = np.fromiter((k in successor for k in keys.tolist()), dtype=bool, count=n)
+            else:
+                superseded = np.zeros(n, dtype=bool)
             return Columns(known, cols.importance[at], cols.created[at], cols.expires[at], superseded)
 
     def __len__(self) -> int:

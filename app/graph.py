@@ -135,6 +135,10 @@ _LINK_HOPS: tuple[tuple[str, str, str, float, str, bool], ...] = (
 )
 
 
+# (agent id, memory keys) -> {key: memory id} for the keys it knows (VectorStore.ids_of).
+KeyIds = Callable[[str, Sequence[int]], dict[int, str]]
+
+
 def _attrs(row: Sequence[Any]) -> Attrs:
     return Attrs(float(row[0]), _utc(row[1]), _utc(row[2]), row[3], row[4])
 
@@ -655,7 +659,9 @@ class GraphStore:
                 ("MENTIONS", "Ticket", mention_t),
                 ("MENTIONS", "Entity", mention_e),
             ):
-                run.rows(f"MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) CREATE (m)-[:{rel} {{k: r.k}}]->(n)", rows)
+                run.rows(
+                    f"MATCH (m:Memory {{id: r.m}}), (n:{label} {{uid: r.n}}) CREATE (m)-[:{rel} {{k: r.k}}]->(n)", rows
+                )
             run.rows("MATCH (m:Memory {id: r.m}), (s:Session {id: r.n}) CREATE (m)-[:IN_SESSION]->(s)", in_session)
             for rel, src, dst, rows in (
                 ("PLACED", "Customer", "`Order`", placed),
@@ -956,7 +962,7 @@ class GraphStore:
         *,
         others: bool = False,
         limit: int | None = None,
-        ids_of: Callable[[str, Sequence[int]], dict[int, str]] | None = None,
+        ids_of: KeyIds | None = None,
     ) -> dict[str, GraphLink]:
         """Memories connected to the referenced nodes: 1.0 direct, 0.75 one ticket<->order
         hop away (the order a ticket is about, the other tickets on that order), 0.5 via
@@ -1012,9 +1018,7 @@ class GraphStore:
             links[memory_id] = GraphLink(0.25, [reason])
         return links
 
-    def _hop(
-        self, agent_id: str, path: str, label: str, uid: str, ids_of: Callable[[str, Sequence[int]], dict[int, str]] | None
-    ) -> list[list[Any]]:
+    def _hop(self, agent_id: str, path: str, label: str, uid: str, ids_of: KeyIds | None) -> list[list[Any]]:
         """(memory id, label) of the memories ``path`` leads to from the node ``uid``."""
         match, _, more = path.partition(" WHERE ")
         where = f"WHERE {more + ' AND ' if more else ''}n.uid = $u"

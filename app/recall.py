@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from app import query_text
+from app.attrs_cache import NO_TIME, micros
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
-from app.attrs_cache import NO_TIME, micros
 from app.graph import Attrs, GraphLink, GraphStore, KeywordHit, NodeRefs
 from app.memory import (
     as_utc,

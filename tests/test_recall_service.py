@@ -554,7 +554,6 @@ def test_recall_over_a_crowd_of_linked_memories_ranks_exactly_and_builds_few_can
     recall must drop most of them by their cached attributes before scoring (ties in
     importance and age included, expired ones too) and still answer exactly."""
     import app.recall as recall_module
-    from app.ranking import rank
 
     t0 = datetime.now(UTC).replace(microsecond=0)
     clock = FakeClock(t0)
