@@ -471,7 +471,7 @@ def _create_related(run: Any, rows: list[dict[str, Any]], now: datetime) -> None
     """Create these RELATED edges (``_relation_row``s) in the transaction ``run``.
 
     A few as point statements; many staged in RelatedStage and joined with the Ticket
-    table in one statement (006_related_stage): Kùzu hashes the join, where each point
+    table in one statement (006_edge_staging): Kùzu hashes the join, where each point
     statement would look both tickets up (~0.36 ms an edge at 100k memories).
     """
     if len(rows) <= STAGE_MIN_EDGES:

@@ -122,6 +122,50 @@ def test_about_and_mentions_edges_carry_their_memorys_key(store):
     assert all(k == vector_key(m) for m, k in keys)
 
 
+def all_edges(store: GraphStore) -> dict[str, list]:
+    q = {
+        "ABOUT": "MATCH (a:Memory)-[e:ABOUT]->(b:Customer) RETURN a.id, b.uid, e.k",
+        "MENTIONS": "MATCH (a:Memory)-[e:MENTIONS]->(b) RETURN a.id, b.uid, e.k",
+        "IN_SESSION": "MATCH (a:Memory)-[:IN_SESSION]->(b:Session) RETURN a.id, b.id",
+        "PLACED": "MATCH (a:Customer)-[:PLACED]->(b:`Order`) RETURN a.uid, b.uid",
+        "RAISED": "MATCH (a:Customer)-[:RAISED]->(b:Ticket) RETURN a.uid, b.uid",
+        "CONCERNS": "MATCH (a:Ticket)-[:CONCERNS]->(b:`Order`) RETURN a.uid, b.uid",
+    }
+    return {rel: sorted(map(tuple, store.read(query))) for rel, query in q.items()}
+
+
+def test_many_edges_are_written_through_the_staging_join_exactly_as_point_statements_write_them(
+    tmp_path, monkeypatch
+):
+    import app.graph
+
+    def world(directory, stage_min):
+        monkeypatch.setattr(app.graph, "STAGE_MIN_EDGES", stage_min)
+        s = GraphStore(directory, buffer_pool_mb=64)
+        session = Session(id="s-1", agent_id=A, started_at=NOW, customer_id="c0")
+        records = [
+            rec(make_memory(f"memory {i}", id=f"00000000-0000-4000-8000-{i:012d}",
+                            session_id="s-1" if i % 2 else None),
+                customer_ids=(f"c{i % 4}",), orders=(str(4000 + i % 7),), tickets=(f"T-{i % 5}",),
+                others=(Entity("email", f"u{i % 3}@example.com", f"u{i % 3}@example.com"),))
+            for i in range(40)
+        ]
+        s.write_memories(records[:20], [session])
+        s.write_memories(records[20:])  # onto existing nodes: MERGE keeps one edge a pair
+        return s
+
+    points, staged = world(tmp_path / "points", 1000), world(tmp_path / "staged", 0)
+    try:
+        want = all_edges(points)
+        assert len(want["ABOUT"]) == 40 and len(want["IN_SESSION"]) == 20 and len(want["PLACED"]) == 28
+        assert all(k == vector_key(m) for m, _, k in want["ABOUT"] + want["MENTIONS"])
+        assert all_edges(staged) == want
+        assert staged.read("MATCH (x:EdgeStage) RETURN count(x)") == [[0]]
+    finally:
+        points.close()
+        staged.close()
+
+
 def test_migration_005_keys_the_edges_of_existing_memories(tmp_path):
     s = GraphStore(tmp_path, buffer_pool_mb=64)
     ms = [make_memory(f"memory {i}") for i in range(30)] + [make_memory("custom", id="legacy-id-1")]

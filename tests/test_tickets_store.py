@@ -93,7 +93,7 @@ def test_a_refresh_replaces_exactly_the_refreshed_tickets_relations(services, st
     from app.graph_tickets import TicketRefresh
     from app.ticket_models import Reason, Relation
 
-    # Many edges go through the RelatedStage join (006_related_stage), a few through point
+    # Many edges go through the RelatedStage join (006_edge_staging), a few through point
     # statements: the same edges either way.
     monkeypatch.setattr(app.graph_tickets, "STAGE_MIN_EDGES", 0 if staged else 1000)
 
