@@ -226,11 +226,8 @@ class RecallService:
         if allowed is not None:
             # The filter bounds the set: score all of it exactly (no ANN recall loss).
             if qvec is not None and config.use_vectors:
-                vectors = self.vectors.vectors_of(agent_id, list(allowed))
-                if vectors:
-                    ids = list(vectors)
-                    sims = np.stack([vectors[i] for i in ids]) @ qvec
-                    semantic = {ids[i]: float(sims[i]) for i in np.argsort(-sims)[:pool]}
+                sims = self.vectors.similarities(agent_id, list(allowed), qvec)
+                semantic = dict(sorted(sims.items(), key=lambda kv: -kv[1])[:pool])
         elif config.use_vectors:
             # Unfiltered, or a filter too broad to scan: ANN, deeper when hits are filtered.
             depth = pool * 5 if filtered else pool * 2

@@ -144,14 +144,18 @@ class VectorStore:
             ids = idx.ids
             return {k: ids[k] for k in keys if k in ids}
 
+    def _stored(self, agent_id: str, memory_ids: Sequence[str]) -> list[np.ndarray | None]:
+        """Each memory's stored vector (None where the index holds none), in order."""
+        idx = self._agent(agent_id)
+        keys = np.array([vector_key(m) for m in memory_ids], dtype=np.uint64)
+        with idx.lock:
+            return list(idx.index.get(keys))
+
     def vectors_of(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these memories (those the index holds)."""
         if not memory_ids:
             return {}
-        idx = self._agent(agent_id)
-        keys = np.array([vector_key(m) for m in memory_ids], dtype=np.uint64)
-        with idx.lock:
-            found = idx.index.get(keys)
+        found = self._stored(agent_id, memory_ids)
         return {m: v.astype(np.float32) for m, v in zip(memory_ids, found, strict=True) if v is not None}
 
     def similarities(self, agent_id: str, memory_ids: Sequence[str], query: np.ndarray) -> dict[str, float]:
@@ -159,10 +163,7 @@ class VectorStore:
         those the index holds: one ``get`` and one product for all of them."""
         if not memory_ids:
             return {}
-        idx = self._agent(agent_id)
-        keys = np.array([vector_key(m) for m in memory_ids], dtype=np.uint64)
-        with idx.lock:
-            found = idx.index.get(keys)
+        found = self._stored(agent_id, memory_ids)
         held = [i for i, v in enumerate(found) if v is not None]
         if not held:
             return {}
