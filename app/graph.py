@@ -54,6 +54,9 @@ _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _ROW_FIELD = re.compile(r"\br\.(\w+)")
 # The key parameter of a ``by_keys`` query.
 _KEY_PARAM = re.compile(r"\$key\b")
+# Past this many edges of one kind, Transaction.edges stages them and joins (006_edge_staging).
+STAGE_MIN_EDGES = 64
+_STAGE_FIELDS = ("f", "t", "k", "w", "reasons", "kinds", "parts")
 _OPEN_LOCK = threading.Lock()
 
 Tracer = Callable[[str, dict[str, Any] | None], None]
@@ -216,6 +219,47 @@ class Transaction:
             t = time.perf_counter()
             run[mode](body, rows, params)
             modes.record(body, mode, len(rows), time.perf_counter() - t)
+
+    def edges(
+        self,
+        src: tuple[str, str],
+        dst: tuple[str, str],
+        action: str,
+        rows: Sequence[dict[str, Any]],
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """One edge per row, between the ``src`` (label, key property) node whose key is the
+        row's ``f`` and the ``dst`` node whose key is its ``t``. ``action`` creates or
+        merges ``(a)->(b)``; ``{r}`` in it names the row, whose other fields are the edge
+        properties EdgeStage has (k, w, reasons, kinds, parts).
+
+        Up to ``STAGE_MIN_EDGES`` rows run as ``rows`` runs them. More are staged in
+        EdgeStage and joined with both node tables in one statement, which Kùzu hashes,
+        then deleted (006_edge_staging): at 100k memories a point statement costs
+        ~0.2-1 ms an edge, the join a few ms for them all.
+        """
+        if not rows:
+            return
+        (src_label, src_key), (dst_label, dst_key) = src, dst
+        if len(rows) <= STAGE_MIN_EDGES:
+            self.rows(
+                f"MATCH (a:{src_label} {{{src_key}: r.f}}), (b:{dst_label} {{{dst_key}: r.t}}) "
+                f"{action.format(r='r')}",
+                rows,
+                params,
+            )
+            return
+        self(
+            "UNWIND $rows AS r CREATE (:EdgeStage {f: r.f, t: r.t, k: CAST(r.k AS INT64), w: CAST(r.w AS DOUBLE), "
+            "reasons: CAST(r.reasons AS STRING[]), kinds: CAST(r.kinds AS STRING[]), parts: CAST(r.parts AS DOUBLE[])})",
+            {"rows": [{field: row.get(field) for field in _STAGE_FIELDS} for row in rows]},
+        )
+        self(
+            f"MATCH (s:EdgeStage), (a:{src_label}), (b:{dst_label}) "
+            f"WHERE a.{src_key} = s.f AND b.{dst_key} = s.t {action.format(r='s')}",
+            params,
+        )
+        self("MATCH (s:EdgeStage) DELETE s")
 
     def _unwind(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any]) -> None:
         self(f"UNWIND $rows AS r {body}", {**params, "rows": list(rows)})
@@ -659,14 +703,14 @@ class GraphStore:
                 ("MENTIONS", "Ticket", mention_t),
                 ("MENTIONS", "Entity", mention_e),
             ):
-                _write_edges(run, ("Memory", "id"), (label, "uid"), f"CREATE (a)-[:{rel} {{{{k: {{r}}.k}}}}]->(b)", rows)
-            _write_edges(run, ("Memory", "id"), ("Session", "id"), "CREATE (a)-[:IN_SESSION]->(b)", in_session)
+                run.edges(("Memory", "id"), (label, "uid"), f"CREATE (a)-[:{rel} {{{{k: {{r}}.k}}}}]->(b)", rows)
+            run.edges(("Memory", "id"), ("Session", "id"), "CREATE (a)-[:IN_SESSION]->(b)", in_session)
             for rel, src, dst, rows in (
                 ("PLACED", "Customer", "`Order`", placed),
                 ("RAISED", "Customer", "Ticket", raised),
                 ("CONCERNS", "Ticket", "`Order`", concerns),
             ):
-                _write_edges(run, (src, "uid"), (dst, "uid"), f"MERGE (a)-[:{rel}]->(b)", pairs(rows))
+                run.edges((src, "uid"), (dst, "uid"), f"MERGE (a)-[:{rel}]->(b)", pairs(rows))
             if after is not None:
                 after(run)
 
@@ -1170,39 +1214,6 @@ def _by_keys(
     if len(keys) <= _FEW_KEYS:
         return [row for key in keys for row in run(query, {**params, "key": key})]
     return run("UNWIND $keys AS key " + _KEY_PARAM.sub("key", query), {**params, "keys": keys})
-
-
-# Past this many edges of one kind, a write stages them and joins (006_edge_staging).
-STAGE_MIN_EDGES = 64
-
-
-def _write_edges(
-    run: Transaction, src: tuple[str, str], dst: tuple[str, str], action: str, rows: Sequence[dict[str, Any]]
-) -> None:
-    """Write one edge per row between the ``src`` node whose key property equals ``f`` and
-    the ``dst`` node whose key equals ``t``. ``action`` creates or merges ``(a)->(b)``;
-    ``{r}`` in it names the row (for ``{r}.k``).
-
-    Up to ``STAGE_MIN_EDGES`` rows run as ``Transaction.rows`` does. More are staged in
-    EdgeStage and joined with both node tables in one statement, which Kùzu hashes: at
-    100k memories a point statement costs ~0.2-1 ms an edge, the join ~ms for them all.
-    """
-    if not rows:
-        return
-    (src_label, src_key), (dst_label, dst_key) = src, dst
-    if len(rows) <= STAGE_MIN_EDGES:
-        run.rows(
-            f"MATCH (a:{src_label} {{{src_key}: r.f}}), (b:{dst_label} {{{dst_key}: r.t}}) {action.format(r='r')}",
-            rows,
-        )
-        return
-    staged = [{"f": row["f"], "t": row["t"], "k": row.get("k")} for row in rows]
-    run("UNWIND $rows AS r CREATE (:EdgeStage {f: r.f, t: r.t, k: CAST(r.k AS INT64)})", {"rows": staged})
-    run(
-        f"MATCH (s:EdgeStage), (a:{src_label}), (b:{dst_label}) "
-        f"WHERE a.{src_key} = s.f AND b.{dst_key} = s.t {action.format(r='s')}"
-    )
-    run("MATCH (s:EdgeStage) DELETE s")
 
 
 def _create_sessions(run: Transaction, sessions: Sequence[Session]) -> None:

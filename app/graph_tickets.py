@@ -289,12 +289,19 @@ class TicketGraph:
         memory included.
         """
         uids = self._uids(agent_id, dict.fromkeys(r.ticket_id for r in refreshed))
-        wanted = {(row["a"], row["b"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}
+        wanted = {(row["f"], row["t"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}
         with_emb = [r for r in refreshed if r.embedding]
         with self.store.transaction(reports_attrs=True) as run:
             run("MATCH (t:Ticket)-[r:RELATED]->(:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
             run("MATCH (:Ticket)-[r:RELATED]->(t:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
-            _create_related(run, list(wanted.values()), now)
+            run.edges(
+                ("Ticket", "uid"),
+                ("Ticket", "uid"),
+                "CREATE (a)-[:RELATED {{weight: {r}.w, reasons: CAST({r}.reasons AS STRING[]), "
+                "kinds: CAST({r}.kinds AS STRING[]), parts: CAST({r}.parts AS DOUBLE[]), updated_at: $now}}]->(b)",
+                list(wanted.values()),
+                {"now": now},
+            )
             # The CASTs type fields that are NULL in every row (a ticket with no memories left).
             run(
                 "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) "
@@ -463,45 +470,11 @@ def _grouped(rows: list[list[Any]]) -> dict[str, list[str]]:
     return out
 
 
-# Past this many edges, save_refresh writes RELATED through the RelatedStage join.
-STAGE_MIN_EDGES = 64
-
-
-def _create_related(run: Any, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Create these RELATED edges (``_relation_row``s) in the transaction ``run``.
-
-    A few as point statements; many staged in RelatedStage and joined with the Ticket
-    table in one statement (006_edge_staging): Kùzu hashes the join, where each point
-    statement would look both tickets up (~0.36 ms an edge at 100k memories).
-    """
-    if len(rows) <= STAGE_MIN_EDGES:
-        run.rows(
-            "MATCH (a:Ticket {uid: r.a}), (b:Ticket {uid: r.b}) "
-            "CREATE (a)-[:RELATED {weight: r.w, reasons: CAST(r.reasons AS STRING[]), "
-            "kinds: CAST(r.kinds AS STRING[]), parts: CAST(r.parts AS DOUBLE[]), updated_at: $now}]->(b)",
-            rows,
-            {"now": now},
-        )
-        return
-    run(
-        "UNWIND $rows AS r CREATE (:RelatedStage {a: r.a, b: r.b, w: r.w, "
-        "reasons: CAST(r.reasons AS STRING[]), kinds: CAST(r.kinds AS STRING[]), parts: CAST(r.parts AS DOUBLE[])})",
-        {"rows": rows},
-    )
-    run(
-        "MATCH (s:RelatedStage), (a:Ticket), (b:Ticket) WHERE a.uid = s.a AND b.uid = s.b "
-        "CREATE (a)-[:RELATED {weight: s.w, reasons: s.reasons, kinds: s.kinds, parts: s.parts, "
-        "updated_at: $now}]->(b)",
-        {"now": now},
-    )
-    run("MATCH (s:RelatedStage) DELETE s")
-
-
 def _relation_row(agent_id: str, rel: Relation) -> dict[str, Any]:
     a, b = sorted((rel.a, rel.b))  # one edge per pair, stored in a fixed direction
     return {
-        "a": node_uid(agent_id, a),
-        "b": node_uid(agent_id, b),
+        "f": node_uid(agent_id, a),
+        "t": node_uid(agent_id, b),
         "w": float(rel.weight),
         "reasons": [r.text for r in rel.reasons],
         "kinds": [r.kind for r in rel.reasons],

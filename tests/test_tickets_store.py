@@ -89,13 +89,13 @@ def test_tickets_from_before_migration_003_get_relations(open_services, tmp_path
 
 @pytest.mark.parametrize("staged", [False, True], ids=["point-statements", "staged-join"])
 def test_a_refresh_replaces_exactly_the_refreshed_tickets_relations(services, staged, monkeypatch):
-    import app.graph_tickets
+    import app.graph
     from app.graph_tickets import TicketRefresh
     from app.ticket_models import Reason, Relation
 
-    # Many edges go through the RelatedStage join (006_edge_staging), a few through point
+    # Many edges go through the EdgeStage join (006_edge_staging), a few through point
     # statements: the same edges either way.
-    monkeypatch.setattr(app.graph_tickets, "STAGE_MIN_EDGES", 0 if staged else 1000)
+    monkeypatch.setattr(app.graph, "STAGE_MIN_EDGES", 0 if staged else 1000)
 
     for ticket in ("T-1", "T-2", "T-3", "T-4"):
         store(services, ticket, "ann", f"Ticket {ticket} opened about a late parcel.")
@@ -133,23 +133,24 @@ def test_a_refresh_replaces_exactly_the_refreshed_tickets_relations(services, st
             "reasons: ['shared order #1'], kinds: ['order'], parts: [0.5], updated_at: $t}]->(b)", {"t": t0})
     save([rel("T-1", "T-2", 0.5, "shared order #1")], t1)
     assert edges() == [("T-1", "T-2", 0.5, ["shared order #1"], t1)]
-    assert graph.read("MATCH (s:RelatedStage) RETURN count(s)") == [[0]]  # emptied in the transaction
+    assert graph.read("MATCH (s:EdgeStage) RETURN count(s)") == [[0]]  # emptied in the transaction
     kinds = graph.read("MATCH (a:Ticket {id: 'T-1'})-[r:RELATED]->(:Ticket) RETURN r.kinds, r.parts")
     assert kinds == [[["order"], [0.5]]]
 
 
-def test_a_staged_relation_write_that_fails_leaves_nothing_staged(services, monkeypatch):
-    import app.graph_tickets
+def test_a_staged_edge_write_that_fails_leaves_nothing_staged(services, monkeypatch):
+    import app.graph
     from app.errors import StorageError
 
-    monkeypatch.setattr(app.graph_tickets, "STAGE_MIN_EDGES", 0)
+    monkeypatch.setattr(app.graph, "STAGE_MIN_EDGES", 0)
     for ticket in ("T-1", "T-2"):
         store(services, ticket, "ann", f"Ticket {ticket} about a late parcel.")
     graph = services.graph
     before = graph.read("MATCH ()-[r:RELATED]->() RETURN count(r)")
-    row = {"a": "bot|T-1", "b": "bot|T-2", "w": 0.5, "reasons": ["x"], "kinds": ["order"], "parts": [0.5]}
+    row = {"f": "bot|T-1", "t": "bot|T-2", "w": 0.5, "reasons": ["x"], "kinds": ["order"], "parts": [0.5]}
     with pytest.raises(StorageError), graph.transaction() as run:
-        app.graph_tickets._create_related(run, [row], datetime(2026, 1, 1, tzinfo=UTC))
-        run("MATCH (s:RelatedStage) RETURN s.nope")  # fails after staging and joining
-    assert graph.read("MATCH (s:RelatedStage) RETURN count(s)") == [[0]]
+        run.edges(("Ticket", "uid"), ("Ticket", "uid"), "CREATE (a)-[:RELATED {{weight: {r}.w}}]->(b)", [row])
+        assert run("MATCH ()-[r:RELATED]->() RETURN count(r)") == [[before[0][0] + 1]]
+        run("MATCH (s:EdgeStage) RETURN s.nope")  # fails after staging and joining
+    assert graph.read("MATCH (s:EdgeStage) RETURN count(s)") == [[0]]
     assert graph.read("MATCH ()-[r:RELATED]->() RETURN count(r)") == before
