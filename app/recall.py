@@ -248,11 +248,17 @@ class RecallService:
             attrs.update(allowed)
         return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs)
 
-    def _fill_semantic(self, found: _Found, ids: Sequence[str], config: RecallConfig) -> None:
-        """Cosine similarity (from the vector index) of the candidates the ANN did not return."""
+    def _fill_semantic(
+        self, found: _Found, ids: Sequence[str], config: RecallConfig, keys: np.ndarray | None = None
+    ) -> None:
+        """Cosine similarity (from the vector index) of the candidates the ANN did not return
+        (``keys``: the vector keys of ``ids``, when the caller has them)."""
         if found.qvec is not None and config.semantic_weight:
-            missing = [i for i in ids if i not in found.semantic]
-            found.semantic.update(self.vectors.similarities(found.agent_id, missing, found.qvec))
+            at = [j for j, i in enumerate(ids) if i not in found.semantic]
+            missing = [ids[j] for j in at]
+            found.semantic.update(self.vectors.similarities(
+                found.agent_id, missing, found.qvec, keys=None if keys is None else keys[at]
+            ))
 
     def _pruned_candidates(self, found: _Found, config: RecallConfig, top_k: int) -> tuple[list[Candidate], float]:
         """The candidates that can reach the top ``top_k``, and the pool's best BM25 score.
@@ -265,7 +271,8 @@ class RecallService:
         """
         now, flt, attrs = found.now, found.flt, found.attrs
         ids = found.ids
-        self._fill_semantic(found, ids, config)
+        keys = np.fromiter((vector_key(i) for i in ids), dtype=np.uint64, count=len(ids))
+        self._fill_semantic(found, ids, config, keys)
 
         def wanted(a: Attrs) -> bool:
             if a.expires_at is not None and a.expires_at <= now:
@@ -294,7 +301,7 @@ class RecallService:
         # Every keyword hit carries its attributes, so the best live BM25 score is known.
         best_bm25 = max((found.bm25[i] for i in ids if i in found.bm25 and i in attrs and wanted(attrs[i])), default=0.0)
         if not exact_only:
-            ids = self._within_reach(found, ids, config, top_k, best_bm25)
+            ids = self._within_reach(found, ids, keys, config, top_k, best_bm25)
         unknown = [i for i in ids if i not in attrs]
         if unknown:  # the attribute cache usually holds them all (app/attrs_cache.py)
             attrs.update(self.graph.cached_attrs(found.agent_id, unknown))
@@ -329,7 +336,7 @@ class RecallService:
         return chosen, best_bm25
 
     def _within_reach(
-        self, found: _Found, ids: list[str], config: RecallConfig, top_k: int, best_bm25: float
+        self, found: _Found, ids: list[str], keys: np.ndarray, config: RecallConfig, top_k: int, best_bm25: float
     ) -> list[str]:
         """``ids`` less those whose cached attributes put them out of the top ``top_k``.
 
@@ -341,7 +348,6 @@ class RecallService:
         """
         if len(ids) <= top_k:
             return ids
-        keys = np.fromiter((vector_key(i) for i in ids), dtype=np.uint64, count=len(ids))
         cols = self.graph.cached_columns(found.agent_id, keys)
         now_us = micros(found.now)
         live = cols.known & ((cols.expires_us == NO_TIME) | (cols.expires_us > now_us))

@@ -144,10 +144,14 @@ class VectorStore:
             ids = idx.ids
             return {k: ids[k] for k in keys if k in ids}
 
-    def _stored(self, agent_id: str, memory_ids: Sequence[str]) -> list[np.ndarray | None]:
-        """Each memory's stored vector (None where the index holds none), in order."""
+    def _stored(
+        self, agent_id: str, memory_ids: Sequence[str], keys: np.ndarray | None = None
+    ) -> list[np.ndarray | None]:
+        """Each memory's stored vector (None where the index holds none), in order
+        (``keys``: their vector keys, when the caller has them)."""
         idx = self._agent(agent_id)
-        keys = np.array([vector_key(m) for m in memory_ids], dtype=np.uint64)
+        if keys is None:
+            keys = np.array([vector_key(m) for m in memory_ids], dtype=np.uint64)
         with idx.lock:
             return list(idx.index.get(keys))
 
@@ -158,12 +162,14 @@ class VectorStore:
         found = self._stored(agent_id, memory_ids)
         return {m: v.astype(np.float32) for m, v in zip(memory_ids, found, strict=True) if v is not None}
 
-    def similarities(self, agent_id: str, memory_ids: Sequence[str], query: np.ndarray) -> dict[str, float]:
+    def similarities(
+        self, agent_id: str, memory_ids: Sequence[str], query: np.ndarray, *, keys: np.ndarray | None = None
+    ) -> dict[str, float]:
         """Cosine similarity of ``query`` (normalised) to each memory's stored vector, for
         those the index holds: one ``get`` and one product for all of them."""
         if not memory_ids:
             return {}
-        found = self._stored(agent_id, memory_ids)
+        found = self._stored(agent_id, memory_ids, keys)
         held = [i for i, v in enumerate(found) if v is not None]
         if not held:
             return {}

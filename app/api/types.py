@@ -32,7 +32,8 @@ class Order:
         info.context.require(self.agent_id)
         services = info.context.services
         links = await run_blocking(
-            services.graph.linked_memories, self.agent_id, NodeRefs(orders=(str(self.id),))
+            services.graph.linked_memories, self.agent_id, NodeRefs(orders=(str(self.id),)),
+            ids_of=services.vectors.ids_of,
         )
         direct = [i for i, link in links.items() if link.strength >= 1.0]
         found = await run_blocking(services.graph.get_memories, self.agent_id, direct)
