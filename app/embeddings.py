@@ -49,9 +49,19 @@ def resolve_model_path(name: str) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """sentence-transformers on the CPU, with a small LRU cache for query vectors."""
+    """sentence-transformers on the CPU, with a small LRU cache for query vectors.
 
-    def __init__(self, model: str, *, query_cache_size: int = 1024, threads: int | None = None):
+    Batches run on ``threads`` (default: every core); a single query on ``query_threads``.
+    One short text reads every weight once and does little arithmetic with it, so a second
+    thread barely shortens it (2 cores, sleeping OpenMP threads: 9.7 ms on two, 9.2 on one)
+    while taking the core the rest of a recall runs on (recall 21.4 -> 18.0 ms in process,
+    BENCHMARKS.md). Torch's thread count belongs to the calling thread, so each call sets
+    its own.
+    """
+
+    def __init__(
+        self, model: str, *, query_cache_size: int = 1024, threads: int | None = None, query_threads: int = 1
+    ):
         # The hub must never be contacted: models come from packages or local paths.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -60,7 +70,10 @@ class SentenceTransformerEmbedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        self._torch = torch
+        self._threads = threads or os.cpu_count() or 1
+        self._query_threads = max(1, query_threads)
+        torch.set_num_threads(self._threads)
         path = resolve_model_path(model)
         try:
             self._model = SentenceTransformer(path, device="cpu")
@@ -82,6 +95,7 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        self._torch.set_num_threads(self._threads)
         vectors = self._model.encode(
             list(texts),
             batch_size=64,
@@ -94,8 +108,8 @@ class SentenceTransformerEmbedder:
     def _embed_one(self, text: str) -> np.ndarray:
         """``embed([text])[0]``, the same numbers, ~1 ms sooner: one text needs none of
         ``encode``'s batching (length sorting, chunking, per-batch conversions)."""
-        import torch
-
+        torch = self._torch
+        torch.set_num_threads(self._query_threads)
         with torch.inference_mode():
             features = self._prepare([text])
             out = self._model.forward(features)["sentence_embedding"]

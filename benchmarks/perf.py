@@ -11,7 +11,8 @@ real HTTP GraphQL:
 - ingest through ``storeBatch`` and through single ``store`` calls from 8 concurrent clients,
   each as a ratio to the floor = raw ``model.encode`` throughput of the same texts;
 - recall latency p50/p95/p99 with 1 and 8 clients, unfiltered and customer-filtered, each
-  as a ratio to the floor = query embedding + USearch search alone (same model, same index);
+  as a ratio to the floor = query embedding + USearch search alone (same model, same index,
+  one thread or every core, whichever is faster);
 - resident memory (RSS) after load, on-disk bytes per memory, and the time from process
   start to the first answered recall on the existing data directory.
 
@@ -177,19 +178,29 @@ def run_recall(server: Server, queries: list[tuple[str, str | None]], clients: i
         return [x for part in pool.map(one, chunks) for x in part]
 
 
-def floor_recall(data_dir: Path, queries: list[str], model) -> list[float]:
-    """Query embedding (uncached) + USearch search on the server's own saved index."""
+def floor_recall(data_dir: Path, queries: list[str], model) -> tuple[list[float], int]:
+    """Query embedding (uncached) + USearch search on the server's own saved index, with the
+    thread count that makes it fastest (one thread or every core; the server embeds a query
+    on one), and that count."""
+    import torch
     from usearch.index import Index
 
     files = list((data_dir / "vectors").glob("*.usearch"))
     index = Index.restore(str(files[0]), view=False)
-    out = []
-    for q in queries:
-        t = time.perf_counter()
-        vec = model.encode([q], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
-        index.search(vec.astype(np.float32), 5)
-        out.append(time.perf_counter() - t)
-    return out
+    best: tuple[list[float], int] | None = None
+    for threads in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        out = []
+        for q in queries:
+            t = time.perf_counter()
+            vec = model.encode([q], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
+            index.search(vec.astype(np.float32), 5)
+            out.append(time.perf_counter() - t)
+        if best is None or sorted(out)[len(out) // 2] < sorted(best[0])[len(best[0]) // 2]:
+            best = (out, threads)
+    torch.set_num_threads(os.cpu_count() or 1)
+    assert best is not None
+    return best
 
 
 def dir_bytes(path: Path) -> int:
@@ -244,7 +255,8 @@ def bench_recall(data_dir: Path, corpus: Corpus, args: argparse.Namespace, model
     """The floor, restart to first recall, recall latencies and RSS on a loaded data directory."""
     res: dict = {}
     qs = corpus.queries
-    res["floor_recall"] = percentiles(floor_recall(data_dir, [q for q, _ in qs[: args.queries]], model))
+    times, res["floor_threads"] = floor_recall(data_dir, [q for q, _ in qs[: args.queries]], model)
+    res["floor_recall"] = percentiles(times)
 
     server = Server(data_dir)
     try:
@@ -285,8 +297,8 @@ def report(results: list[dict]) -> str:
         [f"{r['batch_per_s']:.0f} ({r['batch_per_s'] / r['floor_encode_per_s']:.2f}×)" for r in results], "≥ 0.8×")
     row("8 concurrent single stores (memories/s, × floor)",
         [f"{r['single8_per_s']:.0f} ({r['single8_per_s'] / r['floor_encode_per_s']:.2f}×)" for r in results], "≥ 0.6×")
-    row("floor: embed + USearch search p50/p95/p99 (ms)",
-        ["{:.1f} / {:.1f} / {:.1f}".format(*r["floor_recall"]) for r in results], "")
+    row("floor: embed + USearch search p50/p95/p99 (ms, the faster of 1 and all threads)",
+        ["{:.1f} / {:.1f} / {:.1f} ({} thr.)".format(*r["floor_recall"], r["floor_threads"]) for r in results], "")
     for key, label in (("recall_1", "recall, 1 client"), ("recall_1_filtered", "recall, 1 client, customer filter"),
                        ("recall_8", "recall, 8 clients"), ("recall_8_filtered", "recall, 8 clients, customer filter")):
         target = "p50 ≤ 20, p99 ≤ 60, p50 ≤ 2× floor" if key == "recall_1" else ""

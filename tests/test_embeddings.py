@@ -20,3 +20,29 @@ def test_a_query_vector_is_the_vector_embed_gives_the_same_text(embedder):
         assert np.allclose(query, stored, atol=1e-5)
         assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
         assert embedder.embed_query(text) is query  # the LRU cache answers a repeat
+
+
+def test_a_query_runs_on_one_thread_and_a_batch_on_every_core_each_in_its_own_thread(embedder):
+    import threading
+
+    import torch
+
+    seen: dict[str, int] = {}
+
+    def query_side() -> None:
+        embedder._cache.clear()
+        embedder.embed_query("where is my refund for order 4521?")
+        seen["after query"] = torch.get_num_threads()
+        embedder.embed(["a batch after it"])
+        seen["after batch"] = torch.get_num_threads()
+        embedder._cache.clear()
+        embedder.embed_query("and the replacement?")
+
+    embedder.embed(["the calling thread embeds a batch first"])
+    mine = torch.get_num_threads()
+    worker = threading.Thread(target=query_side)
+    worker.start()
+    worker.join()
+    assert seen == {"after query": 1, "after batch": embedder._threads}
+    # Another thread's query left this thread's count alone.
+    assert mine == embedder._threads and torch.get_num_threads() == mine
