@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus = make_corpus(args.n, args.seed)
     work = Path(tempfile.mkdtemp(prefix="casegraph-ingest-"))
     t = time.perf_counter()
-    services = Services.open(Settings.from_env({}, data_dir=args.data_dir or work / "data"))
+    services = Services.open(Settings.from_env(data_dir=args.data_dir or work / "data"))
     print(f"opened in {time.perf_counter() - t:.1f}s")
     try:
         mem = services.memories
