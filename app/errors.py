@@ -25,6 +25,7 @@ Domain code raises these; the API layer turns them into GraphQL errors whose
     ├── AuthenticationRequired           UNAUTHENTICATED
     ├── Forbidden                        FORBIDDEN  (a valid key outside its agents or role)
     ├── StorageError                     STORAGE_ERROR  (a Kùzu failure, translated in graph.py)
+    │   └── StorageFull                  STORAGE_FULL   (buffer pool full of unfolded changes)
     └── ConfigurationError               CONFIGURATION_ERROR
         └── ModelMismatch                MODEL_MISMATCH
 """
@@ -126,6 +127,15 @@ class Forbidden(CaseGraphError):
 
 class StorageError(CaseGraphError):
     code = "STORAGE_ERROR"
+
+
+class StorageFull(StorageError):
+    """Kùzu's buffer pool filled up (with pages changed since the last checkpoint, which it
+    cannot evict). The graph store checkpoints before this reaches a caller and retries its
+    writes once (graph.py), so a caller sees it only if that did not help."""
+
+    code = "STORAGE_FULL"
+    checkpointed: bool | None = None  # set by the transaction that checkpointed after it
 
 
 class ConfigurationError(CaseGraphError):

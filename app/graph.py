@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import kuzu
 import numpy as np
@@ -29,12 +29,16 @@ import numpy as np
 import graph_schema
 from app.attrs_cache import Attrs, AttrsCache, Columns
 from app.datadir import DataDirLock
-from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError
+from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError, StorageFull
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
 from app.vectors import vector_key
 
 log = logging.getLogger("casegraph.graph")
+
+T = TypeVar("T")
+# How Kùzu 0.11 words a buffer pool it cannot free a frame of.
+_POOL_FULL = "The buffer pool is full"
 
 _OPEN_PATHS: set[Path] = set()
 # Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
@@ -315,7 +319,7 @@ class GraphStore:
         directory: Path,
         *,
         buffer_pool_mb: int = 512,
-        checkpoint_wal_mb: int = 64,
+        checkpoint_wal_mb: int = 32,
         tracer: Tracer | None = None,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -338,6 +342,8 @@ class GraphStore:
                 _OPEN_PATHS.discard(self.path)
             raise
         self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self.full_checkpoints = 0  # checkpoints taken because the buffer pool filled up
         # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
         # they hold this shared, every write holds it exclusive.
         self._fts_gate = SharedExclusiveLock()
@@ -426,7 +432,7 @@ class GraphStore:
         return cache
 
     def read(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
-        return self._run(self._reader(), query, params)
+        return self.once_more_when_full(lambda: self._run(self._reader(), query, params))
 
     def read_prepared(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
         """``read`` for hot point queries: the plan is prepared once per connection."""
@@ -448,18 +454,61 @@ class GraphStore:
             conn = self._writer
             tx = Transaction(self, conn)
             committed = False
+            self._local.in_transaction = True
             try:
                 self._run(conn, "BEGIN TRANSACTION")
                 try:
                     yield tx
-                except BaseException:
+                    self._run(conn, "COMMIT")
+                    committed = True
+                except BaseException as exc:
                     with contextlib.suppress(StorageError):
                         self._run(conn, "ROLLBACK")
+                    if isinstance(exc, StorageFull):
+                        exc.checkpointed = self._checkpoint_when_full()
                     raise
-                self._run(conn, "COMMIT")
-                committed = True
             finally:
+                self._local.in_transaction = False
                 self._after_write(tx, committed=committed, reported=reports_attrs)
+
+    def _checkpoint_when_full(self) -> bool:
+        """Fold the write-ahead log into the file (the caller holds the write lock).
+
+        Kùzu keeps every page changed since its last checkpoint in the buffer pool until the
+        next one, and checkpoints by log size only. Many small writes can change more pages
+        than the pool holds before the log reaches ``checkpoint_wal_mb`` (the quality
+        benchmark's replay did, at ~4k memories with a 512 MB pool and 64 MB of log); then
+        every statement fails until a checkpoint, which nothing would trigger."""
+        self.full_checkpoints += 1
+        try:
+            self._run(self._writer, "CHECKPOINT")
+        except StorageError as exc:
+            log.error("the buffer pool is full and a checkpoint failed (raise buffer_pool_mb): %s", exc.message)
+            return False
+        log.warning(
+            "the buffer pool filled up with changes; checkpointed (%d so far; a smaller checkpoint_wal_mb "
+            "or a larger buffer_pool_mb avoids this)", self.full_checkpoints
+        )
+        return True
+
+    def once_more_when_full(self, call: Callable[[], T]) -> T:
+        """``call()`` (one write transaction, or a read); if the buffer pool was full, once
+        more after a checkpoint."""
+        try:
+            return call()
+        except StorageFull as exc:
+            if getattr(self._local, "in_transaction", False):
+                raise  # a read inside this thread's transaction: that one checkpoints
+            # A failed transaction has taken its checkpoint on the way out; a read has not.
+            # Kùzu 0.11 has crashed on the next statement after a checkpoint that failed:
+            # no second try then.
+            checkpointed = getattr(exc, "checkpointed", None)
+            if checkpointed is None:
+                with self._write_lock, self._fts_gate.exclusive():
+                    checkpointed = self._checkpoint_when_full()
+            if not checkpointed:
+                raise
+            return call()
 
     def _after_write(self, tx: Transaction, *, committed: bool, reported: bool) -> None:
         """Bring the attribute cache up to a finished write (never raises: it clears)."""
@@ -616,8 +665,19 @@ class GraphStore:
         whole store commits or nothing does; it reports every memory whose ranking
         attributes it changes (``Transaction.attrs_changed``). With ``replace`` each memory must already
         exist (same id, same agent): its node and edges are deleted and written anew in
-        the same transaction; a missing one is MemoryNotFound.
+        the same transaction; a missing one is MemoryNotFound. A write that fills the
+        buffer pool is taken again after a checkpoint (``once_more_when_full``).
         """
+        self.once_more_when_full(lambda: self._write_memories(records, sessions, after, replace=replace))
+
+    def _write_memories(
+        self,
+        records: Sequence[MemoryRecord],
+        sessions: Sequence[Session],
+        after: Callable[[Transaction], None] | None,
+        *,
+        replace: bool,
+    ) -> None:
         if not records:
             if after is not None:
                 with self.transaction(reports_attrs=True) as run:
@@ -1376,7 +1436,8 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except RuntimeError as exc:
-        raise StorageError(f"graph store failed while {what!r}: {exc}") from exc
+        kind = StorageFull if _POOL_FULL in str(exc) else StorageError
+        raise kind(f"graph store failed while {what!r}: {exc}") from exc
 
 
 # Python steps of migrations, run after their statements and before they are recorded.

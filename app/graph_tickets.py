@@ -286,8 +286,13 @@ class TicketGraph:
         of the quality benchmark, and an earlier form of it crashed once with a corrupted
         heap; it was taken back.) A token changed since it was read means a newer memory
         touched the ticket: its token stays, and the next refresh recomputes it with that
-        memory included.
+        memory included. Taken again after a checkpoint if it fills the buffer pool.
         """
+        return self.store.once_more_when_full(lambda: self._save_refresh(agent_id, refreshed, relations, now))
+
+    def _save_refresh(
+        self, agent_id: str, refreshed: Sequence[TicketRefresh], relations: Sequence[Relation], now: datetime
+    ) -> int:
         uids = self._uids(agent_id, dict.fromkeys(r.ticket_id for r in refreshed))
         wanted = {(row["f"], row["t"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}
         with_emb = [r for r in refreshed if r.embedding]

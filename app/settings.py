@@ -47,10 +47,14 @@ class Settings:
     # memories (BENCHMARKS.md).
     buffer_pool_mb: int = 512
     # Kùzu checkpoints (folds its write-ahead log into the database file) when the log
-    # passes this size. Its default of 16 MB checkpointed every ~2,000 memories at 100k, at
-    # ~4.3 s a time plus ~0.9 ms a memory written since the last one; 64 MB took storeBatch
-    # there from 65 to 79 memories/s. A larger log is replayed after a crash (at start-up).
-    checkpoint_wal_mb: int = 64
+    # passes this size, and until then keeps every page changed since the last checkpoint
+    # in the buffer pool. Its default of 16 MB checkpointed every ~2,000 memories at 100k;
+    # 64 MB took storeBatch there from 93 to 117 memories/s, but the quality benchmark's
+    # replay (many small writes) filled a 512 MB pool at 64 MB and not at 32 MB (109/s).
+    # Keep it at or under 1/16 of buffer_pool_mb. Should the pool fill anyway, the graph
+    # store checkpoints and retries the write once (graph.py). A larger log is replayed
+    # after a crash (at start-up).
+    checkpoint_wal_mb: int = 32
     max_content_chars: int = 20_000
     max_batch_size: int = 1_000
     max_top_k: int = 100

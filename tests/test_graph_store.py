@@ -1042,3 +1042,75 @@ def test_many_rows_give_the_same_graph_either_way(store, monkeypatch, plan):
             run.rows("MATCH (a:Customer {uid: r.f}), (b:`Order` {uid: r.t}) MERGE (a)-[:PLACED]->(b)", pairs)
     rows = store.read("MATCH (a:Customer)-[:PLACED]->(b:`Order`) RETURN a.id, b.id ORDER BY a.id")
     assert sorted(map(tuple, rows)) == sorted((c["id"], o["id"]) for c, o in zip(customers, orders, strict=True))
+
+
+# -- a buffer pool full of changes --------------------------------------------------------
+POOL_FULL = "Buffer manager exception: Unable to allocate memory! The buffer pool is full and no memory could be freed!"
+
+
+def test_kuzus_full_buffer_pool_is_told_apart_from_other_failures():
+    from app.errors import StorageFull
+    from app.graph import _translated
+
+    with pytest.raises(StorageFull, match="buffer pool is full") as full:
+        with _translated("a write"):
+            raise RuntimeError(POOL_FULL)
+    assert full.value.code == "STORAGE_FULL" and isinstance(full.value, StorageError)
+    with pytest.raises(StorageError) as other:
+        with _translated("a read"):
+            raise RuntimeError("Binder exception: Table Nope does not exist.")
+    assert type(other.value) is StorageError
+
+
+def test_a_transaction_that_fills_the_pool_writes_nothing_and_checkpoints_on_its_way_out(store):
+    from app.errors import StorageFull
+
+    m = make_memory("kept out")
+    with pytest.raises(StorageFull) as full:
+        with store.transaction() as run:
+            run("CREATE (:Memory {id: $id, agent_id: $a})", {"id": m.id, "a": A})
+            raise StorageFull(POOL_FULL)  # what Kùzu raised mid-write
+    assert full.value.checkpointed is True and store.full_checkpoints == 1
+    assert count(store, "MATCH (m:Memory) RETURN count(*)") == 0
+    store.write_memories([rec(make_memory("the next write goes through"))])
+    assert count(store, "MATCH (m:Memory) RETURN count(*)") == 1
+
+
+def test_a_read_or_write_that_found_the_pool_full_runs_once_more_after_a_checkpoint(store):
+    from app.errors import StorageFull
+
+    calls = []
+
+    def read_once_full():
+        calls.append(store.full_checkpoints)
+        if len(calls) == 1:
+            raise StorageFull(POOL_FULL)
+        return store.read("MATCH (m:Memory) RETURN count(*)")
+
+    assert store.once_more_when_full(read_once_full) == [[0]]
+    assert calls == [0, 1]  # the second try came after the checkpoint
+
+    def write_always_full():
+        with store.transaction() as run:
+            run("CREATE (:Memory {id: $id, agent_id: $a})", {"id": make_memory("x").id, "a": A})
+            raise StorageFull(POOL_FULL)
+
+    with pytest.raises(StorageFull):
+        store.once_more_when_full(write_always_full)  # twice, then the caller is told
+    assert count(store, "MATCH (m:Memory) RETURN count(*)") == 0
+
+
+def test_no_second_try_after_a_checkpoint_that_failed(store):
+    from app.errors import StorageFull
+
+    calls = []
+
+    def full_and_could_not_checkpoint():
+        calls.append(1)
+        exc = StorageFull(POOL_FULL)
+        exc.checkpointed = False
+        raise exc
+
+    with pytest.raises(StorageFull):
+        store.once_more_when_full(full_and_could_not_checkpoint)
+    assert calls == [1]

@@ -24,7 +24,7 @@ def test_defaults_with_an_empty_environment():
     assert s.embedding_model == DEFAULT_MODEL == "all-MiniLM-L6-v2"
     assert s.spacy_model is None
     assert s.buffer_pool_mb == 512
-    assert s.checkpoint_wal_mb == 64
+    assert s.checkpoint_wal_mb == 32
     assert s.max_content_chars == 20_000
     assert s.max_batch_size == 1_000
     assert s.max_top_k == 100
@@ -58,7 +58,7 @@ def test_every_variable_is_parsed_to_its_type():
         "CASEGRAPH_EMBEDDING_MODEL": "/models/mini",
         "CASEGRAPH_SPACY_MODEL": "blank",
         "CASEGRAPH_BUFFER_POOL_MB": "128",
-        "CASEGRAPH_CHECKPOINT_WAL_MB": "32",
+        "CASEGRAPH_CHECKPOINT_WAL_MB": "48",
         "CASEGRAPH_MAX_CONTENT_CHARS": "5000",
         "CASEGRAPH_MAX_BATCH_SIZE": "50",
         "CASEGRAPH_MAX_TOP_K": "25",
@@ -74,7 +74,7 @@ def test_every_variable_is_parsed_to_its_type():
     assert s.embedding_model == "/models/mini"
     assert s.spacy_model == "blank"
     assert s.buffer_pool_mb == 128 and type(s.buffer_pool_mb) is int
-    assert s.checkpoint_wal_mb == 32 and type(s.checkpoint_wal_mb) is int
+    assert s.checkpoint_wal_mb == 48 and type(s.checkpoint_wal_mb) is int
     assert s.max_content_chars == 5000 and type(s.max_content_chars) is int
     assert s.max_batch_size == 50 and type(s.max_batch_size) is int
     assert s.max_top_k == 25 and type(s.max_top_k) is int
