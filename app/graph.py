@@ -450,11 +450,10 @@ class GraphStore:
         ``attrs_changed`` every memory whose ranking attributes it creates, changes or
         deletes, so the attribute cache keeps the rest. Without it, the cache is cleared.
         """
-        with self._write_lock, self._fts_gate.exclusive():
+        with self._write_lock, self._fts_gate.exclusive(), self._holding():
             conn = self._writer
             tx = Transaction(self, conn)
             committed = False
-            self._local.in_transaction = True
             try:
                 self._run(conn, "BEGIN TRANSACTION")
                 try:
@@ -468,7 +467,6 @@ class GraphStore:
                         exc.checkpointed = self._checkpoint_when_full()
                     raise
             finally:
-                self._local.in_transaction = False
                 self._after_write(tx, committed=committed, reported=reports_attrs)
 
     def _checkpoint_when_full(self) -> bool:
@@ -491,14 +489,27 @@ class GraphStore:
         )
         return True
 
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[None]:
+        """Mark this thread as holding the write lock or the full-text gate (until exit)."""
+        before = getattr(self._local, "holding", False)
+        self._local.holding = True
+        try:
+            yield
+        finally:
+            self._local.holding = before
+
     def once_more_when_full(self, call: Callable[[], T]) -> T:
         """``call()`` (one write transaction, or a read); if the buffer pool was full, once
         more after a checkpoint."""
         try:
             return call()
         except StorageFull as exc:
-            if getattr(self._local, "in_transaction", False):
-                raise  # a read inside this thread's transaction: that one checkpoints
+            if getattr(self._local, "holding", False):
+                # This thread holds the write lock or the full-text gate (a read inside its
+                # transaction, a migration or a keyword search): it cannot take them again.
+                # A transaction checkpoints on its way out.
+                raise
             # A failed transaction has taken its checkpoint on the way out; a read has not.
             # Kùzu 0.11 has crashed on the next statement after a checkpoint that failed:
             # no second try then.
@@ -537,7 +548,7 @@ class GraphStore:
     def frozen(self) -> Iterator[Path]:
         """Hold off writers and checkpoint: until exit, the database file alone is complete
         and does not change (backups copy it here; readers carry on)."""
-        with self._write_lock, self._fts_gate.exclusive():
+        with self._write_lock, self._fts_gate.exclusive(), self._holding():
             self._run(self._writer, "CHECKPOINT")
             yield self.path
 
@@ -574,7 +585,7 @@ class GraphStore:
     # -- schema -------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded in this database; return their names."""
-        with self._write_lock, self._fts_gate.exclusive():
+        with self._write_lock, self._fts_gate.exclusive(), self._holding():
             self._run(
                 self._writer,
                 "CREATE NODE TABLE IF NOT EXISTS Migration("
@@ -1022,14 +1033,18 @@ class GraphStore:
         """Like ``keyword_search``, with each memory's ranking attributes."""
         # No `top :=` here: Kùzu applies it before the agent filter. The shared gate keeps
         # the query off any write in progress (app/rwlock.py).
-        with self._fts_gate.shared():
-            rows = self.read(
-                "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
-                "WITH node AS m, score WHERE m.agent_id = $a "
-                f"RETURN m.id, score, {_ATTR_COLUMNS} "
-                f"ORDER BY score DESC LIMIT {int(limit)}",
-                {"q": text, "a": agent_id},
-            )
+        def search() -> list[list[Any]]:
+            with self._fts_gate.shared(), self._holding():
+                return self.read(
+                    "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
+                    "WITH node AS m, score WHERE m.agent_id = $a "
+                    f"RETURN m.id, score, {_ATTR_COLUMNS} "
+                    f"ORDER BY score DESC LIMIT {int(limit)}",
+                    {"q": text, "a": agent_id},
+                )
+
+        # Out of the gate before a checkpoint takes it (once_more_when_full).
+        rows = self.once_more_when_full(search)
         return [KeywordHit(r[0], float(r[1]), _attrs(r[2:])) for r in rows]
 
     # -- reads: graph ---------------------------------------------------------------

@@ -1114,3 +1114,21 @@ def test_no_second_try_after_a_checkpoint_that_failed(store):
     with pytest.raises(StorageFull):
         store.once_more_when_full(full_and_could_not_checkpoint)
     assert calls == [1]
+
+
+def test_a_keyword_search_that_found_the_pool_full_leaves_the_gate_checkpoints_and_runs_again(store, monkeypatch):
+    from app.errors import StorageFull
+
+    store.write_memories([rec(make_memory("the parcel arrived crushed"))])
+    real_run, seen = store._run, []
+
+    def run(conn, query, params=None):
+        if "QUERY_FTS_INDEX" in query:
+            seen.append(store.full_checkpoints)
+            if len(seen) == 1:
+                raise StorageFull(POOL_FULL)
+        return real_run(conn, query, params)
+
+    monkeypatch.setattr(store, "_run", run)
+    hits = store.keyword_search(A, "crushed parcel", 5)
+    assert len(hits) == 1 and seen == [0, 1]  # no deadlock on the gate; after a checkpoint
