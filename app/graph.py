@@ -1451,8 +1451,15 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except RuntimeError as exc:
-        kind = StorageFull if _POOL_FULL in str(exc) else StorageError
-        raise kind(f"graph store failed while {what!r}: {exc}") from exc
+        if _POOL_FULL in str(exc):
+            # Callers are told without the statement; the log has it.
+            log.warning("buffer pool full while %r: %s", what, exc)
+            raise StorageFull(
+                "the graph store's buffer pool is full of changes not yet checkpointed; nothing was "
+                "written. Try again; if it persists, raise CASEGRAPH_BUFFER_POOL_MB or lower "
+                "CASEGRAPH_CHECKPOINT_WAL_MB"
+            ) from exc
+        raise StorageError(f"graph store failed while {what!r}: {exc}") from exc
 
 
 # Python steps of migrations, run after their statements and before they are recorded.

@@ -187,6 +187,18 @@ def test_unexpected_errors_are_masked_and_logged(caplog):
     assert expected.extensions == {"code": "INVALID_TOP_K"} and expected.message == "topK must be..."
 
 
+def test_a_full_buffer_pool_is_told_to_the_client_with_its_code_and_no_internals():
+    from app.errors import StorageFull
+    from app.graph import _translated
+
+    with pytest.raises(StorageFull) as full:
+        with _translated("MATCH (m:Memory) secret cypher"):
+            raise RuntimeError("Buffer manager exception: Unable to allocate memory! The buffer pool is full and no memory could be freed!")
+    shaped = shape_error(GraphQLError("boom", original_error=full.value), "req-2")
+    assert shaped.extensions == {"code": "STORAGE_FULL", "requestId": "req-2"}
+    assert "nothing was written" in shaped.message and "secret cypher" not in shaped.message
+
+
 def test_health_and_request_id(live_server):
     r = httpx.get(f"{live_server.url}/health")
     assert r.status_code == 200 and r.json()["status"] == "healthy"

@@ -382,3 +382,9 @@ def test_unexpected_errors_are_masked_and_logged(caplog):
     assert "secret cypher" in caplog.text  # for operators, never for clients
     expected = error_response(request, InvalidTopK("topK must be between 1 and 100"))
     assert expected.status_code == 400 and json.loads(expected.body)["code"] == "INVALID_TOP_K"
+    from app.errors import StorageFull
+
+    full = error_response(request, StorageFull("the graph store's buffer pool is full ...; nothing was written"))
+    assert full.status_code == 503 and full.headers["retry-after"] == "1"
+    assert json.loads(full.body) == {"error": "the graph store's buffer pool is full ...; nothing was written",
+                                     "code": "STORAGE_FULL"}

@@ -17,7 +17,7 @@ from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 
-from app.errors import CaseGraphError, ConfigurationError, StorageError
+from app.errors import CaseGraphError, ConfigurationError, StorageError, StorageFull
 
 log = logging.getLogger("casegraph.api")
 
@@ -30,7 +30,8 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if request_id:
         extensions["requestId"] = request_id
     message = error.message
-    if isinstance(original, CaseGraphError) and not isinstance(original, _UNEXPECTED):
+    # A full buffer pool is transient and its message names no internals: the client is told.
+    if isinstance(original, CaseGraphError) and (not isinstance(original, _UNEXPECTED) or isinstance(original, StorageFull)):
         extensions["code"] = original.code
         message = original.message
     elif original is None or isinstance(original, GraphQLError | StrawberryInputCoercionError):

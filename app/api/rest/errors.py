@@ -42,6 +42,7 @@ from app.errors import (
     InvalidInput,
     NotFound,
     StorageError,
+    StorageFull,
 )
 
 log = logging.getLogger("casegraph.rest")
@@ -108,6 +109,8 @@ def error_response(request: Request, exc: BaseException) -> JSONResponse:
     """The JSON answer for any exception raised while serving a REST route."""
     if isinstance(exc, RestError):
         return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)
+    if isinstance(exc, StorageFull):  # transient: nothing was written, a retry may pass
+        return JSONResponse(error_body(exc.code, exc.message), 503, headers={"Retry-After": "1"})
     if isinstance(exc, CaseGraphError) and not isinstance(exc, StorageError | ConfigurationError):
         for kind, status in _STATUS:
             if isinstance(exc, kind):
