@@ -303,7 +303,7 @@ def report(results: list[dict]) -> str:
                        ("recall_8", "recall, 8 clients"), ("recall_8_filtered", "recall, 8 clients, customer filter")):
         target = "p50 ≤ 20, p99 ≤ 60, p50 ≤ 2× floor" if key == "recall_1" else ""
         row(f"{label} p50/p95/p99 (ms, p50 × floor)",
-            ["{:.1f} / {:.1f} / {:.1f} ({:.1f}×)".format(*r[key], r[key][0] / r["floor_recall"][0]) for r in results],
+            ["{:.1f} / {:.1f} / {:.1f} ({:.2f}×)".format(*r[key], r[key][0] / r["floor_recall"][0]) for r in results],
             target)
     row("RSS after load (MB)", [f"{r['rss_mb']:.0f}" for r in results], "≤ 1,536 at 100k")
     row("on-disk bytes per memory", [f"{r['disk_bytes_per_memory']:.0f}" for r in results], "")
