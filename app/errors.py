@@ -131,8 +131,9 @@ class StorageError(CaseGraphError):
 
 class StorageFull(StorageError):
     """Kùzu's buffer pool filled up (with pages changed since the last checkpoint, which it
-    cannot evict). The graph store checkpoints before this reaches a caller and retries its
-    writes once (graph.py), so a caller sees it only if that did not help."""
+    cannot evict). Nothing was written. The graph store checkpoints when it meets this and
+    runs memory writes, ticket refreshes and reads once more (graph.py), so a caller sees
+    it from those only if that did not help; other writes fail once."""
 
     code = "STORAGE_FULL"
     checkpointed: bool | None = None  # set by the transaction that checkpointed after it
