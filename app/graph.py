@@ -41,6 +41,8 @@ T = TypeVar("T")
 _POOL_FULL = "The buffer pool is full"
 
 _OPEN_PATHS: set[Path] = set()
+# A commit that leaves more of the buffer pool in use than this checkpoints (_relieve_pool).
+_POOL_HIGH_WATER = 0.75
 # Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
 _POINT_LOOKUP_LIMIT = 64
 # Transaction.rows: rows run the other way to measure it, and how often (see _RowModes).
@@ -343,6 +345,8 @@ class GraphStore:
             raise
         self._write_lock = threading.Lock()
         self._local = threading.local()
+        self._pool_bytes = buffer_pool_mb * 1024 * 1024
+        self.pool_checkpoints = 0  # checkpoints taken early, the pool filling with changes
         self.full_checkpoints = 0  # checkpoints taken because the buffer pool filled up
         # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
         # they hold this shared, every write holds it exclusive.
@@ -466,8 +470,28 @@ class GraphStore:
                     if isinstance(exc, StorageFull):
                         exc.checkpointed = self._checkpoint_when_full()
                     raise
+                self._relieve_pool()
             finally:
                 self._after_write(tx, committed=committed, reported=reports_attrs)
+
+    def _relieve_pool(self) -> None:
+        """After a commit: checkpoint early if the buffer pool is filling with changes.
+
+        What ``CALL bm_info()`` reports as used grows with every write until a checkpoint
+        and falls back after one (the quality replay with 64 MB of log: 41 MB after 500
+        writes, 508 MB after 4,500, 64 MB after the checkpoint), so a checkpoint past
+        ``_POOL_HIGH_WATER`` of the pool comes before Kùzu runs out. Never raises: the
+        write has committed."""
+        try:
+            used = int(self._run(self._writer, "CALL bm_info() RETURN *")[0][1])
+            if used <= self._pool_bytes * _POOL_HIGH_WATER:
+                return
+            self._run(self._writer, "CHECKPOINT")
+        except Exception as exc:  # committed: a failed check must not say otherwise
+            log.warning("checking the buffer pool after a write failed: %s", exc)
+            return
+        self.pool_checkpoints += 1
+        log.info("checkpointed early: the buffer pool held %d MB of %d", used >> 20, self._pool_bytes >> 20)
 
     def _checkpoint_when_full(self) -> bool:
         """Fold the write-ahead log into the file (the caller holds the write lock).

@@ -51,9 +51,9 @@ class Settings:
     # in the buffer pool. Its default of 16 MB checkpointed every ~2,000 memories at 100k;
     # 64 MB took storeBatch there from 93 to 117 memories/s, but the quality benchmark's
     # replay (many small writes) filled a 512 MB pool at 64 MB and not at 32 MB (109/s).
-    # Keep it at or under 1/16 of buffer_pool_mb. Should the pool fill anyway, the graph
-    # store checkpoints and retries the write once (graph.py). A larger log is replayed
-    # after a crash (at start-up).
+    # The graph store now also checkpoints early when a commit leaves the pool 3/4 used,
+    # and checkpoints and retries a write that found it full (graph.py); with those the
+    # replay ran at 64 MB without filling it. A larger log is replayed after a crash.
     checkpoint_wal_mb: int = 32
     max_content_chars: int = 20_000
     max_batch_size: int = 1_000

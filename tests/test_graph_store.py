@@ -1132,3 +1132,28 @@ def test_a_keyword_search_that_found_the_pool_full_leaves_the_gate_checkpoints_a
     monkeypatch.setattr(store, "_run", run)
     hits = store.keyword_search(A, "crushed parcel", 5)
     assert len(hits) == 1 and seen == [0, 1]  # no deadlock on the gate; after a checkpoint
+
+
+def test_a_pool_filling_with_changes_is_checkpointed_before_kuzu_runs_out(tmp_path):
+    # A 32 MB pool whose log would not checkpoint on its own before 4 GB: the pages the
+    # writes change pile up in the pool until a commit finds it three quarters full.
+    s = GraphStore(tmp_path, buffer_pool_mb=32, checkpoint_wal_mb=4096)
+    try:
+        def used() -> int:
+            return int(s.read("CALL bm_info() RETURN *")[0][1])
+
+        written, peak = 0, 0
+        for i in range(400):
+            s.write_memories([
+                rec(make_memory(f"batch {i} memory {j} " + "lorem ipsum " * 60), customer_ids=(f"c-{i}-{j}",))
+                for j in range(20)
+            ])
+            written += 20
+            peak = max(peak, used())
+            if s.pool_checkpoints:
+                break
+        assert s.pool_checkpoints == 1 and s.full_checkpoints == 0
+        assert used() < 0.75 * 32 * 1024 * 1024 < peak + 2 * 1024 * 1024
+        assert count(s, "MATCH (m:Memory) RETURN count(*)") == written
+    finally:
+        s.close()
