@@ -46,3 +46,40 @@ def test_a_query_runs_on_one_thread_and_a_batch_on_every_core_each_in_its_own_th
     assert seen == {"after query": 1, "after batch": embedder._threads}
     # Another thread's query left this thread's count alone.
     assert mine == embedder._threads and torch.get_num_threads() == mine
+
+
+def test_a_single_query_runs_through_the_trace_and_gives_the_eager_vector(embedder):
+    import torch
+
+    assert embedder.traced  # the default model traces and passes its probes
+    texts = [
+        "",
+        "?",
+        "Jane Doe wants to know where order #4521 is",
+        "café 東京 🙂 — tracking 1Z999AA10123456784",
+        "a long message " * 200,  # truncated at the model's token limit
+    ] + [" ".join(["refund"] * n) for n in (1, 7, 31, 120)]
+    for text in texts:
+        features = embedder._prepare([text])
+        with torch.inference_mode():
+            eager = embedder._model.forward(dict(features))["sentence_embedding"][0]
+            eager = torch.nn.functional.normalize(eager, p=2, dim=0).numpy()
+        assert np.abs(embedder._embed_one(text) - eager).max() < 1e-6, text
+
+
+def test_without_a_trace_a_query_runs_eagerly_with_the_same_vector(embedder, monkeypatch, caplog):
+    import torch
+
+    from app.embeddings import SentenceTransformerEmbedder
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("tracing refused")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    eager = SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+    assert not eager.traced
+    assert "queries run eagerly" in caplog.text
+    text = "where is my refund for order 4521?"
+    embedder._cache.clear()
+    assert np.abs(eager.embed_query(text) - embedder.embed_query(text)).max() < 1e-6
+    assert not SentenceTransformerEmbedder("all-MiniLM-L6-v2", trace_queries=False).traced
