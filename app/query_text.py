@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.graph import NodeRefs
-from extractors import candidate_customer_ids, slugify
+from extractors import ExtractedEntity, candidate_customer_ids, find_rule_entities, slugify
 
 # Query entity kinds that can name a generic Entity node.
 ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org")
@@ -32,15 +32,53 @@ class Mention:
 def read(query: str, extractor: Any) -> tuple[NodeRefs, list[Mention]]:
     """Nodes the query may name (not yet checked against the graph), and where."""
     found = extractor.extract(query)
+    return _refs(query, found), [Mention(e.kind, e.key, e.start, e.end) for e in found]
+
+
+def rule_refs(query: str) -> NodeRefs:
+    """The part of ``read``'s nodes that the rules alone find (ids, e-mails, phones and
+    customer names as word n-grams): known in ~10 µs, before the statistical model has run."""
+    return _refs(query, find_rule_entities(query))
+
+
+def _refs(query: str, found: list[ExtractedEntity]) -> NodeRefs:
     customers = set(candidate_customer_ids(query))
     customers.update(slugify(e.value) for e in found if e.kind == "person")
-    refs = NodeRefs(
+    return NodeRefs(
         customers=tuple(sorted(c for c in customers if c)),
         orders=tuple(sorted({e.key for e in found if e.kind == "order"})),
         tickets=tuple(sorted({e.key for e in found if e.kind == "ticket"})),
         entities=tuple(sorted({(e.kind, e.key) for e in found if e.kind in ENTITY_KINDS})),
     )
-    return refs, [Mention(e.kind, e.key, e.start, e.end) for e in found]
+
+
+def without(refs: NodeRefs, known: NodeRefs) -> NodeRefs:
+    """``refs`` less every node ``known`` names."""
+    def left(mine: tuple, theirs: tuple) -> tuple:
+        drop = set(theirs)
+        return tuple(x for x in mine if x not in drop)
+
+    return NodeRefs(
+        customers=left(refs.customers, known.customers),
+        orders=left(refs.orders, known.orders),
+        tickets=left(refs.tickets, known.tickets),
+        entities=left(refs.entities, known.entities),
+    )
+
+
+def within(refs: NodeRefs, wanted: NodeRefs) -> NodeRefs:
+    """``refs`` less every node ``wanted`` does not name."""
+    return without(refs, without(refs, wanted))
+
+
+def joined(a: NodeRefs, b: NodeRefs) -> NodeRefs:
+    """Every node ``a`` or ``b`` names, each once, sorted."""
+    return NodeRefs(
+        customers=tuple(sorted({*a.customers, *b.customers})),
+        orders=tuple(sorted({*a.orders, *b.orders})),
+        tickets=tuple(sorted({*a.tickets, *b.tickets})),
+        entities=tuple(sorted({*a.entities, *b.entities})),
+    )
 
 
 def masked(query: str, resolved: NodeRefs, mentions: list[Mention]) -> str:

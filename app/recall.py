@@ -201,8 +201,7 @@ class RecallService:
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
 
-        refs, mentions = query_text.read(query, self.extractor) if config.use_graph else (NodeRefs(), [])
-        refs = self.graph.resolve(agent_id, refs) if refs else refs
+        refs, mentions = self._resolved(agent_id, query) if config.use_graph else (NodeRefs(), [])
         # What the graph resolved is masked out of the text signals (query_text.py).
         text = query_text.masked(query, refs, mentions) if config.mask_resolved and refs else query
         # Keyword, graph and filter look-ups run while the query is embedded.
@@ -247,6 +246,18 @@ class RecallService:
         if allowed is not None:
             attrs.update(allowed)
         return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs)
+
+    def _resolved(self, agent_id: str, query: str) -> tuple[NodeRefs, list[query_text.Mention]]:
+        """The nodes ``query`` names that exist for this agent, and the query's mentions:
+        ``graph.resolve(read(query))``, with what the rules find looked up on another
+        thread while the statistical model reads the query (~0.6 ms less at 100k)."""
+        early_refs = query_text.rule_refs(query)
+        early = self._pool.submit(self.graph.resolve, agent_id, early_refs) if early_refs else None
+        refs, mentions = query_text.read(query, self.extractor)
+        found = early.result() if early else NodeRefs()
+        rest = query_text.without(refs, early_refs)
+        late = self.graph.resolve(agent_id, rest) if rest else NodeRefs()
+        return query_text.joined(query_text.within(found, refs), late), mentions
 
     def _fill_semantic(
         self, found: _Found, ids: Sequence[str], config: RecallConfig, keys: np.ndarray | None = None

@@ -592,3 +592,35 @@ def test_recall_over_a_crowd_of_linked_memories_ranks_exactly_and_builds_few_can
                         assert pools[-1] < len(candidates) / 2, (query, top_k, pools[-1])
     finally:
         s.close()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "What do we know about Jane Doe?",  # a name only the statistical model finds
+        "order 4521 and ticket T-3301",
+        "dnguyen82@mailbox.net asked about #7788",
+        "Jane Doe, order 9999 (no such order) and T-3301",
+        "refund for a damaged parcel",  # names nothing
+    ],
+)
+def test_the_rules_half_is_resolved_early_with_the_same_result(ds, query):
+    from app import query_text
+
+    refs, mentions = query_text.read(query, ds.s.recall.extractor)
+    early = query_text.rule_refs(query)
+    assert query_text.without(early, refs) == query_text.NodeRefs()  # the rules' part of read
+    assert ds.s.recall._resolved(A, query) == (ds.s.graph.resolve(A, refs), mentions)
+
+
+def test_node_ref_set_operations():
+    from app.query_text import NodeRefs, joined, within, without
+
+    a = NodeRefs(customers=("bob", "jane-doe"), orders=("4521",), entities=(("email", "x@y.z"),))
+    b = NodeRefs(customers=("jane-doe",), tickets=("3301",), entities=(("email", "x@y.z"),))
+    assert without(a, b) == NodeRefs(customers=("bob",), orders=("4521",))
+    assert within(a, b) == NodeRefs(customers=("jane-doe",), entities=(("email", "x@y.z"),))
+    assert joined(a, b) == NodeRefs(
+        customers=("bob", "jane-doe"), orders=("4521",), tickets=("3301",), entities=(("email", "x@y.z"),)
+    )
+    assert joined(without(a, b), within(a, b)) == a
