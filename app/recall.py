@@ -213,7 +213,9 @@ class RecallService:
         graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs) if refs else None
         filtered = replace(flt, include_superseded=False) != RecallFilter()
         allowed_job = (
-            self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT) if filtered else None
+            self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT, self.vectors.ids_of)
+            if filtered
+            else None
         )
         qvec = None
         if config.semantic_weight or config.use_vectors:

@@ -949,6 +949,52 @@ def test_filtered_ids_agree_with_filter_ids(filter_db):
     assert _allowed(store, ids, session_id=s_jane.id, customer_id="jane") == {"sess_jane", "two"}
 
 
+
+def _key_map(ids, drop=()):
+    """``VectorStore.ids_of`` for the filter store's memories (less ``drop``)."""
+    known = {vector_key(i): i for name, i in ids.items() if name not in drop}
+    return lambda agent_id, keys: {k: known[k] for k in keys if k in known}
+
+
+def test_a_customer_filter_from_edge_keys_and_the_cache_equals_the_scan(filter_db):
+    store, filtered = filter_db
+    ids, *_ = filtered
+    ids_of = _key_map(ids)
+    cases = (
+        dict(customer_id="jane"), dict(customer_id="bob"), dict(customer_id="nobody"),
+        dict(customer_id="jane", since=NOW - timedelta(days=2)), dict(customer_id="jane", until=NOW - timedelta(days=2)),
+        dict(customer_id="jane", min_importance=0.6), dict(customer_id="jane", min_importance=0.2),
+        dict(customer_id="jane", include_superseded=True),
+    )
+    for flt in cases:
+        for now in (NOW, NOW - timedelta(hours=2)):  # before the expired note expired, too
+            for limit in (100, 4, 3):
+                answered, fast = store._customer_attrs(A, RecallFilter(**flt), now, limit, ids_of)
+                assert answered, flt
+                assert fast == store.filtered_attrs(A, RecallFilter(**flt), now, limit), (flt, now, limit)
+                assert store.filtered_attrs(A, RecallFilter(**flt), now, limit, ids_of) == fast
+    # Agent b's memory is about its own jane; the expired note drops out with time.
+    assert _names(ids, store.filtered_attrs(A, RecallFilter(customer_id="jane"), NOW, 100, ids_of)) == {
+        "sess_jane", "jane_old", "future_exp", "two"
+    }
+    assert "expired" in _names(ids, store.filtered_attrs(A, RecallFilter(customer_id="jane"), NOW - timedelta(hours=2),
+                                                         100, ids_of))
+
+
+def test_a_customer_filter_scans_when_the_keys_cannot_answer_it(filter_db):
+    store, filtered = filter_db
+    ids, _, s_jane, _ = filtered
+    jane = RecallFilter(customer_id="jane")
+    # A memory the vector store does not know yet: the scan answers, with the same result.
+    partial = _key_map(ids, drop=("jane_old",))
+    assert store._customer_attrs(A, jane, NOW, 100, partial) == (False, None)
+    assert store.filtered_attrs(A, jane, NOW, 100, partial) == store.filtered_attrs(A, jane, NOW, 100)
+    # Tags, memory types and sessions are not ranking attributes: those filters scan.
+    for flt in (dict(tags=("vip",)), dict(memory_types=("semantic",)), dict(session_id=s_jane.id)):
+        f = RecallFilter(customer_id="jane", **flt)
+        assert store.filtered_attrs(A, f, NOW, 100, _key_map(ids)) == store.filtered_attrs(A, f, NOW, 100)
+
+
 # -- sessions ----------------------------------------------------------------------------
 def test_session_create_get_end(store):
     s = Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane", metadata={"channel": "chat", "n": 1})
