@@ -981,6 +981,22 @@ def test_a_customer_filter_from_edge_keys_and_the_cache_equals_the_scan(filter_d
                                                          100, ids_of))
 
 
+def test_a_customer_filter_looks_up_what_the_cache_lacks(filter_db, monkeypatch):
+    import app.graph
+
+    store, filtered = filter_db
+    ids, *_ = filtered
+    jane = RecallFilter(customer_id="jane")
+    scanned = store.filtered_attrs(A, jane, NOW, 100)
+    store._attrs_cache.forget([ids["jane_old"], ids["two"]])
+    assert store._customer_attrs(A, jane, NOW, 100, _key_map(ids)) == (True, scanned)
+    # Past the allowance of misses, the scan answers.
+    store._attrs_cache.forget([ids["jane_old"]])
+    monkeypatch.setattr(app.graph, "_CACHE_MISSES_LOOKED_UP", 0)
+    assert store._customer_attrs(A, jane, NOW, 100, _key_map(ids)) == (False, None)
+    assert store.filtered_attrs(A, jane, NOW, 100, _key_map(ids)) == scanned
+
+
 def test_a_customer_filter_scans_when_the_keys_cannot_answer_it(filter_db):
     store, filtered = filter_db
     ids, _, s_jane, _ = filtered
