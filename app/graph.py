@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import kuzu
 import numpy as np
@@ -936,19 +936,11 @@ class GraphStore:
         """``cached_attrs`` by vector keys, as arrays (``AttrsCache.columns``)."""
         return self._attrs_cache.columns(agent_id, keys)
 
-    @overload
-    def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]: ...
-    @overload
-    def memory_attrs(self, agent_id: str, ids: Sequence[str], most_missing: int) -> dict[str, Attrs] | None: ...
-
-    def memory_attrs(self, agent_id: str, ids: Sequence[str], most_missing: int | None = None) -> dict[str, Attrs] | None:
+    def memory_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
         """The ranking attributes of each existing memory, by id (from the attribute
-        cache, app/attrs_cache.py; one point lookup each for those it does not hold).
-        None if the cache lacks more than ``most_missing`` of them."""
+        cache, app/attrs_cache.py; one point lookup each for those it does not hold)."""
         with self._attrs_cache.reading() as reading:
             found, missing = self._attrs_cache.get(agent_id, list(dict.fromkeys(ids)))
-            if most_missing is not None and len(missing) > most_missing:
-                return None
             rows = self._point_lookups(
                 missing, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {_ATTR_COLUMNS}",
                 agent_id,
@@ -1081,9 +1073,10 @@ class GraphStore:
         if len(ids) < len(keys):
             return False, None
         ordered = [ids[k] for k in keys]
-        attrs = self.memory_attrs(agent_id, ordered, _CACHE_MISSES_LOOKED_UP)
-        if attrs is None:
+        attrs, missing = self._attrs_cache.get(agent_id, ordered)
+        if len(missing) > _CACHE_MISSES_LOOKED_UP:
             return False, None
+        attrs.update(self.memory_attrs(agent_id, missing) if missing else {})
         since, until = _utc(flt.since), _utc(flt.until)
         passing = {
             i: a
