@@ -148,6 +148,9 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def rss_parts(self) -> dict[str, float]:
+        return rss_parts(self.proc.pid)
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)
         try:
@@ -155,6 +158,34 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.http.close()
+
+
+def rss_parts(pid: int) -> dict[str, float]:
+    """Resident MB by kind of mapping (``/proc/PID/smaps``): Kùzu's buffer pool (its one
+    reservation of over 1 GiB), the main heap, other anonymous memory (glibc's thread arenas,
+    the vector index, torch's buffers), the model's weights file, and the other files
+    (shared libraries)."""
+    parts = dict.fromkeys(("buffer pool", "heap", "other anonymous", "model file", "libraries"), 0.0)
+    kind = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=6)
+        if "-" in head[0] and not head[0].endswith(":"):
+            lo, hi = (int(x, 16) for x in head[0].split("-"))
+            name = head[5] if len(head) > 5 else ""
+            size = hi - lo
+            if name == "[heap]":
+                kind = "heap"
+            elif name.endswith(".safetensors"):
+                kind = "model file"
+            elif name and not name.startswith("["):
+                kind = "libraries"
+            elif size >= 1 << 30:
+                kind = "buffer pool"
+            else:
+                kind = "other anonymous"
+        elif line.startswith("Rss:"):
+            parts[kind] += int(line.split()[1]) / 1024
+    return parts
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -239,6 +270,7 @@ def bench_size(n: int, args: argparse.Namespace, model) -> dict:
             list(pool.map(store_many, [singles[i :: args.clients] for i in range(args.clients)]))
         res["single8_per_s"] = len(singles) / (time.perf_counter() - t)
         res["rss_mb"] = server.rss_mb()
+        res["rss_parts"] = server.rss_parts()
     finally:
         server.stop()
     total = n + args.singles
@@ -306,6 +338,9 @@ def report(results: list[dict]) -> str:
             ["{:.1f} / {:.1f} / {:.1f} ({:.2f}×)".format(*r[key], r[key][0] / r["floor_recall"][0]) for r in results],
             target)
     row("RSS after load (MB)", [f"{r['rss_mb']:.0f}" for r in results], "≤ 1,536 at 100k")
+    if any("rss_parts" in r for r in results):
+        row("RSS after load by mapping (MB)", ["; ".join(f"{k} {v:.0f}" for k, v in r["rss_parts"].items())
+                                               if "rss_parts" in r else "" for r in results], "")
     row("on-disk bytes per memory", [f"{r['disk_bytes_per_memory']:.0f}" for r in results], "")
     row("restart to first recall (s)", [f"{r['restart_to_first_recall_s']:.1f}" for r in results], "≤ 10 at 100k")
     return "\n".join(lines)
