@@ -164,7 +164,7 @@ def rss_parts(pid: int) -> dict[str, float]:
     """Resident MB by kind of mapping (``/proc/PID/smaps``): Kùzu's buffer pool (its one
     reservation of over 1 GiB), the main heap, other anonymous memory (glibc's thread arenas,
     the vector index, torch's buffers), the model's weights file, and the other files
-    (shared libraries)."""
+    (shared libraries); shared anonymous memory counts as anonymous."""
     parts = dict.fromkeys(("buffer pool", "heap", "other anonymous", "model file", "libraries"), 0.0)
     kind = ""
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
@@ -177,7 +177,7 @@ def rss_parts(pid: int) -> dict[str, float]:
                 kind = "heap"
             elif name.endswith(".safetensors"):
                 kind = "model file"
-            elif name and not name.startswith("["):
+            elif name and not name.startswith(("[", "/dev/zero", "/memfd:", "/SYSV")):
                 kind = "libraries"
             elif size >= 1 << 30:
                 kind = "buffer pool"
