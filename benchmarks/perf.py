@@ -142,9 +142,10 @@ class Server:
             raise RuntimeError(body["errors"])
         return body["data"]
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        """The server's resident set now (``VmRSS``) or at its highest so far (``VmHWM``), MB."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
         return float("nan")
 
@@ -270,6 +271,7 @@ def bench_size(n: int, args: argparse.Namespace, model) -> dict:
             list(pool.map(store_many, [singles[i :: args.clients] for i in range(args.clients)]))
         res["single8_per_s"] = len(singles) / (time.perf_counter() - t)
         res["rss_mb"] = server.rss_mb()
+        res["rss_peak_mb"] = server.rss_mb("VmHWM")
         res["rss_parts"] = server.rss_parts()
     finally:
         server.stop()
@@ -338,6 +340,8 @@ def report(results: list[dict]) -> str:
             ["{:.1f} / {:.1f} / {:.1f} ({:.2f}×)".format(*r[key], r[key][0] / r["floor_recall"][0]) for r in results],
             target)
     row("RSS after load (MB)", [f"{r['rss_mb']:.0f}" for r in results], "≤ 1,536 at 100k")
+    if any("rss_peak_mb" in r for r in results):
+        row("peak RSS during the load (MB)", [f"{r.get('rss_peak_mb', float('nan')):.0f}" for r in results], "")
     if any("rss_parts" in r for r in results):
         row("RSS after load by mapping (MB)", ["; ".join(f"{k} {v:.0f}" for k, v in r["rss_parts"].items())
                                                if "rss_parts" in r else "" for r in results], "")

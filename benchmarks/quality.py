@@ -111,7 +111,7 @@ def prepared(
     log(f"generated {len(history.memories)} memories, {len(history.sessions)} sessions, {len(queries)} queries")
     with tempfile.TemporaryDirectory(prefix="casegraph-bench-") as tmp:
         clock = ReplayClock(history.memories[next(iter(history.memories))].created_at)
-        # The service's own buffer pool (512 MB): 256 MB ran out in a 500-memory write.
+        # The service's own buffer pool (384 MB): 256 MB ran out in a 500-memory write.
         settings = Settings.from_env({}, data_dir=Path(tmp) / "data")
         if embedder is None and threads:
             embedder = SentenceTransformerEmbedder(settings.embedding_model, threads=threads)

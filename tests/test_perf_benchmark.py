@@ -39,18 +39,19 @@ def test_rss_parts_add_up_to_the_resident_set_and_put_each_mapping_in_its_kind()
         assert grown == pytest.approx(touched, abs=4)
 
 
-def test_report_prints_the_rss_breakdown_when_the_load_measured_it():
+def test_report_prints_the_peak_and_the_rss_breakdown_when_the_load_measured_them():
     row = {
         "n": 1000, "floor_encode_per_s": 250.0, "batch_per_s": 100.0, "single8_per_s": 50.0,
         "floor_recall": (10.0, 11.0, 12.0), "floor_threads": 1,
         **{k: (18.0, 20.0, 22.0) for k in ("recall_1", "recall_1_filtered", "recall_8", "recall_8_filtered")},
         "rss_mb": 900.0, "disk_bytes_per_memory": 9000.0, "restart_to_first_recall_s": 5.0,
     }
-    assert "by mapping" not in report([row])
-    text = report([{**row, "rss_parts": {"buffer pool": 300.0, "heap": 100.0, "other anonymous": 400.0,
+    assert "by mapping" not in report([row]) and "peak RSS" not in report([row])
+    text = report([{**row, "rss_peak_mb": 1234.4, "rss_parts": {"buffer pool": 300.0, "heap": 100.0, "other anonymous": 400.0,
                                           "model file": 70.0, "libraries": 30.0}}])
     line = next(x for x in text.splitlines() if "RSS after load by mapping" in x)
     assert "buffer pool 300; heap 100; other anonymous 400; model file 70; libraries 30" in line
+    assert "| peak RSS during the load (MB) | 1234 |" in text
     assert "| 0.40× |" not in text and "100 (0.40×)" in text
 
 

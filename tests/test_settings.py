@@ -23,7 +23,7 @@ def test_defaults_with_an_empty_environment():
     assert s.api_key is None
     assert s.embedding_model == DEFAULT_MODEL == "all-MiniLM-L6-v2"
     assert s.spacy_model is None
-    assert s.buffer_pool_mb == 512
+    assert s.buffer_pool_mb == 384
     assert s.checkpoint_wal_mb == 32
     assert s.max_content_chars == 20_000
     assert s.max_batch_size == 1_000
