@@ -44,9 +44,9 @@ class Settings:
     spacy_model: str | None = None
     # Kùzu's default buffer pool takes most of the machine's memory. 384 MB completes the
     # 100k perf run with RSS under 1.5 GB (it checkpoints early when three quarters full).
-    # 512 MB ingested at 0.38× the floor against 0.32× and held ~210 MB more. 256 MB does
-    # not hold a 100k store: the pool filled, a checkpoint failed and Kùzu crashed
-    # (BENCHMARKS.md).
+    # 512 MB ingested at 0.38× the floor against 0.30-0.32×, and held ~190-210 MB more.
+    # 256 MB does not hold a 100k store: the pool filled, a checkpoint failed and Kùzu
+    # crashed (BENCHMARKS.md).
     buffer_pool_mb: int = 384
     # Kùzu checkpoints (folds its write-ahead log into the database file) when the log
     # passes this size, and until then keeps every page changed since the last checkpoint
