@@ -319,10 +319,13 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
         assert http.get("/health").json()["status"] == "healthy"
         r = http.post("/graphql", json={"query": '{ recall(agentId: "seed-bot", query: "refund") { memory { id } } }'},
                       headers={"Authorization": f"Bearer {KEY}"})
-        assert r.json()["data"]["recall"][0]["memory"]["id"] in seeded
+        top = r.json()["data"]["recall"][0]["memory"]["id"]
     # The seed is untouched, and the fuzz agents hold exactly what clients were told.
     assert {i: m.content for i, m in graph.get_memories("seed-bot", list(seeded)).items()} == seeded
     summaries = summary_memories(graph)  # written by a client's sessionEnd, not by a store
+    # Recall still finds the seed first, unless a client ended the seed's session with a
+    # summary of its own (fuzzed text such as "refunded" can outrank the seed; counted below).
+    assert top in seeded or (top in summaries and summaries[top].agent_id == "seed-bot"), top
     assert {m.metadata["summaryOf"] for m in summaries.values()} <= ended
     assert graph.count_memories("seed-bot") == 3 + sum(1 for m in summaries.values() if m.agent_id == "seed-bot")
     # (ids only: BM25 scores move as the corpus grows)
