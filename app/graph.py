@@ -32,6 +32,7 @@ from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError, StorageFull
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
+from app.ticket_models import default_channel, default_subject
 from app.vectors import vector_key
 
 log = logging.getLogger("casegraph.graph")
@@ -738,7 +739,13 @@ class GraphStore:
                 mention_o.append({"f": m.id, "t": node_uid(a, key), "k": key_of})
                 placed.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
             for key in rec.tickets:
-                tickets[node_uid(a, key)] = {"uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at}
+                first = tickets.get(node_uid(a, key))
+                if first is None or m.created_at < first["t"]:
+                    # A new ticket's subject and channel: from its first memory (below).
+                    tickets[node_uid(a, key)] = {
+                        "uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at,
+                        "s": default_subject(m.content), "c": default_channel(mems[-1]["metadata"]),
+                    }
                 mention_t.append({"f": m.id, "t": node_uid(a, key), "k": key_of})
                 raised.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
                 concerns.update((node_uid(a, key), node_uid(a, o)) for o in rec.orders)
@@ -774,12 +781,22 @@ class GraphStore:
                 "access_count: $access_count, embedding: $embedding})",
                 [{**row, "embedding": emb} for row, emb in zip(mems, embs, strict=True)],
             )
-            for label, nodes in (("Customer", customers), ("`Order`", orders), ("Ticket", tickets)):
+            for label, nodes in (("Customer", customers), ("`Order`", orders)):
                 run.rows(
                     f"MERGE (n:{label} {{uid: r.uid}}) "
                     "ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
                     list(nodes.values()),
                 )
+            # A ticket's subject and channel are written with the node and not SET later:
+            # at a checkpoint, Kùzu 0.11 appends every value of a string column's node group
+            # to its dictionary again if any one of them was updated. Set by each ticket
+            # refresh, 8k subjects grew to 530k entries (50 MB) over a 100k load, and a
+            # checkpoint then corrupted the column (BENCHMARKS.md, ninth round).
+            run.rows(
+                "MERGE (n:Ticket {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.id = r.id, "
+                "n.created_at = r.t, n.subject = CAST(r.s AS STRING), n.channel = CAST(r.c AS STRING)",
+                list(tickets.values()),
+            )
             if tickets:
                 uids = [{"u": uid} for uid in tickets]
                 run.rows(

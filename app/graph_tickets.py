@@ -310,20 +310,33 @@ class TicketGraph:
             # The CASTs type fields that are NULL in every row (a ticket with no memories left).
             run(
                 "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) "
-                "WITH t, CAST(r.subject AS STRING) AS subject, CAST(r.channel AS STRING) AS channel, "
-                "CAST(r.first AS TIMESTAMP) AS first, CAST(r.last AS TIMESTAMP) AS last, "
+                "WITH t, CAST(r.first AS TIMESTAMP) AS first, CAST(r.last AS TIMESTAMP) AS last, "
                 "CAST(r.floor AS DOUBLE) AS floor "
-                "SET t.subject = coalesce(t.subject, subject), t.channel = coalesce(t.channel, channel), "
-                "t.created_at = CASE WHEN first IS NOT NULL AND (t.created_at IS NULL OR first < t.created_at) "
+                "SET t.created_at = CASE WHEN first IS NOT NULL AND (t.created_at IS NULL OR first < t.created_at) "
                 "THEN first ELSE t.created_at END, "
                 "t.updated_at = CASE WHEN last IS NOT NULL AND (t.updated_at IS NULL OR last > t.updated_at) "
                 "THEN last ELSE t.updated_at END, t.embedding = NULL, t.similar_floor = floor",
                 {"rows": [
-                    {"uid": node_uid(agent_id, r.ticket_id), "subject": r.subject, "channel": r.channel,
-                     "first": r.first_at, "last": r.last_at, "floor": r.similar_floor}
+                    {"uid": node_uid(agent_id, r.ticket_id), "first": r.first_at, "last": r.last_at,
+                     "floor": r.similar_floor}
                     for r in refreshed
                 ]},
             )
+            # Tickets get their subject and channel when created (GraphStore.write_memories);
+            # only one still without them (a ticket from before that) is given them here.
+            texts = [
+                {"uid": node_uid(agent_id, r.ticket_id), "subject": r.subject, "channel": r.channel}
+                for r in refreshed
+                if r.subject is not None or r.channel is not None
+            ]
+            if texts:
+                run(
+                    "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) "
+                    "WITH t, CAST(r.subject AS STRING) AS subject, CAST(r.channel AS STRING) AS channel "
+                    "WHERE (t.subject IS NULL AND subject IS NOT NULL) OR (t.channel IS NULL AND channel IS NOT NULL) "
+                    "SET t.subject = coalesce(t.subject, subject), t.channel = coalesce(t.channel, channel)",
+                    {"rows": texts},
+                )
             if with_emb:
                 # Embeddings travel as a parallel list (see GraphStore.write_memories).
                 run(

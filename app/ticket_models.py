@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from app.models import Memory, Session
 
 TICKET_STATUSES = ("open", "pending", "resolved", "closed")
+MAX_CHANNEL = 40
 
 # Node kinds a graph reference ("ticket:T-1042", "customer:jane-doe", ...) can name.
 NODE_KINDS = ("ticket", "customer", "order", "memory", "session", "entity")
@@ -124,3 +126,27 @@ class Count:
     label: str
     count: int
     kind: str | None = None
+
+
+def snippet(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def default_subject(content: str) -> str:
+    """A ticket's default subject: the first sentence of its first memory."""
+    first = content.strip().split("\n", 1)[0]
+    for end in (". ", "? ", "! "):
+        if end in first:
+            first = first.split(end, 1)[0] + end.strip()
+            break
+    return snippet(first, 120)
+
+
+def default_channel(metadata: str | None) -> str | None:
+    """A ticket's default channel: ``metadata.channel`` of its first memory, if a string."""
+    try:
+        value = json.loads(metadata or "{}").get("channel")
+    except (ValueError, AttributeError):
+        return None
+    return value[:MAX_CHANNEL] if isinstance(value, str) and value.strip() else None

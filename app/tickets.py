@@ -15,7 +15,6 @@ memories are nearest to the ticket's mean embedding); ``app/relations.py`` score
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -31,6 +30,7 @@ from app.memory import as_utc, check_agent_id, check_customer_id, check_ticket_i
 from app.relations import Evidence, relate, strongest_paths
 from app.settings import Settings
 from app.ticket_models import (
+    MAX_CHANNEL,
     TICKET_STATUSES,
     Count,
     RelatedTicket,
@@ -38,6 +38,9 @@ from app.ticket_models import (
     Ticket,
     TicketEvent,
     TimelineEvent,
+    default_channel,
+    default_subject,
+    snippet,
 )
 from app.vectors import VectorStore
 from extractors import ENTITY_KINDS
@@ -55,7 +58,6 @@ SIMILAR_POOL = 64
 SIMILAR_NEIGHBOURS = 10
 REFRESH_BATCH = 200
 MAX_SUBJECT = 200
-MAX_CHANNEL = 40
 MAX_NOTE = 2_000
 
 
@@ -245,8 +247,8 @@ class TicketService:
                 token=token,
                 embedding=centroids[t],
                 similar_floor=floors[t],
-                subject=_subject(sources[t][0].content) if sources[t] else None,
-                channel=_channel(sources[t][0].metadata) if sources[t] else None,
+                subject=default_subject(sources[t][0].content) if sources[t] else None,
+                channel=default_channel(sources[t][0].metadata) if sources[t] else None,
                 first_at=sources[t][0].created_at if sources[t] else None,
                 last_at=max(s.created_at for s in sources[t]) if sources[t] else None,
             )
@@ -316,7 +318,7 @@ class TicketService:
             raise CustomerNotFound(f"customer {customer_id!r} does not exist")
         events: list[TimelineEvent] = []
         for m in self.graph.customer_memories(agent_id, cid, self.clock()):
-            events.append(TimelineEvent(m.created_at, "memory", _snippet(m.content), memory=m))
+            events.append(TimelineEvent(m.created_at, "memory", snippet(m.content), memory=m))
         for s in self.graph.list_sessions(agent_id, customer_id=cid, limit=MAX_LIMIT):
             events.append(TimelineEvent(s.started_at, "session_started", "session started", session=s))
             if s.ended_at is not None:
@@ -363,30 +365,6 @@ def _centroid(vectors: Sequence[Sequence[float]]) -> list[float] | None:
     mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
     norm = float(np.linalg.norm(mean))
     return (mean / norm).tolist() if norm > 0 else None
-
-
-def _snippet(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _subject(content: str) -> str:
-    """A default subject: the first sentence of the ticket's first memory."""
-    first = content.strip().split("\n", 1)[0]
-    for end in (". ", "? ", "! "):
-        if end in first:
-            first = first.split(end, 1)[0] + end.strip()
-            break
-    return _snippet(first, 120)
-
-
-def _channel(metadata: str | None) -> str | None:
-    """A default channel: ``metadata.channel`` of the ticket's first memory, if a string."""
-    try:
-        value = json.loads(metadata or "{}").get("channel")
-    except (ValueError, AttributeError):
-        return None
-    return value[:MAX_CHANNEL] if isinstance(value, str) and value.strip() else None
 
 
 def _text(value: str, what: str, limit: int) -> str:

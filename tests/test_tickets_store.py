@@ -154,3 +154,45 @@ def test_a_staged_edge_write_that_fails_leaves_nothing_staged(services, monkeypa
         run("MATCH (s:EdgeStage) RETURN s.nope")  # fails after staging and joining
     assert graph.read("MATCH (s:EdgeStage) RETURN count(s)") == [[0]]
     assert graph.read("MATCH ()-[r:RELATED]->() RETURN count(r)") == before
+
+
+def string_entries(graph, column):
+    """How many strings the Ticket table keeps for ``column`` on disk (its dictionary)."""
+    rows = graph.read("CALL storage_info('Ticket') RETURN column_name, num_values")
+    return sum(n for name, n in rows if name == f"{column}_offset")
+
+
+def test_refreshes_and_checkpoints_do_not_pile_up_ticket_subjects(services):
+    # Kùzu 0.11, at a checkpoint, appends every value of a string column's node group to
+    # its dictionary again once any one was updated. A refresh that SET the subjects of
+    # the tickets it touched made 8k subjects 530k entries over a 100k load, and a
+    # checkpoint then corrupted the column. Subjects are written with the ticket now.
+    for round_ in range(6):
+        for i in range(4):
+            store(services, f"T-{round_}{i}", f"c{i}", f"Parcel {round_}{i} arrived damaged. Please refund.")
+        # Touch every older ticket again: each one is refreshed in this round.
+        for ticket in [f"T-{r}{i}" for r in range(round_) for i in range(4)]:
+            store(services, ticket, "ann", f"Follow-up on {ticket}: still waiting for the refund.")
+        with services.graph.frozen():  # a checkpoint
+            pass
+    tickets = services.graph.read("MATCH (t:Ticket) RETURN t.id, t.subject ORDER BY t.id")
+    assert len(tickets) == 24
+    assert all(subject == f"Parcel {t[2:]} arrived damaged." for t, subject in tickets)
+    assert services.tickets.tickets.stale_tickets(10) == []
+    # One entry a ticket (at most one more each for the channel), not one a checkpoint.
+    assert 24 <= string_entries(services.graph, "subject") <= 2 * 24
+    assert string_entries(services.graph, "channel") <= 24
+
+
+def test_a_ticket_takes_its_channel_from_its_first_memory(services):
+    services.memories.store(
+        StoreRequest(agent_id="bot", content="Second thoughts. On chat.", ticket_id="T-9",
+                     metadata={"channel": "chat"}, created_at=datetime(2025, 1, 2, tzinfo=UTC))
+    )
+    services.memories.store(
+        StoreRequest(agent_id="bot", content="It broke! Called in.", ticket_id="T-9",
+                     metadata={"channel": "phone"}, created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    )
+    ticket = services.tickets.get("bot", "T-9")
+    # Created by the first store; a later, earlier-dated memory does not rewrite it.
+    assert (ticket.subject, ticket.channel) == ("Second thoughts.", "chat")
