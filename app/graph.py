@@ -744,7 +744,7 @@ class GraphStore:
                     # A new ticket's subject and channel: from its first memory (below).
                     tickets[node_uid(a, key)] = {
                         "uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at,
-                        "s": default_subject(m.content), "c": default_channel(mems[-1]["metadata"]),
+                        "s": default_subject(m.content), "c": default_channel(mems[-1]["metadata"]) or NO_TEXT,
                     }
                 mention_t.append({"f": m.id, "t": node_uid(a, key), "k": key_of})
                 raised.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
@@ -759,6 +759,7 @@ class GraphStore:
         def pairs(s: set[tuple[str, str]]) -> list[dict[str, str]]:
             return [{"f": f, "t": t} for f, t in sorted(s)]
 
+        token = uuid.uuid4().hex  # marks the touched tickets for a refresh (003_tickets)
         with self.transaction(reports_attrs=True) as run:
             # What the CREATE below writes (superseded_by and kind start NULL; hygiene in
             # ``after`` sets them and reports it).
@@ -787,26 +788,25 @@ class GraphStore:
                     "ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
                     list(nodes.values()),
                 )
-            # A ticket's subject and channel are written with the node and not SET later:
-            # at a checkpoint, Kùzu 0.11 appends every value of a string column's node group
-            # to its dictionary again if any one of them was updated. Set by each ticket
-            # refresh, 8k subjects grew to 530k entries (50 MB) over a 100k load, and a
-            # checkpoint then corrupted the column (BENCHMARKS.md, ninth round).
+            # Every string of a new ticket is written with its node, none is left NULL:
+            # - at a checkpoint, Kùzu 0.11 appends every value of a string column's node
+            #   group to its dictionary again if any one of them was updated (SET by each
+            #   refresh, 8k subjects grew to 530k entries, 50 MB, over a 100k load);
+            # - after that, a row inserted with NULL in the column corrupted it at the next
+            #   checkpoint (values read back as the whole dictionary). See NO_TEXT and
+            #   BENCHMARKS.md (ninth round).
             run.rows(
                 "MERGE (n:Ticket {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.id = r.id, "
-                "n.created_at = r.t, n.subject = CAST(r.s AS STRING), n.channel = CAST(r.c AS STRING)",
+                "n.created_at = r.t, n.updated_at = r.t, n.status = 'open', n.subject = r.s, n.channel = r.c, "
+                "n.refresh_token = $token",
                 list(tickets.values()),
+                {"token": token},
             )
             if tickets:
                 uids = [{"u": uid} for uid in tickets]
-                run.rows(
-                    "MATCH (t:Ticket {uid: r.u}) WHERE t.status IS NULL "
-                    "SET t.status = 'open', t.updated_at = t.created_at",
-                    uids,
-                )
                 # In this transaction, so a crash cannot leave their relations stale
                 # unnoticed: app/tickets.py recomputes marked tickets (see 003_tickets).
-                run.rows("MATCH (t:Ticket {uid: r.u}) SET t.refresh_token = $token", uids, {"token": uuid.uuid4().hex})
+                run.rows("MATCH (t:Ticket {uid: r.u}) SET t.refresh_token = $token", uids, {"token": token})
             run.rows(
                 "MERGE (n:Entity {uid: r.uid}) "
                 "ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, n.value = r.value",
@@ -905,7 +905,7 @@ class GraphStore:
         with self.transaction(reports_attrs=True) as run:
             run(
                 "MATCH (s:Session {id: $id}) SET s.ended_at = $t, s.summary = $sum",
-                {"id": session_id, "t": ended_at, "sum": summary},
+                {"id": session_id, "t": ended_at, "sum": summary or NO_TEXT},
             )
 
     # -- reads: memories ------------------------------------------------------------
@@ -1383,6 +1383,13 @@ def _by_keys(
     return run("UNWIND $keys AS key " + _KEY_PARAM.sub("key", query), {**params, "keys": keys})
 
 
+# Stands for "none" in string columns that are written again after their row was created
+# (Session.summary, Ticket.channel). Kùzu 0.11: after a checkpoint that folded an update of
+# such a column, a row inserted with NULL in it, once checkpointed, corrupted the column
+# (a value read back as every string of the column joined). Empty strings do not.
+NO_TEXT = ""
+
+
 def _create_sessions(run: Transaction, sessions: Sequence[Session]) -> None:
     """Create sessions (ended ones too, for imports) and link them to their customers."""
     rows = [
@@ -1392,7 +1399,7 @@ def _create_sessions(run: Transaction, sessions: Sequence[Session]) -> None:
             "c": s.customer_id,
             "t": s.started_at,
             "e": s.ended_at,
-            "sum": s.summary,
+            "sum": s.summary or NO_TEXT,
             "meta": json.dumps(s.metadata, sort_keys=True),
         }
         for s in sessions
@@ -1471,7 +1478,7 @@ def _session_from_row(r: list[Any]) -> Session:
         started_at=_utc(r[2]),
         customer_id=r[3],
         ended_at=_utc(r[4]),
-        summary=r[5],
+        summary=r[5] or None,  # NO_TEXT
         metadata=json.loads(r[6]) if r[6] else {},
         memory_count=int(r[7]),
     )

@@ -322,19 +322,12 @@ class TicketGraph:
                     for r in refreshed
                 ]},
             )
-            # Tickets get their subject and channel when created (GraphStore.write_memories);
-            # only one still without them (a ticket from before that) is given them here.
-            texts = [
-                {"uid": node_uid(agent_id, r.ticket_id), "subject": r.subject, "channel": r.channel}
-                for r in refreshed
-                if r.subject is not None or r.channel is not None
-            ]
+            # Tickets get their subject and channel when created (GraphStore.write_memories).
+            # One from before that may still lack a subject; it is given one here, once.
+            texts = [{"uid": node_uid(agent_id, r.ticket_id), "s": r.subject} for r in refreshed if r.subject]
             if texts:
                 run(
-                    "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) "
-                    "WITH t, CAST(r.subject AS STRING) AS subject, CAST(r.channel AS STRING) AS channel "
-                    "WHERE (t.subject IS NULL AND subject IS NOT NULL) OR (t.channel IS NULL AND channel IS NOT NULL) "
-                    "SET t.subject = coalesce(t.subject, subject), t.channel = coalesce(t.channel, channel)",
+                    "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) WHERE t.subject IS NULL SET t.subject = r.s",
                     {"rows": texts},
                 )
             if with_emb:
@@ -476,7 +469,7 @@ _KEY_COLUMNS = {
 # -- row mapping --------------------------------------------------------------------------
 def _ticket(r: list[Any]) -> Ticket:
     return Ticket(
-        id=r[0], agent_id=r[1], status=r[2] or "open", subject=r[3], channel=r[4],
+        id=r[0], agent_id=r[1], status=r[2] or "open", subject=r[3], channel=r[4] or None,
         created_at=_utc(r[5]), updated_at=_utc(r[6]),
     )
 
@@ -534,7 +527,7 @@ def _node_from_dict(d: dict[str, Any]) -> GraphNode:
 def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> GraphNode:
     ref = _ref(label, uid, id_)
     if label == "Ticket":
-        props = {"status": p["status"], "subject": p["subject"], "channel": p["channel"],
+        props = {"status": p["status"], "subject": p["subject"], "channel": p["channel"] or None,
                  "createdAt": _iso(p["created_at"])}
         text = ref.key
     elif label == "Customer":
@@ -546,7 +539,7 @@ def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> Gr
         props = {"content": content, "createdAt": _iso(p["created_at"]), "importance": p["importance"]}
         text = content if len(content) <= 60 else content[:57] + "..."
     elif label == "Session":
-        props = {"startedAt": _iso(p["started_at"]), "endedAt": _iso(p["ended_at"]), "summary": p["summary"]}
+        props = {"startedAt": _iso(p["started_at"]), "endedAt": _iso(p["ended_at"]), "summary": p["summary"] or None}
         started = _utc(p["started_at"])
         text = f"session {started:%Y-%m-%d}" if started else "session"
     else:  # Entity
