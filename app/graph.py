@@ -32,7 +32,7 @@ from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError, StorageFull
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
-from app.ticket_models import default_channel, default_subject
+from app.ticket_models import MAX_CHANNEL, MAX_SUBJECT, default_channel, default_subject
 from app.vectors import vector_key
 
 log = logging.getLogger("casegraph.graph")
@@ -44,6 +44,8 @@ _POOL_FULL = "The buffer pool is full"
 _OPEN_PATHS: set[Path] = set()
 # A commit that leaves more of the buffer pool in use than this checkpoints (_relieve_pool).
 _POOL_HIGH_WATER = 0.75
+# ...and once more only after the pool has grown by this share of it since the last one.
+_POOL_REGROWTH = 0.125
 # Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
 _POINT_LOOKUP_LIMIT = 64
 # Transaction.rows: rows run the other way to measure it, and how often (see _RowModes).
@@ -351,6 +353,7 @@ class GraphStore:
         self._local = threading.local()
         self._pool_bytes = buffer_pool_mb * 1024 * 1024
         self.pool_checkpoints = 0  # checkpoints taken early, the pool filling with changes
+        self._pool_after_checkpoint = 0  # what bm_info reported used right after the last one
         self.full_checkpoints = 0  # checkpoints taken because the buffer pool filled up
         # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
         # they hold this shared, every write holds it exclusive.
@@ -484,13 +487,21 @@ class GraphStore:
         What ``CALL bm_info()`` reports as used grows with every write until a checkpoint
         and falls back after one (the quality replay with 64 MB of log: 41 MB after 500
         writes, 508 MB after 4,500, 64 MB after the checkpoint), so a checkpoint past
-        ``_POOL_HIGH_WATER`` of the pool comes before Kùzu runs out. Never raises: the
-        write has committed."""
+        ``_POOL_HIGH_WATER`` of the pool comes before Kùzu runs out.
+
+        What is used includes pages cached by reads, which a checkpoint keeps: at 100k
+        memories ~290 MB of a 384 MB pool stayed used right after one, and checkpointing
+        after every following commit (2.3 s each) halved ingest. So after a checkpoint the
+        next one waits until the pool has grown by ``_POOL_REGROWTH`` of itself again;
+        cached pages are evicted as needed, changes are not. Never raises: the write has
+        committed."""
         try:
             used = int(self._run(self._writer, "CALL bm_info() RETURN *")[0][1])
-            if used <= self._pool_bytes * _POOL_HIGH_WATER:
+            regrown = self._pool_after_checkpoint + self._pool_bytes * _POOL_REGROWTH
+            if used <= max(self._pool_bytes * _POOL_HIGH_WATER, regrown):
                 return
             self._run(self._writer, "CHECKPOINT")
+            self._pool_after_checkpoint = int(self._run(self._writer, "CALL bm_info() RETURN *")[0][1])
         except Exception as exc:  # committed: a failed check must not say otherwise
             log.warning("checking the buffer pool after a write failed: %s", exc)
             return
@@ -659,6 +670,71 @@ class GraphStore:
             )
         self._run(self._writer, "DROP TABLE EdgeKeyBackfill")
         log.info("keyed the edges of %d memories in %.1f s", len(ids), time.perf_counter() - started)
+
+    def _compact_ticket_text(self) -> None:
+        """007_ticket_text: copy Ticket.subject and Ticket.channel into new columns.
+
+        Before 007 each ticket refresh SET its tickets' subjects again, and each such
+        checkpoint appended the whole column to its dictionary (see NO_TEXT): at 100k
+        memories 8k subjects held 530k entries, 50 MB. A column filled by one statement
+        holds one entry a ticket.
+
+        A column an insert of NULL has corrupted holds a value that is the whole dictionary
+        joined (longer than the API allows), and its other values may belong to other
+        tickets; at 100k it could not be read at all. Such a column is not copied: the
+        subjects are computed again from each ticket's first memory, the channels are
+        left empty. Kùzu 0.11 crashed checkpointing a copy, a drop and a rename together
+        on the 100k store, so each is checkpointed alone; and a column that need not be
+        copied (a new store's) is left alone. Rerunnable: a crash part-way leaves a state
+        the next run finishes.
+        """
+        w = self._writer
+        recompute = False
+        self._run(w, "CHECKPOINT")  # storage_info describes what is checkpointed
+        tickets = int(self._run(w, "MATCH (t:Ticket) RETURN count(t)")[0][0])
+        for column, limit in (("subject", MAX_SUBJECT), ("channel", MAX_CHANNEL)):
+            fresh = f"{column}_compacted"
+            columns = {r[0] for r in self._run(w, "CALL table_info('Ticket') RETURN name")}
+            if column in columns:
+                try:
+                    longest = self._run(w, f"MATCH (t:Ticket) RETURN max(size(t.{column}))")[0][0]
+                except StorageError as exc:
+                    intact, reason = False, f"it cannot be read: {exc.message}"
+                else:
+                    intact, reason = longest is None or longest <= limit, f"a value of {longest} characters"
+                entries = sum(
+                    n for name, n in self._run(w, "CALL storage_info('Ticket') RETURN column_name, num_values")
+                    if name == f"{column}_offset"
+                )
+                if intact and fresh not in columns and entries <= 2 * tickets:
+                    continue  # as compact as a copy would be: no DDL (a new store)
+                self._run(w, f"ALTER TABLE Ticket ADD IF NOT EXISTS {fresh} STRING")
+                if intact:
+                    self._run(w, f"MATCH (t:Ticket) WHERE t.{column} IS NOT NULL SET t.{fresh} = t.{column}")
+                else:
+                    log.error("Ticket.%s is corrupted (%s); not copied", column, reason)
+                    recompute = recompute or column == "subject"
+                self._run(w, "CHECKPOINT")
+                self._run(w, f"ALTER TABLE Ticket DROP {column}")
+                self._run(w, "CHECKPOINT")
+            if fresh in {r[0] for r in self._run(w, "CALL table_info('Ticket') RETURN name")}:
+                self._run(w, f"ALTER TABLE Ticket RENAME {fresh} TO {column}")
+                self._run(w, "CHECKPOINT")
+        if recompute:
+            first: dict[str, tuple[datetime, str]] = {}
+            for uid, content, at in self._run(
+                w, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) RETURN t.uid, m.content, m.created_at"
+            ):
+                if uid not in first or at < first[uid][0]:
+                    first[uid] = (at, content)
+            rows = [{"uid": uid, "s": default_subject(content)} for uid, (_, content) in first.items()]
+            for start in range(0, len(rows), 20_000):  # one update each, not one a ticket
+                self._run(
+                    w, "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) SET t.subject = r.s",
+                    {"rows": rows[start : start + 20_000]},
+                )
+            self._run(w, "CHECKPOINT")
+            log.warning("computed the subjects of %d tickets again", len(rows))
 
     @property
     def schema_version(self) -> str:
@@ -1567,4 +1643,7 @@ def _translated(what: str) -> Iterator[None]:
 
 
 # Python steps of migrations, run after their statements and before they are recorded.
-_DATA_STEPS: dict[str, Callable[[GraphStore], None]] = {"005_edge_keys": GraphStore._backfill_edge_keys}
+_DATA_STEPS: dict[str, Callable[[GraphStore], None]] = {
+    "005_edge_keys": GraphStore._backfill_edge_keys,
+    "007_ticket_text": GraphStore._compact_ticket_text,
+}

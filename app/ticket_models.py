@@ -11,6 +11,7 @@ from app.models import Memory, Session
 
 TICKET_STATUSES = ("open", "pending", "resolved", "closed")
 MAX_CHANNEL = 40
+MAX_SUBJECT = 200
 
 # Node kinds a graph reference ("ticket:T-1042", "customer:jane-doe", ...) can name.
 NODE_KINDS = ("ticket", "customer", "order", "memory", "session", "entity")

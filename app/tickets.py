@@ -31,6 +31,7 @@ from app.relations import Evidence, relate, strongest_paths
 from app.settings import Settings
 from app.ticket_models import (
     MAX_CHANNEL,
+    MAX_SUBJECT,
     TICKET_STATUSES,
     Count,
     RelatedTicket,
@@ -57,7 +58,6 @@ HUB_LIMIT = 50
 SIMILAR_POOL = 64
 SIMILAR_NEIGHBOURS = 10
 REFRESH_BATCH = 200
-MAX_SUBJECT = 200
 MAX_NOTE = 2_000
 
 

@@ -29,9 +29,10 @@ def store(services, ticket, customer, text, **extra):
 
 
 def string_entries(graph, column):
-    """How many strings the Ticket table keeps on disk for ``column`` (its dictionary)."""
+    """How many strings the Ticket table keeps on disk for ``column`` (its dictionary).
+    Storage keeps a column's name from before a rename (007_ticket_text)."""
     rows = graph.read("CALL storage_info('Ticket') RETURN column_name, num_values")
-    return sum(n for name, n in rows if name == f"{column}_offset")
+    return sum(n for name, n in rows if name in (f"{column}_offset", f"{column}_compacted_offset"))
 
 
 def test_refreshes_and_checkpoints_do_not_pile_up_ticket_subjects(services):
@@ -98,3 +99,60 @@ def test_ticket_channels_survive_an_update_then_a_ticket_without_one(services):
     checkpoint(services)
     channels = {t: services.tickets.get("bot", t).channel for t in [f"T-{i}" for i in range(40)] + ["T-99", "T-98"]}
     assert channels == {**{f"T-{i}": f"email-{i}" for i in range(40)}, "T-3": "phone", "T-99": None, "T-98": None}
+
+
+def test_migration_007_compacts_ticket_texts_and_gives_corrupted_subjects_back(open_services, tmp_path):
+    services = open_services(tmp_path / "data")
+    for i in range(40):
+        store(services, f"T-{i}", "ann", f"Ticket {i} opened. Details follow.", metadata={"channel": f"web-{i}"})
+    graph = services.graph
+    # What a data directory written before 007 could hold: subjects SET again by refreshes
+    # (each checkpoint re-appended the column), then a ticket inserted without a subject.
+    checkpoint(services)
+    with graph.transaction() as run:
+        run("MATCH (t:Ticket {id: 'T-1'}) SET t.subject = t.subject")
+    checkpoint(services)
+    with graph.transaction() as run:
+        run("CREATE (:Ticket {uid: 'bot|T-77', agent_id: 'bot', id: 'T-77', status: 'open', channel: ''})")
+        run("MATCH (x:Migration {name: '007_ticket_text'}) DELETE x")
+    checkpoint(services)
+    assert string_entries(graph, "subject") >= 2 * 40
+    assert graph.read("MATCH (t:Ticket) RETURN max(size(t.subject))")[0][0] > 200  # corrupted
+    services.close()
+
+    reopened = open_services(tmp_path / "data")
+    assert reopened.graph.applied_migrations == ["007_ticket_text"]
+    # The corrupted subjects are computed again (some had been swapped between tickets,
+    # within the length a subject may have); the intact channels are copied.
+    tickets = {t.id: t for t in (reopened.tickets.get("bot", f"T-{i}") for i in range(40))}
+    assert {t: (x.subject, x.channel) for t, x in tickets.items()} == {
+        f"T-{i}": (f"Ticket {i} opened.", f"web-{i}") for i in range(40)
+    }
+    assert reopened.tickets.get("bot", "T-77").subject is None  # no memory to take one from
+    assert reopened.tickets.tickets.stale_tickets(10) == []
+    assert string_entries(reopened.graph, "subject") <= 2 * 41
+
+
+def test_migration_007_copies_intact_ticket_texts_as_they_are(open_services, tmp_path):
+    services = open_services(tmp_path / "data")
+    for i in range(30):
+        store(services, f"T-{i}", "ann", f"Ticket {i} opened. Details follow.")
+    services.tickets.update("bot", "T-4", subject="Refund for a crushed box", channel="phone")
+    graph = services.graph
+    checkpoint(services)
+    for _ in range(3):  # bloated as before 007, not corrupted
+        with graph.transaction() as run:
+            run("MATCH (t:Ticket {id: 'T-1'}) SET t.subject = t.subject")
+        checkpoint(services)
+    with graph.transaction() as run:
+        run("MATCH (x:Migration {name: '007_ticket_text'}) DELETE x")
+    assert string_entries(graph, "subject") >= 3 * 30
+    services.close()
+
+    reopened = open_services(tmp_path / "data")
+    assert reopened.graph.applied_migrations == ["007_ticket_text"]
+    got = {t: reopened.tickets.get("bot", t) for t in [f"T-{i}" for i in range(30)]}
+    want = {f"T-{i}": (f"Ticket {i} opened.", None) for i in range(30)}
+    want["T-4"] = ("Refund for a crushed box", "phone")  # an analyst's subject is kept
+    assert {t: (x.subject, x.channel) for t, x in got.items()} == want
+    assert string_entries(reopened.graph, "subject") <= 31
