@@ -1462,7 +1462,8 @@ def _by_keys(
 # Stands for "none" in string columns that are written again after their row was created
 # (Session.summary, Ticket.channel). Kùzu 0.11: after a checkpoint that folded an update of
 # such a column, a row inserted with NULL in it, once checkpointed, corrupted the column
-# (a value read back as every string of the column joined). Empty strings do not.
+# (values read back as every string of the column joined, or as other rows' values).
+# Empty strings do not.
 NO_TEXT = ""
 
 

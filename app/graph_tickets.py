@@ -72,7 +72,6 @@ class TicketRefresh:
     embedding: list[float] | None
     similar_floor: float | None
     subject: str | None
-    channel: str | None
     first_at: datetime | None
     last_at: datetime | None
 
