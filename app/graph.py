@@ -689,7 +689,6 @@ class GraphStore:
         the next run finishes.
         """
         w = self._writer
-        recompute = False
         self._run(w, "CHECKPOINT")  # storage_info describes what is checkpointed
         tickets = int(self._run(w, "MATCH (t:Ticket) RETURN count(t)")[0][0])
         for column, limit in (("subject", MAX_SUBJECT), ("channel", MAX_CHANNEL)):
@@ -713,28 +712,29 @@ class GraphStore:
                     self._run(w, f"MATCH (t:Ticket) WHERE t.{column} IS NOT NULL SET t.{fresh} = t.{column}")
                 else:
                     log.error("Ticket.%s is corrupted (%s); not copied", column, reason)
-                    recompute = recompute or column == "subject"
                 self._run(w, "CHECKPOINT")
                 self._run(w, f"ALTER TABLE Ticket DROP {column}")
                 self._run(w, "CHECKPOINT")
             if fresh in {r[0] for r in self._run(w, "CALL table_info('Ticket') RETURN name")}:
                 self._run(w, f"ALTER TABLE Ticket RENAME {fresh} TO {column}")
                 self._run(w, "CHECKPOINT")
-        if recompute:
-            first: dict[str, tuple[datetime, str]] = {}
-            for uid, content, at in self._run(
-                w, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) RETURN t.uid, m.content, m.created_at"
-            ):
-                if uid not in first or at < first[uid][0]:
-                    first[uid] = (at, content)
-            rows = [{"uid": uid, "s": default_subject(content)} for uid, (_, content) in first.items()]
-            for start in range(0, len(rows), 20_000):  # one update each, not one a ticket
-                self._run(
-                    w, "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) SET t.subject = r.s",
-                    {"rows": rows[start : start + 20_000]},
-                )
+        # Tickets without a subject: all of them after a corrupted column, and any a crash
+        # left stale before 007 (the refresh no longer writes subjects).
+        first: dict[str, tuple[datetime, str]] = {}
+        for uid, content, at in self._run(
+            w, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.subject IS NULL RETURN t.uid, m.content, m.created_at"
+        ):
+            if uid not in first or at < first[uid][0]:
+                first[uid] = (at, content)
+        rows = [{"uid": uid, "s": default_subject(content)} for uid, (_, content) in first.items()]
+        for start in range(0, len(rows), 20_000):  # one update each, not one a ticket
+            self._run(
+                w, "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) SET t.subject = r.s",
+                {"rows": rows[start : start + 20_000]},
+            )
+        if rows:
             self._run(w, "CHECKPOINT")
-            log.warning("computed the subjects of %d tickets again", len(rows))
+            log.warning("computed the subjects of %d tickets from their first memories", len(rows))
 
     @property
     def schema_version(self) -> str:

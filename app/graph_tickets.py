@@ -71,7 +71,6 @@ class TicketRefresh:
     token: str
     embedding: list[float] | None
     similar_floor: float | None
-    subject: str | None
     first_at: datetime | None
     last_at: datetime | None
 
@@ -321,14 +320,8 @@ class TicketGraph:
                     for r in refreshed
                 ]},
             )
-            # Tickets get their subject and channel when created (GraphStore.write_memories).
-            # One from before that may still lack a subject; it is given one here, once.
-            texts = [{"uid": node_uid(agent_id, r.ticket_id), "s": r.subject} for r in refreshed if r.subject]
-            if texts:
-                run(
-                    "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) WHERE t.subject IS NULL SET t.subject = r.s",
-                    {"rows": texts},
-                )
+            # Subject and channel are written when a ticket is created (GraphStore.write_memories)
+            # and never here: see NO_TEXT.
             if with_emb:
                 # Embeddings travel as a parallel list (see GraphStore.write_memories).
                 run(

@@ -39,7 +39,6 @@ from app.ticket_models import (
     Ticket,
     TicketEvent,
     TimelineEvent,
-    default_subject,
     snippet,
 )
 from app.vectors import VectorStore
@@ -246,7 +245,6 @@ class TicketService:
                 token=token,
                 embedding=centroids[t],
                 similar_floor=floors[t],
-                subject=default_subject(sources[t][0].content) if sources[t] else None,
                 first_at=sources[t][0].created_at if sources[t] else None,
                 last_at=max(s.created_at for s in sources[t]) if sources[t] else None,
             )

@@ -102,7 +102,7 @@ def test_a_refresh_replaces_exactly_the_refreshed_tickets_relations(services, st
     graph, tickets = services.graph, services.tickets.tickets
 
     def save(relations, at):
-        refresh = [TicketRefresh(t, "tok", None, None, None, None, None) for t in ("T-1", "T-2")]
+        refresh = [TicketRefresh(t, "tok", None, None, None, None) for t in ("T-1", "T-2")]
         tickets.save_refresh("bot", refresh, relations, at)
 
     def edges():
