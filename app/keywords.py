@@ -1,0 +1,376 @@
+"""Keyword (BM25) indexes, one tantivy index per agent.
+
+Per-agent statistics by construction: every agent has its own index directory, so an
+agent's document frequencies and lengths are its own; one tenant's memories neither
+come back for another's query nor move its scores.
+
+The analyzer is ours (``terms``), so identifiers survive: a token with joiners
+(``firstname_lastname_6699``, ``jane.doe@x.com``, ``T-1042``) is indexed whole, joined
+up (``t1042``) and split into its parts (``firstname``, ``lastname``, ``6699``), with
+leading ``#``/``*``/quotes and trailing punctuation stripped (``#W1588712`` is
+``w1588712``); digits are kept. A query goes through the same function, so
+"Firstname Lastname" finds the handle and the handle finds the names. Tantivy then
+drops English stop words and stems (the field's tokenizer, ``_ANALYZER``).
+
+Kùzu is the source of truth; an index is a cache of each memory's text, written after
+the graph commits and reconciled against the graph at start-up (stray ids deleted,
+missing ones re-added from stored content), so a crash loses nothing acknowledged.
+A tantivy commit costs 8-50 ms (it syncs files), too much for every write: writes are
+committed by a background flusher a moment later, and a search commits its agent's
+pending writes first, so a memory stored is found by the next recall. Deletions are
+committed at once (erasure). A deleted memory's terms stay in tantivy's segment files
+(without the memory id or text) until a merge rewrites them.
+
+Only this module imports tantivy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import shutil
+import string
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import tantivy
+
+log = logging.getLogger("casegraph.keywords")
+
+# The analyzer and schema of the files on disk; indexes written under another are rebuilt.
+_VERSION = "1"
+_VERSION_FILE = "VERSION"
+_TOKENIZER = "casegraph"
+# What never joins the parts of an identifier: a token ends at any of these.
+_SEPARATORS = re.compile(r"[^\s,;:!?()\[\]{}<>\"`|/\\=]+")
+_PARTS = re.compile(r"[^\W_]+")
+_EDGES = string.punctuation
+# A whole token longer than this (a URL, a pasted blob) is indexed by its parts only.
+_MAX_WHOLE = 80
+# Tantivy wants at least this much indexing memory per writer thread.
+_WRITER_HEAP = 15_000_000
+_RELOAD_CHUNK = 5_000
+
+
+def terms(text: str) -> list[str]:
+    """The terms of ``text`` before stop words and stemming: each token lowercased and
+    stripped of edge punctuation; a token with joiners also whole and joined up."""
+    out: list[str] = []
+    for raw in _SEPARATORS.findall(text.casefold()):
+        token = raw.strip(_EDGES)
+        if not token:
+            continue
+        parts = _PARTS.findall(token)
+        if len(parts) == 1 and parts[0] == token:
+            out.append(token)
+            continue
+        out.extend(parts)
+        if len(parts) > 1 and len(token) <= _MAX_WHOLE:
+            out.append(token)
+            out.append("".join(parts))
+    return out
+
+
+def document_text(content: str, tags: Iterable[str]) -> str:
+    """What a memory is indexed by: its content and its tags."""
+    return " ".join((content, *tags))
+
+
+def _analyzer() -> tantivy.TextAnalyzer:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace())
+        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    # Frequencies without positions: BM25 needs no more, and the postings stay small.
+    builder.add_text_field("terms", tokenizer_name=_TOKENIZER, index_option="freq")
+    return builder.build()
+
+
+_ANALYZER = _analyzer()
+_SCHEMA = _schema()
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    agents: int
+    added: int
+    removed: int
+
+
+class _AgentIndex:
+    """One agent's index, its writer (opened when needed) and whether it has uncommitted changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self.writer: tantivy.IndexWriter | None = None
+        self.dirty = False
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.index = self._open()
+        except Exception as exc:  # a torn or foreign directory is only a cache: rebuild it
+            log.warning("keyword index %s unreadable (%s); rebuilding from the graph", path, exc)
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+            self.index = self._open()
+
+    def _open(self) -> tantivy.Index:
+        index = tantivy.Index(_SCHEMA, path=str(self.path), reuse=True)
+        index.register_tokenizer(_TOKENIZER, _ANALYZER)
+        index.config_reader(reload_policy="manual")
+        index.reload()
+        return index
+
+
+class KeywordIndex:
+    """Per-agent tantivy indexes under ``<data_dir>/keywords``, one directory each."""
+
+    def __init__(self, directory: Path, *, flush_delay: float = 0.2, max_writers: int = 4) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.flush_delay = flush_delay
+        # An open writer holds threads and up to 15 MB of indexing memory: only the
+        # agents written to most recently keep one.
+        self.max_writers = max_writers
+        self._agents: dict[str, _AgentIndex] = {}
+        self._writers: OrderedDict[str, _AgentIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._check_version()
+        self._flusher = threading.Thread(target=self._flush_loop, name="keywords-flush", daemon=True)
+        self._flusher.start()
+
+    def _check_version(self) -> None:
+        marker = self.directory / _VERSION_FILE
+        found = marker.read_text().strip() if marker.exists() else None
+        if found == _VERSION:
+            return
+        if found is not None or any(self.directory.iterdir()):
+            log.warning("keyword indexes written by another analyzer (%s); rebuilding them", found)
+            for path in self.directory.iterdir():
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+        marker.write_text(_VERSION + "\n")
+
+    def _dir_for(self, agent_id: str) -> Path:
+        return self.directory / hashlib.sha256(agent_id.encode()).hexdigest()[:32]
+
+    def _agent(self, agent_id: str, *, create: bool = True) -> _AgentIndex | None:
+        with self._lock:
+            agent = self._agents.get(agent_id)
+            if agent is None:
+                path = self._dir_for(agent_id)
+                if not create and not path.exists():
+                    return None
+                agent = _AgentIndex(path)
+                self._agents[agent_id] = agent
+            return agent
+
+    def _writer(self, agent_id: str, agent: _AgentIndex) -> tantivy.IndexWriter:
+        """The agent's writer (the caller holds ``agent.lock``), opening it if needed."""
+        with self._lock:
+            self._writers[agent_id] = agent
+            self._writers.move_to_end(agent_id)
+            evicted = []
+            while len(self._writers) > self.max_writers:
+                evicted.append(self._writers.popitem(last=False))
+        for other_id, other in evicted:
+            if other is not agent:
+                self._close_writer(other_id, other)
+        if agent.writer is None:
+            agent.writer = agent.index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+        return agent.writer
+
+    def _close_writer(self, agent_id: str, agent: _AgentIndex) -> None:
+        with agent.lock:
+            try:
+                self._commit(agent)
+            finally:
+                if agent.writer is not None and self._writers.get(agent_id) is not agent:
+                    agent.writer.wait_merging_threads()
+                    agent.writer = None
+
+    def _commit(self, agent: _AgentIndex) -> None:
+        """Commit and make visible the agent's pending changes (the caller holds its lock)."""
+        if agent.dirty and agent.writer is not None:
+            agent.writer.commit()
+            agent.index.reload()
+        agent.dirty = False
+
+    # -- writes -------------------------------------------------------------------
+    def add(self, agent_id: str, docs: Sequence[tuple[str, str]]) -> None:
+        """Index ``(memory_id, text)`` pairs, replacing what a memory id had."""
+        if not docs:
+            return
+        agent = self._agent(agent_id)
+        analysed = [(memory_id, " ".join(terms(text))) for memory_id, text in docs]
+        with agent.lock:
+            writer = self._writer(agent_id, agent)
+            for memory_id, text in analysed:
+                writer.delete_documents_by_term("id", memory_id)
+                writer.add_document(tantivy.Document(id=memory_id, terms=text))
+            agent.dirty = True
+        with self._wake:
+            self._pending.add(agent_id)
+            self._wake.notify()
+
+    def delete(self, agent_id: str, memory_ids: Iterable[str]) -> int:
+        """Remove memories from the agent's index, committed before returning; returns
+        how many it held."""
+        ids = list(dict.fromkeys(memory_ids))
+        agent = self._agent(agent_id, create=False)
+        if agent is None or not ids:
+            return 0
+        with agent.lock:
+            self._commit(agent)
+            held = len(self._find_ids(agent, ids))
+            writer = self._writer(agent_id, agent)
+            for memory_id in ids:
+                writer.delete_documents_by_term("id", memory_id)
+            agent.dirty = True
+            self._commit(agent)
+        return held
+
+    @staticmethod
+    def _find_ids(agent: _AgentIndex, ids: Sequence[str]) -> set[str]:
+        searcher = agent.index.searcher()
+        query = tantivy.Query.term_set_query(_SCHEMA, "id", list(ids))
+        hits = searcher.search(query, len(ids), count=False).hits
+        return {searcher.doc(address)["id"][0] for _, address in hits}
+
+    # -- reads --------------------------------------------------------------------
+    def search(self, agent_id: str, text: str, limit: int) -> list[tuple[str, float]]:
+        """The agent's memories matching ``text`` by BM25, best first: ``(memory_id, score)``."""
+        wanted = list(dict.fromkeys(_ANALYZER.analyze(" ".join(terms(text)))))
+        if not wanted or limit < 1:
+            return []
+        agent = self._agent(agent_id, create=False)
+        if agent is None:
+            return []
+        if agent.dirty:
+            with agent.lock:  # read your writes: commit what the flusher has not yet
+                self._commit(agent)
+        searcher = agent.index.searcher()
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(_SCHEMA, "terms", t)) for t in wanted]
+        )
+        hits = searcher.search(query, limit, count=False).hits
+        return [(searcher.doc(address)["id"][0], float(score)) for score, address in hits]
+
+    def count(self, agent_id: str) -> int:
+        """How many memories the agent's index holds (pending writes committed first)."""
+        agent = self._agent(agent_id, create=False)
+        if agent is None:
+            return 0
+        with agent.lock:
+            self._commit(agent)
+            return agent.index.searcher().num_docs
+
+    def ids(self, agent_id: str) -> set[str]:
+        """Every memory id in the agent's index (pending writes committed first)."""
+        agent = self._agent(agent_id, create=False)
+        if agent is None:
+            return set()
+        with agent.lock:
+            self._commit(agent)
+            return self._all_ids(agent)
+
+    @staticmethod
+    def _all_ids(agent: _AgentIndex) -> set[str]:
+        searcher = agent.index.searcher()
+        if searcher.num_docs == 0:
+            return set()
+        hits = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False).hits
+        return {searcher.doc(address)["id"][0] for _, address in hits}
+
+    # -- start-up, flushing, shutdown --------------------------------------------
+    def reconcile(
+        self,
+        graph_ids: dict[str, set[str]],
+        load_texts: Callable[[str, list[str]], dict[str, str]],
+    ) -> ReconcileReport:
+        """Make every agent's index hold exactly the memories the graph holds.
+
+        ``load_texts(agent_id, ids)`` returns each memory's ``document_text``.
+        """
+        added = removed = 0
+        known = {self._dir_for(a) for a in graph_ids}
+        for path in self.directory.iterdir():
+            if path.is_dir() and path not in known:
+                shutil.rmtree(path, ignore_errors=True)
+        for agent_id, wanted in graph_ids.items():
+            agent = self._agent(agent_id)
+            with agent.lock:
+                self._commit(agent)
+                present = self._all_ids(agent)
+            stale = present - wanted
+            if stale:
+                removed += self.delete(agent_id, stale)
+            missing = sorted(wanted - present)
+            for start in range(0, len(missing), _RELOAD_CHUNK):
+                chunk = missing[start : start + _RELOAD_CHUNK]
+                texts = load_texts(agent_id, chunk)
+                self.add(agent_id, [(m, texts[m]) for m in chunk if m in texts])
+            added += len(missing)
+            with agent.lock:
+                self._commit(agent)
+        return ReconcileReport(agents=len(graph_ids), added=added, removed=removed)
+
+    def flush(self) -> None:
+        """Commit every agent's pending writes."""
+        with self._wake:
+            pending, self._pending = self._pending, set()
+        for agent_id in pending:
+            agent = self._agent(agent_id, create=False)
+            if agent is None:
+                continue
+            try:
+                with agent.lock:
+                    self._commit(agent)
+            except Exception:  # the graph has them; reconcile re-adds them at start-up
+                log.exception("committing the keyword index of agent %s failed", agent_id)
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+            # A burst of writes goes into one commit.
+            time.sleep(self.flush_delay)
+            self.flush()
+
+    def close(self) -> None:
+        """Commit everything and release the writers; closing twice is harmless."""
+        with self._wake:
+            if self._closed:
+                return
+            self._closed = True
+            self._wake.notify_all()
+        self._flusher.join()
+        self.flush()
+        with self._lock:
+            agents = list(self._agents.values())
+            self._writers.clear()
+        for agent in agents:
+            with agent.lock, contextlib.suppress(Exception):
+                self._commit(agent)
+                if agent.writer is not None:
+                    agent.writer.wait_merging_threads()
+                    agent.writer = None

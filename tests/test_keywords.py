@@ -1,0 +1,275 @@
+"""The keyword index (app/keywords.py) on real tantivy indexes in tmp_path: the analyzer,
+per-agent statistics, deletes, and reconciliation against what the graph holds."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from app.keywords import KeywordIndex, document_text, terms
+
+
+@pytest.fixture
+def index(tmp_path):
+    idx = KeywordIndex(tmp_path / "keywords")
+    yield idx
+    idx.close()
+
+
+def ids(hits):
+    return [memory_id for memory_id, _ in hits]
+
+
+# -- analyzer ---------------------------------------------------------------------
+def test_a_handle_is_kept_whole_joined_and_split():
+    found = terms("Account firstname_lastname_6699 was locked")
+    assert {"firstname_lastname_6699", "firstnamelastname6699", "firstname", "lastname", "6699"} <= set(found)
+    assert "account" in found and "locked" in found
+
+
+def test_an_order_id_loses_its_hash_and_markup_but_keeps_its_digits():
+    assert terms("order #W1588712.") == ["order", "w1588712"]
+    assert terms("**W1588712**") == ["w1588712"]
+    assert terms("'M20IZO'") == ["m20izo"]
+
+
+def test_an_email_is_whole_and_in_parts():
+    found = terms("write to Jane.Doe@x.com, please")
+    assert {"jane.doe@x.com", "jane", "doe", "x", "com"} <= set(found)
+
+
+def test_a_ticket_id_with_a_dash_matches_its_joined_spelling():
+    assert {"t-1042", "t1042", "1042"} <= set(terms("ticket T-1042"))
+
+
+def test_separators_end_tokens():
+    assert terms("customer:jane-doe-12 (refund)") == [
+        "customer", "jane", "doe", "12", "jane-doe-12", "janedoe12", "refund",
+    ]
+
+
+def test_document_text_holds_content_and_tags():
+    assert document_text("Kettle leaks", ["customer:c-7", "support"]) == "Kettle leaks customer:c-7 support"
+
+
+# -- search -----------------------------------------------------------------------
+def test_a_document_is_found_by_the_next_search(index):
+    index.add("bot", [("m1", "The kettle arrived cracked"), ("m2", "Refund issued for the toaster")])
+    assert ids(index.search("bot", "cracked kettle", 10)) == ["m1"]
+    assert ids(index.search("bot", "refunded", 10)) == ["m2"]  # stemmed
+
+
+def test_ids_names_and_emails_find_each_other(index):
+    index.add("bot", [
+        ("handle", "user: my account is firstname_lastname_6699"),
+        ("names", "user: this is Firstname Lastname speaking"),
+        ("order", "assistant: order #W1588712 was refunded"),
+        ("mail", "user: reach me at jane.doe@x.com"),
+        ("other", "assistant: order W1588713 shipped to Jane Smith"),
+    ])
+    assert set(ids(index.search("bot", "Firstname Lastname previous interactions", 10))) == {"handle", "names"}
+    assert ids(index.search("bot", "firstname_lastname_6699 history", 10))[0] == "handle"
+    assert ids(index.search("bot", "what happened with order W1588712?", 10))[0] == "order"
+    assert ids(index.search("bot", "#W1588712", 10)) == ["order"]
+    assert ids(index.search("bot", "jane.doe@x.com", 10))[0] == "mail"
+    assert "mail" in ids(index.search("bot", "jane doe", 10))
+
+
+def test_digits_are_searchable(index):
+    index.add("bot", [("a", "card ending 4242 declined"), ("b", "card ending 1881 declined")])
+    assert ids(index.search("bot", "4242", 10)) == ["a"]
+
+
+def test_best_first_and_limited(index):
+    index.add("bot", [("a", "refund asked about the kettle lid handle"), ("b", "refund refund"), ("c", "nothing")])
+    hits = index.search("bot", "refund", 10)
+    assert ids(hits) == ["b", "a"]
+    assert hits[0][1] > hits[1][1] > 0
+    assert ids(index.search("bot", "refund", 1)) == ["b"]
+
+
+def test_stop_words_and_empty_queries_find_nothing(index):
+    index.add("bot", [("a", "the kettle")])
+    assert index.search("bot", "the", 10) == []
+    assert index.search("bot", "  ?! ", 10) == []
+    assert index.search("bot", "xylophone", 10) == []
+    assert index.search("nobody", "kettle", 10) == []
+
+
+def test_adding_an_id_again_replaces_its_text(index):
+    index.add("bot", [("a", "old kettle text")])
+    index.add("bot", [("a", "new toaster text")])
+    assert index.search("bot", "kettle", 10) == []
+    assert ids(index.search("bot", "toaster", 10)) == ["a"]
+    assert index.count("bot") == 1
+
+
+# -- tenants ----------------------------------------------------------------------
+def test_an_agent_never_sees_another_agents_documents(index):
+    index.add("a", [("a1", "refund for the parcel")])
+    index.add("b", [("b1", "refund for the parcel"), ("b2", "another refund")])
+    assert ids(index.search("a", "refund parcel", 10)) == ["a1"]
+    assert set(ids(index.search("b", "refund parcel", 10))) == {"b1", "b2"}
+
+
+def test_another_agents_documents_do_not_move_scores(tmp_path):
+    alone = KeywordIndex(tmp_path / "alone")
+    shared = KeywordIndex(tmp_path / "shared")
+    try:
+        docs = [("a1", "refund for the damaged parcel"), ("a2", "parcel arrived late")]
+        alone.add("a", docs)
+        shared.add("a", docs)
+        # Another tenant where "refund" is everywhere: a shared index would lower its weight.
+        shared.add("b", [(f"b{i}", "refund refund refund") for i in range(50)])
+        assert shared.search("a", "refund parcel", 10) == alone.search("a", "refund parcel", 10)
+    finally:
+        alone.close()
+        shared.close()
+
+
+# -- deletes ----------------------------------------------------------------------
+def test_delete_counts_what_was_held_and_removes_it(index):
+    index.add("bot", [("a", "kettle"), ("b", "kettle lid"), ("c", "toaster")])
+    assert index.delete("bot", ["a", "b", "zzz"]) == 2
+    assert index.search("bot", "kettle", 10) == []
+    assert index.delete("bot", ["a"]) == 0
+    assert index.delete("nobody", ["a"]) == 0
+    assert index.ids("bot") == {"c"}
+
+
+def test_a_delete_holds_for_another_agent_only_by_its_own_ids(index):
+    index.add("a", [("x", "kettle")])
+    index.add("b", [("y", "kettle")])
+    assert index.delete("b", ["x"]) == 0
+    assert ids(index.search("a", "kettle", 10)) == ["x"]
+
+
+# -- persistence and reconciliation -------------------------------------------------
+def test_writes_survive_a_close_and_reopen(tmp_path):
+    first = KeywordIndex(tmp_path / "kw")
+    first.add("bot", [("a", "kettle")])
+    first.close()
+    again = KeywordIndex(tmp_path / "kw")
+    try:
+        assert ids(again.search("bot", "kettle", 10)) == ["a"]
+    finally:
+        again.close()
+
+
+def texts_from(store: dict[str, dict[str, str]]):
+    def load(agent_id, wanted):
+        return {m: store[agent_id][m] for m in wanted if m in store[agent_id]}
+
+    return load
+
+
+def test_reconcile_adds_missing_and_deletes_stray_ids(index):
+    index.add("bot", [("kept", "kettle"), ("stray", "kettle stray")])
+    graph = {"bot": {"kept": "kettle", "missing": "toaster from the graph"}, "new": {"n1": "blender"}}
+    report = index.reconcile({a: set(m) for a, m in graph.items()}, texts_from(graph))
+    assert (report.agents, report.added, report.removed) == (2, 2, 1)
+    assert index.ids("bot") == {"kept", "missing"}
+    assert ids(index.search("bot", "toaster", 10)) == ["missing"]
+    assert ids(index.search("new", "blender", 10)) == ["n1"]
+
+
+def test_reconcile_removes_agents_the_graph_no_longer_has(tmp_path):
+    kw = KeywordIndex(tmp_path / "kw")
+    kw.add("gone", [("g", "kettle")])
+    kw.add("bot", [("a", "kettle")])
+    kw.close()
+    kw = KeywordIndex(tmp_path / "kw")
+    try:
+        kw.reconcile({"bot": {"a"}}, texts_from({"bot": {"a": "kettle"}}))
+        assert kw.search("gone", "kettle", 10) == []
+        assert len([p for p in (tmp_path / "kw").iterdir() if p.is_dir()]) == 1
+    finally:
+        kw.close()
+
+
+def test_a_deleted_index_directory_is_rebuilt_at_reconcile(tmp_path):
+    graph = {"bot": {"a": "kettle", "b": "toaster"}}
+    kw = KeywordIndex(tmp_path / "kw")
+    kw.add("bot", list(graph["bot"].items()))
+    kw.close()
+    shutil.rmtree(tmp_path / "kw")
+    kw = KeywordIndex(tmp_path / "kw")
+    try:
+        report = kw.reconcile({"bot": {"a", "b"}}, texts_from(graph))
+        assert report.added == 2
+        assert ids(kw.search("bot", "toaster", 10)) == ["b"]
+    finally:
+        kw.close()
+
+
+def test_a_corrupt_index_directory_is_rebuilt_at_reconcile(tmp_path):
+    graph = {"bot": {"a": "kettle"}}
+    kw = KeywordIndex(tmp_path / "kw")
+    kw.add("bot", [("a", "kettle")])
+    kw.close()
+    (agent_dir,) = [p for p in (tmp_path / "kw").iterdir() if p.is_dir()]
+    (agent_dir / "meta.json").write_text("{ not json")
+    kw = KeywordIndex(tmp_path / "kw")
+    try:
+        assert kw.reconcile({"bot": {"a"}}, texts_from(graph)).added == 1
+        assert ids(kw.search("bot", "kettle", 10)) == ["a"]
+    finally:
+        kw.close()
+
+
+def test_indexes_of_another_analyzer_version_are_rebuilt(tmp_path):
+    graph = {"bot": {"a": "kettle"}}
+    kw = KeywordIndex(tmp_path / "kw")
+    kw.add("bot", [("a", "kettle"), ("old", "kettle")])
+    kw.close()
+    (tmp_path / "kw" / "VERSION").write_text("0\n")
+    kw = KeywordIndex(tmp_path / "kw")
+    try:
+        assert kw.ids("bot") == set()
+        report = kw.reconcile({"bot": {"a"}}, texts_from(graph))
+        assert (report.added, report.removed) == (1, 0)
+        assert kw.ids("bot") == {"a"}
+    finally:
+        kw.close()
+
+
+def test_writers_beyond_the_limit_are_committed_and_closed(tmp_path):
+    kw = KeywordIndex(tmp_path / "kw", max_writers=2)
+    try:
+        for n in range(5):
+            kw.add(f"agent-{n}", [(f"m{n}", f"kettle number{n}")])
+        assert len(kw._writers) == 2
+        for n in range(5):
+            assert ids(kw.search(f"agent-{n}", f"number{n}", 10)) == [f"m{n}"]
+    finally:
+        kw.close()
+    again = KeywordIndex(tmp_path / "kw")
+    try:
+        assert {n: again.count(f"agent-{n}") for n in range(5)} == dict.fromkeys(range(5), 1)
+    finally:
+        again.close()
+
+
+def test_concurrent_writes_and_searches(index):
+    import threading
+
+    errors = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(10):
+                index.add("bot", [(f"w{n}-{i}", f"kettle batch{n} item{i}")])
+                assert f"w{n}-{i}" in ids(index.search("bot", f"batch{n} item{i}", 5))
+                if i == 9:
+                    assert index.delete("bot", [f"w{n}-{i}"]) == 1
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert index.count("bot") == 4 * 9
