@@ -115,6 +115,9 @@ class NodeRefs:
         return bool(self.customers or self.orders or self.tickets or self.entities)
 
 
+# Sessions whose last position _number_in_sessions keeps (past it, it starts again empty).
+_MAX_CACHED_SESSIONS = 100_000
+
 # A write that changed at most this many memories' attributes reads them back into the
 # attribute cache (a point lookup each); past it, they are looked up when recall needs them.
 _REREAD_CHANGED = 64
@@ -362,6 +365,8 @@ class GraphStore:
         self._fts_gate = SharedExclusiveLock()
         self._attrs_cache = AttrsCache()
         self._row_modes = _RowModes()
+        # Session id -> the last position a write gave one of its memories (_number_in_sessions).
+        self._last_seq: dict[str, int] = {}
         self._closed = False
         self._local = threading.local()
         self._readers: list[Any] = []
@@ -750,6 +755,35 @@ class GraphStore:
             self._run(w, "CHECKPOINT")
             log.warning("computed the subjects of %d tickets from their first memories", len(rows))
 
+    def _number_sessions(self) -> None:
+        """009_session_order: number the memories of existing sessions, oldest first.
+
+        Ties in createdAt (a batch) fall back to the id: the order they were given in was
+        not kept. Computed here and joined in through a scratch table, like
+        ``_backfill_edge_keys``; rerunnable from the start.
+        """
+        w = self._writer
+        started = time.perf_counter()
+        by_session: dict[str, list[tuple[datetime, str]]] = {}
+        for session_id, memory_id, at in self._run(
+            w, "MATCH (m:Memory)-[:IN_SESSION]->(s:Session) RETURN s.id, m.id, m.created_at"
+        ):
+            by_session.setdefault(session_id, []).append((at, memory_id))
+        rows = [
+            {"id": memory_id, "q": n}
+            for items in by_session.values()
+            for n, (_, memory_id) in enumerate(sorted(items), start=1)
+        ]
+        if not rows:
+            return
+        self._run(w, "DROP TABLE IF EXISTS SeqBackfill")
+        self._run(w, "CREATE NODE TABLE SeqBackfill(id STRING, q INT64, PRIMARY KEY (id))")
+        for start in range(0, len(rows), 20_000):
+            self._run(w, "UNWIND $rows AS r CREATE (:SeqBackfill {id: r.id, q: r.q})", {"rows": rows[start : start + 20_000]})
+        self._run(w, "MATCH (x:SeqBackfill), (m:Memory)-[e:IN_SESSION]->() WHERE m.id = x.id SET e.seq = x.q")
+        self._run(w, "DROP TABLE SeqBackfill")
+        log.info("numbered the memories of %d sessions in %.1f s", len(by_session), time.perf_counter() - started)
+
     @property
     def schema_version(self) -> str:
         rows = self.read("MATCH (x:Migration) RETURN x.name ORDER BY x.name DESC LIMIT 1")
@@ -844,7 +878,7 @@ class GraphStore:
                 entities[uid] = {"uid": uid, "a": a, "kind": e.kind, "key": e.key, "value": e.value}
                 mention_e.append({"f": m.id, "t": uid, "k": key_of})
             if m.session_id:
-                in_session.append({"f": m.id, "t": m.session_id})
+                in_session.append({"f": m.id, "t": m.session_id, "at": m.created_at, "i": len(in_session)})
 
         def pairs(s: set[tuple[str, str]]) -> list[dict[str, str]]:
             return [{"f": f, "t": t} for f, t in sorted(s)]
@@ -859,6 +893,10 @@ class GraphStore:
                 )
             if sessions:
                 _create_sessions(run, sessions)
+            # Positions in their sessions (009_session_order): read before a replaced
+            # memory's edge is deleted, so it keeps its own.
+            kept = _session_positions(run, [r.memory.id for r in records if r.memory.session_id]) if replace else {}
+            numbered = self._number_in_sessions(run, in_session, kept)
             if replace:
                 self._delete_for_replace(run, records)
             # One prepared CREATE per memory: with a single UNWIND ... CREATE, Kùzu 0.11.3's
@@ -909,7 +947,7 @@ class GraphStore:
                 ("MENTIONS", "Entity", mention_e),
             ):
                 run.edges(("Memory", "id"), (label, "uid"), f"CREATE (a)-[:{rel} {{{{k: {{r}}.k}}}}]->(b)", rows)
-            run.edges(("Memory", "id"), ("Session", "id"), "CREATE (a)-[:IN_SESSION]->(b)", in_session)
+            run.edges(("Memory", "id"), ("Session", "id"), "CREATE (a)-[:IN_SESSION {{seq: {r}.k}}]->(b)", numbered)
             for rel, src, dst, rows in (
                 ("PLACED", "Customer", "`Order`", placed),
                 ("RAISED", "Customer", "Ticket", raised),
@@ -918,6 +956,36 @@ class GraphStore:
                 run.edges((src, "uid"), (dst, "uid"), f"MERGE (a)-[:{rel}]->(b)", pairs(rows))
             if after is not None:
                 after(run)
+
+    def _number_in_sessions(
+        self, run: Transaction, rows: Sequence[dict[str, Any]], kept: dict[str, int]
+    ) -> list[dict[str, Any]]:
+        """IN_SESSION edge rows with each memory's position in its session (``k``).
+
+        New memories follow the session's last position, in createdAt order and, at
+        equal times (a batch, or stores that arrived together), in the order given; a
+        replaced memory keeps its position. Writes hold the write lock, so no other
+        transaction numbers the same session meanwhile. The last position of each
+        session is kept in ``_last_seq`` (a write that then rolls back leaves a gap, and
+        gaps do not change the order).
+        """
+        by_session: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_session.setdefault(row["t"], []).append(row)
+        if len(self._last_seq) + len(by_session) > _MAX_CACHED_SESSIONS:
+            self._last_seq.clear()
+        out = []
+        for session_id, items in by_session.items():
+            last = self._last_seq.get(session_id)
+            if last is None:
+                found = run("MATCH (:Session {id: $s})<-[e:IN_SESSION]-(:Memory) RETURN max(e.seq)", {"s": session_id})
+                last = int(found[0][0] or 0) if found else 0
+            out.extend({"f": r["f"], "t": session_id, "k": kept[r["f"]]} for r in items if r["f"] in kept)
+            for r in sorted((r for r in items if r["f"] not in kept), key=lambda r: (r["at"], r["i"])):
+                last += 1
+                out.append({"f": r["f"], "t": session_id, "k": last})
+            self._last_seq[session_id] = last
+        return out
 
     @staticmethod
     def _delete_for_replace(run: Callable[..., list[list[Any]]], records: Sequence[MemoryRecord]) -> None:
@@ -1068,9 +1136,9 @@ class GraphStore:
         # LIMIT offset+limit and skip in Python: Kùzu 0.11.3 segfaults on a SKIP far past the rows.
         page = f" LIMIT {int(offset) + int(limit)}" if limit is not None else ""
         rows = self.read(
-            "MATCH (m:Memory)-[:IN_SESSION]->(s:Session {id: $id}) "
+            "MATCH (m:Memory)-[e:IN_SESSION]->(s:Session {id: $id}) "
             "WHERE m.expires_at IS NULL OR m.expires_at > $now "
-            f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id{page}",
+            f"RETURN {_MEMORY_COLUMNS} ORDER BY e.seq, m.created_at, m.id{page}",
             {"id": session_id, "now": now},
         )
         return [_memory_from_row(r) for r in rows[int(offset):]]
@@ -1481,6 +1549,16 @@ def _by_keys(
 NO_TEXT = ""
 
 
+def _session_positions(run: Callable[..., list[list[Any]]], memory_ids: Sequence[str]) -> dict[str, int]:
+    """Memory id -> its position in its session, for those of ``memory_ids`` that have one."""
+    out: dict[str, int] = {}
+    for memory_id in dict.fromkeys(memory_ids):
+        for (seq,) in run("MATCH (:Memory {id: $id})-[e:IN_SESSION]->(:Session) RETURN e.seq", {"id": memory_id}):
+            if seq is not None:
+                out[memory_id] = int(seq)
+    return out
+
+
 def _create_sessions(run: Transaction, sessions: Sequence[Session]) -> None:
     """Create sessions (ended ones too, for imports) and link them to their customers."""
     rows = [
@@ -1661,4 +1739,5 @@ def _translated(what: str) -> Iterator[None]:
 _DATA_STEPS: dict[str, Callable[[GraphStore], None]] = {
     "005_edge_keys": GraphStore._backfill_edge_keys,
     "007_ticket_text": GraphStore._compact_ticket_text,
+    "009_session_order": GraphStore._number_sessions,
 }
