@@ -56,6 +56,7 @@ class Customer:
     city: str
     street: str
     house: int
+    handle: str = ""  # an account handle (the chat worlds of worlds.py)
 
     @property
     def full(self) -> str:
@@ -99,6 +100,8 @@ class GenMemory:
     fact_slot: str | None = None
     mentions: dict[str, str] = field(default_factory=dict)
     slots: dict[str, str] = field(default_factory=dict)  # wording context, for questions
+    role: str = ""  # chat worlds: "user" or "agent"
+    thread: str | None = None  # chat worlds: the identifier the chat is about
 
 
 @dataclass
@@ -109,6 +112,7 @@ class GenSession:
     started_at: datetime
     ended_at: datetime | None  # None: still active at NOW
     memory_keys: list[str] = field(default_factory=list)
+    start_customer: bool = True  # False: sessionStart without the customer (identity mid-chat or never)
 
 
 @dataclass

@@ -46,3 +46,27 @@ def score(ranked: Sequence[str], labels: Mapping[str, int]) -> dict[str, float]:
         "MRR": reciprocal_rank(ranked, labels, 10),
         "nDCG@10": ndcg(ranked, labels, 10),
     }
+
+
+# Measures of the chat worlds (worlds.py), as the held-out set defines them.
+WORLD_METRICS = ("precision@10", "session_recall@10", "outcome@5")
+
+
+def customer_precision(ranked: Sequence[str], owner: Mapping[str, str], customer: str, available: int, k: int = 10) -> float:
+    """Share of the top ``k`` that belongs to ``customer`` (of at most ``available`` such memories)."""
+    if available <= 0:
+        return 0.0
+    return sum(1 for i in ranked[:k] if owner.get(i) == customer) / min(k, available)
+
+
+def session_recall(ranked: Sequence[str], session_of: Mapping[str, str], sessions: set[str], k: int = 10) -> float:
+    """Share of ``sessions`` (the customer's chats, at most ``k``) with a memory in the top ``k``."""
+    if not sessions:
+        return 0.0
+    found = {session_of[i] for i in ranked[:k] if session_of.get(i) in sessions}
+    return len(found) / min(k, len(sessions))
+
+
+def hit_at(ranked: Sequence[str], targets: set[str], k: int = 5) -> float:
+    """1.0 when any of ``targets`` is in the top ``k``."""
+    return 1.0 if targets.intersection(ranked[:k]) else 0.0

@@ -1,13 +1,18 @@
-"""Recall quality on generated support histories: dense vs keyword vs hybrid vs hybrid+graph.
+"""Recall quality per world: dense vs keyword vs hybrid vs the fused default.
 
-    python -m benchmarks.quality                 # full run: 340 customers, ~5,500 memories, ~460 queries
-    python -m benchmarks.quality --profile quick # small smoke run (CASEGRAPH_BENCH_PROFILE=quick too)
+    python -m benchmarks.quality                  # every world, full profile (~14k memories)
+    python -m benchmarks.quality --profile quick  # small run (CASEGRAPH_BENCH_PROFILE=quick too)
+    python -m benchmarks.quality --worlds retail,novel
 
-Seeded and deterministic (same seed, same histories, same queries, same labels). Everything
-runs through the real service layer: MiniLM embeddings, spaCy extraction, Kùzu (graph and
-BM25 keyword index), USearch vectors, the hygiene write path and session consolidation.
-All four modes rank against the same stored data in one run; the table shows recall@5,
-MRR and nDCG@10 per query kind and overall (see metrics.py, queries.py for definitions).
+A world (worlds.py) is a seeded support history that varies what recall may assume: id
+formats, where names appear, when the customer becomes known, ended sessions, message
+prefixes; ``multiwoz`` is made of real MultiWOZ utterances, ``novel`` has id formats no
+rule names and is never tuned on. Everything runs through the real service layer: MiniLM
+embeddings, spaCy extraction, Kùzu, USearch, the hygiene write path and session
+consolidation. Each world prints a table per query kind (recall@5, MRR, nDCG@10; and for
+the chat worlds customer-history precision@10 and session recall@10, and the outcome of
+"what happened with <id>" in the top 5 - see metrics.py, queries.py), then one summary
+table of every world against the targets.
 """
 
 from __future__ import annotations
@@ -33,25 +38,55 @@ from app.models import RecallFilter
 from app.ranking import PRESETS, RecallConfig
 from app.services import Services
 from app.settings import Settings
-from benchmarks.histories import NOW, PROFILES, History, generate
-from benchmarks.metrics import METRICS, score
-from benchmarks.queries import KINDS, Query, build_queries
+from benchmarks.histories import NOW, PROFILES, History
+from benchmarks.metrics import (
+    METRICS,
+    WORLD_METRICS,
+    customer_precision,
+    hit_at,
+    score,
+    session_recall,
+)
+from benchmarks.queries import CHAT_KINDS, KINDS, Query, build_chat_queries, build_queries
 from benchmarks.replay import Ingested, ReplayClock, replay
+from benchmarks.worlds import CHAT_PROFILES, WORLDS, World, generate_world
 
 MODES = ("dense", "keyword", "hybrid", "hybrid_graph")
-MODE_LABELS = {"dense": "dense", "keyword": "keyword", "hybrid": "hybrid", "hybrid_graph": "hybrid+graph"}
+MODE_LABELS = {"dense": "dense", "keyword": "keyword", "hybrid": "hybrid", "hybrid_graph": "default"}
 TOP_K = 10
+# The issue's targets (every world): customer-history precision@10 and session recall@10,
+# the outcome of "what happened with <id>" in the top 5.
+TARGETS = {"precision@10": 0.90, "session_recall@10": 0.95, "outcome@5": 0.70}
+
+
+@dataclass
+class Truth:
+    """Who and which chat each stored memory belongs to (summaries included)."""
+
+    owner: dict[str, str] = field(default_factory=dict)  # stored id -> customer
+    session_of: dict[str, str] = field(default_factory=dict)  # stored id -> generator session key
+    count_of: dict[str, int] = field(default_factory=dict)  # customer -> stored memories
+    sessions_of: dict[str, set[str]] = field(default_factory=dict)  # customer -> sessions with memories
+
+
+@dataclass
+class Labelled:
+    query: Query
+    labels: dict[str, int]  # stored id -> grade
+    outcome_ids: set[str] = field(default_factory=set)  # stored ids that answer "what happened"
 
 
 @dataclass
 class Result:
+    world: str
     profile: str
     seed: int
     memories_generated: int
     memories_stored: int
     queries: int
     ingest_seconds: float
-    # scores[mode][kind][metric] = mean over the kind's queries ("overall" = all queries)
+    kinds: tuple[str, ...]
+    # scores[mode][kind][metric] = mean over the kind's queries that have the metric ("overall" = all)
     scores: dict[str, dict[str, dict[str, float]]]
     counts: dict[str, int]
     query_seconds: dict[str, float]
@@ -63,6 +98,11 @@ class Result:
 
     def table(self) -> str:
         return format_table(self)
+
+    def headline(self, mode: str) -> dict[str, float]:
+        """The world's target metrics (those its queries have) and overall nDCG@10."""
+        overall = self.scores[mode]["overall"]
+        return {m: overall[m] for m in (*WORLD_METRICS, "nDCG@10") if m in overall}
 
 
 def resolve_labels(q: Query, history: History, ingested: Ingested) -> dict[str, int]:
@@ -88,41 +128,96 @@ def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if len(s.split()) >= 4]
 
 
+def truth_of(history: History, ingested: Ingested) -> Truth:
+    t = Truth()
+    for key, stored in ingested.memory_ids.items():
+        m = history.memories[key]
+        t.owner[stored], t.session_of[stored] = m.customer, m.session
+    for session_key, (summary_id, _text) in ingested.summaries.items():
+        t.owner[summary_id] = history.sessions[session_key].customer
+        t.session_of[summary_id] = session_key
+    for stored, customer in t.owner.items():
+        t.count_of[customer] = t.count_of.get(customer, 0) + 1
+        t.sessions_of.setdefault(customer, set()).add(t.session_of[stored])
+    return t
+
+
+def evaluate(ranked: Sequence[str], item: Labelled, truth: Truth) -> dict[str, float]:
+    """The ranking metrics, and the world metrics the query has."""
+    out = score(ranked, item.labels)
+    q = item.query
+    if q.customer is not None:
+        out["precision@10"] = customer_precision(ranked, truth.owner, q.customer, truth.count_of.get(q.customer, 0))
+        out["session_recall@10"] = session_recall(ranked, truth.session_of, truth.sessions_of.get(q.customer, set()))
+    if q.outcomes:
+        out["outcome@5"] = hit_at(ranked, item.outcome_ids, 5)
+    return out
+
+
 @dataclass
 class Prepared:
-    """A generated history ingested into a fresh data directory, with resolved labels."""
+    """A world's history ingested into a fresh data directory, with resolved labels."""
 
+    world: World
     history: History
     queries: list[Query]
     services: Services
     ingested: Ingested
-    labelled: list[tuple[Query, dict[str, int]]]
+    labelled: list[Labelled]
+    truth: Truth
+
+
+def make_embedder(settings: Settings, threads: int | None) -> Any:
+    """The embedding model every world shares (one load per run)."""
+    return SentenceTransformerEmbedder(settings.embedding_model, threads=threads)
+
+
+def make_extractor(settings: Settings) -> Any:
+    from extractors import EntityExtractor
+
+    return EntityExtractor(settings.spacy_model)
+
+
+def bench_settings(data_dir: Path) -> Settings:
+    """The service's own settings (CASEGRAPH_* variables apply, e.g. to pick a runtime)."""
+    return Settings.from_env(None, data_dir=data_dir)
+
+
+def queries_for(world: World, history: History, profile: str, seed: int) -> list[Query]:
+    if world.name == "shop":
+        return build_queries(history, PROFILES[profile].queries_per_kind, seed)
+    return build_chat_queries(history, CHAT_PROFILES[profile][1], seed)
 
 
 @contextlib.contextmanager
 def prepared(
-    profile: str, seed: int, *, embedder: Any = None, extractor: Any = None, threads: int | None = None,
-    log: Any = None,
+    profile: str, seed: int, *, world: str = "shop", embedder: Any = None, extractor: Any = None,
+    threads: int | None = None, log: Any = None,
 ) -> Iterator[Prepared]:
-    """Generate, ingest through the service layer, resolve labels; close everything after."""
+    """Generate the world, ingest it through the service layer, resolve labels; close after."""
     log = log or (lambda *_: None)
-    history = generate(seed, profile)
-    queries = build_queries(history, PROFILES[profile].queries_per_kind, seed)
-    log(f"generated {len(history.memories)} memories, {len(history.sessions)} sessions, {len(queries)} queries")
+    spec = WORLDS[world]
+    history = generate_world(spec, seed, profile)
+    queries = queries_for(spec, history, profile, seed)
+    log(f"{world}: generated {len(history.memories)} memories, {len(history.sessions)} sessions, {len(queries)} queries")
     with tempfile.TemporaryDirectory(prefix="casegraph-bench-") as tmp:
         clock = ReplayClock(history.memories[next(iter(history.memories))].created_at)
-        # The service's own buffer pool (384 MB): 256 MB ran out in a 500-memory write.
-        settings = Settings.from_env({}, data_dir=Path(tmp) / "data")
+        settings = bench_settings(Path(tmp) / "data")
         if embedder is None and threads:
-            embedder = SentenceTransformerEmbedder(settings.embedding_model, threads=threads)
+            embedder = make_embedder(settings, threads)
         services = Services.open(settings, embedder=embedder, extractor=extractor, clock=clock)
         try:
             ingested = replay(history, services, clock)
-            log(f"ingested in {ingested.seconds:.0f}s: {ingested.stored} memories stored "
+            log(f"{world}: ingested in {ingested.seconds:.0f}s: {ingested.stored} memories stored "
                 f"({len(ingested.summaries)} session summaries)")
             clock.set(NOW)
-            labelled = [(q, resolve_labels(q, history, ingested)) for q in queries]
-            yield Prepared(history, queries, services, ingested, labelled)
+            labelled = []
+            for q in queries:
+                outcome_ids = {ingested.memory_ids[k] for k in q.outcomes if k in ingested.memory_ids}
+                if q.outcome_session and q.outcome_session in ingested.summaries:
+                    outcome_ids.add(ingested.summaries[q.outcome_session][0])
+                labelled.append(Labelled(q, resolve_labels(q, history, ingested), outcome_ids))
+            yield Prepared(spec, history, queries, services, ingested, labelled, truth_of(history, ingested))
         finally:
             services.close()
 
@@ -132,41 +227,51 @@ def run(
     seed: int = 42,
     modes: Sequence[str] = MODES,
     *,
+    world: str = "shop",
     embedder: Any = None,
     extractor: Any = None,
     configs: dict[str, RecallConfig] | None = None,
     log: Any = None,
     threads: int | None = None,
+    keep: Any = None,
 ) -> Result:
-    """Generate, ingest, query every mode, score. ``configs`` overrides the presets by mode name."""
+    """One world: generate, ingest, query every mode, score. ``configs`` overrides presets by
+    mode name; ``keep(prepared)`` is called before the store closes (LOWO gathers there)."""
     log = log or (lambda *_: None)
     configs = {m: (configs or {}).get(m, PRESETS[m]) for m in modes}
-    with prepared(profile, seed, embedder=embedder, extractor=extractor, threads=threads, log=log) as p:
+    with prepared(profile, seed, world=world, embedder=embedder, extractor=extractor, threads=threads, log=log) as p:
         per_query: dict[str, dict[str, dict[str, float]]] = {}
         seconds: dict[str, float] = {}
         for mode in modes:
             started = time.perf_counter()
             per_query[mode] = {
-                q.id: score(ranked_ids(p.services, q, p.ingested, configs[mode]), labels) for q, labels in p.labelled
+                item.query.id: evaluate(ranked_ids(p.services, item.query, p.ingested, configs[mode]), item, p.truth)
+                for item in p.labelled
             }
             seconds[mode] = time.perf_counter() - started
-            log(f"{mode}: {len(p.labelled)} queries in {seconds[mode]:.1f}s")
+            log(f"{world} {mode}: {len(p.labelled)} queries in {seconds[mode]:.1f}s")
         no_window = {}
-        for mode in modes:
-            rows = [
-                score(ranked_ids(p.services, replace(q, since=None, until=None), p.ingested, configs[mode]), labels)
-                for q, labels in p.labelled if q.kind == "temporal"
-            ]
-            no_window[mode] = {m: mean(r[m] for r in rows) if rows else 0.0 for m in METRICS}
-        hygiene = _hygiene_report(p.history, p.services, p.ingested)
+        if world == "shop":
+            for mode in modes:
+                rows = [
+                    evaluate(ranked_ids(p.services, replace(it.query, since=None, until=None), p.ingested,
+                                        configs[mode]), it, p.truth)
+                    for it in p.labelled if it.query.kind == "temporal"
+                ]
+                no_window[mode] = {m: mean(r[m] for r in rows) if rows else 0.0 for m in METRICS}
+        hygiene = _hygiene_report(p.history, p.services, p.ingested) if world == "shop" else {
+            "session_summaries": len(p.ingested.summaries)}
+        if keep is not None:
+            keep(p)
         stored = p.ingested.stored
         ingest_seconds = p.ingested.seconds
+    kinds_of = KINDS if world == "shop" else CHAT_KINDS
     kinds = {q.id: q.kind for q in p.queries}
-    scores = {mode: aggregate(per_query[mode], kinds) for mode in modes}
-    counts = {k: sum(1 for q in p.queries if q.kind == k) for k in KINDS} | {"overall": len(p.queries)}
+    scores = {mode: aggregate(per_query[mode], kinds, kinds_of) for mode in modes}
+    counts = {k: sum(1 for q in p.queries if q.kind == k) for k in kinds_of} | {"overall": len(p.queries)}
     return Result(
-        profile=profile, seed=seed, memories_generated=len(p.history.memories), memories_stored=stored,
-        queries=len(p.queries), ingest_seconds=ingest_seconds, scores=scores, counts=counts,
+        world=world, profile=profile, seed=seed, memories_generated=len(p.history.memories), memories_stored=stored,
+        queries=len(p.queries), ingest_seconds=ingest_seconds, kinds=kinds_of, scores=scores, counts=counts,
         query_seconds=seconds, hygiene=hygiene, per_query=per_query, no_window=no_window,
     )
 
@@ -184,11 +289,15 @@ def ranked_ids(services: Services, q: Query, ingested: Ingested, config: RecallC
     return [h.memory.id for h in services.recall.recall(q.agent, q.text, TOP_K, query_filter(q, ingested), config)]
 
 
-def aggregate(per_query: dict[str, dict[str, float]], kinds: dict[str, str]) -> dict[str, dict[str, float]]:
+def aggregate(
+    per_query: dict[str, dict[str, float]], kinds: dict[str, str], kinds_of: Sequence[str] = KINDS
+) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for kind in (*KINDS, "overall"):
+    for kind in (*kinds_of, "overall"):
         rows = [s for qid, s in per_query.items() if kind == "overall" or kinds[qid] == kind]
-        out[kind] = {m: mean(r[m] for r in rows) if rows else 0.0 for m in METRICS}
+        out[kind] = {
+            m: mean(r[m] for r in rows if m in r) for m in (*METRICS, *WORLD_METRICS) if any(m in r for r in rows)
+        }
     return out
 
 
@@ -221,11 +330,12 @@ def _hygiene_report(history: History, services: Services, ingested: Ingested) ->
 def format_table(r: Result) -> str:
     head = [MODE_LABELS[m] for m in r.scores]
     lines = [
-        "| kind | n | metric | " + " | ".join(head) + " | Δ h+g − dense |",
+        "| kind | n | metric | " + " | ".join(head) + " | Δ default − dense |",
         "|---|---:|---|" + "---:|" * len(head) + "---:|",
     ]
-    for kind in (*KINDS, "overall"):
-        for i, metric in enumerate(METRICS):
+    for kind in (*r.kinds, "overall"):
+        metrics = [m for m in (*METRICS, *WORLD_METRICS) if all(m in r.scores[mode][kind] for mode in r.scores)]
+        for i, metric in enumerate(metrics):
             values = [r.scores[m][kind][metric] for m in r.scores]
             delta = ""
             if "dense" in r.scores and "hybrid_graph" in r.scores:
@@ -245,23 +355,62 @@ def format_table(r: Result) -> str:
 
 def format_header(r: Result) -> str:
     h = r.hygiene
-    return "\n".join([
-        f"CaseGraph recall quality - {datetime.now(UTC):%Y-%m-%d}, {platform.machine()} "
-        f"{os.cpu_count()} cores, no GPU, Python {platform.python_version()}",
-        f"profile {r.profile}, seed {r.seed}: {r.memories_generated} generated memories -> "
-        f"{r.memories_stored} stored (incl. {h['session_summaries']} session summaries), "
-        f"{r.queries} queries; ingest {r.ingest_seconds:.0f}s; query time per mode: "
+    lines = [
+        f"world {r.world} ({WORLDS[r.world].describe()}), profile {r.profile}, seed {r.seed}: "
+        f"{r.memories_generated} generated memories -> {r.memories_stored} stored (incl. "
+        f"{h['session_summaries']} session summaries), {r.queries} queries; ingest {r.ingest_seconds:.0f}s; "
+        "query time per mode: "
         + ", ".join(f"{MODE_LABELS[m]} {s / max(r.queries, 1) * 1000:.0f} ms/query" for m, s in r.query_seconds.items()),
-        f"hygiene: near-duplicates {h['merged_correctly']}/{h['near_duplicates']} merged "
-        f"({h['merged_wrongly']} wrong merges); out-of-date states {h['superseded_correctly']}/"
-        f"{h['outdated_states']} superseded ({h['superseded_wrongly']} wrongly)",
-    ])
+    ]
+    if "near_duplicates" in h:
+        lines.append(
+            f"hygiene: near-duplicates {h['merged_correctly']}/{h['near_duplicates']} merged "
+            f"({h['merged_wrongly']} wrong merges); out-of-date states {h['superseded_correctly']}/"
+            f"{h['outdated_states']} superseded ({h['superseded_wrongly']} wrongly)")
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    return (f"CaseGraph recall quality - {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} "
+            f"{os.cpu_count()} cores, no GPU, Python {platform.python_version()}")
+
+
+def format_summary(results: Sequence[Result]) -> str:
+    """Every world against the targets: default / dense / keyword per metric."""
+    shown = [m for m in ("dense", "keyword", "hybrid_graph") if all(m in r.scores for r in results)]
+    lines = [
+        "| world | tuned on | precision@10 | session recall@10 | outcome@5 | nDCG@10 | default beats "
+        + " and ".join(MODE_LABELS[m] for m in shown if m != "hybrid_graph") + " |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        cells = []
+        for metric in (*WORLD_METRICS, "nDCG@10"):
+            if metric not in r.scores[shown[0]]["overall"]:
+                cells.append("–")
+                continue
+            values = [r.scores[m]["overall"][metric] for m in shown]
+            mark = ""
+            if metric in TARGETS and "hybrid_graph" in shown:
+                mark = " ✓" if r.scores["hybrid_graph"]["overall"][metric] >= TARGETS[metric] else " ✗"
+            cells.append(" / ".join(f"{v:.3f}" for v in values) + mark)
+        beats = "–"
+        if "hybrid_graph" in shown and len(shown) > 1:
+            mine = mean(r.headline("hybrid_graph").values())
+            beats = "yes" if all(mine > mean(r.headline(m).values()) for m in shown if m != "hybrid_graph") else "no"
+        tuned = "yes" if WORLDS[r.world].tuned else "never"
+        lines.append(f"| {r.world} | {tuned} | " + " | ".join(cells) + f" | {beats} |")
+    return "\n".join(lines) + (
+        "\n\nCells: " + " / ".join(MODE_LABELS[m] for m in shown) + "; ✓/✗ the default against the target "
+        + ", ".join(f"{k} ≥ {v:.2f}" for k, v in TARGETS.items())
+        + ". 'Beats': the mean of the world's target metrics and nDCG@10 is higher.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(PROFILES), default=os.environ.get("CASEGRAPH_BENCH_PROFILE", "full"))
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--worlds", default=",".join(WORLDS), help="comma-separated subset of " + ",".join(WORLDS))
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
     parser.add_argument("--json", type=Path, help="also write the results (with per-query scores) here")
     parser.add_argument(
@@ -273,18 +422,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = set(modes) - set(MODES)
+    worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
+    unknown = (set(modes) - set(MODES)) | (set(worlds) - set(WORLDS))
     if unknown:
-        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
-    result = run(
-        args.profile, args.seed, modes, threads=args.threads,
-        log=lambda msg: print(f"# {msg}", file=sys.stderr, flush=True),
-    )
-    print(format_header(result))
-    print()
-    print(result.table())
+        parser.error(f"unknown modes or worlds: {', '.join(sorted(unknown))}")
+    log = lambda msg: print(f"# {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    started = time.perf_counter()
+    settings = bench_settings(Path(tempfile.gettempdir()) / "casegraph-bench-unused")
+    embedder, extractor = make_embedder(settings, args.threads), make_extractor(settings)
+    results = []
+    print(machine_line())
+    for world in worlds:
+        result = run(args.profile, args.seed, modes, world=world, embedder=embedder, extractor=extractor, log=log)
+        results.append(result)
+        print(f"\n### {world}\n")
+        print(format_header(result))
+        print()
+        print(result.table(), flush=True)
+    print("\n### Every world against the targets\n")
+    print(format_summary(results))
+    print(f"\nwall time {time.perf_counter() - started:.0f}s")
     if args.json:
-        args.json.write_text(json.dumps(result.__dict__, indent=1, default=str))
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1, default=str))
     return 0
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from benchmarks import chat_vocabulary as CV
 from benchmarks import vocabulary as V
 from benchmarks.events import EVENTS
 from benchmarks.histories import NOW, Customer, GenMemory, History
@@ -62,6 +63,11 @@ class Query:
     until: datetime | None = None
     summaries: tuple[SummaryRule, ...] = ()
     subtype: str = ""
+    # Customer-history queries: whose history (precision@10 and session recall@10 count it).
+    customer: str | None = None
+    # "what happened with <id>": the outcome memory, and the session whose summary also counts.
+    outcomes: tuple[str, ...] = ()
+    outcome_session: str | None = None
 
 
 @dataclass
@@ -118,7 +124,7 @@ def customer_history(b: _Builder, n: int) -> None:
         mine = b.current(b.history.of_customer(c.id))
         labels = {m.key: 2 if m.importance >= 0.6 else 1 for m in mine}
         text = b.rng.choice(templates).format(Full=c.full, full=c.full.lower())
-        b.add("customer_history", c.agent, text, labels, summaries=(SummaryRule(_sessions(mine), 2),))
+        b.add("customer_history", c.agent, text, labels, summaries=(SummaryRule(_sessions(mine), 2),), customer=c.id)
 
 
 def identifier(b: _Builder, n: int) -> None:
@@ -301,4 +307,51 @@ def build_queries(history: History, per_kind: int, seed: int) -> list[Query]:
     b = _Builder(history, random.Random(seed * 7919 + 1))
     for kind in KINDS:
         BUILDERS[kind](b, per_kind)
+    return b.out
+
+
+# -- the chat worlds (worlds.py) ---------------------------------------------------------
+CHAT_KINDS = ("history_name", "history_handle", "outcome")
+
+
+def build_chat_queries(history: History, per_kind: int, seed: int) -> list[Query]:
+    """Queries a support agent asks of a chat world, graded like the held-out set:
+
+    - ``history_name``: "<Full Name> previous interactions" - every memory of the customer's
+      chats is relevant (grade 1), with their session summaries;
+    - ``history_handle``: the same with the customer's handle or e-mail;
+    - ``outcome``: "what happened with <id>?" - the agent's last message of the latest chat
+      that names the id is the answer (grade 2; so is that session's summary), the other
+      messages naming it are context (grade 1).
+    """
+    b = _Builder(history, random.Random(seed * 7919 + 2))
+    rng = b.rng
+    customers = sorted(history.customers.values(), key=lambda c: c.id)
+    by_customer: dict[str, list[GenMemory]] = {}
+    for m in history.memories.values():
+        by_customer.setdefault(m.customer, []).append(m)
+    for kind in ("history_name", "history_handle"):
+        for c in _pick(rng, customers, per_kind):
+            mine = by_customer.get(c.id, [])
+            if kind == "history_name":
+                text = rng.choice(CV.HISTORY_NAME).format(Full=c.full)
+            else:
+                text = rng.choice(CV.HISTORY_HANDLE).format(h=c.handle if c.id == c.handle else c.email)
+            b.add(kind, c.agent, text, {m.key: 1 for m in mine}, summaries=(SummaryRule(_sessions(mine), 1),),
+                  customer=c.id, subtype=kind)
+    threads: dict[str, list[GenMemory]] = {}
+    for m in history.memories.values():
+        if m.thread and m.thread in m.content:
+            threads.setdefault(m.thread, []).append(m)
+    for ident in _pick(rng, sorted(threads), per_kind):
+        naming = threads[ident]
+        latest = max(naming, key=lambda m: m.created_at).session
+        last_agent = [history.memories[k] for k in history.sessions[latest].memory_keys
+                      if history.memories[k].role == "agent"][-1]
+        labels = {m.key: 1 for m in naming} | {last_agent.key: 2}
+        first = naming[0]
+        noun = first.slots.get("noun", "order")
+        text = rng.choice(CV.OUTCOME.get(noun, CV.OUTCOME["order"])).format(id=ident)
+        b.add("outcome", first.agent, text, labels, summaries=(SummaryRule(frozenset({latest}), 2),),
+              outcomes=(last_agent.key,), outcome_session=latest, subtype=noun)
     return b.out

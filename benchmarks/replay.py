@@ -72,7 +72,9 @@ def replay(history: History, services: Services, clock: ReplayClock) -> Ingested
         clock.set(day_start)
         for skey in starts.get(day, []):
             s = history.sessions[skey]
-            out.session_ids[skey] = memories.session_start(s.agent, s.customer, {"source": "benchmark"}).id
+            out.session_ids[skey] = memories.session_start(
+                s.agent, s.customer if s.start_customer else None, {"source": "benchmark"}
+            ).id
         if keys:
             clock.set(max(history.memories[k].created_at for k in keys) + timedelta(minutes=5))
             requests = [_request(history, out, k) for k in keys]

@@ -69,7 +69,8 @@ class _Pool:
 
 def gather(p, config: RecallConfig) -> list[_Pool]:
     pools = []
-    for q, labels in p.labelled:
+    for item in p.labelled:
+        q, labels = item.query, item.labels
         candidates, _memories, now = p.services.recall.gather(q.agent, q.text, TOP_K, query_filter(q, p.ingested), config)
         best = max((c.keyword_bm25 for c in candidates), default=0.0)
         pools.append(
@@ -124,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         with prepared(args.profile, args.seed, threads=args.threads, log=log) as p:
             dense: dict[str, list[dict[str, float]]] = {k: [] for k in KINDS}
-            for q, labels in p.labelled:
+            for item in p.labelled:
+                q, labels = item.query, item.labels
                 dense[q.kind].append(score(ranked_ids(p.services, q, p.ingested, PRESETS["dense"]), labels))
             floor = {k: {m: mean(r[m] for r in rows) for m in METRICS} for k, rows in dense.items() if rows}
             pools = {name: gather(p, replace(PRESETS[name], use_keywords=True)) for name in GRIDS}
