@@ -47,6 +47,11 @@ TICKET = (
     "related { ticket { id memories { id content } } } } "
     "tickets(agentId: $a) { id memories { id agentId content } } }"
 )
+CONTEXT = (
+    "query($a: String!, $c: String!) { customerContext(agentId: $a, customerId: $c, limit: 50) "
+    "{ customer { id agentId } memories { memory { id agentId content } } "
+    "openTickets { status latest { id content } ticket { id memories { id agentId content } } } } }"
+)
 WALK = (
     "query($a: String!, $c: ID!, $o: ID!) { graph(agentId: $a, around: $c, depth: 3) "
     "{ nodes { id kind key label properties } edges { source target type } } "
@@ -261,6 +266,20 @@ def test_two_tenants_never_cross(live_server_factory, tmp_path):
                 assert {m["id"] for m in order["memories"]} <= set(self.memories[tenant])
             for s in found["sessions"]:
                 assert s["id"] in self.sessions[tenant] and s["agentId"] == self.tenants[tenant][0]
+
+        @rule(tenant=st.sampled_from("ab"), to=st.sampled_from("ab"), role=st.sampled_from(ROLES),
+              customer=st.sampled_from(CUSTOMERS))
+        def customer_context(self, tenant, to, role, customer):
+            body = self.request(tenant, role, CONTEXT, {"a": self.tenants[to][0], "c": customer})
+            if not self.expect(body, tenant, role, to, "read"):
+                return
+            if error_code(body) == "CUSTOMER_NOT_FOUND":
+                return
+            assert error_code(body) is None, body
+            found = body["data"]["customerContext"]
+            assert {h["memory"]["id"] for h in found["memories"]} <= set(self.memories[tenant])
+            for t in found["openTickets"]:
+                assert {m["id"] for m in t["ticket"]["memories"]} <= set(self.memories[tenant])
 
         @rule(tenant=st.sampled_from("ab"), to=st.sampled_from("ab"), role=st.sampled_from(ROLES),
               customer=st.sampled_from(CUSTOMERS))

@@ -69,6 +69,7 @@ class Query(TicketQuery):
     ) -> CustomerContext:
         from app.customer_context import customer_context
 
+        info.context.require(agent_id, Role.READ)
         s = info.context.services
         found = await run_blocking(
             customer_context, s.graph, s.settings, s.memories.clock(), agent_id, customer_id, limit
