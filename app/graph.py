@@ -29,7 +29,7 @@ import numpy as np
 import graph_schema
 from app.attrs_cache import Attrs, AttrsCache, Columns
 from app.datadir import DataDirLock
-from app.errors import ConfigurationError, MemoryNotFound, ModelMismatch, StorageError, StorageFull
+from app.errors import ConfigurationError, MemoryNotFound, StorageError, StorageFull
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
 from app.ticket_models import MAX_CHANNEL, MAX_SUBJECT, default_channel, default_subject
@@ -796,20 +796,6 @@ class GraphStore:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction(reports_attrs=True) as run:
             run("MERGE (x:Meta {key: $k}) SET x.value = $v", {"k": key, "v": value})
-
-    def check_embedding_model(self, model_id: str, dimension: int) -> None:
-        """Record the model that builds this directory; refuse a different one."""
-        recorded = self.get_meta("embedding_model")
-        if recorded is None:
-            self.set_meta("embedding_model", json.dumps({"model": model_id, "dim": dimension}))
-            return
-        info = json.loads(recorded)
-        if info.get("model") != model_id or int(info.get("dim", -1)) != dimension:
-            raise ModelMismatch(
-                f"this data directory was built with embedding model {info.get('model')!r} "
-                f"({info.get('dim')} dims); it cannot be opened with {model_id!r} "
-                f"({dimension} dims). Use the original model or a new data directory."
-            )
 
     # -- writes -------------------------------------------------------------------
     def write_memories(

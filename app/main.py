@@ -26,7 +26,7 @@ from app.api.observability import HttpObservability, graphql_metrics, metrics_en
 from app.api.playground import ASSETS_DIR, playground_html
 from app.api.schema import build_schema
 from app.auth import NOBODY, Authenticator
-from app.embeddings import SentenceTransformerEmbedder
+from app.embeddings import open_embedder
 from app.keys import KeyStore
 from app.metrics import Metrics
 from app.services import Services
@@ -83,7 +83,9 @@ def create_app(
     metrics.watch(lambda: ref.get("services"))
 
     def open_services() -> Services:
-        embedder = metrics.instrument(SentenceTransformerEmbedder(settings.embedding_model))
+        embedder = metrics.instrument(
+            open_embedder(settings.embedding_model, settings.embedding_runtime, settings.model_cache_path)
+        )
         return Services.open(settings, embedder=embedder)
 
     @contextlib.asynccontextmanager

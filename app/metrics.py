@@ -132,6 +132,8 @@ class InstrumentedEmbedder:
         self.metrics = metrics
         self.model_id = inner.model_id
         self.dimension = inner.dimension
+        self.runtime = getattr(inner, "runtime", "torch")
+        self.quantization = getattr(inner, "quantization", "fp32")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         started = time.perf_counter()

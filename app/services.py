@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from app.embeddings import Embedder, SentenceTransformerEmbedder
+from app.datadir import check_vector_space
+from app.embeddings import Embedder, open_embedder
 from app.explore import GraphExplorer
 from app.graph import GraphStore
 from app.graph_tickets import TicketGraph
@@ -44,14 +45,16 @@ class Services:
         """Open the data directory: models, graph (migrated), vectors (reconciled)."""
         from extractors import EntityExtractor
 
-        embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model)
+        embedder = embedder or open_embedder(
+            settings.embedding_model, settings.embedding_runtime, settings.model_cache_path
+        )
         extractor = extractor or EntityExtractor(settings.spacy_model)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         graph = GraphStore(
             settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb, checkpoint_wal_mb=settings.checkpoint_wal_mb
         )
         try:
-            graph.check_embedding_model(embedder.model_id, embedder.dimension)
+            check_vector_space(graph, embedder)
             vectors = VectorStore(settings.data_dir / "vectors", embedder.dimension)
             # One read of every memory: the ids check the vectors, the attributes fill the
             # cache recall ranks from (app/attrs_cache.py).

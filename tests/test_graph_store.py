@@ -235,25 +235,38 @@ def test_closing_a_stale_store_again_keeps_the_guard_of_the_open_one(tmp_path):
 
 
 # -- embedding model guard ---------------------------------------------------------------
-def test_check_embedding_model_records_then_accepts_the_same_model(tmp_path):
+def test_check_vector_space_records_then_accepts_the_same_model(tmp_path):
+    from types import SimpleNamespace
+
+    from app.datadir import check_vector_space
+
+    def emb(model, dim, runtime="torch", quantization="fp32"):
+        return SimpleNamespace(model_id=model, dimension=dim, runtime=runtime, quantization=quantization)
+
     s = GraphStore(tmp_path, buffer_pool_mb=64)
     assert s.get_meta("embedding_model") is None
-    s.check_embedding_model("mini-lm", 4)
+    check_vector_space(s, emb("mini-lm", 4))
     assert s.get_meta("embedding_model") is not None
-    s.check_embedding_model("mini-lm", 4)  # same again: fine
+    check_vector_space(s, emb("mini-lm", 4))  # same again: fine
     s.close()
     s2 = GraphStore(tmp_path, buffer_pool_mb=64)
     try:
-        s2.check_embedding_model("mini-lm", 4)  # persisted across reopen
+        check_vector_space(s2, emb("mini-lm", 4))  # persisted across reopen
         with pytest.raises(ModelMismatch) as info:
-            s2.check_embedding_model("other-model", 4)
+            check_vector_space(s2, emb("other-model", 4))
         assert info.value.code == "MODEL_MISMATCH"
         assert "mini-lm" in info.value.message and "other-model" in info.value.message
         with pytest.raises(ModelMismatch):
-            s2.check_embedding_model("mini-lm", 8)
+            check_vector_space(s2, emb("mini-lm", 8))
+        with pytest.raises(ModelMismatch) as info:
+            check_vector_space(s2, emb("mini-lm", 4, "onnx-int8", "int8-dynamic"))
+        assert "onnx-int8" in info.value.message and "casegraph reembed" in info.value.message
         assert isinstance(info.value, ConfigurationError)
+        # ONNX fp32 computes PyTorch's vectors: it opens the directory, and is not recorded.
+        check_vector_space(s2, emb("mini-lm", 4, "onnx", "fp32"))
         # A refusal does not overwrite what was recorded.
-        s2.check_embedding_model("mini-lm", 4)
+        assert '"runtime": "torch"' in s2.get_meta("embedding_model")
+        check_vector_space(s2, emb("mini-lm", 4))
     finally:
         s2.close()
 
