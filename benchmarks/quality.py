@@ -33,7 +33,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from app.embeddings import SentenceTransformerEmbedder
+from app.embeddings import open_embedder
 from app.models import RecallFilter
 from app.ranking import PRESETS, RecallConfig
 from app.services import Services
@@ -168,8 +168,11 @@ class Prepared:
 
 
 def make_embedder(settings: Settings, threads: int | None) -> Any:
-    """The embedding model every world shares (one load per run)."""
-    return SentenceTransformerEmbedder(settings.embedding_model, threads=threads)
+    """The embedding model every world shares (one load per run), on the runtime
+    CASEGRAPH_EMBEDDING_RUNTIME names (ONNX exports cached in CASEGRAPH_MODEL_CACHE_DIR)."""
+    return open_embedder(
+        settings.embedding_model, settings.embedding_runtime, settings.model_cache_path, threads=threads
+    )
 
 
 def make_extractor(settings: Settings) -> Any:
