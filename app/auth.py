@@ -1,10 +1,13 @@
 """Who is calling and what they may touch: one check for every API (GraphQL, REST...).
 
 A request's bearer key becomes a ``Caller``: a role (read < write < admin) over a set of
-agent ids (the tenants), or over all of them. Every resolver or handler that touches an
-agent's data calls ``authorize(caller, agent_id, Role.X)`` before doing anything; nested
-objects carry the agent id they were loaded for and check it again. Operations over the
-whole service (backups, integrity reports) need ``authorize_service``.
+agent ids (the tenants), or over all of them. This module decides; it does not find what a
+request names. ``app/api/scope.py`` does that, for every root GraphQL field and every REST
+route, and asks here before anything reaches the domain: ``authorize(caller, agent_id,
+Role.X)`` for an agent named in the request, ``authorize_owned`` for an object named by id
+alone (checked against its owner). Nested objects carry the agent id they were loaded for
+and check it again. Operations over the whole service (backups, integrity reports) need
+``authorize_service``.
 
     CASEGRAPH_API_KEY        one admin key over all agents (the original single key)
     keys.json (app.keys)     any number of scoped keys, managed by ``casegraph keys``
@@ -62,6 +65,15 @@ def authorize(caller: Caller, agent_id: str, role: Role) -> None:
     if not caller.may(agent_id, role):
         shown = agent_id if len(agent_id) <= 60 else agent_id[:60] + "..."
         raise Forbidden(f"this API key may not {_VERBS[role]} agent {shown!r}")
+
+
+def authorize_owned(caller: Caller, owner_agent_id: str, role: Role, hidden: Exception) -> None:
+    """For an object named by its id alone (a session): ``authorize`` against the agent that
+    owns it, except that an object of an agent the caller may not even read does not exist
+    for it (``hidden``, a not-found error), so ids cannot be probed across tenants."""
+    if not caller.may(owner_agent_id, Role.READ):
+        raise hidden
+    authorize(caller, owner_agent_id, role)
 
 
 def authorize_service(caller: Caller, role: Role = Role.ADMIN) -> None:

@@ -25,6 +25,7 @@ from app.api.middleware import RequestGate
 from app.api.observability import HttpObservability, graphql_metrics, metrics_endpoint
 from app.api.playground import ASSETS_DIR, playground_html
 from app.api.schema import build_schema
+from app.api.scope import mark, refuse_unguarded
 from app.auth import NOBODY, Authenticator
 from app.embeddings import open_embedder
 from app.keys import KeyStore
@@ -120,13 +121,14 @@ def create_app(
     authenticator = Authenticator(settings.api_key, KeyStore(settings.keys_path))
     app = Starlette(
         routes=[
-            Route("/health", health),
+            Route("/health", mark(health, "public: status and version only")),
             Route("/health/ready", health),
-            Route("/health/live", live),
-            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/health/live", mark(live, "public: status and version only")),
+            Route("/graphql", mark(view, "graphql: Scope on every root field"), methods=["GET", "POST"]),
             # Metrics name every agent: only keys over all agents may read them.
             Route("/metrics", service_wide(metrics_endpoint(metrics))),
-            Mount(ASSETS_PATH, app=StaticFiles(directory=ASSETS_DIR), name="playground-assets"),
+            Mount(ASSETS_PATH, app=mark(StaticFiles(directory=ASSETS_DIR), "public: the playground's files"),
+                  name="playground-assets"),
             *rest.routes(),  # the Dakera-compatible REST API (app/api/rest)
             *admin_routes(ref),
         ],
@@ -137,6 +139,7 @@ def create_app(
         exception_handlers=rest.exception_handlers(),
         lifespan=lifespan,
     )
+    refuse_unguarded(app.routes)  # every route says how its caller is checked
     app.state.metrics = metrics
     return app
 

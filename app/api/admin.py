@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app import backup
+from app.api.scope import mark
 from app.auth import NOBODY, Role, authorize_service
 from app.errors import CaseGraphError, Forbidden
 from app.integrity import vector_report
@@ -87,8 +88,8 @@ def admin_routes(services_ref: dict[str, Any]) -> list[Route]:
         return JSONResponse(report)
 
     return [
-        Route("/admin/backup", backup_endpoint, methods=["POST"]),
-        Route("/admin/integrity", integrity_endpoint, methods=["GET"]),
+        Route("/admin/backup", mark(backup_endpoint, "service"), methods=["POST"]),
+        Route("/admin/integrity", mark(integrity_endpoint, "service"), methods=["GET"]),
     ]
 
 
@@ -102,7 +103,7 @@ def service_wide(endpoint: Callable[[Request], Any], role: Role = Role.READ) -> 
             return _error(403, exc, request)
         return await endpoint(request)
 
-    return guarded
+    return mark(guarded, "service")
 
 
 def _error(status: int, exc: CaseGraphError, request: Request) -> JSONResponse:

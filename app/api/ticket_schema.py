@@ -12,6 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.api.context import Context, run_blocking
+from app.api.scope import Scope
 from app.api.ticket_types import (
     CustomerCount,
     EntityCount,
@@ -69,14 +70,17 @@ class TicketInsights:
 
 @strawberry.type
 class TicketQuery:
-    @strawberry.field(description="One ticket by id (T-1042, 1042 and 'ticket #1042' are one).")
+    @strawberry.field(
+        description="One ticket by id (T-1042, 1042 and 'ticket #1042' are one).", extensions=[Scope(Role.READ)]
+    )
     async def ticket(self, info: Info[Context, None], agent_id: str, id: str) -> Ticket:
-        info.context.require(agent_id, Role.READ)
         found = await run_blocking(info.context.services.tickets.get, agent_id, id)
         info.context.tickets.ticket.prime((agent_id, found.id), found)
         return Ticket(id=strawberry.ID(found.id), agent_id=agent_id)
 
-    @strawberry.field(description="Tickets, newest first, optionally by status or customer.")
+    @strawberry.field(
+        description="Tickets, newest first, optionally by status or customer.", extensions=[Scope(Role.READ)]
+    )
     async def tickets(
         self,
         info: Info[Context, None],
@@ -86,7 +90,6 @@ class TicketQuery:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Ticket]:
-        info.context.require(agent_id, Role.READ)
         found = await run_blocking(
             info.context.services.tickets.list_tickets,
             agent_id,
@@ -101,7 +104,8 @@ class TicketQuery:
 
     @strawberry.field(
         description="The shortest connection (fewest hops, at most `maxHops`) between two nodes, "
-        "e.g. from: \"ticket:T-1042\", to: \"customer:jane-doe\"; null when there is none."
+        "e.g. from: \"ticket:T-1042\", to: \"customer:jane-doe\"; null when there is none.",
+        extensions=[Scope(Role.READ)],
     )
     async def path(
         self,
@@ -111,7 +115,6 @@ class TicketQuery:
         to: strawberry.ID,
         max_hops: int = 6,
     ) -> GraphPath | None:
-        info.context.require(agent_id, Role.READ)
         found = await run_blocking(info.context.services.explorer.path, agent_id, str(from_), str(to), max_hops)
         if found is None:
             return None
@@ -122,18 +125,17 @@ class TicketQuery:
 
     @strawberry.field(
         description="The nodes within `depth` hops (1-3) of `around` and the edges walked to reach them, for "
-        "drawing; at most `limit` nodes, closest first."
+        "drawing; at most `limit` nodes, closest first.",
+        extensions=[Scope(Role.READ)],
     )
     async def graph(
         self, info: Info[Context, None], agent_id: str, around: strawberry.ID, depth: int = 2, limit: int = 200
     ) -> Subgraph:
-        info.context.require(agent_id, Role.READ)
         found = await run_blocking(info.context.services.explorer.neighbourhood, agent_id, str(around), depth, limit)
         return Subgraph.from_model(found)
 
-    @strawberry.field(description="Aggregates over an agent's tickets.")
+    @strawberry.field(description="Aggregates over an agent's tickets.", extensions=[Scope(Role.READ)])
     def ticket_insights(self, info: Info[Context, None], agent_id: str) -> TicketInsights:
-        info.context.require(agent_id, Role.READ)
         return TicketInsights(agent_id=check_agent_id(agent_id))
 
 
@@ -141,7 +143,8 @@ class TicketQuery:
 class TicketMutation:
     @strawberry.mutation(
         description="Change a ticket's status (recorded as a ticket event, with an optional note), "
-        "subject or channel."
+        "subject or channel.",
+        extensions=[Scope(Role.WRITE)],
     )
     async def update_ticket(
         self,
@@ -153,7 +156,6 @@ class TicketMutation:
         channel: str | None = None,
         note: str | None = None,
     ) -> Ticket:
-        info.context.require(agent_id, Role.WRITE)
         updated = await run_blocking(
             info.context.services.tickets.update,
             agent_id,

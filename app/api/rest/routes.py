@@ -1,6 +1,11 @@
-"""The Dakera-compatible routes: each one reads the wire format, checks the caller's scope
-(``require``: app/auth.py, as the GraphQL resolvers do), calls the same domain service the
-GraphQL resolvers call (MemoryService, RecallService) and writes the answer.
+"""The Dakera-compatible routes: each one reads the wire format, calls the same domain
+service the GraphQL resolvers call (MemoryService, RecallService) and writes the answer.
+
+A handler cannot be reached without the scope check: each is built with ``scoped(role,
+source)``, which reads the agent id from where the route carries it (the body, the query
+string, the path) or the session the path names, admits the caller through
+``app.api.scope.admit`` (the function the GraphQL fields call) and only then runs the
+handler with the ``Grant``. The app refuses to start with a route that was not built so.
 
 No storage or ranking happens here. README "Coming from Dakera" lists what is served;
 app/api/rest/errors.py holds the error answers.
@@ -12,7 +17,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,7 +33,8 @@ from app.api.rest.wire import (
     session_json,
     unix,
 )
-from app.auth import NOBODY, Role, authorize
+from app.api.scope import admit, mark
+from app.auth import NOBODY, Role
 from app.errors import (
     CaseGraphError,
     InvalidId,
@@ -83,20 +89,48 @@ async def body_of(request: Request) -> Fields:
     return await read_body(request, limit)
 
 
-def require(request: Request, agent_id: str, role: Role) -> str:
-    """The caller's scope (app/auth.py), the same check the GraphQL resolvers make."""
-    authorize(request.scope.get("state", {}).get("caller", NOBODY), agent_id, role)
-    return agent_id
+class Grant(NamedTuple):
+    """What the scope check let through: the agent the handler may act on (a session's
+    owner, for a route naming a session) and the fields the request was read from (the
+    JSON body for a body-carrying method, else the query string)."""
+
+    agent_id: str
+    fields: Fields
 
 
-async def session_for(request: Request, session_id: str, role: Role) -> Any:
-    """The session, if the caller may ``role`` its agent; another tenant's does not exist."""
-    session = await call(services_of(request).memories.session_get, session_id)
+# Where a route carries the agent it acts on; "session": the session in its path.
+Source = Literal["body", "query", "path_or_query", "session"]
+Gated = Callable[[Request, Grant], Awaitable[Response]]
+
+
+def scoped(role: Role, source: Source) -> Callable[[Gated], Handler]:
+    """The endpoint for ``handler``: it runs only once the caller holds ``role`` over the
+    agent the request names at ``source`` (app/api/scope.py decides)."""
+
+    def wrap(handler: Gated) -> Handler:
+        @endpoint
+        @functools.wraps(handler)
+        async def gated(request: Request) -> Response:
+            return await handler(request, await _admit(request, role, source))
+
+        return mark(gated, "owner:session" if source == "session" else f"agent from {source}")
+
+    return wrap
+
+
+async def _admit(request: Request, role: Role, source: Source) -> Grant:
     caller = request.scope.get("state", {}).get("caller", NOBODY)
-    if not caller.may(session.agent_id, Role.READ):
-        raise SessionNotFound(f"session {session_id!r} does not exist")
-    authorize(caller, session.agent_id, role)
-    return session
+    fields = await body_of(request) if request.method in ("POST", "PUT", "PATCH") else QueryFields(request)
+    if source == "session":
+        session_id = path_id(request.path_params["session_id"], SessionNotFound, "session")
+        [owner] = await call(admit, caller, services_of(request), role, owned=[("session", session_id)])
+        return Grant(owner, fields)
+    agent_id = request.path_params.get("agent_id") if source == "path_or_query" else None
+    if agent_id is None:
+        named_in = fields if source == "body" or isinstance(fields, QueryFields) else QueryFields(request)
+        agent_id = named_in.text("agent_id", required=True)
+    admit(caller, None, role, agents=[agent_id])
+    return Grant(agent_id, fields)
 
 
 def answer(body: Any, *fields: Fields, status: int = 200) -> JSONResponse:
@@ -147,11 +181,10 @@ async def session_states(services: Services, session_ids: set[str]) -> dict[str,
     return states
 
 
-@endpoint
-async def store(request: Request) -> Response:
-    f = await body_of(request)
+@scoped(Role.WRITE, "body")
+async def store(request: Request, grant: Grant) -> Response:
+    f, agent_id = grant.fields, grant.agent_id
     services = services_of(request)
-    agent_id = require(request, f.text("agent_id", required=True), Role.WRITE)
     stored = await call(services.memories.store, store_request(f, agent_id))
     body: dict[str, Any] = {"memory": memory_json(stored)}
     if stored.session_id:
@@ -159,11 +192,10 @@ async def store(request: Request) -> Response:
     return answer(body, f)
 
 
-@endpoint
-async def store_batch(request: Request) -> Response:
-    f = await body_of(request)
+@scoped(Role.WRITE, "body")
+async def store_batch(request: Request, grant: Grant) -> Response:
+    f, agent_id = grant.fields, grant.agent_id
     services = services_of(request)
-    agent_id = require(request, f.text("agent_id", required=True), Role.WRITE)
     f.ignore("lang", "CaseGraph extracts entities from English text")
     raw_items = f.items("memories")
     items = [Fields(m, prefix=f"memories[{i}].", what=f"memories[{i}]") for i, m in enumerate(raw_items)]
@@ -197,11 +229,10 @@ def _item_warnings(items: list[Fields]) -> list[str]:
     return [f"{w} (in {n} item{'s' if n > 1 else ''})" for w, n in counts.items()]
 
 
-@endpoint
-async def recall(request: Request) -> Response:
-    f = await body_of(request)
+@scoped(Role.READ, "body")
+async def recall(request: Request, grant: Grant) -> Response:
+    f, agent_id = grant.fields, grant.agent_id
     services = services_of(request)
-    agent_id = require(request, f.text("agent_id", required=True), Role.READ)
     memory_type = f.text("memory_type")
     flt = RecallFilter(
         session_id=f.text("session_id"),
@@ -237,21 +268,20 @@ async def recall(request: Request) -> Response:
     return answer(body, f)
 
 
-@endpoint
-async def get_memory(request: Request) -> Response:
-    q = QueryFields(request)
+@scoped(Role.READ, "query")
+async def get_memory(request: Request, grant: Grant) -> Response:
+    q, agent_id = grant.fields, grant.agent_id
     memory_id = path_id(request.path_params["memory_id"], MemoryNotFound, "memory")
-    agent_id = require(request, q.text("agent_id", required=True), Role.READ)
     found = await call(services_of(request).memories.get, agent_id, memory_id)
     return answer(memory_json(found), q)
 
 
-@endpoint
-async def update_memory(request: Request) -> Response:
-    q = QueryFields(request)
-    f = await body_of(request)
+@scoped(Role.WRITE, "query")
+async def update_memory(request: Request, grant: Grant) -> Response:
+    # The agent rides in the query string, the changes in the body.
+    q, f, agent_id = QueryFields(request), grant.fields, grant.agent_id
+    q.text("agent_id")
     memory_id = path_id(request.path_params["memory_id"], MemoryNotFound, "memory")
-    agent_id = require(request, q.text("agent_id", required=True), Role.WRITE)
     f.ignore("lang", "CaseGraph extracts entities from English text")
     updated = await call(
         services_of(request).memories.update, agent_id, memory_id,
@@ -261,10 +291,9 @@ async def update_memory(request: Request) -> Response:
     return answer(memory_json(updated), q, f)
 
 
-@endpoint
-async def forget(request: Request) -> Response:
-    f = await body_of(request)
-    agent_id = require(request, f.text("agent_id", required=True), Role.WRITE)
+@scoped(Role.WRITE, "body")
+async def forget(request: Request, grant: Grant) -> Response:
+    f, agent_id = grant.fields, grant.agent_id
     ids = f.texts("memory_ids")
     if ids is None:
         raise RestError(400, "INVALID_REQUEST", "field 'memory_ids' is required")
@@ -284,44 +313,41 @@ def _well_formed(memory_id: str) -> bool:
 
 
 # -- sessions ----------------------------------------------------------------------------
-@endpoint
-async def start_session(request: Request) -> Response:
-    f = await body_of(request)
+@scoped(Role.WRITE, "body")
+async def start_session(request: Request, grant: Grant) -> Response:
+    f, agent_id = grant.fields, grant.agent_id
     f.ignore("idle_timeout_secs", "CaseGraph sessions stay open until ended")
-    agent_id = require(request, f.text("agent_id", required=True), Role.WRITE)
     started = await call(
         services_of(request).memories.session_start, agent_id, f.text("customer_id"), f.mapping("metadata"),
     )
     return answer({"session": session_json(started)}, f)
 
 
-@endpoint
-async def end_session(request: Request) -> Response:
-    f = await body_of(request)
-    session_id = path_id(request.path_params["session_id"], SessionNotFound, "session")
+@scoped(Role.WRITE, "session")
+async def end_session(request: Request, grant: Grant) -> Response:
+    f = grant.fields
+    session_id = request.path_params["session_id"]
     f.ignore("auto_summarize", "CaseGraph does not write summaries; send 'summary'")
     memories = services_of(request).memories
-    session = await session_for(request, session_id, Role.WRITE)
     try:
-        ended = await call(memories.session_end, session_id, f.text("summary"), agent_id=session.agent_id)
+        ended = await call(memories.session_end, session_id, f.text("summary"), agent_id=grant.agent_id)
     except SessionEnded:
         # Dakera: ending an ended session answers its persisted state.
         ended = await call(memories.session_get, session_id)
     return answer({"session": session_json(ended)}, f)
 
 
-@endpoint
-async def get_session(request: Request) -> Response:
-    session_id = path_id(request.path_params["session_id"], SessionNotFound, "session")
-    found = await session_for(request, session_id, Role.READ)
-    return answer({"session": session_json(found)}, QueryFields(request))
+@scoped(Role.READ, "session")
+async def get_session(request: Request, grant: Grant) -> Response:
+    found = await call(
+        services_of(request).memories.session_get, request.path_params["session_id"], agent_id=grant.agent_id
+    )
+    return answer({"session": session_json(found)}, grant.fields)
 
 
-@endpoint
-async def list_sessions(request: Request) -> Response:
-    q = QueryFields(request)
-    agent_id = request.path_params.get("agent_id") or q.text("agent_id", required=True)
-    require(request, agent_id, Role.READ)
+@scoped(Role.READ, "path_or_query")
+async def list_sessions(request: Request, grant: Grant) -> Response:
+    q, agent_id = grant.fields, grant.agent_id
     found = await call(
         services_of(request).memories.list_sessions, agent_id,
         active_only=bool(q.flag("active_only")),
@@ -331,17 +357,16 @@ async def list_sessions(request: Request) -> Response:
     return JSONResponse([session_json(s) for s in found])  # the SDK expects a bare array
 
 
-@endpoint
-async def session_memories(request: Request) -> Response:
-    q = QueryFields(request)
-    session_id = path_id(request.path_params["session_id"], SessionNotFound, "session")
+@scoped(Role.READ, "session")
+async def session_memories(request: Request, grant: Grant) -> Response:
+    q = grant.fields
+    session_id = request.path_params["session_id"]
     preview = q.integer("content_preview_chars")
     if preview is not None and not 1 <= preview <= MAX_PREVIEW_CHARS:
         raise RestError(400, "INVALID_REQUEST",
                         f"content_preview_chars must be between 1 and {MAX_PREVIEW_CHARS}, got {preview}")
-    session = await session_for(request, session_id, Role.READ)
     found = await call(
-        services_of(request).memories.session_memories, session_id, agent_id=session.agent_id,
+        services_of(request).memories.session_memories, session_id, agent_id=grant.agent_id,
         limit=SESSION_MEMORIES_PAGE if (n := q.integer("limit")) is None else n,
         offset=q.integer("offset") or 0,
     )
@@ -349,18 +374,17 @@ async def session_memories(request: Request) -> Response:
 
 
 # -- agents ------------------------------------------------------------------------------
-@endpoint
-async def wake_up(request: Request) -> Response:
-    q = QueryFields(request)
+@scoped(Role.READ, "path_or_query")
+async def wake_up(request: Request, grant: Grant) -> Response:
+    q = grant.fields
     q.ignore("include_derived", "CaseGraph stores no derived sub-memories")
-    require(request, request.path_params["agent_id"], Role.READ)
     woken = await call(
-        services_of(request).recall.wake_up, request.path_params["agent_id"],
+        services_of(request).recall.wake_up, grant.agent_id,
         20 if (n := q.integer("top_n")) is None else n,
         0.0 if (m := q.number("min_importance")) is None else m,
     )
     body = {
-        "agent_id": request.path_params["agent_id"],
+        "agent_id": grant.agent_id,
         "memories": [memory_json(m) for m in woken.memories],
         "total_available": woken.total_available,
     }
