@@ -1,9 +1,11 @@
 """Data-subject requests for one customer of one agent: export everything, erase everything.
 
 "Everything of a customer" is what the graph links to them: memories ``ABOUT`` them (tags
-``customer:<id>``, ``customerId``, or stored in their session), their sessions, the
-Customer node, and the orders, tickets (with their status events) and entities (e-mails,
-phones, names...) that only their memories mention. Erasure deletes all of it in one
+``customer:<id>``, ``customerId``, stored in their session, or stored in a session before
+it learned its customer), their sessions (``HAD_SESSION``, also learned late), the
+Customer node, the aliases it is known by (names, e-mails, phones, handles) that no other
+customer shares, and the orders, tickets (with their status events) and entities
+(e-mails, phones, names...) that only their memories mention. Erasure deletes all of it in one
 graph transaction (Kùzu's full-text index follows the deleted rows), then removes the
 memories' vectors; the vector index is reconciled against the graph at start-up, so a
 crash in between cannot bring a vector back. An order, ticket or entity that another
@@ -45,6 +47,7 @@ class ErasureReceipt:
     edges: int
     vectors: int
     keyword_entries: int
+    aliases: int = 0
 
 
 def _ids(rows: list[list[Any]]) -> set[str]:
@@ -65,7 +68,9 @@ def _memory_ids(read: Any, agent_id: str, customer_id: str) -> set[str]:
 
 def _session_ids(read: Any, agent_id: str, customer_id: str) -> set[str]:
     return _ids(read("MATCH (s:Session) WHERE s.agent_id = $a AND s.customer_id = $c RETURN s.id",
-                     {"a": agent_id, "c": customer_id}))
+                     {"a": agent_id, "c": customer_id})) | _ids(
+        read("MATCH (:Customer {uid: $uid})-[:HAD_SESSION]->(s:Session) RETURN s.id",
+             {"uid": node_uid(agent_id, customer_id)}))
 
 
 def forget_customer(
@@ -106,9 +111,16 @@ def forget_customer(
             run("MATCH (m:Memory) WHERE m.id IN $ids DETACH DELETE m", {"ids": memory_ids})
         if session_ids:
             run("MATCH (s:Session) WHERE s.id IN $ids DETACH DELETE s", {"ids": session_ids})
+        aliases = sorted(_ids(run("MATCH (:Customer {uid: $uid})-[:KNOWN_AS]->(n:Alias) RETURN n.uid", {"uid": uid})))
         customers = run("MATCH (c:Customer {uid: $uid}) RETURN count(c)", {"uid": uid})[0][0]
         if customers:
+            graph.aliases_forgotten()
             run("MATCH (c:Customer {uid: $uid}) DETACH DELETE c", {"uid": uid})
+        if aliases:
+            # What they were known by goes too, unless another customer is known by it.
+            removed["aliases"] = run(
+                "MATCH (n:Alias) WHERE n.uid IN $u AND NOT EXISTS { MATCH (:Customer)-[:KNOWN_AS]->(n) } "
+                "DETACH DELETE n RETURN count(n)", {"u": aliases})[0][0]
         removed["ticket_events"] = 0
         for name, label, claim in _MENTIONED:
             if not candidates[name]:
@@ -143,6 +155,7 @@ def forget_customer(
         # Each memory's text is one row of the full-text index, removed with the row.
         keyword_entries=len(memory_ids),
         ticket_events=int(removed.pop("ticket_events", 0)),
+        aliases=int(removed.pop("aliases", 0)),
         **removed,
     )
     log.info("erased customer %s of agent %s: %s", customer_id, agent_id, asdict(receipt))
@@ -178,6 +191,10 @@ def export_customer(graph: GraphStore, agent_id: str, customer_id: str, now: dat
         ),
         "entities": [
             {"kind": e.kind, "value": e.value, "key": e.key} for _, e in sorted(entities.items())
+        ],
+        "aliases": [
+            {"kind": a.kind, "value": a.value, "key": a.key, "source": a.source, "learnedAt": _iso(a.at)}
+            for a in graph.customer_aliases(agent_id, customer_id)
         ],
     }
 

@@ -30,6 +30,7 @@ import graph_schema
 from app.attrs_cache import Attrs, AttrsCache, Columns
 from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, StorageError, StorageFull
+from app.identity import SOURCE_ID, Alias, KnownAlias, id_aliases, text_aliases
 from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
 from app.ticket_models import MAX_CHANNEL, MAX_SUBJECT, default_channel, default_subject
@@ -100,6 +101,9 @@ class MemoryRecord:
     orders: tuple[str, ...] = ()
     tickets: tuple[str, ...] = ()
     others: tuple[Entity, ...] = ()
+    # The customer this store names for its session, which had none when the store was
+    # validated: the session and its earlier memories are linked to it (_learn_sessions).
+    learns_customer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,10 @@ _REREAD_CHANGED = 64
 # A customer filter answered from the attribute cache looks up at most this many memories
 # the cache lacks (a point lookup each); past it, the filter scans (GraphStore._customer_attrs).
 _CACHE_MISSES_LOOKED_UP = 16
+
+# (customer uid, alias uid) pairs known to be linked, kept so that a store does not MERGE
+# its customer's id aliases again each time; past this many, the set starts again.
+_ALIAS_MEMO_LIMIT = 200_000
 
 # The columns behind Attrs, in its order (after the memory id).
 _ATTR_COLUMNS = "m.importance, m.created_at, m.expires_at, m.superseded_by, m.kind"
@@ -185,6 +193,8 @@ class Transaction:
         # What the transaction reports of memories' ranking attributes (app/attrs_cache.py).
         self._written: dict[str, dict[str, Attrs]] = {}
         self._changed: set[str] = set()
+        # Customer-alias links this transaction writes (GraphStore._alias_memo, on commit).
+        self._aliases_linked: set[tuple[str, str]] = set()
 
     def attrs_written(self, agent_id: str, attrs: dict[str, Attrs]) -> None:
         """These memories have exactly these attributes once this transaction commits."""
@@ -364,6 +374,7 @@ class GraphStore:
         # they hold this shared, every write holds it exclusive.
         self._fts_gate = SharedExclusiveLock()
         self._attrs_cache = AttrsCache()
+        self._alias_memo: set[tuple[str, str]] = set()
         self._row_modes = _RowModes()
         # Session id -> the last position a write gave one of its memories (_number_in_sessions).
         self._last_seq: dict[str, int] = {}
@@ -570,6 +581,10 @@ class GraphStore:
     def _after_write(self, tx: Transaction, *, committed: bool, reported: bool) -> None:
         """Bring the attribute cache up to a finished write (never raises: it clears)."""
         cache = self._attrs_cache
+        if committed and tx._aliases_linked:
+            if len(self._alias_memo) + len(tx._aliases_linked) > _ALIAS_MEMO_LIMIT:
+                self._alias_memo.clear()
+            self._alias_memo.update(tx._aliases_linked)
         try:
             if not committed:
                 cache.forget(tx._changed)  # nothing changed; only in case
@@ -784,6 +799,20 @@ class GraphStore:
         self._run(w, "DROP TABLE SeqBackfill")
         log.info("numbered the memories of %d sessions in %.1f s", len(by_session), time.perf_counter() - started)
 
+    def _learn_existing_aliases(self) -> None:
+        """008_customer_identity: learn the aliases of the customers stored before it, from
+        their ids and their memories. Rerunnable: nodes and edges are merged."""
+        started = time.perf_counter()
+        rows = self._run(
+            self._writer,
+            "MATCH (m:Memory)-[:ABOUT]->(c:Customer) RETURN m.agent_id, c.id, m.id, m.content, m.entities, m.created_at",
+        )
+        linked = [(a, cid, mid, text, _entity_triples_json(ents), _utc(at)) for a, cid, mid, text, ents, at in rows]
+        for start in range(0, len(linked), 5_000):
+            self._learn_aliases(Transaction(self, self._writer), linked[start : start + 5_000])
+        self._alias_memo.clear()
+        log.info("learned the aliases of %d linked memories in %.1f s", len(linked), time.perf_counter() - started)
+
     @property
     def schema_version(self) -> str:
         rows = self.read("MATCH (x:Migration) RETURN x.name ORDER BY x.name DESC LIMIT 1")
@@ -940,6 +969,13 @@ class GraphStore:
                 ("CONCERNS", "Ticket", "`Order`", concerns),
             ):
                 run.edges((src, "uid"), (dst, "uid"), f"MERGE (a)-[:{rel}]->(b)", pairs(rows))
+            linked = self._learn_sessions(run, records)
+            self._learn_aliases(run, [
+                (rec.memory.agent_id, cid, rec.memory.id, rec.memory.content, _entity_triples(rec.memory.entities),
+                 rec.memory.created_at)
+                for rec in records
+                for cid in rec.customer_ids
+            ] + linked)
             if after is not None:
                 after(run)
 
@@ -973,6 +1009,104 @@ class GraphStore:
             self._last_seq[session_id] = last
         return out
 
+    def _learn_sessions(self, run: Transaction, records: Sequence[MemoryRecord]) -> list[_Linked]:
+        """Link sessions to the customers they learn, and memories to their session's customer.
+
+        A store that names a customer for a session which had none (``learns_customer``)
+        gives the session a HAD_SESSION edge, and every memory of the session not yet ABOUT
+        that customer an ABOUT edge: the messages a bot stored before it looked the
+        customer up. A memory stored without a customer into a session whose customer
+        became known after the store was validated (a concurrent store) is linked here too.
+        Edges only: Session.customer_id and Memory.customer_id keep what was known at
+        insert (Kùzu 0.11 corrupts a string column updated after insert), and every reader
+        of a customer's memories or sessions follows the edges. Returns the memories linked.
+        """
+        learning: dict[str, tuple[str, str]] = {}
+        unlinked: dict[str, list[MemoryRecord]] = {}
+        for rec in records:
+            m = rec.memory
+            if not m.session_id:
+                continue
+            if rec.learns_customer:
+                learning.setdefault(m.session_id, (m.agent_id, rec.learns_customer))
+            elif not rec.customer_ids:
+                unlinked.setdefault(m.session_id, []).append(rec)
+        about: list[dict[str, Any]] = []
+        linked: list[_Linked] = []
+        for sid in dict.fromkeys([*learning, *unlinked]):
+            known = [r[0] for r in run(
+                "MATCH (c:Customer)-[:HAD_SESSION]->(s:Session {id: $sid}) RETURN c.id ORDER BY c.id", {"sid": sid}
+            )]
+            if known:
+                for rec in unlinked.get(sid, ()):
+                    m = rec.memory
+                    for cid in known:
+                        about.append({"f": m.id, "t": node_uid(m.agent_id, cid), "k": vector_key(m.id)})
+                        linked.append(
+                            (m.agent_id, cid, m.id, m.content, _entity_triples(m.entities), m.created_at)
+                        )
+                continue
+            if sid not in learning:
+                continue
+            agent_id, cid = learning[sid]
+            uid = node_uid(agent_id, cid)
+            run("MATCH (c:Customer {uid: $c}), (s:Session {id: $sid}) CREATE (c)-[:HAD_SESSION]->(s)",
+                {"c": uid, "sid": sid})
+            have = {r[0] for r in run(
+                "MATCH (:Customer {uid: $c})<-[:ABOUT]-(m:Memory)-[:IN_SESSION]->(:Session {id: $sid}) RETURN m.id",
+                {"c": uid, "sid": sid},
+            )}
+            for memory_id, content, entities, at in run(
+                "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $sid}) RETURN m.id, m.content, m.entities, m.created_at",
+                {"sid": sid},
+            ):
+                if memory_id not in have:
+                    about.append({"f": memory_id, "t": uid, "k": vector_key(memory_id)})
+                    linked.append((agent_id, cid, memory_id, content, _entity_triples_json(entities), _utc(at)))
+        run.edges(("Memory", "id"), ("Customer", "uid"), "CREATE (a)-[:ABOUT {{k: {r}.k}}]->(b)", about)
+        return linked
+
+    def _learn_aliases(self, run: Transaction, linked: Sequence[_Linked]) -> None:
+        """Learn what the customers of ``linked`` memories are known by (app/identity.py):
+        the aliases each memory reveals (source: the memory) and each customer's id
+        aliases (source: "id"). An Alias node and its KNOWN_AS edge are written whole
+        when first learned and never changed; pairs known linked are not written again."""
+        facts: dict[tuple[str, str], tuple[str, Alias, str, datetime]] = {}
+        memo = self._alias_memo
+        customers: dict[str, tuple[str, str, datetime]] = {}
+        for agent_id, cid, memory_id, content, entities, at in sorted(linked, key=lambda x: x[5]):
+            customers.setdefault(node_uid(agent_id, cid), (agent_id, cid, at))
+            for alias in text_aliases(content, entities):
+                pair = (node_uid(agent_id, cid), node_uid(agent_id, alias.node_key))
+                if pair not in facts and pair not in memo:
+                    facts[pair] = (agent_id, alias, memory_id, at)
+        for cuid, (agent_id, cid, at) in customers.items():
+            for alias in id_aliases(cid):
+                pair = (cuid, node_uid(agent_id, alias.node_key))
+                if pair not in memo:
+                    facts[pair] = (agent_id, alias, SOURCE_ID, at)  # the id speaks first
+        if not facts:
+            return
+        nodes = {
+            auid: {"uid": auid, "a": agent_id, "kind": a.kind, "key": a.key, "value": a.value, "t": at}
+            for (_, auid), (agent_id, a, _, at) in facts.items()
+        }
+        run.rows(
+            "MERGE (n:Alias {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, "
+            "n.value = r.value, n.created_at = r.t",
+            list(nodes.values()),
+        )
+        run.rows(
+            "MATCH (c:Customer {uid: r.c}), (n:Alias {uid: r.u}) MERGE (c)-[k:KNOWN_AS]->(n) "
+            "ON CREATE SET k.source = r.s, k.at = r.t",
+            [{"c": c, "u": u, "s": source, "t": at} for (c, u), (_, _, source, at) in facts.items()],
+        )
+        run._aliases_linked.update(facts)
+
+    def aliases_forgotten(self) -> None:
+        """Customers or aliases were deleted: pairs remembered as linked may be gone."""
+        self._alias_memo.clear()
+
     @staticmethod
     def _delete_for_replace(run: Callable[..., list[list[Any]]], records: Sequence[MemoryRecord]) -> None:
         wanted = {(r.memory.id, r.memory.agent_id) for r in records}
@@ -984,7 +1118,8 @@ class GraphStore:
         run("MATCH (m:Memory) WHERE m.id IN $ids DETACH DELETE m", {"ids": ids})
 
     def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:
-        """Delete memories (and their edges); return the ids that existed."""
+        """Delete memories (and their edges, and the aliases learned from them); return
+        the ids that existed."""
         with self.transaction(reports_attrs=True) as run:
             run.attrs_changed(ids)
             if len(ids) <= _POINT_LOOKUP_LIMIT:
@@ -1010,6 +1145,7 @@ class GraphStore:
                         {"ids": found, "a": agent_id},
                     )
                     run.attrs_changed(r[0] for r in rows)
+                    self._forget_aliases_of(run, agent_id, found)
                 return found
             rows = run(
                 "MATCH (m:Memory) WHERE m.id IN $ids AND m.agent_id = $a RETURN m.id",
@@ -1031,7 +1167,17 @@ class GraphStore:
                     {"ids": found, "a": agent_id},
                 )
                 run.attrs_changed(r[0] for r in rows)
+                self._forget_aliases_of(run, agent_id, found)
         return found
+
+    def _forget_aliases_of(self, run: Transaction, agent_id: str, memory_ids: Sequence[str]) -> None:
+        """Unlearn the aliases learned from these memories (an alias another customer
+        still has stays)."""
+        self._alias_memo.clear()
+        run("MATCH (:Customer)-[k:KNOWN_AS]->(n:Alias) WHERE n.agent_id = $a AND k.source IN $ids DELETE k",
+            {"a": agent_id, "ids": list(memory_ids)})
+        run("MATCH (n:Alias) WHERE n.agent_id = $a AND NOT EXISTS { MATCH (:Customer)-[:KNOWN_AS]->(n) } DELETE n",
+            {"a": agent_id})
 
     def expired_memory_ids(self, now: datetime) -> list[tuple[str, str]]:
         rows = self.read(
@@ -1414,8 +1560,8 @@ class GraphStore:
     # -- reads: sessions and customers ------------------------------------------------
     def get_session(self, session_id: str) -> Session | None:
         rows = self.read(
-            "MATCH (s:Session {id: $id}) OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
-            "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
+            f"MATCH (s:Session {{id: $id}}) {_SESSION_CUSTOMER} OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
+            "RETURN s.id, s.agent_id, s.started_at, coalesce(s.customer_id, learned), s.ended_at, s.summary, "
             "s.metadata, count(m)",
             {"id": session_id},
         )
@@ -1425,8 +1571,8 @@ class GraphStore:
         if not ids:
             return {}
         rows = self.read(
-            "MATCH (s:Session) WHERE s.id IN $ids OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
-            "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
+            f"MATCH (s:Session) WHERE s.id IN $ids {_SESSION_CUSTOMER} OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
+            "RETURN s.id, s.agent_id, s.started_at, coalesce(s.customer_id, learned), s.ended_at, s.summary, "
             "s.metadata, count(m)",
             {"ids": list(ids)},
         )
@@ -1438,15 +1584,17 @@ class GraphStore:
     ) -> list[Session]:
         where = ["s.agent_id = $a"]
         params: dict[str, Any] = {"a": agent_id}
+        match = "MATCH (s:Session)"
         if customer_id is not None:
-            where.append("s.customer_id = $c")
-            params["c"] = customer_id
+            # HAD_SESSION: given at the start or learned later (_learn_sessions).
+            match = "MATCH (:Customer {uid: $cu})-[:HAD_SESSION]->(s:Session)"
+            params["cu"] = node_uid(agent_id, customer_id)
         if active_only:
             where.append("s.ended_at IS NULL")
         rows = self.read(
-            f"MATCH (s:Session) WHERE {' AND '.join(where)} "
+            f"{match} WHERE {' AND '.join(where)} {_SESSION_CUSTOMER} "
             "OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
-            "RETURN s.id, s.agent_id, s.started_at, s.customer_id, s.ended_at, s.summary, "
+            "RETURN s.id, s.agent_id, s.started_at, coalesce(s.customer_id, learned), s.ended_at, s.summary, "
             # No SKIP: Kùzu 0.11.3 segfaults on ORDER BY ... SKIP n when n is far past the rows
             # (e.g. SKIP 15000 over 3 rows); LIMIT alone is safe, so skip in Python.
             f"s.metadata, count(m) ORDER BY s.started_at DESC, s.id LIMIT {int(offset) + int(limit)}",
@@ -1473,6 +1621,28 @@ class GraphStore:
             {"uids": [node_uid(agent_id, c) for c in customer_ids]},
         )
         return {r[0]: Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3])) for r in rows}
+
+    def customer_aliases(self, agent_id: str, customer_id: str) -> list[KnownAlias]:
+        """What the customer is known by, in the order it was learned."""
+        rows = self.read(
+            "MATCH (:Customer {uid: $uid})-[k:KNOWN_AS]->(n:Alias) "
+            "RETURN n.kind, n.key, n.value, k.source, k.at ORDER BY k.at, n.kind, n.key",
+            {"uid": node_uid(agent_id, customer_id)},
+        )
+        return [KnownAlias(r[0], r[1], r[2], r[3], _utc(r[4])) for r in rows]
+
+    def alias_customers(self, agent_id: str, node_keys: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """For each alias node key (``Alias.node_key``) that exists for this agent: its
+        value and the ids of the customers known by it."""
+        rows = self.by_keys(
+            "MATCH (n:Alias {uid: $key})<-[:KNOWN_AS]-(c:Customer) RETURN n.uid, n.value, c.id",
+            [node_uid(agent_id, k) for k in node_keys],
+        )
+        out: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for uid, value, cid in rows:
+            key = uid.split("|", 1)[1]
+            out[key] = (value, tuple(sorted({*out.get(key, ("", ()))[1], cid})))
+        return out
 
     def customer_orders(self, agent_id: str, customer_id: str) -> list[str]:
         rows = self.read(
@@ -1580,6 +1750,22 @@ def _create_sessions(run: Transaction, sessions: Sequence[Session]) -> None:
             {"rows": unique},
         )
         run.rows("MATCH (c:Customer {uid: r.uid}), (s:Session {id: r.sid}) CREATE (c)-[:HAD_SESSION]->(s)", customers)
+
+
+# A session's customer learned after it started (_learn_sessions): ``learned``, read
+# beside ``s`` (Session.customer_id holds the one given at the start).
+_SESSION_CUSTOMER = "OPTIONAL MATCH (lc:Customer)-[:HAD_SESSION]->(s) WITH s, min(lc.id) AS learned"
+
+# (agent, customer, memory id, content, entity triples, created_at) of a memory linked to a customer.
+_Linked = tuple[str, str, str, str, list[tuple[str, str, str]], datetime]
+
+
+def _entity_triples(entities: Iterable[Entity]) -> list[tuple[str, str, str]]:
+    return [(e.kind, e.value, e.key) for e in entities]
+
+
+def _entity_triples_json(encoded: str | None) -> list[tuple[str, str, str]]:
+    return [(k, v, key) for k, v, key in json.loads(encoded or "[]")]
 
 
 # -- row mapping -------------------------------------------------------------------
@@ -1725,5 +1911,6 @@ def _translated(what: str) -> Iterator[None]:
 _DATA_STEPS: dict[str, Callable[[GraphStore], None]] = {
     "005_edge_keys": GraphStore._backfill_edge_keys,
     "007_ticket_text": GraphStore._compact_ticket_text,
+    "008_customer_identity": GraphStore._learn_existing_aliases,
     "009_session_order": GraphStore._number_sessions,
 }

@@ -167,6 +167,7 @@ class _Prepared:
     customers: tuple[str, ...]
     tag_orders: tuple[str, ...]
     tag_tickets: tuple[str, ...]
+    learns_customer: str | None = None  # its session's customer, named first by this store
 
 
 class MemoryService:
@@ -444,11 +445,17 @@ class MemoryService:
 
         session_id = None
         session_customer = None
+        learns_customer = None
         if req.session_id is not None:
             session = self._open_session(
                 agent_id, req.session_id, sessions, allow_ended_sessions or req.allow_ended_session
             )
             session_id, session_customer = session.id, session.customer_id
+            if session_customer is None and customer_id is not None:
+                # The bot has looked the customer up: the session and what it stored
+                # before belong to them (GraphStore._learn_sessions), as does the rest.
+                learns_customer = customer_id
+                sessions[session.id] = replace(session, customer_id=customer_id)
 
         customers: list[str] = []
         for c in (customer_id, *links.customers, session_customer):
@@ -469,7 +476,7 @@ class MemoryService:
             expires_at=expires_at,
         )
         tickets = _merged(tickets, (ticket_id,) if ticket_id else ())
-        return _Prepared(memory, tuple(customers), orders, tickets)
+        return _Prepared(memory, tuple(customers), orders, tickets, learns_customer)
 
     def _expiry(self, req: StoreRequest, now: datetime) -> datetime | None:
         if req.ttl_seconds is not None:
@@ -518,6 +525,7 @@ class MemoryService:
             orders=tuple(e.key for e in all_entities if e.kind == "order"),
             tickets=tuple(e.key for e in all_entities if e.kind == "ticket"),
             others=tuple(e for e in all_entities if e.kind not in _OWN_NODES),
+            learns_customer=p.learns_customer,
         )
 
     def _index(self, records: Sequence[MemoryRecord]) -> None:

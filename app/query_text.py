@@ -11,6 +11,7 @@ would match every memory that contains the word "order".
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,9 +82,12 @@ def joined(a: NodeRefs, b: NodeRefs) -> NodeRefs:
     )
 
 
-def masked(query: str, resolved: NodeRefs, mentions: list[Mention]) -> str:
-    """``query`` without the mentions of nodes that ``resolved`` holds ("" if nothing is left)."""
-    spans: list[tuple[int, int]] = []
+def masked(
+    query: str, resolved: NodeRefs, mentions: list[Mention], spans: Sequence[tuple[int, int]] = ()
+) -> str:
+    """``query`` without the mentions of nodes that ``resolved`` holds, nor the ``spans``
+    (customer aliases it names) ("" if nothing is left)."""
+    spans = list(spans)
     for m in mentions:
         if (
             (m.kind == "order" and m.key in resolved.orders)

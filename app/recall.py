@@ -15,13 +15,13 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from app import query_text
+from app import identity, query_text
 from app.attrs_cache import NO_TIME, micros
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
@@ -90,6 +90,37 @@ class _Found:
     bm25: dict[str, float]
     links: dict[str, GraphLink]
     attrs: dict[str, Attrs]  # known ranking attributes (the rest are looked up on demand)
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """The customer aliases a query names: where (masked from the text signals), and the
+    reason each names its customers by (in place of "about customer <id>")."""
+
+    spans: tuple[tuple[int, int], ...] = ()
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def _with_aliases(resolved: NodeRefs, named: list[identity.AliasMatch]) -> tuple[NodeRefs, _Named]:
+    """``resolved`` with the customers the query's aliases name, and what to say of them."""
+    if not named:
+        return resolved, _Named()
+    # "about customer cust-1177 (name 'Jane Doe')": the alias that found a customer its id
+    # did not, or that names more than one.
+    reasons = {
+        f"about customer {cid}": f"about customer {cid} ({n.reason()})"
+        for n in reversed(named)
+        for cid in n.customers
+        if len(n.customers) > 1 or cid not in resolved.customers
+    }
+    # The alias stands for its customers: the person, e-mail or phone node of the same
+    # name would put other customers' memories that merely mention it level with theirs.
+    same = {("person" if n.kind == "name" else n.kind, n.key) for n in named}
+    resolved = query_text.joined(
+        replace(resolved, entities=tuple(e for e in resolved.entities if e not in same)),
+        NodeRefs(customers=tuple(c for n in named for c in n.customers)),
+    )
+    return resolved, _Named(tuple((n.start, n.end) for n in named), reasons)
 
 
 class RecallService:
@@ -201,16 +232,26 @@ class RecallService:
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
 
-        refs, mentions = self._resolved(agent_id, query) if config.use_graph else (NodeRefs(), [])
+        refs, mentions, named = NodeRefs(), [], _Named()
+        if config.use_graph:
+            # Customer aliases are looked up on another thread while the query is read.
+            said = identity.query_mentions(query)
+            aliases = (
+                self._pool.submit(self.graph.alias_customers, agent_id, list(dict.fromkeys(m.node_key for m in said)))
+                if said else None
+            )
+            refs, mentions = self._resolved(agent_id, query)
+            if aliases is not None:
+                refs, named = _with_aliases(refs, identity.matches(said, aliases.result()))
         # What the graph resolved is masked out of the text signals (query_text.py).
-        text = query_text.masked(query, refs, mentions) if config.mask_resolved and refs else query
+        text = query_text.masked(query, refs, mentions, named.spans) if config.mask_resolved and refs else query
         # Keyword, graph and filter look-ups run while the query is embedded.
         kw_job = (
             self._pool.submit(self._keyword_candidates, agent_id, text, pool)
             if config.use_keywords and text
             else None
         )
-        graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs) if refs else None
+        graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs, named) if refs else None
         filtered = replace(flt, include_superseded=False) != RecallFilter()
         allowed_job = (
             self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT, self.vectors.ids_of)
@@ -462,12 +503,17 @@ class RecallService:
             return []
         return self.graph.keyword_hits(agent_id, " ".join(words), pool)
 
-    def _graph_candidates(self, agent_id: str, query: str, refs: NodeRefs) -> dict[str, GraphLink]:
+    def _graph_candidates(
+        self, agent_id: str, query: str, refs: NodeRefs, named: _Named | None = None
+    ) -> dict[str, GraphLink]:
         # "other tickets about the same order as T-1042": T-1042's own memories are not wanted.
         others = bool((refs.orders or refs.tickets) and _ASKS_FOR_OTHERS.search(query))
         links = self.graph.linked_memories(
             agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT, ids_of=self.vectors.ids_of
         )
+        if named is not None and named.reasons:
+            for link in links.values():
+                link.reasons = [named.reasons.get(r, r) for r in link.reasons]
         if len(links) > GRAPH_CANDIDATE_LIMIT:
             strongest = sorted(links.items(), key=lambda kv: -kv[1].strength)[:GRAPH_CANDIDATE_LIMIT]
             links = dict(strongest)

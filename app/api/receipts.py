@@ -21,6 +21,7 @@ class ErasureReceipt:
     edges: int = strawberry.field(description="Graph relationships removed with those nodes.")
     vectors: int = strawberry.field(description="Vectors removed from the agent's vector index.")
     keyword_entries: int = strawberry.field(description="Rows removed from the full-text (BM25) index.")
+    aliases: int = strawberry.field(description="Aliases (names, e-mails, handles...) no other customer is known by.")
 
     @classmethod
     def from_model(cls, r: customer_data.ErasureReceipt) -> ErasureReceipt:
@@ -28,5 +29,5 @@ class ErasureReceipt:
             agent_id=r.agent_id, customer_id=r.customer_id, memories=r.memories, sessions=r.sessions,
             customers=r.customers, orders=r.orders, tickets=r.tickets, ticket_events=r.ticket_events,
             entities=r.entities,
-            edges=r.edges, vectors=r.vectors, keyword_entries=r.keyword_entries,
+            edges=r.edges, vectors=r.vectors, keyword_entries=r.keyword_entries, aliases=r.aliases,
         )

@@ -42,6 +42,15 @@ class Order:
         return [Memory.from_model(m) for m in sorted(alive, key=lambda m: m.created_at)]
 
 
+@strawberry.type(description="Something a customer is known by, and where it was learned.")
+class CustomerAlias:
+    kind: str = strawberry.field(description="name, email, phone or handle.")
+    key: str = strawberry.field(description="The normalised form a query is matched on.")
+    value: str = strawberry.field(description="As it was first said.")
+    source: str = strawberry.field(description='The id of the memory it was learned from, or "id" (the customer id).')
+    learned_at: datetime
+
+
 @strawberry.type
 class Customer:
     id: strawberry.ID
@@ -59,6 +68,13 @@ class Customer:
         s = info.context.services
         found = await run_blocking(s.graph.customer_memories, self.agent_id, str(self.id), s.memories.clock())
         return [Memory.from_model(m) for m in found[: max(limit, 0)]]
+
+    @strawberry.field(description="What this customer is known by (names, e-mails, phones, account handles), "
+                      "learned from its memories and its id; a query naming one finds the customer.")
+    async def aliases(self, info: Info[Context, None]) -> list[CustomerAlias]:
+        info.context.require(self.agent_id)
+        found = await run_blocking(info.context.services.graph.customer_aliases, self.agent_id, str(self.id))
+        return [CustomerAlias(kind=a.kind, key=a.key, value=a.value, source=a.source, learned_at=a.at) for a in found]
 
     @strawberry.field
     async def orders(self, info: Info[Context, None]) -> list[Order]:
