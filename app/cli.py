@@ -5,6 +5,8 @@
     casegraph keys create|list|revoke        manage scoped API keys (works while serving)
     casegraph backup --to DIR                snapshot a running server over HTTP (admin key)
     casegraph restore --from DIR             put a backup back (server stopped)
+    casegraph export-model                   export the ONNX runtimes' models into the cache
+    casegraph reembed [--runtime R]          re-embed every memory for another runtime (server stopped)
 
 Only ``serve`` loads the models; the other commands start in a fraction of a second.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from app import __version__
 from app.errors import CaseGraphError, ConfigurationError
-from app.settings import Settings
+from app.settings import EMBEDDING_RUNTIMES, Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="export an agent's memories to JSONL (server stopped)")
     exp.add_argument("--agent", required=True, help="the agentId to export")
     exp.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
+    export_model = sub.add_parser(
+        "export-model", help="export the embedding model for the ONNX runtimes (else done at first start)"
+    )
+    _data_dir(export_model)
+    export_model.add_argument("--cache-dir", type=Path, help="default <data-dir>/model-cache; CASEGRAPH_MODEL_CACHE_DIR")
+    reembed = sub.add_parser("reembed", help="re-embed every memory with the configured model and runtime "
+                             "(server stopped; resumes after an interruption)")
+    _data_dir(reembed)
+    reembed.add_argument("--runtime", choices=EMBEDDING_RUNTIMES,
+                         help="the runtime to convert to (default CASEGRAPH_EMBEDDING_RUNTIME)")
+    reembed.add_argument("--batch-size", type=int, default=256, help="memories per transaction (default 256)")
+    reembed.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                         help="progress bar on standard error (default: when it is a terminal)")
     for p in (imp, exp):
         p.add_argument("--data-dir", help="data directory (default ./data; CASEGRAPH_DATA_DIR)")
         p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -85,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=getattr(args, "port", None),
             data_dir=getattr(args, "data_dir", None),
             log_level=getattr(args, "log_level", None),
+            embedding_runtime=getattr(args, "runtime", None),
+            model_cache_dir=getattr(args, "cache_dir", None),
         )
         if args.command == "serve":
             return serve(settings)
@@ -98,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return backup(settings, args)
         if args.command == "restore":
             return restore(settings, args)
+        if args.command == "export-model":
+            return export_model(settings)
+        if args.command == "reembed":
+            return reembed(settings, args)
     except CaseGraphError as exc:  # configuration, a locked data directory, a bad --agent ...
         print(f"casegraph: {exc.message}", file=sys.stderr)
         return 2
@@ -182,6 +203,40 @@ def restore(settings: Settings, args: argparse.Namespace) -> int:
     manifest = backups.restore(args.source, settings.data_dir, force=args.force)
     print(f"restored {manifest['memories']} memories (backup of {manifest['createdAt']}) into {settings.data_dir}; "
           "start the server to use them")
+def export_model(settings: Settings) -> int:
+    """``casegraph export-model``: the ONNX exports, made and checked now, not at first start."""
+    from app.embeddings import open_embedder
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    for runtime in ("onnx", "onnx-int8"):
+        embedder = open_embedder(settings.embedding_model, runtime, settings.model_cache_path)
+        print(f"{runtime}: {embedder.folder}")  # type: ignore[attr-defined]
+    return 0
+
+
+def reembed(settings: Settings, args: argparse.Namespace) -> int:
+    """``casegraph reembed``: every memory embedded again with the configured runtime."""
+    from app.embeddings import open_embedder
+    from app.reembed import reembed as run_reembed
+
+    if args.batch_size < 1:
+        raise ConfigurationError("--batch-size must be at least 1")
+    if not (settings.data_dir / "graph").exists():
+        print(f"casegraph: no CaseGraph data in {settings.data_dir}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    embedder = open_embedder(settings.embedding_model, settings.embedding_runtime, settings.model_cache_path)
+    report = run_reembed(settings, embedder, batch_size=args.batch_size, progress=args.progress)
+    if not report.converted:
+        print(f"nothing to re-embed: the vectors in {settings.data_dir} already are {report.target.describe()}",
+              file=sys.stderr)
+        return 0
+    print(f"re-embedded {report.memories} memories ({report.resumed_at} by an earlier run) as "
+          f"{report.target.describe()} in {report.seconds:.1f} s; serve with "
+          f"CASEGRAPH_EMBEDDING_RUNTIME={report.target.runtime}", file=sys.stderr)
+    return 0
+
+
 def import_file(settings: Settings, args: argparse.Namespace) -> int:
     """``casegraph import``: exit 0 when every line was imported (or already present)."""
     from tqdm import tqdm

@@ -1,0 +1,156 @@
+"""A data directory keeps the vector space it was built with until `casegraph reembed`
+converts it: refused with MODEL_MISMATCH before, resumable during, served after."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
+from app.embeddings import open_embedder
+from app.errors import ModelMismatch
+from app.models import StoreRequest
+from app.ranking import PRESETS
+from app.reembed import PROGRESS_PREFIX, reembed
+from app.services import Services
+from tests.conftest import make_settings
+
+TEXTS = [
+    ("T-1", "Order 4521 arrived with a cracked screen; the customer wants a replacement."),
+    ("T-1", "Replacement for order 4521 shipped by courier, tracking sent by e-mail."),
+    ("T-2", "Password reset link expired and the admin console is locked."),
+    ("T-2", "Unlocked the admin console after a manual password reset."),
+    ("T-3", "Invoice 88 charged twice in March; refund of the duplicate requested."),
+    ("T-3", "Duplicate charge on invoice 88 refunded to the card."),
+    ("T-4", "Customer asks whether the warranty covers water damage to the charger."),
+]
+
+
+@pytest.fixture(scope="module")
+def int8(tmp_path_factory):
+    return open_embedder("all-MiniLM-L6-v2", "onnx-int8", tmp_path_factory.mktemp("model-cache"))
+
+
+@pytest.fixture
+def store_dir(tmp_path, embedder, extractor):
+    """A small store built with PyTorch fp32 (the conftest embedder), closed."""
+    settings = make_settings(tmp_path / "data")
+    services = Services.open(settings, embedder=embedder, extractor=extractor)
+    for ticket, text in TEXTS:
+        services.memories.store(StoreRequest(agent_id="bot", content=text, ticket_id=ticket))
+    services.close()
+    return settings
+
+
+def snapshot(settings, embedder, extractor):
+    """What the directory holds: its record, every memory's embedding, the index files."""
+    from app.graph import GraphStore
+
+    graph = GraphStore(settings.data_dir, buffer_pool_mb=64)
+    try:
+        record = graph.get_meta(EMBEDDING_KEY)
+        rows = graph.read("MATCH (m:Memory) RETURN m.id, m.embedding ORDER BY m.id")
+    finally:
+        graph.close()
+    files = {p.name: p.read_bytes() for p in sorted((settings.data_dir / "vectors").glob("*.usearch"))}
+    return record, [(i, list(e)) for i, e in rows], files
+
+
+def embedded_as_reembed_does(embedder, rows, batch_size):
+    """int8 activations are quantized per batch: a text's vector depends a little on its
+    batch, so the expected vectors come in reembed's batches (memory id order)."""
+    rows = sorted(rows)
+    out = {}
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        out.update(zip([i for i, _ in chunk], embedder.embed([c for _, c in chunk]), strict=True))
+    return out
+
+
+def dense_top(services, query):
+    return services.recall.recall("bot", query, top_k=1, config=PRESETS["dense"])[0].memory.content
+
+
+def test_another_vector_space_is_refused_with_model_mismatch_and_nothing_changes(store_dir, embedder, extractor, int8):
+    before = snapshot(store_dir, embedder, extractor)
+    with pytest.raises(ModelMismatch) as info:
+        Services.open(store_dir, embedder=int8, extractor=extractor)
+    assert info.value.code == "MODEL_MISMATCH"
+    message = info.value.message
+    assert "'all-MiniLM-L6-v2' on torch (fp32" in message and "onnx-int8" in message
+    assert "casegraph reembed" in message
+    assert snapshot(store_dir, embedder, extractor) == before
+
+
+def test_reembed_converts_every_memory_and_recall_works_after(store_dir, embedder, extractor, int8):
+    report = reembed(store_dir, int8, batch_size=3, progress=False)
+    assert report.converted and report.memories == len(TEXTS) and report.embedded == len(TEXTS)
+    assert report.source == VectorSpace("all-MiniLM-L6-v2", 384) and report.target.runtime == "onnx-int8"
+    services = Services.open(store_dir, embedder=int8, extractor=extractor)
+    try:
+        assert VectorSpace.from_json(services.graph.get_meta(EMBEDDING_KEY)) == VectorSpace.of(int8)
+        assert services.graph.get_meta(REEMBED_KEY) is None
+        rows = [tuple(r) for r in services.graph.read("MATCH (m:Memory) RETURN m.id, m.content")]
+        ids = [i for i, _ in rows]
+        # The graph and the rebuilt index hold the int8 vectors of each memory's text.
+        stored = services.graph.embeddings("bot", ids)
+        expected = embedded_as_reembed_does(int8, rows, 3)
+        assert np.abs(stored - np.stack([expected[i] for i in ids])).max() < 1e-5
+        indexed = services.vectors.vectors_of("bot", ids)
+        assert all(np.abs(indexed[i] - s).max() < 1e-3 for i, s in zip(ids, stored, strict=True))
+        assert dense_top(services, "my login reset link no longer works") == TEXTS[2][1]
+        assert dense_top(services, "was the double charge paid back?") in (TEXTS[4][1], TEXTS[5][1])
+        assert services.tickets.tickets.stale_tickets(10) == []  # refreshed with the new vectors
+        assert not services.graph.read("MATCH (x:Meta) WHERE starts_with(x.key, $p) RETURN x.key",
+                                        {"p": PROGRESS_PREFIX})
+    finally:
+        services.close()
+    # The old runtime is now the one refused; a second run has nothing to do.
+    with pytest.raises(ModelMismatch):
+        Services.open(store_dir, embedder=embedder, extractor=extractor)
+    assert not reembed(store_dir, int8, progress=False).converted
+
+
+class Killed(Exception):
+    pass
+
+
+def test_an_interrupted_reembed_is_refused_by_both_spaces_and_resumes(store_dir, embedder, extractor, int8):
+    def stop_after_two_batches(done: int) -> None:
+        if done >= 4:
+            raise Killed
+
+    with pytest.raises(Killed):
+        reembed(store_dir, int8, batch_size=2, progress=False, after_batch=stop_after_two_batches)
+    for either in (embedder, int8):
+        with pytest.raises(ModelMismatch) as info:
+            Services.open(store_dir, embedder=either, extractor=extractor)
+        assert "was interrupted" in info.value.message and "casegraph reembed" in info.value.message
+    report = reembed(store_dir, int8, batch_size=2, progress=False)
+    assert (report.resumed_at, report.embedded, report.memories) == (4, 3, 7)
+    services = Services.open(store_dir, embedder=int8, extractor=extractor)
+    try:
+        rows = [tuple(r) for r in services.graph.read("MATCH (m:Memory) RETURN m.id, m.content")]
+        stored = services.graph.embeddings("bot", [i for i, _ in rows])
+        expected = embedded_as_reembed_does(int8, rows, 2)
+        assert np.abs(stored - np.stack([expected[i] for i, _ in rows])).max() < 1e-5
+        assert dense_top(services, "is water damage covered by the warranty?") == TEXTS[6][1]
+    finally:
+        services.close()
+
+
+def test_the_reembed_command_converts_and_says_how_to_serve(store_dir, int8, extractor, monkeypatch, capsys):
+    from app.cli import main
+
+    monkeypatch.setenv("CASEGRAPH_MODEL_CACHE_DIR", str(int8.folder.parent))
+    monkeypatch.setenv("CASEGRAPH_BUFFER_POOL_MB", "64")
+    args = ["reembed", "--data-dir", str(store_dir.data_dir), "--runtime", "onnx-int8", "--no-progress"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"re-embedded {len(TEXTS)} memories (0 by an earlier run)" in err
+    assert "CASEGRAPH_EMBEDDING_RUNTIME=onnx-int8" in err
+    assert main(args) == 0
+    assert "nothing to re-embed" in capsys.readouterr().err
+    services = Services.open(store_dir, embedder=int8, extractor=extractor)
+    services.close()
+    assert main(["reembed", "--data-dir", str(store_dir.data_dir / "none")]) == 2
