@@ -1558,6 +1558,37 @@ class GraphStore:
         return found
 
     # -- reads: sessions and customers ------------------------------------------------
+    def session_mentions(
+        self, agent_id: str, kind: str, key: str, limit: int
+    ) -> list[tuple[str, str, int, datetime | None, bool]]:
+        """(memory id, session id, position, session start, session ended) of the memories
+        in a session that MENTION the order, ticket or entity (``kind:key``) ``key``."""
+        label = {"order": "`Order`", "ticket": "Ticket", "entity": "Entity"}[kind]
+        rows = self.read_prepared(
+            f"MATCH (:{label} {{uid: $u}})<-[:MENTIONS]-(m:Memory)-[e:IN_SESSION]->(s:Session) "
+            f"RETURN m.id, s.id, e.seq, s.started_at, s.ended_at IS NOT NULL LIMIT {int(limit)}",
+            {"u": node_uid(agent_id, key)},
+        )
+        return [(r[0], r[1], int(r[2] or 0), _utc(r[3]), bool(r[4])) for r in rows]
+
+    def session_tail(
+        self, session_id: str, after: int, limit: int, now: datetime
+    ) -> list[tuple[str, int, str, dict[str, Any]]]:
+        """(id, position, content, metadata) of the last ``limit`` unexpired memories of a
+        session after position ``after``, in order."""
+        rows = self.read_prepared(
+            "MATCH (m:Memory)-[e:IN_SESSION]->(:Session {id: $s}) WHERE e.seq > $q "
+            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            f"RETURN m.id, e.seq, m.content, m.metadata ORDER BY e.seq DESC LIMIT {int(limit)}",
+            {"s": session_id, "q": int(after), "now": now},
+        )
+        return [(r[0], int(r[1]), r[2], json.loads(r[3]) if r[3] else {}) for r in reversed(rows)]
+
+    def session_summary_memory(self, session_id: str) -> str | None:
+        """The id of the memory that summarises a session (when it was ended with one)."""
+        rows = self.read_prepared("MATCH (m:Memory)-[:SUMMARISES]->(:Session {id: $s}) RETURN m.id", {"s": session_id})
+        return rows[0][0] if rows else None
+
     def get_session(self, session_id: str) -> Session | None:
         rows = self.read(
             f"MATCH (s:Session {{id: $id}}) {_SESSION_CUSTOMER} OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from app import identity, query_text
+from app import identity, query_text, threads
 from app.attrs_cache import NO_TIME, micros
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
@@ -90,6 +90,11 @@ class _Found:
     bm25: dict[str, float]
     links: dict[str, GraphLink]
     attrs: dict[str, Attrs]  # known ranking attributes (the rest are looked up on demand)
+    # Conversations that name a node of the query, with their outcomes (app/threads.py).
+    walked: list[threads.Thread] = field(default_factory=list)
+
+    def outcome_ids(self) -> set[str]:
+        return {memory_id for t in self.walked for memory_id, _ in t.outcomes}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +167,11 @@ class RecallService:
         found = self._collect(agent_id, query, top_k, flt, config)
         if not found.ids:
             return []
-        candidates, best_bm25 = self._pruned_candidates(found, config, top_k)
-        ranked = rank(candidates, now=found.now, config=config, top_k=top_k, best_bm25=best_bm25)
+        outcomes = found.outcome_ids()
+        candidates, best_bm25 = self._pruned_candidates(found, config, top_k, keep=outcomes)
+        ranked = rank(candidates, now=found.now, config=config, top_k=top_k + len(outcomes), best_bm25=best_bm25)
+        # Each conversation's outcome just below its best-ranked message (app/threads.py).
+        ranked = threads.place(ranked, found.walked, top_k)
         memories = self._answers(agent_id, [r.memory_id for r in ranked])
         # A memory deleted since its attributes were read is left out, as gather would.
         return [RecallHit(memories[r.memory_id], r.score, r.signals, r.why) for r in ranked if r.memory_id in memories]
@@ -252,6 +260,11 @@ class RecallService:
             else None
         )
         graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs, named) if refs else None
+        thread_job = (
+            self._pool.submit(threads.find_threads, self.graph, agent_id, refs, now)
+            if threads.node_labels(refs) and not _ASKS_FOR_OTHERS.search(query)
+            else None
+        )
         filtered = replace(flt, include_superseded=False) != RecallFilter()
         allowed_job = (
             self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT, self.vectors.ids_of)
@@ -276,6 +289,8 @@ class RecallService:
             semantic = {h.memory_id: h.similarity for h in self.vectors.search(agent_id, qvec, depth)}
         kw_hits = kw_job.result() if kw_job else []
         links = graph_job.result() if graph_job else {}
+        walked = thread_job.result() if thread_job else []
+        links = threads.outcome_links(walked, links)
         bm25 = {h.memory_id: h.score for h in kw_hits}
 
         ids = list(dict.fromkeys([*semantic, *bm25, *links]))
@@ -288,7 +303,7 @@ class RecallService:
         attrs = {h.memory_id: h.attrs for h in kw_hits}
         if allowed is not None:
             attrs.update(allowed)
-        return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs)
+        return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs, walked)
 
     def _resolved(self, agent_id: str, query: str) -> tuple[NodeRefs, list[query_text.Mention]]:
         """The nodes ``query`` names that exist for this agent, and the query's mentions:
@@ -314,8 +329,11 @@ class RecallService:
                 found.agent_id, missing, found.qvec, keys=None if keys is None else keys[at]
             ))
 
-    def _pruned_candidates(self, found: _Found, config: RecallConfig, top_k: int) -> tuple[list[Candidate], float]:
-        """The candidates that can reach the top ``top_k``, and the pool's best BM25 score.
+    def _pruned_candidates(
+        self, found: _Found, config: RecallConfig, top_k: int, keep: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[list[Candidate], float]:
+        """The candidates that can reach the top ``top_k`` (and those of ``keep`` in any
+        case), and the pool's best BM25 score.
 
         Attributes come from the candidate rows and the attribute cache. A candidate
         whose attributes are still unknown is bounded by ``partial_bounds``
@@ -355,14 +373,15 @@ class RecallService:
         # Every keyword hit carries its attributes, so the best live BM25 score is known.
         best_bm25 = max((found.bm25[i] for i in ids if i in found.bm25 and i in attrs and wanted(attrs[i])), default=0.0)
         if not exact_only:
-            ids = self._within_reach(found, ids, keys, config, top_k, best_bm25)
+            reach = set(self._within_reach(found, ids, keys, config, top_k, best_bm25))
+            ids = [i for i in ids if i in reach or i in keep]
         unknown = [i for i in ids if i not in attrs]
         if unknown:  # the attribute cache usually holds them all (app/attrs_cache.py)
             attrs.update(self.graph.cached_attrs(found.agent_id, unknown))
             unknown = [i for i in unknown if i not in attrs]
-        if exact_only:
-            attrs.update(self.graph.memory_attrs(found.agent_id, unknown))
-            unknown = []
+        if exact_only or keep:
+            attrs.update(self.graph.memory_attrs(found.agent_id, unknown if exact_only else [i for i in unknown if i in keep]))
+            unknown = [i for i in unknown if i not in attrs]
         chosen = [candidate(i) for i in ids if i in attrs and wanted(attrs[i])]
         if unknown:
             def upper(i: str) -> float:
