@@ -1584,6 +1584,18 @@ class GraphStore:
         )
         return [(r[0], int(r[1]), r[2], json.loads(r[3]) if r[3] else {}) for r in reversed(rows)]
 
+    def idle_sessions(self, idle_since: datetime, limit: int) -> list[str]:
+        """Open sessions started at or before ``idle_since`` with no memory created after
+        it, oldest first."""
+        rows = self.read(
+            "MATCH (s:Session) WHERE s.ended_at IS NULL AND s.started_at <= $t "
+            "OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
+            "WITH s, max(m.created_at) AS last WHERE last IS NULL OR last <= $t "
+            f"RETURN s.id ORDER BY s.started_at, s.id LIMIT {int(limit)}",
+            {"t": idle_since},
+        )
+        return [r[0] for r in rows]
+
     def session_summary_memory(self, session_id: str) -> str | None:
         """The id of the memory that summarises a session (when it was ended with one)."""
         rows = self.read_prepared("MATCH (m:Memory)-[:SUMMARISES]->(:Session {id: $s}) RETURN m.id", {"s": session_id})

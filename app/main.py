@@ -145,13 +145,16 @@ def create_app(
 
 
 async def _housekeeping(services: Services, settings: Settings) -> None:
-    """Save dirty vector indexes and sweep expired memories, until cancelled."""
+    """Save dirty vector indexes, sweep expired memories and end idle sessions, until cancelled."""
     while True:
         await asyncio.sleep(settings.vector_save_interval_s)
         try:
             swept = await asyncio.to_thread(services.memories.sweep_expired)
             if swept:
                 log.info("swept %d expired memories", swept)
+            ended = await asyncio.to_thread(services.memories.end_idle_sessions)
+            if ended:
+                log.info("ended %d idle sessions", len(ended))
             await asyncio.to_thread(services.vectors.save)
         except Exception:
             log.exception("housekeeping failed; retrying next round")

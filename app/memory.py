@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import re
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -198,6 +199,7 @@ class MemoryService:
         self.hygiene = HygienePlanner(
             graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost), vectors
         )
+        self._ending = threading.Lock()
         # Called after every committed change (stores, forgets, sweeps): the ticket
         # service recomputes the relations of the tickets the change touched.
         self.listeners: list[Callable[[], object]] = []
@@ -642,6 +644,28 @@ class MemoryService:
         return count
 
     # -- sessions ---------------------------------------------------------------------
+    def end_idle_sessions(self, now: datetime | None = None, *, limit: int = 500) -> list[str]:
+        """End the sessions idle for ``session_idle_minutes`` at ``now`` (the service
+        clock by default; none when the setting is 0) as ``session_end`` does, summary
+        memory included; return their ids.
+
+        Idle: started that long ago, and no memory of it created since. Bots rarely end
+        their sessions, and an ended session is what consolidation and recall's
+        outcomes (app/threads.py) read. A session a client ends meanwhile is skipped.
+        """
+        minutes = self.settings.session_idle_minutes
+        if minutes <= 0:
+            return []
+        now = now or self.clock()
+        ended = []
+        for session_id in self.graph.idle_sessions(now - timedelta(minutes=minutes), limit):
+            try:
+                self.session_end(session_id, idle=True)
+            except SessionEnded:
+                continue
+            ended.append(session_id)
+        return ended
+
     def session_start(
         self, agent_id: str, customer_id: str | None = None, metadata: dict[str, Any] | None = None
     ) -> Session:
@@ -662,10 +686,18 @@ class MemoryService:
         *,
         agent_id: str | None = None,
         consolidate: bool = True,
+        idle: bool = False,
     ) -> Session:
         """End a session. With ``consolidate`` (the default) its summary becomes a memory:
         the caller's ``summary`` if given, else an extractive one (consolidation.py) when
-        the session holds two or more memories."""
+        the session holds two or more memories. ``idle``: ended by the idle sweep (the
+        summary's metadata says so)."""
+        with self._ending:  # a client's end and the idle sweep's: one summary, not two
+            return self._end_session(session_id, summary, agent_id=agent_id, consolidate=consolidate, idle=idle)
+
+    def _end_session(
+        self, session_id: str, summary: str | None, *, agent_id: str | None, consolidate: bool, idle: bool
+    ) -> Session:
         session = self.session_get(session_id, agent_id=agent_id)
         if session.ended_at is not None:
             raise SessionEnded(f"session {session_id!r} has already ended")
@@ -680,7 +712,7 @@ class MemoryService:
             if summary is not None:
                 summary = self.redactor.text(check_text(summary, "summary"))
         ended_at = self.clock()
-        record = self._summary_record(session, summary, ended_at) if consolidate else None
+        record = self._summary_record(session, summary, ended_at, idle=idle) if consolidate else None
         if record is None:
             self.graph.end_session(session_id, ended_at, summary)
         else:
@@ -692,7 +724,9 @@ class MemoryService:
             self._changed()
         return self.session_get(session_id)
 
-    def _summary_record(self, session: Session, summary: str | None, ended_at: datetime) -> MemoryRecord | None:
+    def _summary_record(
+        self, session: Session, summary: str | None, ended_at: datetime, *, idle: bool = False
+    ) -> MemoryRecord | None:
         """The summary memory of a session about to end, or None when there is nothing to say."""
         memories = self.graph.session_memories(session.id, ended_at)
         if summary is None:
@@ -713,7 +747,10 @@ class MemoryService:
             importance=importance,
             tags=(*tags, "session-summary"),
             memory_type="semantic",
-            metadata={"summaryOf": session.id, "sources": [m.id for m in memories][:100]},
+            metadata={
+                "summaryOf": session.id, "sources": [m.id for m in memories][:100],
+                **({"endedBy": "idle"} if idle else {}),
+            },
             created_at=memories[-1].created_at if memories else ended_at,
         )
         prepared = self._prepare(request, ended_at, {}, allow_ended_sessions=False)

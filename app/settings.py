@@ -73,6 +73,10 @@ class Settings:
     dedup_importance_boost: float = 0.05
     # Seconds between background saves of the vector index (Kùzu stays the source of truth).
     vector_save_interval_s: float = 30.0
+    # A session nothing was stored into for this many minutes is ended by the background
+    # sweep, consolidated as sessionEnd would (its summary memory): most bots never end
+    # their sessions. 0 leaves sessions open until a client ends them.
+    session_idle_minutes: float = 120.0
     # Two tickets whose memories' mean embeddings are at least this similar (cosine) are
     # RELATED by "similar wording" (see app/relations.py).
     ticket_similarity_threshold: float = 0.55
@@ -121,7 +125,7 @@ class Settings:
         for name in ("max_content_chars", "max_batch_size", "max_top_k"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("recency_half_life_days", "vector_save_interval_s"):
+        for name in ("recency_half_life_days", "vector_save_interval_s", "session_idle_minutes"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigurationError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.buffer_pool_mb < 16:
@@ -132,6 +136,8 @@ class Settings:
             raise ConfigurationError("recency_half_life_days must be positive")
         if self.vector_save_interval_s <= 0:
             raise ConfigurationError("vector_save_interval_s must be positive")
+        if self.session_idle_minutes < 0:
+            raise ConfigurationError("session_idle_minutes must be 0 (never) or more")
         if self.embedding_runtime not in EMBEDDING_RUNTIMES:
             raise ConfigurationError(
                 f"embedding_runtime must be one of {', '.join(EMBEDDING_RUNTIMES)}, got {self.embedding_runtime!r}"
