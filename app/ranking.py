@@ -6,22 +6,38 @@ Every candidate memory gets five signals in [0, 1]:
 - ``keyword``    BM25 score from the keyword index, divided by the best BM25 score among
                  the candidates (so the best keyword match is 1.0);
 - ``graph``      1.0 when the memory is linked to a node the query names (a customer,
-                 an order, a ticket, an e-mail...), 0.5 when it is linked through that
-                 node's customer, 0 otherwise;
+                 an order, a ticket, an e-mail...), less when it is linked through that
+                 node (its customer, its thread), 0 otherwise;
 - ``importance`` the importance given at store time (a prior, never a filter);
 - ``recency``    ``0.5 ** (age_days / half_life_days)``.
 
-The score is the weighted sum of the signals, with the weights of a ``RecallConfig``;
-a superseded memory (only present when the filter asks for superseded memories) has its
-score multiplied by ``superseded_penalty`` and always ranks below the memory that
-superseded it. Presets name the modes the quality benchmark compares.
+The score is the fusion of the three sources (semantic, keyword, graph) plus the two
+priors: ``source + importance_weight * importance + recency_weight * recency``. How the
+sources fuse is the config's ``fusion``:
+
+- ``rrf`` (the default): reciprocal-rank fusion. Semantic and keyword search each rank the
+  candidate pool by their own signal (equal values share a rank), and a candidate gets
+  ``(k + 1) / (k + rank)`` from each (1.0 for the first). Ranks, not raw scores: cosine
+  and BM25 scales differ per query and per dataset, and ranks need no weights for them.
+  The graph strength is already on a fixed scale (1.0 linked to what the query names,
+  less through it) and counts as it is. The source score is the mean over the sources
+  that found anything for the query, weighted by the source weights;
+- ``score``: the same with each text signal divided by its best in the pool;
+- ``weighted``: the weighted sum of the signals, with hand-tuned weights (the old default,
+  kept as the ``weighted`` preset).
+
+For ``rrf`` and ``score`` a candidate's source score depends on the whole pool
+(``fuse``); recall computes it over every live candidate, then ranks. A superseded
+memory (only present when the filter asks for superseded memories) has its score
+multiplied by ``superseded_penalty`` and always ranks below the memory that superseded
+it. Presets name the modes the quality benchmark compares.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -29,21 +45,23 @@ import numpy as np
 
 from app.models import Signals
 
+FUSIONS = ("rrf", "score", "weighted")
+
 
 @dataclass(frozen=True, slots=True)
 class RecallConfig:
-    # Default weights: tuned with benchmarks/tune.py on the development world (seed 7);
-    # the reported benchmark uses another world (seed 42). See BENCHMARKS.md. Once the graph
-    # has resolved names and ids, any keyword weight cost precision on paraphrased questions
-    # and gained nothing, so the default does not search keywords at all: its candidates
-    # changed no answer of the quality benchmark (recall@5, MRR and nDCG@10 identical), and
-    # BM25 over 100k memories was 34 ms of a 50 ms recall.
+    # The default fuses ranks (no per-dataset weights: every source counts the same). The
+    # rest - rrf_k and the two priors - was chosen by leave-one-world-out on the quality
+    # benchmark's worlds (benchmarks/lowo.py; BENCHMARKS.md): on every world, the
+    # choice made on the other worlds.
     name: str = "hybrid_graph"
-    semantic_weight: float = 0.30
-    keyword_weight: float = 0.0
-    graph_weight: float = 0.60
-    importance_weight: float = 0.09
-    recency_weight: float = 0.01
+    fusion: str = "rrf"
+    rrf_k: float = 60.0
+    semantic_weight: float = 1.0
+    keyword_weight: float = 1.0
+    graph_weight: float = 1.0
+    importance_weight: float = 0.01
+    recency_weight: float = 0.005
     half_life_days: float = 30.0
     # How many candidates each source (vectors, keywords) contributes before ranking.
     candidate_pool: int = 60
@@ -56,25 +74,31 @@ class RecallConfig:
     # Out-of-date memories (kept for history) rank below current ones.
     superseded_penalty: float = 0.5
 
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {FUSIONS}")
+
     def with_half_life(self, days: float) -> RecallConfig:
         return replace(self, half_life_days=days)
 
 
 PRESETS: dict[str, RecallConfig] = {
     "dense": RecallConfig(
-        name="dense", semantic_weight=1.0, keyword_weight=0.0, graph_weight=0.0,
+        name="dense", fusion="weighted", semantic_weight=1.0, keyword_weight=0.0, graph_weight=0.0,
         importance_weight=0.0, recency_weight=0.0, use_keywords=False, use_graph=False,
     ),
     "keyword": RecallConfig(
-        name="keyword", semantic_weight=0.0, keyword_weight=1.0, graph_weight=0.0,
+        name="keyword", fusion="weighted", semantic_weight=0.0, keyword_weight=1.0, graph_weight=0.0,
         importance_weight=0.0, recency_weight=0.0, use_vectors=False, use_keywords=True, use_graph=False,
     ),
-    # The hybrid baseline is tuned the same way (benchmarks/tune.py), for a fair comparison.
-    "hybrid": RecallConfig(
-        name="hybrid", semantic_weight=0.74, keyword_weight=0.07, graph_weight=0.0,
-        importance_weight=0.15, recency_weight=0.04, use_keywords=True, use_graph=False,
-    ),
+    # Keyword + vector fusion without the graph: the default's fusion, one source less.
+    "hybrid": RecallConfig(name="hybrid", graph_weight=0.0, use_keywords=True, use_graph=False),
     "hybrid_graph": RecallConfig(),
+    # The weighted sum the default was before fusion (tuned on the first generator alone).
+    "weighted": RecallConfig(
+        name="weighted", fusion="weighted", semantic_weight=0.30, keyword_weight=0.0, graph_weight=0.60,
+        importance_weight=0.09, recency_weight=0.01,
+    ),
 }
 DEFAULT_PRESET = "hybrid_graph"
 
@@ -120,15 +144,79 @@ def signals_for(
     )
 
 
-def combine(s: Signals, config: RecallConfig, *, superseded: bool = False) -> float:
-    score = (
-        config.semantic_weight * s.semantic
-        + config.keyword_weight * s.keyword
-        + config.graph_weight * s.graph
-        + config.importance_weight * s.importance
-        + config.recency_weight * s.recency
-    )
+def weighted_source(s: Signals, config: RecallConfig) -> float:
+    """The ``weighted`` fusion's source score: the weighted sum of the three signals."""
+    return config.semantic_weight * s.semantic + config.keyword_weight * s.keyword + config.graph_weight * s.graph
+
+
+def total(source: float, s: Signals, config: RecallConfig, *, superseded: bool = False) -> float:
+    """A candidate's score: its source score plus the importance and recency priors."""
+    score = source + config.importance_weight * s.importance + config.recency_weight * s.recency
     return score * config.superseded_penalty if superseded else score
+
+
+def combine(s: Signals, config: RecallConfig, *, superseded: bool = False) -> float:
+    """The score under the ``weighted`` fusion (its source score needs no pool)."""
+    return total(weighted_source(s, config), s, config, superseded=superseded)
+
+
+def fuse(semantic: np.ndarray, keyword: np.ndarray, graph: np.ndarray, config: RecallConfig) -> np.ndarray:
+    """Source scores of a candidate pool (aligned arrays of raw signals: cosine, BM25,
+    graph strength). ``rrf`` and ``score`` give each candidate at most 1.0; ``weighted``
+    is ``weighted_source`` of each candidate's signals."""
+    semantic = np.clip(np.asarray(semantic, dtype=np.float64), 0.0, 1.0)
+    keyword = np.maximum(np.asarray(keyword, dtype=np.float64), 0.0)
+    graph = np.clip(np.asarray(graph, dtype=np.float64), 0.0, 1.0)
+    best_kw = float(keyword.max()) if keyword.size else 0.0
+    if config.fusion == "weighted":
+        return (config.semantic_weight * semantic
+                + config.keyword_weight * (keyword / best_kw if best_kw > 0 else keyword)
+                + config.graph_weight * graph)
+    out = np.zeros(semantic.shape, dtype=np.float64)
+    weights = 0.0
+    for weight, values in ((config.semantic_weight, semantic), (config.keyword_weight, keyword),
+                           (config.graph_weight, graph)):
+        # A source that found nothing for this query (no keyword hit, no node named) does
+        # not count: what the others found keeps its full scale against the priors.
+        if weight <= 0 or not (values > 0).any():
+            continue
+        weights += weight
+        if values is graph:
+            # Graph strengths are calibrated by construction (1.0 linked to what the query
+            # names, less through it): they count as they are. Ranks would make "through
+            # the customer" the near-equal of "names the order" whenever few are linked.
+            out += weight * values
+        elif config.fusion == "rrf":
+            out += weight * reciprocal_ranks(values, config.rrf_k)
+        else:
+            out += weight * (values / float(values.max()))
+    return out / weights if weights else out
+
+
+def reciprocal_ranks(values: np.ndarray, k: float) -> np.ndarray:
+    """``(k + 1) / (k + rank)`` of each positive value, ranked highest first, equal values
+    sharing a rank (dense ranking: the next value down is one rank lower); 0 for the rest."""
+    out = np.zeros(values.shape, dtype=np.float64)
+    positive = values > 0
+    if positive.any():
+        v = values[positive]
+        distinct = np.unique(v)[::-1]
+        rank = np.searchsorted(-distinct, -v) + 1
+        out[positive] = (k + 1.0) / (k + rank)
+    return out
+
+
+def source_scores(pool: Sequence[Candidate], config: RecallConfig) -> dict[str, float]:
+    """``fuse`` over a pool of candidates, by memory id."""
+    if not pool:
+        return {}
+    values = fuse(
+        np.fromiter((c.semantic for c in pool), dtype=np.float64, count=len(pool)),
+        np.fromiter((c.keyword_bm25 for c in pool), dtype=np.float64, count=len(pool)),
+        np.fromiter((c.graph for c in pool), dtype=np.float64, count=len(pool)),
+        config,
+    )
+    return {c.memory_id: float(v) for c, v in zip(pool, values, strict=True)}
 
 
 def approx_scores(
@@ -150,6 +238,13 @@ def approx_scores(
         + config.importance_weight * np.clip(importance, 0.0, 1.0)
         + config.recency_weight * rec
     )
+
+
+def approx_totals(source: np.ndarray, importance: np.ndarray, age_seconds: np.ndarray, config: RecallConfig) -> np.ndarray:
+    """``total`` of many candidates at once (none superseded), equal to it up to float
+    rounding: recall uses it to build only the candidates that can reach the top k."""
+    rec = np.power(0.5, np.maximum(age_seconds, 0.0) / 86_400 / config.half_life_days)
+    return source + config.importance_weight * np.clip(importance, 0.0, 1.0) + config.recency_weight * rec
 
 
 def explain(c: Candidate, s: Signals, config: RecallConfig) -> tuple[str, ...]:
@@ -179,34 +274,44 @@ def rank(
     config: RecallConfig,
     top_k: int,
     best_bm25: float | None = None,
+    sources: Mapping[str, float] | None = None,
 ) -> list[Ranked]:
     """Score every candidate and return the best ``top_k``, ties broken by recency then id.
 
-    ``best_bm25`` normalises keyword scores; it defaults to the best among ``candidates``
-    (pass it when the candidates were pruned from a larger pool).
+    ``best_bm25`` normalises keyword signals and ``sources`` holds the source scores; both
+    default to what ``candidates`` alone give (pass them when the candidates were pruned
+    from a larger pool). Under the ``weighted`` fusion the source score is
+    ``weighted_source`` of the signals and ``sources`` is not needed.
     """
     pool = list(candidates)
     if best_bm25 is None:
         best_bm25 = max((c.keyword_bm25 for c in pool), default=0.0)
+    if config.fusion != "weighted" and sources is None:
+        sources = source_scores(pool, config)
     if not any(c.superseded_by for c in pool):
-        return _top_k(pool, now=now, config=config, top_k=top_k, best_bm25=best_bm25)
+        return _top_k(pool, now=now, config=config, top_k=top_k, best_bm25=best_bm25, sources=sources)
     scored = []
     for c in pool:
         s = signals_for(c, best_bm25=best_bm25, now=now, config=config)
-        score = combine(s, config, superseded=c.superseded_by is not None)
+        source = weighted_source(s, config) if sources is None else sources[c.memory_id]
+        score = total(source, s, config, superseded=c.superseded_by is not None)
         scored.append(Ranked(c.memory_id, score, s, explain(c, s, config)))
     scored.sort(key=lambda r: (-r.score, -r.signals.recency, r.memory_id))
     return _successors_first(scored, {c.memory_id: c.superseded_by for c in pool if c.superseded_by})[:top_k]
 
 
-def _top_k(pool: list[Candidate], *, now: datetime, config: RecallConfig, top_k: int, best_bm25: float) -> list[Ranked]:
+def _top_k(
+    pool: list[Candidate], *, now: datetime, config: RecallConfig, top_k: int, best_bm25: float,
+    sources: Mapping[str, float] | None,
+) -> list[Ranked]:
     """``rank`` when nothing in ``pool`` is superseded: the same scores and order, but
     reasons and ``Ranked`` rows are built for the ``top_k`` alone (recall ranks ~500
     graph candidates for a named customer)."""
     scored = []
     for i, c in enumerate(pool):
         s = signals_for(c, best_bm25=best_bm25, now=now, config=config)
-        scored.append((-combine(s, config), -s.recency, c.memory_id, i, s))
+        source = weighted_source(s, config) if sources is None else sources[c.memory_id]
+        scored.append((-total(source, s, config), -s.recency, c.memory_id, i, s))
     # i breaks the remaining ties in pool order, as rank's stable sort does.
     return [
         Ranked(pool[i].memory_id, -neg_score, s, explain(pool[i], s, config))

@@ -42,7 +42,9 @@ from app.ranking import (
     Candidate,
     RecallConfig,
     approx_scores,
+    approx_totals,
     combine,
+    fuse,
     partial_bounds,
     rank,
     signals_for,
@@ -168,8 +170,13 @@ class RecallService:
         if not found.ids:
             return []
         outcomes = found.outcome_ids()
-        candidates, best_bm25 = self._pruned_candidates(found, config, top_k, keep=outcomes)
-        ranked = rank(candidates, now=found.now, config=config, top_k=top_k + len(outcomes), best_bm25=best_bm25)
+        sources = None
+        if config.fusion == "weighted":
+            candidates, best_bm25 = self._pruned_candidates(found, config, top_k, keep=outcomes)
+        else:
+            candidates, best_bm25, sources = self._fused_candidates(found, config, top_k, keep=outcomes)
+        ranked = rank(candidates, now=found.now, config=config, top_k=top_k + len(outcomes), best_bm25=best_bm25,
+                      sources=sources)
         # Each conversation's outcome just below its best-ranked message (app/threads.py).
         ranked = threads.place(ranked, found.walked, top_k)
         memories = self._answers(agent_id, [r.memory_id for r in ranked])
@@ -407,6 +414,63 @@ class RecallService:
                 chosen.extend(fresh)
                 scores = sorted([*scores, *(score(c) for c in fresh)], reverse=True)
         return chosen, best_bm25
+
+    def _fused_candidates(
+        self, found: _Found, config: RecallConfig, top_k: int, keep: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[list[Candidate], float, dict[str, float]]:
+        """``_pruned_candidates`` for a fusion over the pool (``ranking.fuse``): a candidate's
+        source score depends on every live candidate, so liveness is settled for all of
+        them first (attribute cache, then point lookups for the few it lacks), the source
+        scores are fused over the live pool - the pool ``gather`` returns - and only the
+        candidates whose score can reach the top ``top_k`` (and those of ``keep``) are built."""
+        now, flt, attrs = found.now, found.flt, found.attrs
+        ids = found.ids
+        keys = np.fromiter((vector_key(i) for i in ids), dtype=np.uint64, count=len(ids))
+        self._fill_semantic(found, ids, config, keys)
+        missing = [i for i in ids if i not in attrs]
+        if missing:
+            attrs.update(self.graph.cached_attrs(found.agent_id, missing))
+            missing = [i for i in missing if i not in attrs]
+        if missing:
+            attrs.update(self.graph.memory_attrs(found.agent_id, missing))
+
+        def wanted(a: Attrs | None) -> bool:
+            if a is None or (a.expires_at is not None and a.expires_at <= now):
+                return False
+            return flt.include_superseded or not a.superseded_by
+
+        live = [i for i in ids if wanted(attrs.get(i))]
+        links = found.links
+        semantic = np.fromiter((found.semantic.get(i, 0.0) for i in live), dtype=np.float64, count=len(live))
+        bm25 = np.fromiter((found.bm25.get(i, 0.0) for i in live), dtype=np.float64, count=len(live))
+        graph = np.fromiter((links[i].strength if i in links else 0.0 for i in live), dtype=np.float64, count=len(live))
+        source = fuse(semantic, bm25, graph, config)
+        sources = dict(zip(live, source.tolist(), strict=True))
+        best_bm25 = float(bm25.max()) if len(live) else 0.0
+        chosen = live
+        if len(live) > top_k and not flt.include_superseded:
+            now_us = micros(now)
+            scores = approx_totals(
+                source,
+                np.fromiter((attrs[i].importance for i in live), dtype=np.float64, count=len(live)),
+                np.fromiter(((now_us - micros(attrs[i].created_at)) / 1e6 for i in live), dtype=np.float64,
+                            count=len(live)),
+                config,
+            )
+            kth = np.partition(scores, -top_k)[-top_k]
+            chosen = [i for i, reach in zip(live, (scores >= kth - _REACH_MARGIN).tolist(), strict=True)
+                      if reach or i in keep]
+
+        def candidate(i: str) -> Candidate:
+            a, link = attrs[i], links.get(i)
+            return Candidate(
+                memory_id=i, semantic=found.semantic.get(i, 0.0), keyword_bm25=found.bm25.get(i, 0.0),
+                graph=link.strength if link else 0.0, importance=a.importance, created_at=a.created_at,
+                graph_reasons=tuple(link.reasons) if link else (), superseded_by=a.superseded_by,
+                is_summary=a.kind == "summary",
+            )
+
+        return [candidate(i) for i in chosen], best_bm25, sources
 
     def _within_reach(
         self, found: _Found, ids: list[str], keys: np.ndarray, config: RecallConfig, top_k: int, best_bm25: float

@@ -38,6 +38,7 @@ from app.models import RecallFilter
 from app.ranking import PRESETS, RecallConfig
 from app.services import Services
 from app.settings import Settings
+from benchmarks import lowo
 from benchmarks.histories import NOW, PROFILES, History
 from benchmarks.metrics import (
     METRICS,
@@ -416,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--worlds", default=",".join(WORLDS), help="comma-separated subset of " + ",".join(WORLDS))
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
     parser.add_argument("--json", type=Path, help="also write the results (with per-query scores) here")
+    parser.add_argument("--no-lowo", action="store_true", help="skip the leave-one-world-out table")
     parser.add_argument(
         "--threads", type=int, default=1,
         help="torch threads for the embedding model (default 1: on a busy shared machine one thread "
@@ -434,9 +436,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = bench_settings(Path(tempfile.gettempdir()) / "casegraph-bench-unused")
     embedder, extractor = make_embedder(settings, args.threads), make_extractor(settings)
     results = []
+    pools: list[lowo.WorldPools] = []
+    base = replace(PRESETS["hybrid_graph"], use_keywords=True)
+
+    def keep(p: Prepared) -> None:
+        if not args.no_lowo:
+            pools.append(lowo.gather(p, base, TOP_K))
+
     print(machine_line())
     for world in worlds:
-        result = run(args.profile, args.seed, modes, world=world, embedder=embedder, extractor=extractor, log=log)
+        result = run(args.profile, args.seed, modes, world=world, embedder=embedder, extractor=extractor, log=log,
+                     keep=keep)
         results.append(result)
         print(f"\n### {world}\n")
         print(format_header(result))
@@ -444,6 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(result.table(), flush=True)
     print("\n### Every world against the targets\n")
     print(format_summary(results))
+    if pools:
+        choices, chosen, table = lowo.leave_one_world_out(pools, base, PRESETS["hybrid_graph"], TOP_K, log=log)
+        print("\n### Leave one world out\n")
+        print(lowo.format_lowo(choices, base, PRESETS["hybrid_graph"], chosen, table))
     print(f"\nwall time {time.perf_counter() - started:.0f}s")
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1, default=str))

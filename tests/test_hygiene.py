@@ -12,7 +12,7 @@ from app import hygiene_store as hs
 from app.customer_context import customer_context
 from app.errors import CustomerNotFound, InvalidInput, MemoryNotFound, SessionEnded
 from app.models import RecallFilter, StoreRequest
-from app.ranking import PRESETS, combine
+from app.ranking import PRESETS, total
 from app.services import Services
 from tests.conftest import make_settings
 
@@ -141,7 +141,7 @@ def test_newer_state_supersedes_older_memory_about_the_same_order(svc):
     old = hits[order.index(pending.id)]
     assert "superseded by a newer memory" in old.why
     # Penalised (and capped below its successor when that would not already hold).
-    assert old.score <= combine(old.signals, PRESETS["hybrid_graph"], superseded=True) + 1e-9
+    assert old.score <= total(1.0, old.signals, PRESETS["hybrid_graph"], superseded=True) + 1e-9
     assert old.score <= hits[order.index(approved.id)].score
     edges = svc.graph.read("MATCH (n:Memory)-[:SUPERSEDES]->(o:Memory) RETURN n.id, o.id")
     assert edges == [[approved.id, pending.id]]
@@ -277,7 +277,10 @@ def test_signals_and_why_explain_each_hit(svc):
     assert "best keyword match" in hybrid[0].why and hybrid[0].signals.graph == 0
     assert hybrid[0].memory.id == report.id and hybrid[0].signals.keyword == 1.0
     for h in hits:
-        assert h.score == pytest.approx(combine(h.signals, PRESETS["hybrid_graph"]))
+        # The default fuses the sources (a source score of at most 1) and adds the priors.
+        cfg = PRESETS["hybrid_graph"]
+        source = h.score - cfg.importance_weight * h.signals.importance - cfg.recency_weight * h.signals.recency
+        assert 0.0 < source <= 1.0 + 1e-12
         assert all(0.0 <= v <= 1.0 for v in (h.signals.semantic, h.signals.keyword, h.signals.graph, h.signals.importance, h.signals.recency))
     by_id = {h.memory.id: h for h in hits}
     assert by_id[pref.id].signals.graph == 0.5 and by_id[pref.id].why[0] == "same customer as order #48213"

@@ -1,12 +1,14 @@
-"""Pure unit tests of app.ranking: recency decay, signal normalisation, the weighted
-sum, ordering and tie-breaks, the readable reasons and the presets."""
+"""Pure unit tests of app.ranking: recency decay, signal normalisation, the fusions
+(reciprocal ranks, normalised scores, the weighted sum), ordering and tie-breaks, the
+readable reasons and the presets."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from app import ranking
@@ -17,20 +19,28 @@ from app.ranking import (
     Candidate,
     RecallConfig,
     approx_scores,
+    approx_totals,
     combine,
     explain,
+    fuse,
     partial_bounds,
     preset,
     rank,
     recency,
+    reciprocal_ranks,
     signals_for,
+    source_scores,
+    total,
 )
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-# Explicit weights: these tests check the arithmetic, not the tuned defaults.
+# Explicit weights of the weighted sum: these tests check its arithmetic, not the defaults
+# (the default fuses ranks; see the fusion tests below).
 CFG = RecallConfig(
-    semantic_weight=0.50, keyword_weight=0.15, graph_weight=0.25, importance_weight=0.05, recency_weight=0.05
+    fusion="weighted", semantic_weight=0.50, keyword_weight=0.15, graph_weight=0.25, importance_weight=0.05,
+    recency_weight=0.05,
 )
+WEIGHTED = [name for name, cfg in PRESETS.items() if cfg.fusion == "weighted"]
 
 
 def cand(memory_id="m", *, semantic=0.0, bm25=0.0, graph=0.0, importance=0.0, age_days=0.0, reasons=()):
@@ -143,13 +153,112 @@ def test_custom_weights_are_used():
     assert combine(Signals(semantic=1.0, graph=0.5), cfg) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
-def test_preset_weights_sum_to_one_so_scores_stay_in_unit_interval(name):
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_weighted_preset_weights_sum_to_one_so_scores_stay_in_unit_interval(name):
     cfg = PRESETS[name]
     total = cfg.semantic_weight + cfg.keyword_weight + cfg.graph_weight + cfg.importance_weight + cfg.recency_weight
     assert total == pytest.approx(1.0)
     assert combine(Signals(1.0, 1.0, 1.0, 1.0, 1.0), cfg) == pytest.approx(1.0)
     assert combine(Signals(), cfg) == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - set(WEIGHTED)))
+def test_fused_preset_scores_stay_within_one_plus_the_small_priors(name):
+    cfg = PRESETS[name]
+    first_everywhere = fuse(np.array([0.9, 0.2]), np.array([5.0, 1.0]), np.array([1.0, 0.5]), cfg)
+    assert first_everywhere[0] == pytest.approx(1.0) and first_everywhere[1] < 1.0
+    # Priors break near-ties: together less than a few ranks of one source.
+    assert 0 < cfg.importance_weight + cfg.recency_weight <= 0.05
+
+
+# -- fusion ------------------------------------------------------------------------------
+def test_reciprocal_ranks_share_a_rank_on_equal_values_and_skip_zeros():
+    got = reciprocal_ranks(np.array([0.5, 0.9, 0.5, 0.0, -0.2, 0.1]), 60.0)
+    assert got[1] == 1.0  # first: (k + 1) / (k + 1)
+    assert got[0] == got[2] == pytest.approx(61 / 62)  # tied second
+    assert got[5] == pytest.approx(61 / 63)  # dense ranking: next value is third
+    assert got[3] == got[4] == 0.0
+
+
+def test_rrf_is_the_mean_of_the_sources_reciprocal_ranks():
+    cfg = RecallConfig(fusion="rrf", rrf_k=10.0)
+    semantic, bm25, graph = np.array([0.8, 0.6, 0.1]), np.array([0.0, 7.0, 2.0]), np.array([0.0, 0.0, 1.0])
+    got = fuse(semantic, bm25, graph, cfg)
+    rr = lambda rank: 11 / (10 + rank)  # noqa: E731
+    # Graph strengths count as they are (a calibrated scale), the text signals by rank.
+    assert got.tolist() == pytest.approx([rr(1) / 3, (rr(2) + rr(1)) / 3, (rr(3) + rr(2) + 1.0) / 3])
+    assert fuse(semantic, bm25, graph, cfg).max() <= 1.0
+
+
+def test_a_direct_graph_link_beats_one_through_the_customer_whatever_the_pool_size():
+    # Two candidates: ranks alone would tie them (each first in one source).
+    got = fuse(np.array([0.45, 0.6]), np.array([0.0, 0.0]), np.array([1.0, 0.5]), PRESETS["hybrid_graph"])
+    assert got[0] > got[1]
+
+
+def test_rrf_needs_no_weights_for_the_scale_of_a_source():
+    """Cosines of one model, BM25 of one corpus: any monotone rescaling gives the same fusion."""
+    rng = np.random.default_rng(3)
+    semantic, bm25, graph = rng.uniform(0.1, 0.6, 40), rng.uniform(0, 9, 40), rng.choice([0.0, 0.5, 1.0], 40)
+    cfg = PRESETS["hybrid_graph"]
+    assert cfg.fusion == "rrf"
+    base = fuse(semantic, bm25, graph, cfg)
+    assert np.array_equal(base, fuse(semantic * 1.5, bm25 * 30, graph, cfg))
+    assert np.array_equal(base, fuse(semantic**2, np.sqrt(bm25), graph, cfg))
+
+
+def test_score_fusion_divides_each_source_by_its_best():
+    cfg = RecallConfig(fusion="score")
+    got = fuse(np.array([0.4, 0.2]), np.array([0.0, 3.0]), np.array([0.5, 0.0]), cfg)
+    assert got.tolist() == pytest.approx([(1.0 + 0.0 + 0.5) / 3, (0.5 + 1.0 + 0.0) / 3])
+
+
+def test_a_source_with_no_weight_or_nothing_found_does_not_count():
+    cfg = RecallConfig(keyword_weight=0.0)
+    got = fuse(np.array([0.4, 0.2]), np.array([0.0, 3.0]), np.array([0.0, 1.0]), cfg)
+    assert got.tolist() == pytest.approx([1.0 / 2, (61 / 62 + 1.0) / 2])
+    # Nothing named in the query: the semantic ranks alone, on the full scale.
+    alone = fuse(np.array([0.4, 0.2]), np.array([0.0, 0.0]), np.array([0.0, 0.0]), RecallConfig())
+    assert alone.tolist() == pytest.approx([1.0, 61 / 62])
+
+
+def test_unknown_fusion_is_refused():
+    with pytest.raises(ValueError, match="fusion"):
+        RecallConfig(fusion="borda")
+
+
+def test_rrf_rank_scores_are_the_source_score_plus_the_priors():
+    cfg = PRESETS["hybrid_graph"]
+    pool = [cand("a", semantic=0.7, bm25=2.0, importance=0.9, age_days=3), cand("b", semantic=0.3, graph=1.0),
+            cand("c", bm25=4.0, age_days=40)]
+    sources = source_scores(pool, cfg)
+    for r in rank(pool, now=NOW, config=cfg, top_k=3):
+        assert r.score == pytest.approx(total(sources[r.memory_id], r.signals, cfg))
+
+
+def test_a_pruned_pool_ranks_like_the_whole_pool_given_its_source_scores():
+    cfg = PRESETS["hybrid_graph"]
+    pool = [cand(f"m{i}", semantic=(i * 37 % 11) / 11, bm25=float(i % 5), graph=(0.0, 1.0)[i % 7 == 0],
+                 importance=(i % 3) / 3, age_days=i) for i in range(40)]
+    whole = rank(pool, now=NOW, config=cfg, top_k=5)
+    kept = {r.memory_id for r in whole}
+    pruned = [c for c in pool if c.memory_id in kept]
+    best = max(c.keyword_bm25 for c in pool)
+    again = rank(pruned, now=NOW, config=cfg, top_k=5, best_bm25=best, sources=source_scores(pool, cfg))
+    assert again == whole
+    # Without the pool's source scores the ranks - and so the scores - would differ.
+    assert [r.score for r in rank(pruned, now=NOW, config=cfg, top_k=5, best_bm25=best)] != [r.score for r in whole]
+
+
+def test_approx_totals_equal_total_up_to_rounding():
+    cfg = PRESETS["hybrid_graph"]
+    pool = [cand(f"m{i}", semantic=i / 50, bm25=float(i % 4), importance=(i % 5) / 4, age_days=i * 3.3 - 2)
+            for i in range(50)]
+    sources = source_scores(pool, cfg)
+    got = approx_totals(np.array([sources[c.memory_id] for c in pool]), np.array([c.importance for c in pool]),
+                        np.array([(NOW - c.created_at).total_seconds() for c in pool]), cfg)
+    want = [total(sources[c.memory_id], signals_for(c, best_bm25=3.0, now=NOW, config=cfg), cfg) for c in pool]
+    assert np.max(np.abs(got - np.array(want))) < 1e-12
 
 
 # -- rank --------------------------------------------------------------------------------
@@ -268,7 +377,7 @@ def test_rank_attaches_the_reasons():
 
 # -- presets -----------------------------------------------------------------------------
 def test_preset_names():
-    assert set(PRESETS) == {"dense", "keyword", "hybrid", "hybrid_graph"}
+    assert set(PRESETS) == {"dense", "keyword", "hybrid", "hybrid_graph", "weighted"}
     for name, cfg in PRESETS.items():
         assert cfg.name == name
 
@@ -290,16 +399,17 @@ def test_hybrid_preset_has_no_graph():
     cfg = PRESETS["hybrid"]
     assert cfg.graph_weight == 0.0 and not cfg.use_graph
     assert cfg.use_vectors and cfg.use_keywords
-    assert cfg.semantic_weight > cfg.keyword_weight > 0
+    # The default's fusion without the graph: ranks fused, no per-source weights.
+    assert cfg.fusion == PRESETS["hybrid_graph"].fusion and cfg.semantic_weight == cfg.keyword_weight > 0
 
 
 def test_hybrid_graph_is_the_default():
     cfg = PRESETS["hybrid_graph"]
     assert DEFAULT_PRESET == "hybrid_graph"
     assert cfg == RecallConfig()
-    # Keyword weight 0, so keyword search is not run at all (BENCHMARKS.md: no answer changed).
-    assert cfg.use_vectors and cfg.use_graph and not cfg.use_keywords and cfg.keyword_weight == 0
-    assert cfg.graph_weight > 0
+    # Reciprocal-rank fusion with every source counting the same: no per-dataset weights.
+    assert cfg.fusion == "rrf" and cfg.semantic_weight == cfg.keyword_weight == cfg.graph_weight
+    assert cfg.use_vectors and cfg.use_graph
 
 
 def test_preset_lookup():
@@ -345,10 +455,12 @@ def test_rank_normalises_keywords_by_a_given_best_bm25():
 
 def _rank_every_candidate(pool, *, now, config, top_k, best_bm25):
     """What rank() answers, the long way: full signals, score and reasons for all."""
+    sources = source_scores(pool, config) if config.fusion != "weighted" else None
     scored = []
     for c in pool:
         s = signals_for(c, best_bm25=best_bm25, now=now, config=config)
-        scored.append((c.memory_id, combine(s, config), s, explain(c, s, config)))
+        score = combine(s, config) if sources is None else total(sources[c.memory_id], s, config)
+        scored.append((c.memory_id, score, s, explain(c, s, config)))
     scored.sort(key=lambda r: (-r[1], -r[2].recency, r[0]))
     return scored[:top_k]
 
@@ -373,7 +485,7 @@ def test_rank_builds_reasons_for_the_top_k_only_and_answers_the_same(seed):
 
 
 # -- approx_scores (recall's vectorised pre-filter) -------------------------------------------
-@pytest.mark.parametrize("config", [CFG, PRESETS["hybrid_graph"], PRESETS["hybrid"], RecallConfig(half_life_days=0.5)])
+@pytest.mark.parametrize("config", [CFG, PRESETS["weighted"], PRESETS["dense"], replace(CFG, half_life_days=0.5)])
 def test_approx_scores_equal_combine_of_the_signals_up_to_rounding(config):
     import random
 
