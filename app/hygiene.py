@@ -37,7 +37,7 @@ from app.vectors import VectorStore
 
 # Entity kinds whose values must agree for two memories to be duplicates.
 _IDENTITY_KINDS = frozenset(
-    {"order", "ticket", "email", "phone", "tracking", "money", "date", "person", "product", "org", "place"}
+    {"order", "ticket", "email", "phone", "tracking", "identifier", "money", "date", "person", "product", "org", "place"}
 )
 _NUMBER = re.compile(r"\d+")
 _NEGATION = re.compile(r"\b(?:not|no|never|n't|cannot|without)\b|n't\b", re.IGNORECASE)

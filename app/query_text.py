@@ -1,11 +1,11 @@
 """What a recall query names, and the query with those names masked.
 
 ``read`` finds the graph nodes a query may name (customers by id or name, orders, tickets,
-e-mails, phones...) with where they appear. Once the graph has resolved them, ``masked``
-blanks them out of the text given to the embedding and keyword signals: the graph signal
-already accounts for "Jane Doe" or "order 4521", and left in, the name would make every
-memory that happens to contain "Jane" look similar, and the BM25 index (which drops digits)
-would match every memory that contains the word "order".
+e-mails, phones, identifiers of any shape...) with where they appear. Once the graph has
+resolved them, ``masked`` blanks them out of the text given to the embedding and keyword
+signals: the graph signal already accounts for "Jane Doe" or "order 4521", and left in, the
+name would make every memory that happens to contain "Jane" look similar, and the BM25
+index (which drops digits) would match every memory that contains the word "order".
 """
 
 from __future__ import annotations
@@ -16,10 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.graph import NodeRefs
-from extractors import ExtractedEntity, candidate_customer_ids, find_rule_entities, slugify
+from extractors import (
+    IDENTIFIER,
+    ExtractedEntity,
+    candidate_customer_ids,
+    find_rule_entities,
+    slugify,
+)
 
 # Query entity kinds that can name a generic Entity node.
-ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org")
+ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org", IDENTIFIER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +51,21 @@ def rule_refs(query: str) -> NodeRefs:
 def _refs(query: str, found: list[ExtractedEntity]) -> NodeRefs:
     customers = set(candidate_customer_ids(query))
     customers.update(slugify(e.value) for e in found if e.kind == "person")
+    orders = {e.key for e in found if e.kind == "order"}
+    entities = {(e.kind, e.key) for e in found if e.kind in ENTITY_KINDS}
+    # The same id meets the same node whatever words surround it: a digits-only id is an
+    # Order when a memory said "order 123456" or "#123456", an identifier when it said
+    # "booking 123456" or "123456789" alone; a tracking number stored before identifiers
+    # existed is only a tracking node (upper-case key).
+    ids = {e.key for e in found if e.kind == IDENTIFIER}
+    orders.update(k for k in ids if k.isdigit() and len(k) <= 20)
+    entities.update((IDENTIFIER, k) for k in orders)
+    entities.update(("tracking", k.upper()) for k in ids if len(k) >= 8 and k.isalnum())
     return NodeRefs(
         customers=tuple(sorted(c for c in customers if c)),
-        orders=tuple(sorted({e.key for e in found if e.kind == "order"})),
+        orders=tuple(sorted(orders)),
         tickets=tuple(sorted({e.key for e in found if e.kind == "ticket"})),
-        entities=tuple(sorted({(e.kind, e.key) for e in found if e.kind in ENTITY_KINDS})),
+        entities=tuple(sorted(entities)),
     )
 
 
@@ -90,8 +106,10 @@ def masked(
     spans = list(spans)
     for m in mentions:
         if (
-            (m.kind == "order" and m.key in resolved.orders)
+            (m.kind in ("order", IDENTIFIER) and m.key in resolved.orders)
             or (m.kind == "ticket" and m.key in resolved.tickets)
+            or (m.kind in ("order", IDENTIFIER) and (IDENTIFIER, m.key) in resolved.entities)
+            or (m.kind == IDENTIFIER and ("tracking", m.key.upper()) in resolved.entities)
             or (m.kind, m.key) in resolved.entities
         ):
             spans.append((m.start, m.end))

@@ -4,9 +4,11 @@ Typical use::
 
     extractor = EntityExtractor()            # en_core_web_sm(-ish) or rules-only fallback
     extractor.extract("Jane Doe asked about order #4521")
+    extractor.extract("what happened with reservation M20IZO?")  # identifier m20izo
     parse_tags(["customer:jane-doe", "order:#4521", "vip"])
 """
 
+from .identifiers import ID_KINDS, IDENTIFIER, find_identifiers, identifier_key, split_handle
 from .keys import (
     CUSTOMER_ID_RE,
     MAX_TAG_LENGTH,
@@ -33,16 +35,21 @@ __all__ = [
     "MAX_TAG_LENGTH",
     "RULES_ONLY",
     "EntityExtractor",
+    "ID_KINDS",
+    "IDENTIFIER",
     "ExtractedEntity",
     "ExtractorError",
     "InvalidTagError",
     "TagLinks",
     "candidate_customer_ids",
+    "find_identifiers",
     "find_rule_entities",
+    "identifier_key",
     "normalise_customer_id",
     "normalise_order_key",
     "normalise_ticket_key",
     "parse_tags",
     "slugify",
+    "split_handle",
     "validate_tags",
 ]

@@ -6,10 +6,12 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import spacy
 from spacy.language import Language
 
+from .identifiers import IDENTIFIER
 from .rules import ExtractedEntity, find_rule_entities
 
 __all__ = ["BLANK_MODEL", "DEFAULT_MODELS", "RULES_ONLY", "EntityExtractor", "ExtractorError"]
@@ -167,10 +169,14 @@ class EntityExtractor:
             if key and any(c.isalnum() for c in key) and not any(taken[start:end]):
                 found.append(ExtractedEntity(kind, value, key, start, end))
         found.sort(key=lambda e: (e.start, -e.end))
-        seen: set[tuple[str, str]] = set()
-        out = []
+        first: dict[tuple[str, str], int] = {}
+        out: list[ExtractedEntity] = []
         for ent in found:
-            if (ent.kind, ent.key) not in seen:
-                seen.add((ent.kind, ent.key))
+            at = first.get((ent.kind, ent.key))
+            if at is None:
+                first[(ent.kind, ent.key)] = len(out)
                 out.append(ent)
+            elif out[at].id_kind == IDENTIFIER and ent.id_kind != IDENTIFIER:
+                # "W1588712 ... my order W1588712": the first mention, typed by the later one.
+                out[at] = replace(out[at], id_kind=ent.id_kind)
         return out

@@ -1,9 +1,16 @@
-"""Regex rules for support identifiers (orders, tickets, emails, phones, tracking numbers).
+"""Rules for support identifiers: orders, tickets, e-mails, phones, tracking numbers, and
+every other token shaped like an identifier (``identifiers.py``).
 
 Rules run on the raw text rather than on spaCy tokens: ids such as ``#4521`` or
 ``+44 20 7946 0958`` split unpredictably into tokens, and raw-text offsets work
 the same with or without a statistical model. Keys are computed with the
 ``keys`` normalisers so text mentions and tags always agree.
+
+Orders and tickets with digit keys (``#4521``, ``order 4521``, ``T-1042``) keep their own
+kinds (their graph nodes carry relations); e-mails and phones too. Any other token with
+an identifier's shape is an ``identifier`` whose key does not depend on the words around
+it, and so is each tracking number (besides its ``tracking`` entity): ``#W1588712`` and
+``order W1588712`` meet at the key ``w1588712``.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .identifiers import IDENTIFIER, find_identifiers
 from .keys import ID_FLAGS, ORDER_PREFIX, TICKET_PREFIX, normalise_order_key, normalise_ticket_key
 
 __all__ = ["ENTITY_KINDS", "RULE_KINDS", "ExtractedEntity", "find_rule_entities"]
@@ -29,23 +37,31 @@ ENTITY_KINDS = frozenset(
         "date",
         "place",
         "customer",
+        IDENTIFIER,
     }
 )
 
 
 @dataclass(frozen=True, slots=True)
 class ExtractedEntity:
-    """One entity mention: ``value`` is ``text[start:end]``; ``key`` is the graph node key."""
+    """One entity mention: ``value`` is ``text[start:end]``; ``key`` is the graph node key.
+
+    ``id_kind`` is an identifier's typed kind ("order", "reservation", "account"... or
+    "identifier" when no word says), ``""`` for other kinds; it is never part of the key.
+    """
 
     kind: str
     value: str
     key: str
     start: int
     end: int
+    id_kind: str = ""
 
 
-# Free-text ids need 3+ digits: "order 2 items" / "#1" are not references.
-_ID = r"([0-9]{3,20})\b(?![.,][0-9])"  # ...and "order 123.45" is not order 123
+# Free-text ids need 3+ digits: "order 2 items" / "#1" are not references; "order 123.45"
+# is not order 123, nor "order 112-3456789-1234567" (an identifier).
+_NOT_JOINED = r"(?![-_][A-Za-z0-9])"  # the rest of "ABC-123" or "jane_doe_42" is one id
+_ID = rf"([0-9]{{3,20}})\b(?![.,][0-9]){_NOT_JOINED}"
 
 _PATTERNS: dict[str, list[re.Pattern[str]]] = {
     "email": [
@@ -56,12 +72,13 @@ _PATTERNS: dict[str, list[re.Pattern[str]]] = {
         ),
     ],
     "tracking": [
-        re.compile(r"\b1Z[0-9A-Z]{16}\b", ID_FLAGS),  # UPS
+        re.compile(rf"\b1Z[0-9A-Z]{{16}}\b{_NOT_JOINED}", ID_FLAGS),  # UPS
         # "tracking [number|no.|#|:|is] <token>": token of 8+ alnum chars containing a digit
         # (so "tracking information" is not an id), or USPS-style spaced digit groups.
         re.compile(
             r"\btracking(?:\s{1,3}(?:number|num|no|nr|id|code|ref)\b\.?)?(?:\s{0,3}(?:is\b|:|\#))?\s{0,3}"
-            r"((?=[A-Z]{0,40}[0-9])(?:[0-9]{4}(?:\ [0-9]{4}){1,6}(?:\ [0-9]{1,4})?|[A-Z0-9]{8,40}))\b",
+            r"((?=[A-Z]{0,40}[0-9])(?:[0-9]{4}(?:\ [0-9]{4}){1,6}(?:\ [0-9]{1,4})?|[A-Z0-9]{8,40}))\b"
+            + _NOT_JOINED,
             ID_FLAGS,
         ),
     ],
@@ -85,6 +102,11 @@ _PATTERNS: dict[str, list[re.Pattern[str]]] = {
 RULE_KINDS = tuple(_PATTERNS)  # doubles as tie-break priority on equal-length overlaps
 
 
+def _token_span(kind: str, m: re.Match[str]) -> tuple[int, int]:
+    """Where the id itself is in a match that may include its prefix ("tracking no. X")."""
+    return m.span(m.lastindex) if kind == "tracking" and m.lastindex else m.span()
+
+
 def _key(kind: str, value: str, m: re.Match[str]) -> str | None:
     if kind == "order":
         return normalise_order_key(value)
@@ -105,21 +127,30 @@ def _key(kind: str, value: str, m: re.Match[str]) -> str | None:
 
 
 def find_rule_entities(text: str) -> list[ExtractedEntity]:
-    """All rule-based id mentions in ``text``, non-overlapping, ordered by position (not de-duplicated)."""
-    found: list[tuple[int, int, int, str, str]] = []  # (start, end, priority, kind, key)
+    """All rule-based id mentions in ``text``, ordered by position (not de-duplicated).
+
+    Mentions do not overlap, except that a tracking number is also an identifier.
+    """
+    # (start, end, priority, kind, key, where the id itself starts and ends)
+    found: list[tuple[int, int, int, str, str, int, int]] = []
     for prio, (kind, patterns) in enumerate(_PATTERNS.items()):
         for pattern in patterns:
             for m in pattern.finditer(text):
                 key = _key(kind, m.group(0), m)
                 if key:
-                    found.append((m.start(), m.end(), prio, kind, key))
+                    found.append((m.start(), m.end(), prio, kind, key, *_token_span(kind, m)))
     # Longest span wins an overlap ("ticket #1042" over "#1042"), then kind priority.
     found.sort(key=lambda f: (f[0] - f[1], f[2], f[0]))
     taken = bytearray(len(text))  # spans are short, so marking chars keeps this linear
-    chosen: list[tuple[int, int, int, str, str]] = []
-    for f in found:
-        if not any(taken[f[0] : f[1]]):
-            taken[f[0] : f[1]] = b"\x01" * (f[1] - f[0])
-            chosen.append(f)
-    chosen.sort()
-    return [ExtractedEntity(kind, text[s:e], key, s, e) for s, e, _, kind, key in chosen]
+    out: list[ExtractedEntity] = []
+    for s, e, _, kind, key, ts, te in found:
+        if not any(taken[s:e]):
+            taken[s:e] = b"\x01" * (e - s)
+            out.append(ExtractedEntity(kind, text[s:e], key, s, e))
+            if kind == "tracking":
+                out.append(ExtractedEntity(IDENTIFIER, text[ts:te], key.casefold(), ts, te, "tracking"))
+    for tok in find_identifiers(text):
+        if not any(taken[tok.start : tok.end]):
+            out.append(ExtractedEntity(IDENTIFIER, text[tok.start : tok.end], tok.key, tok.start, tok.end, tok.kind))
+    out.sort(key=lambda x: (x.start, -x.end))
+    return out
