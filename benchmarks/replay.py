@@ -4,7 +4,9 @@ The service clock is moved along with the history (a ``ReplayClock``): each day,
 sessions start, its memories are stored in one ``store_batch`` (with their original
 ``createdAt``), and the sessions that ended that day end - which consolidates them into
 summary memories. Near-duplicate reinforcement and supersession happen on the way, as
-they would in production. Chats still going on at NOW stay open.
+they would in production, and so does the server's idle sweep: a session the bot never
+ends is ended (and summarised) once nothing was stored into it for
+``session_idle_minutes``.
 """
 
 from __future__ import annotations
@@ -90,10 +92,27 @@ def replay(history: History, services: Services, clock: ReplayClock) -> Ingested
                 agent = history.sessions[skey].agent
                 text = services.graph.get_memories(agent, [summary_id])[summary_id].content
                 out.summaries[skey] = (summary_id, text)
+        _sweep(memories)
     clock.set(NOW)
+    _sweep(memories)
+    # Sessions the idle sweep ended have summaries too.
+    for skey, session_id in out.session_ids.items():
+        if skey not in out.summaries:
+            summary_id = hygiene_store.summary_memory_id(services.graph, session_id)
+            if summary_id is not None:
+                agent = history.sessions[skey].agent
+                text = services.graph.get_memories(agent, [summary_id])[summary_id].content
+                out.summaries[skey] = (summary_id, text)
     out.seconds = time.perf_counter() - started
     out.stored = services.graph.count_memories()
     return out
+
+
+def _sweep(memories) -> None:
+    """What the server's background sweep does (app/main.py): end the sessions idle past
+    ``session_idle_minutes`` at the service clock, summary included."""
+    while len(memories.end_idle_sessions()) >= 500:
+        pass
 
 
 def _request(history: History, out: Ingested, key: str) -> StoreRequest:
