@@ -39,7 +39,11 @@ from app.vectors import VectorStore
 _IDENTITY_KINDS = frozenset(
     {"order", "ticket", "email", "phone", "tracking", "identifier", "money", "date", "person", "product", "org", "place"}
 )
-_NUMBER = re.compile(r"\d+")
+# A word with a digit in it: a number ("4521") or a code ("tokbcc1cc09f7", "16gb"). Texts
+# that differ in one never say the same thing, whether or not the extractor took the code for
+# an identifier: random codes that differ only in their letters have the same numbers, and
+# their embeddings are ~0.97 alike.
+_NUMBER = re.compile(r"\w*\d\w*")
 _NEGATION = re.compile(r"\b(?:not|no|never|n't|cannot|without)\b|n't\b", re.IGNORECASE)
 
 
@@ -69,14 +73,16 @@ class HygienePlan:
 def identity(content: str, entities: Sequence[Entity]) -> tuple[str, ...]:
     """What must match for two texts to say the same thing: ids, numbers, negation.
 
-    Numbers count with their multiplicity (a sorted multiset): "item 0 for writer 0" and
-    "item 3 for writer 0" differ even when a 3 appears elsewhere in both texts, while word
-    order alone does not matter.
+    Numbers and codes (words with a digit) count with their multiplicity (a sorted
+    multiset): "item 0 for writer 0" and "item 3 for writer 0" differ even when a 3 appears
+    elsewhere in both texts, while word order alone does not matter.
     """
     keys = {f"{e.kind}:{e.key}" for e in entities if e.kind in _IDENTITY_KINDS}
     if _NEGATION.search(content):
         keys.add("negated")
-    numbers = sorted(f"n:{d.lstrip('0') or '0'}" for d in _NUMBER.findall(content))
+    numbers = sorted(
+        f"n:{w.lstrip('0') or '0'}" if w.isdigit() else f"n:{w.casefold()}" for w in _NUMBER.findall(content)
+    )
     return (*sorted(keys), *numbers)
 
 

@@ -123,6 +123,18 @@ def test_duplicates_inside_one_batch_and_the_threshold_setting(svc, open_clocked
     assert not b.deduplicated and a.id != b.id
 
 
+def test_random_codes_with_the_same_digits_are_stored_apart(svc):
+    # The crash test's writers store texts like these; one CI run saw a batch "half-stored"
+    # because its item was answered as a duplicate of another batch's item.
+    first = store(svc, "Batch tokbcc1cc09f7 item 2: the parcel for writer 1 was rerouted")
+    second = store(svc, "Batch tokfa1ed09b7c item 2: the parcel for writer 1 was rerouted")
+    assert not second.deduplicated and second.id != first.id
+    assert svc.graph.count_memories(BOT) == 2
+    # The same code again is still a duplicate.
+    again = store(svc, "batch tokfa1ed09b7c item 2: the parcel for writer 1 was rerouted.")
+    assert again.deduplicated and again.id == second.id
+
+
 # -- supersession -------------------------------------------------------------------------
 def test_newer_state_supersedes_older_memory_about_the_same_order(svc):
     pending = store(svc, "Refund pending for order #48213 while the warehouse checks the kettle.", days_ago=10)

@@ -87,6 +87,18 @@ def test_near_duplicate_identity_keeps_ids_numbers_and_negation_apart():
     assert identity("Wants a refund", ()) != identity("Does not want a refund", ())
 
 
+def test_codes_that_differ_only_in_letters_are_not_the_same_fact():
+    # Random codes whose digits happen to agree (1, 09, 7 in both): numbers alone would
+    # call these duplicates, and their embeddings are ~0.98 alike.
+    a = "Batch tokbcc1cc09f7 item 2: the parcel for writer 1 was rerouted"
+    b = "Batch tokfa1ed09b7c item 2: the parcel for writer 1 was rerouted"
+    assert identity(a, ()) != identity(b, ())
+    assert identity(a, ()) == identity(a.replace("Batch", "batch"), ())
+    assert identity("Code AB12 sent", ()) == identity("code ab12 sent", ())
+    w1, w2 = Entity("identifier", "W1588712", "w1588712"), Entity("identifier", "W1588713", "w1588713")
+    assert identity("Parcel W1588712 left the depot", (w1,)) != identity("Parcel W1588713 left the depot", (w2,))
+
+
 def cand(i: str, semantic: float, superseded_by: str | None = None, age_days: float = 1) -> Candidate:
     return Candidate(i, semantic, 0.0, 0.0, 0.5, NOW - timedelta(days=age_days), superseded_by=superseded_by)
 
