@@ -154,3 +154,54 @@ def test_the_reembed_command_converts_and_says_how_to_serve(store_dir, int8, ext
     services = Services.open(store_dir, embedder=int8, extractor=extractor)
     services.close()
     assert main(["reembed", "--data-dir", str(store_dir.data_dir / "none")]) == 2
+
+
+def test_a_reembed_killed_by_sigkill_loses_nothing_and_resumes(tmp_path, embedder, extractor, int8):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    settings = make_settings(tmp_path / "data")
+    services = Services.open(settings, embedder=embedder, extractor=extractor)
+    services.memories.store_batch([
+        StoreRequest(agent_id="bot", content=f"Order {1000 + i} for customer {i}: {TEXTS[i % len(TEXTS)][1]}")
+        for i in range(120)
+    ], hygiene=False)
+    services.close()
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEGRAPH_")}
+    env.update({"CASEGRAPH_MODEL_CACHE_DIR": str(int8.folder.parent), "CASEGRAPH_BUFFER_POOL_MB": "64",
+                "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "reembed", "--data-dir", str(settings.data_dir), "--runtime", "onnx-int8",
+         "--batch-size", "1", "--progress"],
+        cwd=root, env=env, stderr=subprocess.PIPE,
+    )
+    seen = threading.Event()
+
+    def watch() -> None:  # tqdm redraws "re-embedding: ... 17/120" with carriage returns
+        text = ""
+        while (c := proc.stderr.read(1)) :
+            text += c.decode(errors="replace")
+            if any(f"| {n}/120" in text for n in range(5, 100)):
+                seen.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert seen.wait(300), "the reembed made no progress"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+    with pytest.raises(ModelMismatch, match="was interrupted"):
+        Services.open(settings, embedder=int8, extractor=extractor)
+    report = reembed(settings, int8, batch_size=16, progress=False)
+    assert 5 <= report.resumed_at < 120 and report.resumed_at + report.embedded == report.memories == 120
+    services = Services.open(settings, embedder=int8, extractor=extractor)
+    try:
+        assert services.graph.read("MATCH (m:Memory) RETURN count(m)")[0][0] == 120
+        assert len(services.vectors.vectors_of("bot", [r[0] for r in services.graph.read("MATCH (m:Memory) RETURN m.id")])) == 120
+        top = dense_top(services, "my login reset link no longer works")
+        assert top.endswith((TEXTS[2][1], TEXTS[3][1])), top
+    finally:
+        services.close()
