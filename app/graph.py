@@ -35,6 +35,7 @@ from app.models import Customer, Entity, Memory, RecallFilter, Session
 from app.rwlock import SharedExclusiveLock
 from app.ticket_models import MAX_CHANNEL, MAX_SUBJECT, default_channel, default_subject
 from app.vectors import vector_key
+from extractors import IDENTIFIER, identifier_mentions
 
 log = logging.getLogger("casegraph.graph")
 
@@ -798,6 +799,32 @@ class GraphStore:
         self._run(w, "MATCH (x:SeqBackfill), (m:Memory)-[e:IN_SESSION]->() WHERE m.id = x.id SET e.seq = x.q")
         self._run(w, "DROP TABLE SeqBackfill")
         log.info("numbered the memories of %d sessions in %.1f s", len(by_session), time.perf_counter() - started)
+
+    def _link_existing_identifiers(self) -> None:
+        """011_identifiers: link every memory to the identifiers its text names (the rules
+        alone, as a store runs them). Rerunnable: nodes and edges are merged."""
+        started = time.perf_counter()
+        nodes: dict[str, dict[str, str]] = {}
+        links: list[dict[str, Any]] = []
+        for a, memory_id, content in self._run(self._writer, "MATCH (m:Memory) RETURN m.agent_id, m.id, m.content"):
+            for key, value in identifier_mentions(content or "").items():
+                uid = node_uid(a, f"{IDENTIFIER}:{key}")
+                nodes.setdefault(uid, {"uid": uid, "a": a, "kind": IDENTIFIER, "key": key, "value": value})
+                links.append({"f": memory_id, "t": uid, "k": vector_key(memory_id)})
+        run = Transaction(self, self._writer)
+        node_rows = list(nodes.values())
+        for start in range(0, len(node_rows), 20_000):
+            run.rows(
+                "MERGE (n:Entity {uid: r.uid}) "
+                "ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, n.value = r.value",
+                node_rows[start : start + 20_000],
+            )
+        for start in range(0, len(links), 20_000):
+            run.edges(
+                ("Memory", "id"), ("Entity", "uid"), "MERGE (a)-[e:MENTIONS]->(b) ON CREATE SET e.k = {r}.k",
+                links[start : start + 20_000],
+            )
+        log.info("linked %d mentions of %d identifiers in %.1f s", len(links), len(nodes), time.perf_counter() - started)
 
     def _learn_existing_aliases(self) -> None:
         """008_customer_identity: learn the aliases of the customers stored before it, from
@@ -1956,4 +1983,5 @@ _DATA_STEPS: dict[str, Callable[[GraphStore], None]] = {
     "007_ticket_text": GraphStore._compact_ticket_text,
     "008_customer_identity": GraphStore._learn_existing_aliases,
     "009_session_order": GraphStore._number_sessions,
+    "011_identifiers": GraphStore._link_existing_identifiers,
 }

@@ -24,7 +24,7 @@ from .keys import (
     validate_tags,
 )
 from .pipeline import BLANK_MODEL, DEFAULT_MODELS, RULES_ONLY, EntityExtractor, ExtractorError
-from .rules import ENTITY_KINDS, ExtractedEntity, find_rule_entities
+from .rules import ENTITY_KINDS, ExtractedEntity, find_rule_entities, identifier_mentions
 
 __all__ = [
     "BLANK_MODEL",
@@ -45,6 +45,7 @@ __all__ = [
     "find_identifiers",
     "find_rule_entities",
     "identifier_key",
+    "identifier_mentions",
     "normalise_customer_id",
     "normalise_order_key",
     "normalise_ticket_key",

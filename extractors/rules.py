@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .identifiers import IDENTIFIER, find_identifiers
 from .keys import ID_FLAGS, ORDER_PREFIX, TICKET_PREFIX, normalise_order_key, normalise_ticket_key
 
-__all__ = ["ENTITY_KINDS", "RULE_KINDS", "ExtractedEntity", "find_rule_entities"]
+__all__ = ["ENTITY_KINDS", "RULE_KINDS", "ExtractedEntity", "find_rule_entities", "identifier_mentions"]
 
 ENTITY_KINDS = frozenset(
     {
@@ -153,4 +153,13 @@ def find_rule_entities(text: str) -> list[ExtractedEntity]:
         if not any(taken[tok.start : tok.end]):
             out.append(ExtractedEntity(IDENTIFIER, text[tok.start : tok.end], tok.key, tok.start, tok.end, tok.kind))
     out.sort(key=lambda x: (x.start, -x.end))
+    return out
+
+
+def identifier_mentions(text: str) -> dict[str, str]:
+    """``{key: first mention}`` of the identifiers ``text`` names, as a store extracts them."""
+    out: dict[str, str] = {}
+    for e in find_rule_entities(text):
+        if e.kind == IDENTIFIER:
+            out.setdefault(e.key, e.value)
     return out

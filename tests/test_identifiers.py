@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from app import query_text
 from app.models import StoreRequest as R
+from app.vectors import vector_key
 from extractors import (
     IDENTIFIER,
     EntityExtractor,
@@ -346,3 +347,26 @@ def test_recall_by_identifier_ranks_its_memories_first(services) -> None:
     assert set(top("firstname_lastname_6699 history", 2)) == set(handle)
     hit = services.recall.recall(A, "W1588712", 1)[0]
     assert any("W1588712" in why for why in hit.why), hit.why
+
+
+def test_migration_011_links_memories_stored_before_it(open_services, tmp_path) -> None:
+    s = open_services(tmp_path / "d")
+    # More mentions than STAGE_MIN_EDGES: the edges are joined in through EdgeStage.
+    texts = [f"user: what happened with order #W{1588700 + i}?" for i in range(70)]
+    texts += ["assistant: reservation M20IZO is on Friday.", "user: nothing to see here"]
+    stored = s.memories.store_batch([R(A, t) for t in texts])
+    # As a directory written before 011: no identifier nodes, 011 not recorded.
+    with s.graph.transaction() as run:
+        run("MATCH (n:Entity) WHERE n.kind = 'identifier' DETACH DELETE n")
+        run("MATCH (x:Migration {name: '011_identifiers'}) DELETE x")
+    assert s.recall.recall(A, "M20IZO", 1)[0].signals.graph == 0
+    s.close()
+    s = open_services(tmp_path / "d")
+    assert "011_identifiers" in s.graph.applied_migrations
+    hit = s.recall.recall(A, "status of reservation M20IZO", 1)[0]
+    assert hit.memory.id == stored[70].id and hit.signals.graph == 1.0
+    for i in (0, 17, 69):
+        assert s.recall.recall(A, f"order W{1588700 + i}", 1)[0].memory.id == stored[i].id
+    # Every edge carries its memory's key (005_edge_keys), as a store writes them.
+    keys = s.graph.read("MATCH (m:Memory)-[e:MENTIONS]->(n:Entity) WHERE n.kind = 'identifier' RETURN m.id, e.k")
+    assert sorted(keys) == sorted([m.id, vector_key(m.id)] for m in stored[:71])
