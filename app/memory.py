@@ -516,6 +516,8 @@ class MemoryService:
             entities.setdefault(("order", key), Entity(kind="order", value=f"order:{key}", key=key))
         for key in p.tag_tickets:
             entities.setdefault(("ticket", key), Entity(kind="ticket", value=f"ticket:{key}", key=key))
+        for key in parse_tags(p.memory.tags).identifiers:  # order:W1588712, ticket:INC0012345
+            entities.setdefault(("identifier", key), Entity(kind="identifier", value=key, key=key))
         for product in _product_tags(p.memory.tags):
             entities.setdefault(("product", product.key), product)
         all_entities = tuple(entities.values())

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from .identifiers import IDENTIFIER, MAX_ID_CHARS, identifier_key
+
 __all__ = [
     "CUSTOMER_ID_RE",
     "MAX_TAGS",
@@ -50,6 +52,8 @@ _TICKET_KEY_RE = re.compile(rf"(?:{TICKET_PREFIX}|\#)?([0-9]{{1,20}})", ID_FLAGS
 # UTF-8/JSON encoding) and line/paragraph separators.
 _BAD_TAG_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _LINK_KINDS = ("customer", "order", "ticket")
+# An identifier in an order/ticket tag: the token grammar identifiers.py extracts.
+_TAG_ID_RE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*", re.ASCII)
 
 
 class InvalidTagError(ValueError):
@@ -58,11 +62,17 @@ class InvalidTagError(ValueError):
 
 @dataclass(frozen=True)
 class TagLinks:
-    """Graph nodes that ``customer:``/``order:``/``ticket:`` tags link to (normalised keys)."""
+    """Graph nodes that ``customer:``/``order:``/``ticket:`` tags link to (normalised keys).
+
+    An order or ticket id that is not digits (``order:W1588712``, ``ticket:INC0012345``)
+    names an identifier (``identifiers``: keys as ``identifier_key`` makes them), the node
+    the same id in a memory's text links to.
+    """
 
     customers: tuple[str, ...] = ()
     orders: tuple[str, ...] = ()
     tickets: tuple[str, ...] = ()
+    identifiers: tuple[str, ...] = ()
 
 
 def normalise_order_key(s: str) -> str:
@@ -180,6 +190,9 @@ def _link(tag: str) -> tuple[str, str] | None:
     try:
         return kind, normalise(rest)
     except ValueError as exc:
+        key = identifier_key(rest)
+        if kind != "customer" and len(key) <= MAX_ID_CHARS and _TAG_ID_RE.fullmatch(key):
+            return IDENTIFIER, key
         raise InvalidTagError(f"tag {_short(tag)}: {exc}") from None
 
 
@@ -191,7 +204,7 @@ def _parse(tags: Sequence[str]) -> tuple[list[str], TagLinks]:
     if len(tags) > MAX_TAGS:
         raise InvalidTagError(f"too many tags: {len(tags)} (at most {MAX_TAGS})")
     cleaned: dict[str, None] = {}
-    links: dict[str, dict[str, None]] = {k: {} for k in _LINK_KINDS}
+    links: dict[str, dict[str, None]] = {k: {} for k in (*_LINK_KINDS, IDENTIFIER)}
     for tag in tags:
         tag = _clean_tag(tag)
         cleaned.setdefault(tag)
@@ -201,6 +214,7 @@ def _parse(tags: Sequence[str]) -> tuple[list[str], TagLinks]:
         customers=tuple(links["customer"]),
         orders=tuple(links["order"]),
         tickets=tuple(links["ticket"]),
+        identifiers=tuple(links[IDENTIFIER]),
     )
 
 
@@ -215,6 +229,7 @@ def validate_tags(tags: Sequence[str]) -> list[str]:
 def parse_tags(tags: Sequence[str]) -> TagLinks:
     """Collect the nodes linked by ``customer:<id>``, ``order:<id>`` and ``ticket:<id>`` tags.
 
+    An order/ticket id that is not digits links an identifier (``TagLinks.identifiers``).
     Plain tags (anything else, including other ``key:value`` tags) are validated but not linked.
     Raises InvalidTagError on the first malformed tag.
     """

@@ -508,6 +508,11 @@ def test_parse_tags_links() -> None:
     assert parse_tags(["vip", "refund"]) == TagLinks((), (), ())
 
 
+def test_order_and_ticket_tags_with_other_formats_link_identifiers() -> None:
+    links = parse_tags(["order:#W1588712", "ticket:INC0012345", "order:4521x", "ticket:X-1042", "order:4521"])
+    assert links == TagLinks(orders=("4521",), identifiers=("w1588712", "inc0012345", "4521x", "x-1042"))
+
+
 def test_validate_tags_cleans() -> None:
     assert validate_tags(["  vip ", "order:#4521", "vip", "priority:high"]) == [
         "vip",
@@ -534,10 +539,13 @@ def test_validate_tags_cleans() -> None:
         (["order:"], "empty order id"),
         (["order:abc"], "needs digits"),
         (["order:#"], "needs digits"),
-        (["order:4521x"], "not an order number"),
+        # An order/ticket id that is not digits names an identifier (issue 21), so these are
+        # errors only when no identifier has that shape either.
+        (["order:45 21"], "not an order number"),
+        (["order:W15/88"], "not an order number"),
         (["ticket:"], "empty ticket id"),
         (["ticket:T-"], "needs digits"),
-        (["ticket:X-1042"], "not a ticket number"),
+        (["ticket:X-10 42"], "not a ticket number"),
         ([42], "must be a string"),
         (["vip", None], "must be a string"),
         ([f"t{i}" for i in range(51)], "too many tags"),

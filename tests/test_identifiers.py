@@ -370,3 +370,12 @@ def test_migration_011_links_memories_stored_before_it(open_services, tmp_path) 
     # Every edge carries its memory's key (005_edge_keys), as a store writes them.
     keys = s.graph.read("MATCH (m:Memory)-[e:MENTIONS]->(n:Entity) WHERE n.kind = 'identifier' RETURN m.id, e.k")
     assert sorted(keys) == sorted([m.id, vector_key(m.id)] for m in stored[:71])
+
+
+def test_an_order_tag_in_another_format_meets_the_id_in_text(services) -> None:
+    tagged = services.memories.store(R(A, "assistant: refund issued, 5-7 days", tags=("order:W1588712",)))
+    said = services.memories.store(R(A, "user: where is W1588712?"))
+    services.memories.store(R(A, "user: where is my refund for the other order?"))
+    hits = services.recall.recall(A, "what happened with order #W1588712", 2)
+    assert {h.memory.id for h in hits} == {tagged.id, said.id}
+    assert all(h.signals.graph == 1.0 for h in hits)
