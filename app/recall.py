@@ -238,6 +238,19 @@ class RecallService:
         ]
         return candidates, memories, now
 
+    def threads_of(
+        self,
+        agent_id: str,
+        query: str,
+        top_k: int = 5,
+        flt: RecallFilter | None = None,
+        config: RecallConfig | None = None,
+    ) -> list[threads.Thread]:
+        """The conversations ``recall`` walks for ``query`` (``threads.place`` puts their
+        outcomes into a ranking): with ``gather``, what a benchmark needs to rank exactly
+        as recall does."""
+        return self._collect(agent_id, query, top_k, flt, config or self.default_config()).walked
+
     def _collect(
         self, agent_id: str, query: str, top_k: int, flt: RecallFilter | None, config: RecallConfig
     ) -> _Found:

@@ -7,9 +7,9 @@ for every world, the configuration that does best on the *other* tuned worlds is
 reported on it. The ``novel`` world (id formats no rule names) is never tuned on: it is
 always held out. The configuration best on every tuned world is the one to ship.
 
-Candidates are gathered once per query (``RecallService.gather``, keyword search on) and
-re-ranked under every configuration: ranking is a pure function of the pool, so this is
-exact. The objective of a world is the mean of its target metrics (customer-history
+Candidates are gathered once per query (``RecallService.gather``, keyword search on,
+with the conversations whose outcomes recall places) and re-ranked under every
+configuration: ranking is a pure function of the pool, so this is exact. The objective of a world is the mean of its target metrics (customer-history
 precision@10 and session recall@10, outcome@5, where it has them) and overall nDCG@10.
 """
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from statistics import mean
 
+from app import threads
 from app.ranking import Candidate, RecallConfig, rank
 from benchmarks.metrics import METRICS, WORLD_METRICS
 
@@ -41,6 +42,7 @@ class Pool:
     kind: str
     candidates: list[Candidate]
     now: datetime
+    walked: list[threads.Thread]  # the conversations whose outcomes recall places
     score: object  # ranked ids -> metrics (closes over the labels and the world's truth)
 
 
@@ -58,12 +60,14 @@ def gather(p, config: RecallConfig, top_k: int) -> WorldPools:
     pools = []
     for item in p.labelled:
         q = item.query
-        candidates, _memories, now = p.services.recall.gather(q.agent, q.text, top_k, query_filter(q, p.ingested), config)
+        flt = query_filter(q, p.ingested)
+        candidates, _memories, now = p.services.recall.gather(q.agent, q.text, top_k, flt, config)
+        walked = p.services.recall.threads_of(q.agent, q.text, top_k, flt, config)
 
         def scorer(ranked: list[str], item=item) -> dict[str, float]:
             return evaluate(ranked, item, p.truth)
 
-        pools.append(Pool(q.kind, candidates, now, scorer))
+        pools.append(Pool(q.kind, candidates, now, walked, scorer))
     return WorldPools(p.world.name, p.world.tuned, pools)
 
 
@@ -80,10 +84,16 @@ def configs(base: RecallConfig) -> list[RecallConfig]:
     return out
 
 
+def ranked(pool: Pool, config: RecallConfig, top_k: int) -> list[str]:
+    """What recall answers from this pool under ``config``: ranked, outcomes placed."""
+    outcomes = {memory_id for t in pool.walked for memory_id, _ in t.outcomes}
+    order = rank(pool.candidates, now=pool.now, config=config, top_k=top_k + len(outcomes))
+    return [r.memory_id for r in threads.place(order, pool.walked, top_k)]
+
+
 def evaluate(world: WorldPools, config: RecallConfig, top_k: int) -> dict[str, float]:
     """Mean metrics of the world's queries ranked under ``config`` (overall)."""
-    rows = [pool.score([r.memory_id for r in rank(pool.candidates, now=pool.now, config=config, top_k=top_k)])
-            for pool in world.pools]
+    rows = [pool.score(ranked(pool, config, top_k)) for pool in world.pools]
     return {m: mean(r[m] for r in rows if m in r) for m in (*METRICS, *WORLD_METRICS) if any(m in r for r in rows)}
 
 

@@ -52,8 +52,10 @@ from benchmarks.queries import CHAT_KINDS, KINDS, Query, build_chat_queries, bui
 from benchmarks.replay import Ingested, ReplayClock, replay
 from benchmarks.worlds import CHAT_PROFILES, WORLDS, World, generate_world
 
-MODES = ("dense", "keyword", "hybrid", "hybrid_graph")
-MODE_LABELS = {"dense": "dense", "keyword": "keyword", "hybrid": "hybrid", "hybrid_graph": "default"}
+MODES = ("dense", "keyword", "hybrid", "weighted", "hybrid_graph")
+# "weighted": the weighted sum that was the default before fusion (app/ranking.py).
+MODE_LABELS = {"dense": "dense", "keyword": "keyword", "hybrid": "hybrid", "weighted": "old weighted",
+               "hybrid_graph": "default"}
 TOP_K = 10
 # The targets (every world): customer-history precision@10 and session recall@10,
 # the outcome of "what happened with <id>" in the top 5.

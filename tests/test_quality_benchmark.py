@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.ranking import PRESETS
+from benchmarks import lowo
 from benchmarks.histories import generate
 from benchmarks.metrics import (
     METRICS,
@@ -16,7 +18,7 @@ from benchmarks.metrics import (
     reciprocal_rank,
     session_recall,
 )
-from benchmarks.quality import MODE_LABELS, MODES, format_summary, run
+from benchmarks.quality import MODE_LABELS, MODES, TOP_K, format_summary, ranked_ids, run
 from benchmarks.queries import CHAT_KINDS, KINDS, build_chat_queries, build_queries
 from benchmarks.worlds import WORLDS, generate_world
 
@@ -124,7 +126,18 @@ def test_quality_benchmark_smoke_run(embedder, extractor, one_torch_thread):
 
 
 def test_chat_world_smoke_run_scores_every_world_metric(embedder, extractor, one_torch_thread):
-    result = run("smoke", seed=5, world="novel", embedder=embedder, extractor=extractor)
+    checked = []
+
+    def lowo_ranks_like_recall(p):
+        # Leave-one-world-out re-ranks gathered pools: it must answer what recall answers.
+        config = PRESETS["hybrid_graph"]
+        pools = lowo.gather(p, config, TOP_K)
+        for item, pool in zip(p.labelled, pools.pools, strict=True):
+            assert lowo.ranked(pool, config, TOP_K) == ranked_ids(p.services, item.query, p.ingested, config)
+            checked.append(item.query.kind)
+
+    result = run("smoke", seed=5, world="novel", embedder=embedder, extractor=extractor, keep=lowo_ranks_like_recall)
+    assert set(checked) == set(CHAT_KINDS)
     for mode in MODES:
         assert set(WORLD_METRICS) <= set(result.scores[mode]["overall"])
         for metric, value in result.scores[mode]["overall"].items():
