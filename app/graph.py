@@ -103,7 +103,7 @@ class MemoryRecord:
     tickets: tuple[str, ...] = ()
     others: tuple[Entity, ...] = ()
     # The customer this store names for its session, which had none when the store was
-    # validated: the session and its earlier memories are linked to it (_learn_sessions).
+    # validated (the write path passes it to ``write_memories(learns=...)``).
     learns_customer: str | None = None
 
 
@@ -861,8 +861,14 @@ class GraphStore:
         after: Callable[[Transaction], None] | None = None,
         *,
         replace: bool = False,
+        learns: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         """Create memories and link them to their nodes, all in one transaction.
+
+        ``learns``: (agent, session id, customer id) of stores that named a customer for a
+        session which had none when they were validated, whether or not their memory is
+        written (a near-duplicate is not): the session and its memories are linked to that
+        customer in the same transaction (``_learn_sessions``).
 
         ``sessions`` (an import's sessions not stored yet) are created in the same
         transaction, before the memories that join them. ``after(run)`` runs last inside
@@ -873,7 +879,9 @@ class GraphStore:
         the same transaction; a missing one is MemoryNotFound. A write that fills the
         buffer pool is taken again after a checkpoint (``once_more_when_full``).
         """
-        self.once_more_when_full(lambda: self._write_memories(records, sessions, after, replace=replace))
+        self.once_more_when_full(
+            lambda: self._write_memories(records, sessions, after, replace=replace, learns=learns)
+        )
 
     def _write_memories(
         self,
@@ -882,11 +890,14 @@ class GraphStore:
         after: Callable[[Transaction], None] | None,
         *,
         replace: bool,
+        learns: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         if not records:
-            if after is not None:
+            if after is not None or learns:
                 with self.transaction(reports_attrs=True) as run:
-                    after(run)
+                    self._learn_aliases(run, self._learn_sessions(run, (), learns))
+                    if after is not None:
+                        after(run)
             return
         mems, embs, customers, orders, tickets, entities = [], [], {}, {}, {}, {}
         about, mention_o, mention_t, mention_e, in_session = [], [], [], [], []
@@ -996,7 +1007,7 @@ class GraphStore:
                 ("CONCERNS", "Ticket", "`Order`", concerns),
             ):
                 run.edges((src, "uid"), (dst, "uid"), f"MERGE (a)-[:{rel}]->(b)", pairs(rows))
-            linked = self._learn_sessions(run, records)
+            linked = self._learn_sessions(run, records, learns)
             self._learn_aliases(run, [
                 (rec.memory.agent_id, cid, rec.memory.id, rec.memory.content, _entity_triples(rec.memory.entities),
                  rec.memory.created_at)
@@ -1036,10 +1047,12 @@ class GraphStore:
             self._last_seq[session_id] = last
         return out
 
-    def _learn_sessions(self, run: Transaction, records: Sequence[MemoryRecord]) -> list[_Linked]:
+    def _learn_sessions(
+        self, run: Transaction, records: Sequence[MemoryRecord], learns: Sequence[tuple[str, str, str]]
+    ) -> list[_Linked]:
         """Link sessions to the customers they learn, and memories to their session's customer.
 
-        A store that names a customer for a session which had none (``learns_customer``)
+        A store that names a customer for a session which had none (``learns``)
         gives the session a HAD_SESSION edge, and every memory of the session not yet ABOUT
         that customer an ABOUT edge: the messages a bot stored before it looked the
         customer up. A memory stored without a customer into a session whose customer
@@ -1049,15 +1062,12 @@ class GraphStore:
         of a customer's memories or sessions follows the edges. Returns the memories linked.
         """
         learning: dict[str, tuple[str, str]] = {}
+        for agent_id, session_id, customer_id in learns:
+            learning.setdefault(session_id, (agent_id, customer_id))
         unlinked: dict[str, list[MemoryRecord]] = {}
         for rec in records:
-            m = rec.memory
-            if not m.session_id:
-                continue
-            if rec.learns_customer:
-                learning.setdefault(m.session_id, (m.agent_id, rec.learns_customer))
-            elif not rec.customer_ids:
-                unlinked.setdefault(m.session_id, []).append(rec)
+            if rec.memory.session_id and not rec.customer_ids:
+                unlinked.setdefault(rec.memory.session_id, []).append(rec)
         about: list[dict[str, Any]] = []
         linked: list[_Linked] = []
         for sid in dict.fromkeys([*learning, *unlinked]):

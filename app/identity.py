@@ -51,6 +51,8 @@ _WEAK = re.compile(
     rf"\b(?:this\s+is|it's|it\s+is|i'm|i\s+am|im)\s+(?P<name>{_WORD}(?:[ \t]+{_WORD}){{0,3}})",
     re.IGNORECASE,
 )
+# "Jane Doe here", "Jane Doe speaking": Capitalised words that open a message.
+_SIGNED = re.compile(rf"(?:^|[.!?,]\s+|\b(?:hi|hello|hey)[,!]?\s+)(?P<name>{_WORD}(?:[ \t]+{_WORD}){{0,2}})[ \t]+(?:here|speaking)\b")
 # Capitalised words that follow "I'm"/"it's" and are not names.
 _NOT_NAMES = frozenset(
     """
@@ -58,9 +60,12 @@ _NOT_NAMES = frozenset(
     july august september october november december today tomorrow yesterday hi hello hey
     thanks thank sorry yes no ok okay sure fine good great glad happy here back calling writing
     looking trying still just really very so not urgent important frustrated annoyed confused
-    interested available ready unable able new customer user client member agent support
+    interested available ready unable able new customer user client member agent support hmm
+    um uh oh ah well yeah yep nope right alright cool wow also again actually please dear
     """.split()
 )
+# A PERSON right after these is more often a place the model mistook ("going to Norwich").
+_PLACE_WORDS = frozenset("to in at from near into towards via around of for".split())
 # A handle: letters in two or more parts and a number, joined by "_" (firstname_lastname_6699).
 _HANDLE = re.compile(r"(?<![\w@.])(?P<h>[A-Za-z]{2,}(?:_[A-Za-z]{2,}){1,3}_[0-9]{2,})(?![\w@])")
 # Words of a customer id that say what it is, not who.
@@ -162,6 +167,31 @@ def _cut_name(raw: str, strong: bool) -> str | None:
     return " ".join(kept) if kept else None
 
 
+def _person(text: str, value: str) -> Alias | None:
+    """A PERSON the statistical model found, when it looks like a full name: two or more
+    Capitalised words, not right after "to"/"in"/"from"... (the small model calls many
+    places people)."""
+    words = value.split()
+    if len(words) < 2 or not all(w[0].isupper() for w in words):
+        return None
+    at = text.find(value)
+    before = text[:at].split()[-1:] if at > 0 else []
+    if before and before[0].lower() in _PLACE_WORDS:
+        return None
+    return _name(value)
+
+
+def email_aliases(value: str, key: str) -> list[Alias]:
+    """An e-mail, and the name its local part spells (``jane.doe@...`` -> "jane doe")."""
+    out = [Alias("email", key, value)]
+    parts = re.split(r"[._-]", key.split("@", 1)[0])
+    if 2 <= len(parts) <= 3 and all(p.isalpha() and len(p) >= 2 for p in parts):
+        name = _name(_title(parts))
+        if name is not None:
+            out.append(name)
+    return out
+
+
 def handle_aliases(handle: str) -> list[Alias]:
     """A handle and the name its words spell (``jane_doe_6699`` -> "jane doe")."""
     key = handle.lower()
@@ -189,18 +219,23 @@ def text_aliases(content: str, entities: Iterable[tuple[str, str, str]]) -> list
     marked as the agent's); PERSON entities only from a message marked as the customer's."""
     who = speaker(content)
     text = content.replace("\u2019", "'")
+    prefix = _SPEAKER.match(text) if who else None
+    body = text[prefix.end():] if prefix else text
     found: list[Alias] = []
     if who != "agent":
-        for pattern, strong in ((_STRONG, True), (_WEAK, False)):
-            for m in pattern.finditer(text):
+        for pattern, strong in ((_STRONG, True), (_WEAK, False), (_SIGNED, False)):
+            for m in pattern.finditer(body):
                 cut = _cut_name(m.group("name"), strong)
                 alias = _name(cut) if cut else None
                 if alias is not None:
                     found.append(alias)
     for kind, value, key in entities:
         if kind == "person" and who == "customer":
-            alias = _name(value)
-        elif kind in ("email", "phone"):
+            alias = _person(text, value)
+        elif kind == "email":
+            found.extend(email_aliases(value, key))
+            continue
+        elif kind == "phone":
             alias = Alias(kind, key, value)
         elif kind in ("account", "handle") and _HANDLE.fullmatch(value.strip()):
             found.extend(handle_aliases(value.strip()))
@@ -222,7 +257,7 @@ def id_aliases(customer_id: str) -> list[Alias]:
         return handle_aliases(customer_id)
     for e in find_rule_entities(customer_id):
         if e.kind == "email" and e.start == 0 and e.end == len(customer_id):
-            return [Alias("email", e.key, e.value)]
+            return email_aliases(e.value, e.key)
     named = [w for w in re.split(r"[-_.+@]", customer_id) if w.isalpha() and w not in _ID_PREFIXES]
     alias = _name(_title(named)) if 1 <= len(named) <= 3 else None
     if alias is not None:

@@ -264,7 +264,13 @@ class MemoryService:
         now = self.clock()
         plan = self.hygiene.plan(records, now) if hygiene else HygienePlan(fresh=list(records))
         # The commit point: acknowledged from here on. Hygiene commits with the memories.
-        self.graph.write_memories(plan.fresh, sessions=new_sessions, after=lambda run: plan.apply(run, now))
+        # A store that tells its session who the customer is does so even when its own
+        # memory merges into a near-duplicate.
+        learns = [(r.memory.agent_id, r.memory.session_id, r.learns_customer)
+                  for r in records if r.learns_customer and r.memory.session_id]
+        self.graph.write_memories(
+            plan.fresh, sessions=new_sessions, after=lambda run: plan.apply(run, now), learns=learns
+        )
         self._index(plan.fresh)
         self._changed()
         return self._results(records, plan)

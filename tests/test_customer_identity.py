@@ -52,6 +52,11 @@ def test_names_come_from_the_customers_own_words():
     assert said("user: please ask Maria Lopez", [("person", "Maria Lopez", "maria lopez")]) == [
         Alias("name", "maria lopez", "Maria Lopez")]
     assert said("assistant: Maria Lopez will call you", [("person", "Maria Lopez", "maria lopez")]) == []
+    # ...and when it looks like a full name, not a place the small model mistook.
+    assert said("user: I'm going to Peterborough", [("person", "Peterborough", "peterborough")]) == []
+    assert said("user: a taxi to Cherry Hinton", [("person", "Cherry Hinton", "cherry hinton")]) == []
+    assert said("Customer: Anna Baker here, e-mail ab@example.net", []) == [Alias("name", "anna baker", "Anna Baker")]
+    assert said("Customer: The Kirkwood House here is fine. Hmm, it's Hmm", []) == []
 
 
 def test_handles_e_mails_phones_and_ids_are_aliases():
@@ -61,6 +66,10 @@ def test_handles_e_mails_phones_and_ids_are_aliases():
     )
     assert {(a.kind, a.key) for a in found} == {
         ("handle", "mia_garcia_4521"), ("name", "mia garcia"), ("email", "mia@example.com"), ("phone", "+447946095800")}
+    # An e-mail whose local part spells a name.
+    found = identity.text_aliases("user: james.wilson@mail.example.com",
+                                  [("email", "james.wilson@mail.example.com", "james.wilson@mail.example.com")])
+    assert {(a.kind, a.key) for a in found} == {("email", "james.wilson@mail.example.com"), ("name", "james wilson")}
     assert identity.id_aliases("cust-jane-doe") == [Alias("name", "jane doe", "Jane Doe")]
     assert identity.id_aliases("cust-1177") == []
     assert {a.key for a in identity.id_aliases("firstname_lastname_1177")} == {"firstname_lastname_1177",
@@ -133,6 +142,19 @@ def test_a_customer_given_at_the_start_and_learned_aliases(services):
     # Forgetting the memory unlearns what only it said.
     memories.forget("bot", first.id)
     assert aliases_of(graph, "cust-jane-doe") == {("name", "jane doe"): "id"}
+
+
+def test_the_session_learns_its_customer_from_a_store_that_merged_into_a_near_duplicate(services):
+    graph, now = services.graph, services.memories.clock()
+    lookup = "assistant: Thanks, I've found your account."
+    first = store_chat(services, "cust-9", ["user: where is my parcel?", "assistant: Your e-mail please?",
+                                            "user: zoe.ray@example.com", lookup])
+    second = store_chat(services, "cust-9", ["user: my parcel is late again", "assistant: Your e-mail please?",
+                                             lookup, "user: thanks"], at=2)
+    # The second chat's look-up merged into the first one's: its session still learned.
+    assert second[2] == first[3]
+    assert {m.id for m in graph.customer_memories("bot", "cust-9", now)} == set(first + second)
+    assert ("name", "zoe ray") in aliases_of(graph, "cust-9")
 
 
 def test_a_store_naming_the_customer_never_rewrites_a_session_that_has_one(services):
