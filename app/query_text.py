@@ -20,6 +20,7 @@ from extractors import (
     IDENTIFIER,
     ExtractedEntity,
     candidate_customer_ids,
+    find_identifiers,
     find_rule_entities,
     slugify,
 )
@@ -39,7 +40,9 @@ class Mention:
 def read(query: str, extractor: Any) -> tuple[NodeRefs, list[Mention]]:
     """Nodes the query may name (not yet checked against the graph), and where."""
     found = extractor.extract(query)
-    return _refs(query, found), [Mention(e.kind, e.key, e.start, e.end) for e in found]
+    mentions = [Mention(e.kind, e.key, e.start, e.end) for e in found]
+    mentions += [Mention(IDENTIFIER, t.key, t.start, t.end) for t in find_identifiers(query, weak=True)]
+    return _refs(query, found), mentions
 
 
 def rule_refs(query: str) -> NodeRefs:
@@ -58,6 +61,9 @@ def _refs(query: str, found: list[ExtractedEntity]) -> NodeRefs:
     # "booking 123456" or "123456789" alone; a tracking number stored before identifiers
     # existed is only a tracking node (upper-case key).
     ids = {e.key for e in found if e.kind == IDENTIFIER}
+    # "status of QXKZTB": a shape that needs a kind word in a memory is worth a lookup here.
+    ids.update(t.key for t in find_identifiers(query, weak=True))
+    entities.update((IDENTIFIER, k) for k in ids)
     orders.update(k for k in ids if k.isdigit() and len(k) <= 20)
     entities.update((IDENTIFIER, k) for k in orders)
     entities.update(("tracking", k.upper()) for k in ids if len(k) >= 8 and k.isalnum())

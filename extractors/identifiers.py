@@ -148,12 +148,12 @@ def _shape(tok: str, hashed: bool) -> tuple[int, str]:
         return _NO, IDENTIFIER
     parts = [p for p in _SEPS.split(tok) if p] if ("-" in tok or "_" in tok) else [tok]
     if not _HAS_DIGIT.search(tok):
+        if n >= 5 and tok.isalpha() and tok.isupper():
+            return _IF_NAMED, IDENTIFIER  # QXKZTB or #QXKZTB, but also URGENT
         if hashed:
             return _NO, IDENTIFIER  # a hashtag
         if "_" in tok and len(parts) >= 2:
             return _IF_NAMED, "account"  # jane_doe: a handle, but so is any snake_case word
-        if n >= 5 and tok.isalpha() and tok.isupper():
-            return _IF_NAMED, IDENTIFIER  # QXKZTB, but also URGENT
         return _NO, IDENTIFIER
     digits = sum(map(tok.count, "0123456789"))  # ten C calls: cheaper than a loop over chars
     letters = n - digits - tok.count("-") - tok.count("_")
@@ -210,8 +210,12 @@ def _named_kind(text: str, start: int) -> str | None:
     return None
 
 
-def find_identifiers(text: str) -> Iterator[IdToken]:
-    """Every identifier-shaped token of ``text``, in order, with its key and typed kind."""
+def find_identifiers(text: str, *, weak: bool = False) -> Iterator[IdToken]:
+    """Every identifier-shaped token of ``text``, in order, with its key and typed kind.
+
+    ``weak`` also yields the weaker shapes no kind word names (``QXKZTB`` alone, ``jane_doe``,
+    ``48213``): a query looks them up, and only an identifier some memory named resolves.
+    """
     for m in _TOKEN.finditer(text):
         hashed = bool(m.group(1))
         body = m.group(2)
@@ -226,6 +230,6 @@ def find_identifiers(text: str) -> Iterator[IdToken]:
         if shape == _NO:
             continue
         named = _named_kind(text, m.start())
-        if named is None and shape == _IF_NAMED:
+        if named is None and shape == _IF_NAMED and not weak:
             continue
         yield IdToken(m.start() if hashed else start, end, stripped.casefold(), named or kind)

@@ -379,3 +379,15 @@ def test_an_order_tag_in_another_format_meets_the_id_in_text(services) -> None:
     hits = services.recall.recall(A, "what happened with order #W1588712", 2)
     assert {h.memory.id for h in hits} == {tagged.id, said.id}
     assert all(h.signals.graph == 1.0 for h in hits)
+
+
+def test_a_letters_only_code_named_once_is_found_by_its_bare_mention(services) -> None:
+    named = services.memories.store(R(A, "user: I need to change reservation HKTGHH to Friday."))
+    services.memories.store(R(A, "user: I need to change reservation QWERTZ to Friday."))
+    services.memories.store(R(A, "assistant: URGENT: the Friday flights are full."))
+    # No kind word in the query: the bare code is looked up, and the node exists.
+    hit = services.recall.recall(A, "HKTGHH?", 1)[0]
+    assert hit.memory.id == named.id and hit.signals.graph == 1.0
+    # A capitalised word no memory named as an id resolves to nothing.
+    assert query_text.rule_refs("URGENT: status?").entities == ((IDENTIFIER, "urgent"),)
+    assert all(h.signals.graph == 0 for h in services.recall.recall(A, "URGENT: status?", 3))
