@@ -1621,6 +1621,19 @@ class GraphStore:
         )
         return [(r[0], int(r[1]), r[2], json.loads(r[3]) if r[3] else {}) for r in reversed(rows)]
 
+    def settled_memories(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
+        """Memory id -> a ticket of it, for those of ``memory_ids`` whose every ticket is
+        resolved or closed (one primary-key lookup each)."""
+        out: dict[str, str] = {}
+        for memory_id in dict.fromkeys(memory_ids):
+            rows = self.read_prepared(
+                "MATCH (m:Memory {id: $id})-[:MENTIONS]->(t:Ticket) WHERE m.agent_id = $a RETURN t.id, t.status",
+                {"id": memory_id, "a": agent_id},
+            )
+            if rows and all(r[1] in ("resolved", "closed") for r in rows):
+                out[memory_id] = rows[0][0]
+        return out
+
     def idle_sessions(self, idle_since: datetime, limit: int) -> list[str]:
         """Open sessions started at or before ``idle_since`` with no memory created after
         it, oldest first."""

@@ -160,7 +160,8 @@ class RecallService:
     ) -> list[RecallHit]:
         """The ``top_k`` memories of ``agent_id`` most relevant to ``query``.
 
-        Ranks exactly like ``rank(gather(...))`` while reading far less: the ranking
+        Ranks like ``rank(gather(...))``, then steps settled tickets' memories down and
+        places each thread's outcome (app/threads.py), while reading far less: the ranking
         attributes come with the keyword and filter rows or from the attribute
         cache, the others are looked up only while they can still reach the top k (score
         bounds), and full memory rows are read for the ``top_k`` answers alone.
@@ -170,14 +171,18 @@ class RecallService:
         if not found.ids:
             return []
         outcomes = found.outcome_ids()
+        # Twice the answers: a memory of a settled ticket may step down past the k-th.
+        window = 2 * top_k
         sources = None
         if config.fusion == "weighted":
-            candidates, best_bm25 = self._pruned_candidates(found, config, top_k, keep=outcomes)
+            candidates, best_bm25 = self._pruned_candidates(found, config, window, keep=outcomes)
         else:
-            candidates, best_bm25, sources = self._fused_candidates(found, config, top_k, keep=outcomes)
-        ranked = rank(candidates, now=found.now, config=config, top_k=top_k + len(outcomes), best_bm25=best_bm25,
+            candidates, best_bm25, sources = self._fused_candidates(found, config, window, keep=outcomes)
+        ranked = rank(candidates, now=found.now, config=config, top_k=window + len(outcomes), best_bm25=best_bm25,
                       sources=sources)
-        # Each conversation's outcome just below its best-ranked message (app/threads.py).
+        # Open tickets' memories above settled ones', then each conversation's outcome just
+        # below its best-ranked message (app/threads.py).
+        ranked = threads.open_first(ranked, self.graph.settled_memories(agent_id, [r.memory_id for r in ranked]))
         ranked = threads.place(ranked, found.walked, top_k)
         memories = self._answers(agent_id, [r.memory_id for r in ranked])
         # A memory deleted since its attributes were read is left out, as gather would.

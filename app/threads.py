@@ -39,6 +39,9 @@ MAX_MENTIONS = 200
 # The graph signal of an outcome: below a memory that names the node (1.0), above one a
 # hop away (0.75). ``place`` decides where it shows; this only scores it.
 OUTCOME_STRENGTH = 0.9
+# A memory whose tickets are all resolved or closed scores this much of what it would: a
+# step below an open ticket's memory that matches as well (recency weighs 0.01).
+SETTLED_FACTOR = 0.97
 # Entity kinds that name a person or a kind of thing rather than one case: a customer's
 # e-mail or name leads to all their sessions (customer history), not to one thread.
 _NOT_THREADS = frozenset({"email", "phone", "person", "org", "product", "account", "handle", "name", "money", "date"})
@@ -161,6 +164,21 @@ def outcome_links(threads: Sequence[Thread], links: dict[str, GraphLink]) -> dic
             elif why not in link.reasons:
                 out[memory_id] = GraphLink(max(link.strength, OUTCOME_STRENGTH), [*link.reasons, why])
     return out
+
+
+def open_first(ranked: Sequence[Ranked], settled: dict[str, str]) -> list[Ranked]:
+    """``ranked`` with the memories of settled tickets (``settled``: memory id -> the
+    ticket, for memories whose every ticket is resolved or closed) scored
+    ``SETTLED_FACTOR`` lower and said so, then in score order again (stable): on an equal
+    match, an open case ranks above a closed one."""
+    if not settled:
+        return list(ranked)
+    out = [
+        replace(r, score=r.score * SETTLED_FACTOR, why=(*r.why, f"ticket {settled[r.memory_id]} is settled"))
+        if r.memory_id in settled else r
+        for r in ranked
+    ]
+    return sorted(out, key=lambda r: -r.score)
 
 
 def place(ranked: Sequence[Ranked], threads: Sequence[Thread], top_k: int) -> list[Ranked]:

@@ -246,3 +246,37 @@ def test_thread_order_survives_the_walk_of_a_batch(services):
     )
     walked = threads.find_threads(services.graph, A, services.recall.query_refs("order 4521"), services.memories.clock())
     assert [t.outcomes[0][0] for t in walked] == [stored[5].id]
+
+
+# -- open tickets above settled ones ------------------------------------------------------
+def test_on_an_equal_match_an_open_tickets_memory_ranks_above_a_resolved_ones(services):
+    def store(text):
+        return services.memories.store(StoreRequest(agent_id=A, content=text, tags=("customer:jane-doe",)))
+
+    older = store("Ticket T-2001: the printer jams on every duplex job.")
+    newer = store("Ticket T-2002: the printer jams on every duplex job.")
+    store("Ticket T-2003: the invoice for March shows the wrong address.")
+
+    def order(query):
+        return [h.memory.id for h in top(services, query, k=3) if h.memory.id in (older.id, newer.id)]
+
+    # Equal but for recency: the newer first.
+    assert order("printer jams on duplex jobs") == [newer.id, older.id]
+    services.tickets.update(A, "T-2002", status="resolved")
+    assert order("printer jams on duplex jobs") == [older.id, newer.id]
+    assert order("Jane Doe printer jams") == [older.id, newer.id]
+    hit = next(h for h in top(services, "printer jams on duplex jobs") if h.memory.id == newer.id)
+    assert "ticket T-2002 is settled" in hit.why
+    services.tickets.update(A, "T-2001", status="closed")
+    assert order("printer jams on duplex jobs") == [newer.id, older.id]
+    services.tickets.update(A, "T-2002", status="open")
+    assert order("printer jams on duplex jobs") == [newer.id, older.id]
+    assert not any("settled" in w for h in top(services, "printer jams") if h.memory.id == newer.id for w in h.why)
+
+
+def test_open_first_is_a_stable_step_down():
+    r = ranked(("a", 0.80), ("b", 0.79), ("c", 0.50))
+    out = threads.open_first(r, {"a": "T-1"})
+    assert [x.memory_id for x in out] == ["b", "a", "c"]
+    assert out[1].score == pytest.approx(0.80 * threads.SETTLED_FACTOR)
+    assert threads.open_first(r, {}) == r
