@@ -280,3 +280,33 @@ def test_open_first_is_a_stable_step_down():
     assert [x.memory_id for x in out] == ["b", "a", "c"]
     assert out[1].score == pytest.approx(0.80 * threads.SETTLED_FACTOR)
     assert threads.open_first(r, {}) == r
+
+
+# -- identifiers of other shapes (extractors' identifiers by shape) -------------------------
+def test_odd_id_shapes_bring_their_conversations_outcomes(services):
+    order_chat = [
+        "user: hi, I need help with #W1588712",
+        "assistant: I see order #W1588712, the desk lamp",
+        "user: it came without the bulb",
+        "assistant: I have shipped the missing bulb separately, it arrives Friday",
+        "user: great, thanks",
+    ]
+    booking_chat = [
+        "Customer: my reservation M20IZO shows the wrong date",
+        "Agent: let me open M20IZO",
+        "Customer: it should be the 14th, not the 4th",
+        "Agent: done, the booking now starts on the 14th and a new confirmation is in your inbox",
+    ]
+    _, order = chat(services, order_chat)
+    _, booking = chat(services, booking_chat)
+    chat(services, NOISE)
+    for query, outcome, mentions, label in (
+        ("what happened with order #W1588712?", order[3], order[:2], "W1588712"),
+        ("status of reservation M20IZO", booking[3], booking[:2], "M20IZO"),
+    ):
+        hits = top(services, query)
+        ids = [h.memory.id for h in hits]
+        assert outcome.id in ids, (query, [h.memory.content for h in hits])
+        assert {m.id for m in mentions} & set(ids[: ids.index(outcome.id)])
+        why = next(h.why for h in hits if h.memory.id == outcome.id)
+        assert any(w.startswith("outcome of the conversation that mentions") and label.lower() in w.lower() for w in why)
