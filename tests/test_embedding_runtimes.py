@@ -92,8 +92,17 @@ def test_the_runtime_setting_is_checked():
     assert Settings.from_env({"CASEGRAPH_EMBEDDING_RUNTIME": "onnx-int8"}).embedding_runtime == "onnx-int8"
     with pytest.raises(ConfigurationError, match="embedding_runtime must be one of"):
         Settings.from_env({"CASEGRAPH_EMBEDDING_RUNTIME": "tensorrt"})
-    settings = Settings.from_env({"CASEGRAPH_DATA_DIR": "/srv/cg"})
-    assert str(settings.model_cache_path) == "/srv/cg/model-cache"
+    assert str(Settings.from_env({"XDG_CACHE_HOME": "/x"}).model_cache_path) == "/x/casegraph/models"
+    assert Settings.from_env({}).model_cache_path.parts[-3:] == (".cache", "casegraph", "models")
     assert str(Settings.from_env({"CASEGRAPH_MODEL_CACHE_DIR": "/c"}).model_cache_path) == "/c"
     with pytest.raises(ConfigurationError):
         open_embedder("all-MiniLM-L6-v2", "tensorrt", None)
+
+
+def test_export_model_makes_or_checks_both_exports(model_cache, onnx_int8, capsys):
+    from app.cli import main
+
+    assert main(["export-model", "--cache-dir", str(model_cache)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"onnx: {onnx_int8.folder}", f"onnx-int8: {onnx_int8.folder}"]
+    assert {p.name for p in onnx_int8.folder.iterdir()} >= {"model.onnx", "model-int8.onnx", "reference.npy"}
