@@ -50,18 +50,19 @@ FUSIONS = ("rrf", "score", "weighted")
 
 @dataclass(frozen=True, slots=True)
 class RecallConfig:
-    # The default fuses ranks (no per-dataset weights: every source counts the same). The
-    # rest - rrf_k and the two priors - was chosen by leave-one-world-out on the quality
-    # benchmark's worlds (benchmarks/lowo.py; BENCHMARKS.md): on every world, the
-    # choice made on the other worlds.
+    # The default fuses text ranks (no weights for cosine or BM25 scales). What is left -
+    # the fusion, rrf_k, the graph's weight against the two text sources, the priors - is
+    # what leave-one-world-out chose on the quality benchmark's worlds (benchmarks/lowo.py,
+    # BENCHMARKS.md); on the quick worlds six of seven held-out worlds got this same choice
+    # from the others. Recency 0: no world asked for it (a caller's since/until does).
     name: str = "hybrid_graph"
     fusion: str = "rrf"
-    rrf_k: float = 60.0
+    rrf_k: float = 20.0
     semantic_weight: float = 1.0
     keyword_weight: float = 1.0
-    graph_weight: float = 1.0
-    importance_weight: float = 0.01
-    recency_weight: float = 0.005
+    graph_weight: float = 2.0
+    importance_weight: float = 0.02
+    recency_weight: float = 0.0
     half_life_days: float = 30.0
     # How many candidates each source (vectors, keywords) contributes before ranking.
     candidate_pool: int = 60

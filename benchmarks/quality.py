@@ -1,6 +1,6 @@
 """Recall quality per world: dense vs keyword vs hybrid vs the fused default.
 
-    python -m benchmarks.quality                  # every world, full profile (~14k memories)
+    python -m benchmarks.quality                  # every world, full profile (~13k memories)
     python -m benchmarks.quality --profile quick  # small run (CASEGRAPH_BENCH_PROFILE=quick too)
     python -m benchmarks.quality --worlds retail,novel
 

@@ -318,7 +318,9 @@ def build_chat_queries(history: History, per_kind: int, seed: int) -> list[Query
     """Queries a support agent asks of a chat world, graded like the held-out set:
 
     - ``history_name``: "<Full Name> previous interactions" - every memory of the customer's
-      chats is relevant (grade 1), with their session summaries;
+      chats is relevant (grade 1), with their session summaries; asked only of customers
+      whose chats say their full name or whose handle is made of it (else nothing could
+      tell who they are);
     - ``history_handle``: the same with the customer's handle or e-mail;
     - ``outcome``: "what happened with <id>?" - the agent's last message of the latest chat
       that names the id is the answer (grade 2; so is that session's summary), the other
@@ -330,8 +332,15 @@ def build_chat_queries(history: History, per_kind: int, seed: int) -> list[Query
     by_customer: dict[str, list[GenMemory]] = {}
     for m in history.memories.values():
         by_customer.setdefault(m.customer, []).append(m)
+    def named(c: Customer) -> bool:
+        """Can the chats answer "<Full Name> ...": do they say the name (or a handle made of it)?"""
+        said = " ".join(m.content.lower() for m in by_customer.get(c.id, []))
+        return c.full.lower() in said or f"{c.first}_{c.last}".lower() in said or (
+            c.id == c.handle and c.handle.startswith(f"{c.first}_{c.last}_".lower()))
+
     for kind in ("history_name", "history_handle"):
-        for c in _pick(rng, customers, per_kind):
+        eligible = [c for c in customers if named(c)] if kind == "history_name" else customers
+        for c in _pick(rng, eligible, per_kind):
             mine = by_customer.get(c.id, [])
             if kind == "history_name":
                 text = rng.choice(CV.HISTORY_NAME).format(Full=c.full)

@@ -68,7 +68,7 @@ WORLDS: dict[str, World] = {
 }
 
 # customers, chats-per-customer weights, queries per kind
-CHAT_PROFILES = {"full": (70, 40), "quick": (16, 8), "smoke": (5, 3)}
+CHAT_PROFILES = {"full": (55, 35), "quick": (16, 8), "smoke": (5, 3)}
 PREFIXES = {"user": ("user: ", "assistant: "), "customer": ("Customer: ", "Agent: "), "none": ("", "")}
 AGENT = "support-bot"
 _UTTERANCES = Path(__file__).parent / "data" / "multiwoz_utterances.json"
