@@ -42,7 +42,7 @@ from app.errors import (
     SessionEnded,
     SessionNotFound,
 )
-from app.graph import GraphStore, MemoryRecord
+from app.graph import GraphStore, MemoryRecord, NodeRefs
 from app.hygiene import HygieneConfig, HygienePlan, HygienePlanner
 from app.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from app.pii import Redactor
@@ -50,12 +50,14 @@ from app.settings import Settings
 from app.vectors import VectorStore
 from app.writer import GroupCommitter
 from extractors import (
+    IDENTIFIER,
     InvalidTagError,
     normalise_customer_id,
     normalise_order_key,
     normalise_ticket_key,
     parse_tags,
     validate_tags,
+    weak_identifiers,
 )
 
 log = logging.getLogger("casegraph.memory")
@@ -65,6 +67,8 @@ Clock = Callable[[], datetime]
 UUID_LIKE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 MAX_METADATA_BYTES = 16_384
 MAX_TTL_SECONDS = 10 * 365 * 86_400
+# At most this many weak id shapes of one agent are looked up a batch (_with_known_ids).
+_MAX_WEAK_LOOKUPS = 64
 # Entity kinds that become their own node types; the rest become generic Entity nodes.
 _OWN_NODES = {"order", "ticket", "customer"}
 
@@ -396,7 +400,7 @@ class MemoryService:
         # spaCy and torch both release the GIL for most of their work: overlap them.
         extraction = self._extract_pool.submit(self.extractor.extract_many, texts)
         vectors = self.embedder.embed(texts)
-        extracted = extraction.result()
+        extracted = _with_known_ids(self.graph, prepared, extraction.result())
         return [
             self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
         ]
@@ -600,7 +604,7 @@ class MemoryService:
             prepared, memory=replace(prepared.memory, id=memory_id, access_count=current.access_count)
         )
         text = prepared.memory.content
-        found = self.extractor.extract_many([text])[0]
+        found = _with_known_ids(self.graph, [prepared], self.extractor.extract_many([text]))[0]
         if text == current.content:
             vector = self.graph.embeddings(agent_id, [memory_id])[0]
         else:
@@ -853,3 +857,29 @@ def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
             code="INVALID_METADATA",
         )
     return json.loads(encoded)
+
+
+def _with_known_ids(graph: GraphStore, prepared: Sequence[_Prepared], extracted: list[list[Any]]) -> list[list[Any]]:
+    """``extracted`` plus the weak id shapes ("Done, QXKZTB departs Friday": all-caps codes,
+    5+ digits, ``jane_doe`` without a kind word) that the agent already knows as identifiers,
+    from a memory stored before or from this batch: the bot repeats a code bare after the
+    customer named it ("my reservation is QXKZTB")."""
+    weak = [weak_identifiers(p.memory.content) for p in prepared]
+    if not any(weak):
+        return extracted
+    known = {
+        (p.memory.agent_id, e.key) for p, found in zip(prepared, extracted, strict=True)
+        for e in found if e.kind == IDENTIFIER
+    }
+    asked: dict[str, dict[str, None]] = {}
+    for p, candidates in zip(prepared, weak, strict=True):
+        for e in candidates:
+            if (p.memory.agent_id, e.key) not in known:
+                asked.setdefault(p.memory.agent_id, {}).setdefault(e.key)
+    for agent_id, keys in asked.items():
+        refs = NodeRefs(entities=tuple((IDENTIFIER, k) for k in list(keys)[:_MAX_WEAK_LOOKUPS]))
+        known.update((agent_id, k) for _, k in graph.resolve(agent_id, refs).entities)
+    return [
+        [*found, *(e for e in candidates if (p.memory.agent_id, e.key) in known)]
+        for p, found, candidates in zip(prepared, extracted, weak, strict=True)
+    ]

@@ -24,7 +24,13 @@ from .keys import (
     validate_tags,
 )
 from .pipeline import BLANK_MODEL, DEFAULT_MODELS, RULES_ONLY, EntityExtractor, ExtractorError
-from .rules import ENTITY_KINDS, ExtractedEntity, find_rule_entities, identifier_mentions
+from .rules import (
+    ENTITY_KINDS,
+    ExtractedEntity,
+    find_rule_entities,
+    identifier_mentions,
+    weak_identifiers,
+)
 
 __all__ = [
     "BLANK_MODEL",
@@ -53,4 +59,5 @@ __all__ = [
     "slugify",
     "split_handle",
     "validate_tags",
+    "weak_identifiers",
 ]

@@ -111,6 +111,7 @@ class IdToken:
     end: int
     key: str
     kind: str
+    weak: bool = False  # a shape that counts only after a kind word, found without one
 
 
 def identifier_key(value: str) -> str:
@@ -230,6 +231,7 @@ def find_identifiers(text: str, *, weak: bool = False) -> Iterator[IdToken]:
         if shape == _NO:
             continue
         named = _named_kind(text, m.start())
-        if named is None and shape == _IF_NAMED and not weak:
+        unnamed = named is None and shape == _IF_NAMED
+        if unnamed and not weak:
             continue
-        yield IdToken(m.start() if hashed else start, end, stripped.casefold(), named or kind)
+        yield IdToken(m.start() if hashed else start, end, stripped.casefold(), named or kind, unnamed)

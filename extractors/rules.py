@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from .identifiers import IDENTIFIER, find_identifiers
 from .keys import ID_FLAGS, ORDER_PREFIX, TICKET_PREFIX, normalise_order_key, normalise_ticket_key
 
-__all__ = ["ENTITY_KINDS", "RULE_KINDS", "ExtractedEntity", "find_rule_entities", "identifier_mentions"]
+__all__ = [
+    "ENTITY_KINDS",
+    "RULE_KINDS",
+    "ExtractedEntity",
+    "find_rule_entities",
+    "identifier_mentions",
+    "weak_identifiers",
+]
 
 ENTITY_KINDS = frozenset(
     {
@@ -163,3 +170,20 @@ def identifier_mentions(text: str) -> dict[str, str]:
         if e.kind == IDENTIFIER:
             out.setdefault(e.key, e.value)
     return out
+
+
+def weak_identifiers(text: str) -> list[ExtractedEntity]:
+    """Tokens of ``text`` shaped like an id that counts only after a kind word, said without
+    one ("Done, QXKZTB departs Friday"), and not part of another rule's mention. A store
+    links them when the agent already has that identifier (another memory named it)."""
+    weak = [t for t in find_identifiers(text, weak=True) if t.weak]
+    if not weak:  # most texts: one token scan, no rules
+        return []
+    taken = bytearray(len(text))
+    for e in find_rule_entities(text):
+        taken[e.start : e.end] = b"\x01" * (e.end - e.start)
+    return [
+        ExtractedEntity(IDENTIFIER, text[t.start : t.end], t.key, t.start, t.end, t.kind)
+        for t in weak
+        if not any(taken[t.start : t.end])
+    ]

@@ -391,3 +391,25 @@ def test_a_letters_only_code_named_once_is_found_by_its_bare_mention(services) -
     # A capitalised word no memory named as an id resolves to nothing.
     assert query_text.rule_refs("URGENT: status?").entities == ((IDENTIFIER, "urgent"),)
     assert all(h.signals.graph == 0 for h in services.recall.recall(A, "URGENT: status?", 3))
+
+
+def test_a_code_repeated_bare_after_it_was_named_links_the_same_node(services) -> None:
+    first = services.memories.store(R(A, "user: my reservation is FCFXPE, can I move it?"))
+    batch = services.memories.store_batch([
+        R(A, 'assistant: The change for "FCFXPE". is confirmed.'),  # named in an earlier store
+        R(A, "user: and my booking QWKZTB too"),
+        R(A, "assistant: Done, QWKZTB now departs on Friday at 9:40."),  # named in this batch
+        R(A, "assistant: PLEASE note the FRIDAY flights are full."),  # caps words no one named
+    ])
+    assert ("identifier", "fcfxpe") in {(e.kind, e.key) for e in batch[0].entities}
+    assert ("identifier", "qwkztb") in {(e.kind, e.key) for e in batch[2].entities}
+    assert not any(e.kind == "identifier" for e in batch[3].entities)
+    # Top 3, not 2: "user: my reservation is FCFXPE..." has cosine <= 0 to the masked query
+    # ("what happened with"), so under rank fusion it ties with the best unlinked memory
+    # (0.5 each) and recency decides (app/ranking.py ranks only positive cosines).
+    hits = services.recall.recall(A, "what happened with FCFXPE", 3)
+    assert {first.id, batch[0].id} <= {h.memory.id for h in hits}
+    assert {h.memory.id for h in hits if h.signals.graph == 1.0} == {first.id, batch[0].id}
+    # An update re-extracts the same way.
+    updated = services.memories.update(A, batch[3].id, content="assistant: FCFXPE is now on the 9:40.")
+    assert ("identifier", "fcfxpe") in {(e.kind, e.key) for e in updated.entities}
