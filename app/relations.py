@@ -8,6 +8,7 @@ and one strong reason (a shared order) outweighs several weak ones (a shared cit
     named together in one memory    0.90
     shared order                    0.80
     shared tracking number          0.70
+    shared identifier (W1588712...) 0.70  (a tracking number is one too)
     same customer                   0.50
     shared e-mail / phone           0.50
     shared product                  0.40
@@ -30,6 +31,7 @@ ORDER_WEIGHT = 0.8
 CUSTOMER_WEIGHT = 0.5
 ENTITY_WEIGHTS: Mapping[str, float] = {
     "tracking": 0.7,
+    "identifier": 0.7,
     "email": 0.5,
     "phone": 0.5,
     "product": 0.4,

@@ -404,12 +404,20 @@ def test_a_code_repeated_bare_after_it_was_named_links_the_same_node(services) -
     assert ("identifier", "fcfxpe") in {(e.kind, e.key) for e in batch[0].entities}
     assert ("identifier", "qwkztb") in {(e.kind, e.key) for e in batch[2].entities}
     assert not any(e.kind == "identifier" for e in batch[3].entities)
-    # Top 3, not 2: "user: my reservation is FCFXPE..." has cosine <= 0 to the masked query
-    # ("what happened with"), so under rank fusion it ties with the best unlinked memory
-    # (0.5 each) and recency decides (app/ranking.py ranks only positive cosines).
-    hits = services.recall.recall(A, "what happened with FCFXPE", 3)
-    assert {first.id, batch[0].id} <= {h.memory.id for h in hits}
-    assert {h.memory.id for h in hits if h.signals.graph == 1.0} == {first.id, batch[0].id}
+    # Both first, though "user: my reservation is FCFXPE..." has cosine <= 0 to the masked
+    # query ("what happened with") and so no semantic rank at all.
+    hits = services.recall.recall(A, "what happened with FCFXPE", 2)
+    assert {h.memory.id for h in hits} == {first.id, batch[0].id}
+    assert all(h.signals.graph == 1.0 for h in hits)
     # An update re-extracts the same way.
     updated = services.memories.update(A, batch[3].id, content="assistant: FCFXPE is now on the 9:40.")
     assert ("identifier", "fcfxpe") in {(e.kind, e.key) for e in updated.entities}
+
+
+def test_tickets_that_share_an_identifier_are_related(services) -> None:
+    services.memories.store(R(A, "user: reservation M20IZO was charged twice", ticket_id="T-501"))
+    services.memories.store(R(A, "assistant: the refund for M20IZO is on its way", ticket_id="T-502"))
+    services.memories.store(R(A, "user: my lamp flickers", ticket_id="T-503"))
+    related = services.tickets.related(A, ["T-501"])["T-501"]
+    assert [r.ticket_id for r in related] == ["T-502"]
+    assert [(x.kind, x.weight) for x in related[0].reasons if x.kind == "identifier"] == [("identifier", 0.7)]
