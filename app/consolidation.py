@@ -30,8 +30,10 @@ _OUTCOME = re.compile(
     r"escalated|cancell?ed|credited|voucher|booked|scheduled|confirmed|arranged|issued|closed)\b",
     re.IGNORECASE,
 )
-_ID_KINDS = ("order", "ticket", "tracking", "email", "phone", "money")
-_LISTED_KINDS = ("order", "ticket", "tracking", "email", "phone", "money", "product", "person", "org")
+_ID_KINDS = ("order", "ticket", "tracking", "identifier", "email", "phone", "money")
+_LISTED_KINDS = (
+    "order", "ticket", "tracking", "identifier", "email", "phone", "money", "product", "person", "org"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +128,16 @@ def _centrality(embeddings: np.ndarray | None, n: int) -> list[float]:
 
 def _entities(memories: Sequence[Memory]) -> list[str]:
     out: dict[str, None] = {}
+    ids: set[str] = set()  # identifier keys listed (a tracking number is also an identifier)
     for m in memories:
         for e in m.entities:
             if e.kind not in _LISTED_KINDS:
                 continue
+            if e.kind in ("tracking", "identifier"):
+                key = e.key.casefold()
+                if e.kind == "identifier" and key in ids:
+                    continue
+                ids.add(key)
             if e.kind == "order":
                 label = f"order #{e.key}"
             elif e.kind == "ticket":

@@ -421,3 +421,18 @@ def test_tickets_that_share_an_identifier_are_related(services) -> None:
     related = services.tickets.related(A, ["T-501"])["T-501"]
     assert [r.ticket_id for r in related] == ["T-502"]
     assert [(x.kind, x.weight) for x in related[0].reasons if x.kind == "identifier"] == [("identifier", 0.7)]
+
+
+def test_a_session_summary_lists_its_identifiers_and_is_found_by_them(services) -> None:
+    session = services.memories.session_start(A)
+    for text in (
+        "user: my order #W1588712 came without the charger",
+        "assistant: sorry! UPS 1Z999AA10123456784 brings the charger tomorrow.",
+        "assistant: I also refunded the shipping for W1588712.",
+    ):
+        services.memories.store(R(A, text, session_id=session.id))
+    ended = services.memories.session_end(session.id)
+    mentioned = ended.summary.split("Mentioned:")[1]
+    assert "#W1588712" in mentioned and mentioned.count("1Z999AA10123456784") == 1
+    hits = services.recall.recall(A, "what happened with order W1588712", 5)
+    assert any(h.memory.kind == "summary" and h.signals.graph == 1.0 for h in hits)
