@@ -2,7 +2,8 @@
 
 The default fuses the sources by reciprocal rank with equal weights (app/ranking.py), so
 no weight depends on a dataset. What is left to choose - the fusion (``rrf`` or
-normalised ``score``), ``rrf_k``, a graph weight, the two small priors - is chosen here:
+normalised ``score``), ``rrf_k``, the keyword and graph weights against the semantic
+source, the two small priors - is chosen here:
 for every world, the configuration that does best on the *other* tuned worlds is
 reported on it. The ``novel`` world (id formats no rule names) is never tuned on: it is
 always held out. The configuration best on every tuned world is the one to ship.
@@ -28,6 +29,7 @@ from benchmarks.metrics import METRICS, WORLD_METRICS
 GRID = {
     "fusion": ("rrf", "score"),
     "rrf_k": (5.0, 20.0, 60.0),
+    "keyword_weight": (0.5, 1.0),
     "graph_weight": (1.0, 2.0),
     "importance_weight": (0.0, 0.005, 0.02),
     "recency_weight": (0.0, 0.005, 0.02),
@@ -147,8 +149,8 @@ def leave_one_world_out(
 
 def describe(cfg: RecallConfig) -> str:
     k = f" k={cfg.rrf_k:g}" if cfg.fusion == "rrf" else ""
-    return (f"{cfg.fusion}{k}, graph×{cfg.graph_weight:g}, importance {cfg.importance_weight:g}, "
-            f"recency {cfg.recency_weight:g}")
+    return (f"{cfg.fusion}{k}, keyword×{cfg.keyword_weight:g}, graph×{cfg.graph_weight:g}, "
+            f"importance {cfg.importance_weight:g}, recency {cfg.recency_weight:g}")
 
 
 def format_lowo(choices: Sequence[Choice], base: RecallConfig, shipped: RecallConfig, chosen: RecallConfig,
