@@ -8,7 +8,9 @@
   "... for #48231", nor "call back on Friday" into "... on Monday"). The store does not
   create a memory: it reinforces the existing one (importance up by ``dedup_boost``,
   ``last_seen_at`` and ``reinforce_count`` updated) and answers with it, flagged
-  ``deduplicated``. Memories with a TTL and session summaries never take part.
+  ``deduplicated``. Memories with a TTL and session summaries never take part, and a
+  message of a session that names an order, ticket or identifier never merges into a
+  memory of another session (it is that conversation's mention, see app/threads.py).
 - **supersession** - a memory about the same order or ticket that states a different
   state of the same things ("refund pending" -> "refund approved", see states.py) makes
   the older one superseded: it stays for history, is excluded from recall unless asked
@@ -23,13 +25,14 @@ Two concurrent stores of the same fact may both be created: dedup is best effort
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
 
 from app import hygiene_store as hs
+from app import threads
 from app.graph import GraphStore, MemoryRecord, Transaction
 from app.models import Entity, Memory
 from app.states import TICKET_TOPICS, extract_states, supersedes
@@ -100,6 +103,7 @@ class _Item:
     created_at: datetime
     last_seen_at: datetime | None
     existing: bool
+    session_id: str | None = None  # known for memories of this batch
     reinforced: int = 0
     _identity: tuple[str, ...] | None = None
 
@@ -124,6 +128,7 @@ class HygienePlanner:
         by_customer: dict[tuple[str, str], list[_Item]] = {}
         targets: dict[str, _Item] = {}  # reinforced existing memories
         batch_items: dict[str, _Item] = {}  # reinforced memories created in this batch
+        sessions: dict[str, str | None] = {}  # existing memory id -> its session
         for (agent_id, customer_id), neighbours in self._neighbours(records, now).items():
             by_customer[(agent_id, customer_id)] = [
                 _Item(
@@ -140,11 +145,11 @@ class HygienePlanner:
             item = _Item(
                 id=m.id, embedding=np.asarray(rec.embedding, dtype=np.float32), memory_type=m.memory_type,
                 content=m.content, entities=m.entities, states=m.states, importance=m.importance,
-                created_at=m.created_at, last_seen_at=None, existing=False,
+                created_at=m.created_at, last_seen_at=None, existing=False, session_id=m.session_id,
             )
             if _dedupable(m):
                 key = (m.agent_id, m.customer_id)
-                match = self._duplicate(item, by_customer[key])
+                match = self._duplicate(item, by_customer[key], lambda p, m=m: self._same_thread(m, p, sessions))
                 if match is not None:
                     self._reinforce(match, item)
                     plan.duplicate_of[index] = match.id
@@ -188,7 +193,7 @@ class HygienePlanner:
             out.update(((agent_id, c), n) for c, n in found.items())
         return out
 
-    def _duplicate(self, item: _Item, pool: Sequence[_Item]) -> _Item | None:
+    def _duplicate(self, item: _Item, pool: Sequence[_Item], accept: Callable[[_Item], bool]) -> _Item | None:
         if not pool:
             return None
         sims = np.stack([p.embedding for p in pool]) @ item.embedding
@@ -200,9 +205,27 @@ class HygienePlanner:
                 and p.memory_type == item.memory_type
                 and p.identity == item.identity
                 and p.states == item.states
+                and accept(p)
             ):
                 best, best_sim = p, sim
         return best
+
+    def _same_thread(self, m: Memory, match: _Item, sessions: dict[str, str | None]) -> bool:
+        """False when ``m``, a message of a session that names an order, ticket or
+        identifier, would merge into a memory of another session: it is its own
+        conversation's mention of that id, which recall walks to the conversation's
+        outcome (app/threads.py). "It's order 4521" said again in a second chat stays."""
+        if m.session_id is None or not threads.names_a_case(m.entities):
+            return True
+        if not match.existing:
+            return match.session_id == m.session_id
+        if match.id not in sessions:
+            rows = self.graph.read_prepared(
+                "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.session_id",
+                {"id": match.id, "a": m.agent_id},
+            )
+            sessions[match.id] = rows[0][0] if rows else None
+        return sessions[match.id] == m.session_id
 
     def _reinforce(self, target: _Item, dup: _Item) -> None:
         target.importance = min(1.0, max(target.importance, dup.importance) + self.config.dedup_boost)

@@ -44,7 +44,9 @@ OUTCOME_STRENGTH = 0.9
 SETTLED_FACTOR = 0.97
 # Entity kinds that name a person or a kind of thing rather than one case: a customer's
 # e-mail or name leads to all their sessions (customer history), not to one thread.
-_NOT_THREADS = frozenset({"email", "phone", "person", "org", "product", "account", "handle", "name", "money", "date"})
+_NOT_THREADS = frozenset(
+    {"email", "phone", "person", "org", "product", "account", "handle", "name", "money", "date", "place"}
+)
 
 AGENT = "agent"
 USER = "user"
@@ -114,6 +116,12 @@ class Thread:
     ended: bool = False
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (memory id, why), placed
     also: list[tuple[str, str]] = field(default_factory=list)  # labelled and scored, not placed
+
+
+def names_a_case(entities: Sequence[Any]) -> bool:
+    """Whether entities (with a ``kind``) name an order, a ticket or an identifier: what a
+    conversation is walked from."""
+    return any(e.kind in ("order", "ticket") or e.kind not in _NOT_THREADS for e in entities)
 
 
 def node_labels(refs: NodeRefs) -> list[tuple[str, str, str]]:

@@ -310,3 +310,22 @@ def test_odd_id_shapes_bring_their_conversations_outcomes(services):
         assert {m.id for m in mentions} & set(ids[: ids.index(outcome.id)])
         why = next(h.why for h in hits if h.memory.id == outcome.id)
         assert any(w.startswith("outcome of the conversation that mentions") and label.lower() in w.lower() for w in why)
+
+
+def test_the_same_mention_in_a_second_chat_is_not_merged_into_the_first(services):
+    # "it's order 4521" said in two chats of one customer would be a near-duplicate; the
+    # second chat keeps its own, so its outcome is found from it.
+    first = ["user: it's order 4521", "assistant: the parcel left our depot today"]
+    second = ["user: it's order 4521", "assistant: I have refunded order 4521's delivery fee, sorry for the wait"]
+    _, one = chat(services, first, customer="jane-doe", known_from=0)
+    _, two = chat(services, second, customer="jane-doe", known_from=0)
+    assert not two[0].deduplicated and two[0].id != one[0].id
+    assert two[0].session_id != one[0].session_id
+    hits = top(services, "what happened with order 4521?")
+    assert {one[1].id, two[1].id} <= {h.memory.id for h in hits}
+    # Within one chat, a repeat still reinforces.
+    session = two[0].session_id
+    again = services.memories.store(
+        StoreRequest(agent_id=A, content="user: it's order 4521", session_id=session, customer_id="jane-doe")
+    )
+    assert again.deduplicated and again.id == two[0].id
