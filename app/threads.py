@@ -39,9 +39,10 @@ MAX_MENTIONS = 200
 # The graph signal of an outcome: below a memory that names the node (1.0), above one a
 # hop away (0.75). ``place`` decides where it shows; this only scores it.
 OUTCOME_STRENGTH = 0.9
-# A memory whose tickets are all resolved or closed scores this much of what it would: a
-# step below an open ticket's memory that matches as well (recency weighs 0.01).
-SETTLED_FACTOR = 0.97
+# Two memories match a query equally when their graph signals are equal and their
+# semantic and keyword signals differ by at most this (fused ranks of two equal texts
+# still differ by a rank, so scores cannot tell).
+EQUAL_MATCH = 0.02
 # Entity kinds that name a person or a kind of thing rather than one case: a customer's
 # e-mail or name leads to all their sessions (customer history), not to one thread.
 _NOT_THREADS = frozenset(
@@ -174,19 +175,35 @@ def outcome_links(threads: Sequence[Thread], links: dict[str, GraphLink]) -> dic
     return out
 
 
+def equal_match(a: Ranked, b: Ranked) -> bool:
+    """Whether two ranked memories match the query equally (see ``EQUAL_MATCH``)."""
+    sa, sb = a.signals, b.signals
+    return (
+        abs(sa.graph - sb.graph) < 1e-9
+        and abs(sa.semantic - sb.semantic) <= EQUAL_MATCH
+        and abs(sa.keyword - sb.keyword) <= EQUAL_MATCH
+    )
+
+
 def open_first(ranked: Sequence[Ranked], settled: dict[str, str]) -> list[Ranked]:
-    """``ranked`` with the memories of settled tickets (``settled``: memory id -> the
-    ticket, for memories whose every ticket is resolved or closed) scored
-    ``SETTLED_FACTOR`` lower and said so, then in score order again (stable): on an equal
-    match, an open case ranks above a closed one."""
-    if not settled:
-        return list(ranked)
+    """``ranked`` with each memory of a settled ticket (``settled``: memory id -> its
+    resolved or closed ticket) moved below the memories of open cases that follow it and
+    match equally, and said so in its ``why``. Scores stay with the positions, so they
+    still read best-first."""
     out = [
-        replace(r, score=r.score * SETTLED_FACTOR, why=(*r.why, f"ticket {settled[r.memory_id]} is settled"))
-        if r.memory_id in settled else r
+        replace(r, why=(*r.why, f"ticket {settled[r.memory_id]} is settled")) if r.memory_id in settled else r
         for r in ranked
     ]
-    return sorted(out, key=lambda r: -r.score)
+    for _ in range(len(out)):
+        moved = False
+        for i in range(len(out) - 1):
+            a, b = out[i], out[i + 1]
+            if a.memory_id in settled and b.memory_id not in settled and equal_match(a, b):
+                out[i], out[i + 1] = replace(b, score=a.score), replace(a, score=b.score)
+                moved = True
+        if not moved:
+            break
+    return out
 
 
 def place(ranked: Sequence[Ranked], threads: Sequence[Thread], top_k: int) -> list[Ranked]:

@@ -274,14 +274,20 @@ def test_on_an_equal_match_an_open_tickets_memory_ranks_above_a_resolved_ones(se
     assert not any("settled" in w for h in top(services, "printer jams") if h.memory.id == newer.id for w in h.why)
 
 
-def test_open_first_is_a_stable_step_down():
-    r = ranked(("a", 0.80), ("b", 0.79), ("c", 0.50))
-    out = threads.open_first(r, {"a": "T-1"})
-    assert [x.memory_id for x in out] == ["b", "a", "c"]
-    assert out[1].score == pytest.approx(0.80 * threads.SETTLED_FACTOR)
-    assert threads.open_first(r, {}) == r
+def test_open_first_moves_a_settled_memory_below_equal_matches_only():
+    def r(i, score, semantic, graph=1.0):
+        return Ranked(i, score, Signals(semantic=semantic, graph=graph), ())
 
-
+    ranked_ = [r("a", 0.9, 0.80), r("b", 0.8, 0.79), r("c", 0.7, 0.795), r("d", 0.6, 0.50)]
+    out = threads.open_first(ranked_, {"a": "T-1"})
+    assert [x.memory_id for x in out] == ["b", "c", "a", "d"]
+    assert [x.score for x in out] == [0.9, 0.8, 0.7, 0.6]
+    assert out[2].why == ("ticket T-1 is settled",)
+    # Not past a weaker match, nor past another graph link, nor past a settled one.
+    assert [x.memory_id for x in threads.open_first([r("a", 0.9, 0.8), r("b", 0.8, 0.7)], {"a": "T-1"})] == ["a", "b"]
+    assert [x.memory_id for x in threads.open_first([r("a", 0.9, 0.8), r("b", 0.8, 0.8, 0.5)], {"a": "T-1"})] == ["a", "b"]
+    assert [x.memory_id for x in threads.open_first(ranked_[:2], {"a": "T-1", "b": "T-2"})] == ["a", "b"]
+    assert threads.open_first(ranked_, {}) == ranked_
 # -- identifiers of other shapes (extractors' identifiers by shape) -------------------------
 def test_odd_id_shapes_bring_their_conversations_outcomes(services):
     order_chat = [
