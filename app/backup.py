@@ -4,8 +4,7 @@ Kùzu lets only one process open the database, so the running server takes the s
 itself: it holds off writers, CHECKPOINTs (the database file alone is then complete) and
 copies the file, which takes a moment even for large graphs; readers carry on. We copy
 the file rather than use Kùzu's ``EXPORT DATABASE`` because a copy is exact and cheap:
-the full-text index, the recorded migrations and every property come back byte for
-byte, with no re-import (EXPORT writes Parquet/CSV that must be imported into an empty
+the recorded migrations and every property come back byte for byte, with no re-import (EXPORT writes Parquet/CSV that must be imported into an empty
 database and re-indexed). The copy is tied to the Kùzu version, which the manifest records.
 
     server  snapshot(services, dir)      graph + vector indexes + manifest.json (sha256s)
@@ -14,7 +13,8 @@ database and re-indexed). The copy is tied to the Kùzu version, which the manif
             restore(dir, data_dir)       server stopped: verify, move the old data aside, copy
 
 The vector indexes are saved while writers are held off too, but they are a cache: the
-server reconciles them against the graph at start-up. API keys are not part of a backup
+server reconciles them against the graph at start-up. The keyword indexes are not in a
+backup: a restore drops them and the server rebuilds them from the graph when it opens. API keys are not part of a backup
 (restoring must not bring back a revoked key).
 """
 
@@ -39,6 +39,7 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 GRAPH = "graph"
 VECTORS = "vectors"
+KEYWORDS = "keywords"
 
 
 def snapshot(services: Any, dest: Path) -> dict[str, Any]:
@@ -105,6 +106,7 @@ def restore(source: Path, data_dir: Path, *, force: bool = False) -> dict[str, A
             aside.mkdir()
             for p in existing:
                 p.rename(aside / p.name)
+        shutil.rmtree(data_dir / KEYWORDS, ignore_errors=True)
         (data_dir / VECTORS).mkdir()
         for rel in manifest["files"]:
             shutil.copyfile(source / rel, data_dir / rel)

@@ -6,9 +6,9 @@ it learned its customer), their sessions (``HAD_SESSION``, also learned late), t
 Customer node, the aliases it is known by (names, e-mails, phones, handles) that no other
 customer shares, and the orders, tickets (with their status events) and entities
 (e-mails, phones, names...) that only their memories mention. Erasure deletes all of it in one
-graph transaction (Kùzu's full-text index follows the deleted rows), then removes the
-memories' vectors; the vector index is reconciled against the graph at start-up, so a
-crash in between cannot bring a vector back. An order, ticket or entity that another
+graph transaction, then removes the memories' vectors and keyword-index entries; both
+indexes are reconciled against the graph at start-up, so a crash in between cannot bring
+a vector or a keyword entry back. An order, ticket or entity that another
 customer's memory also mentions stays, and such a ticket's relations are recomputed.
 """
 
@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from app.graph import GraphStore, _mark_tickets_stale, node_uid
+from app.keywords import KeywordIndex
 from app.memory import check_agent_id, check_customer_id
 from app.models import Memory, Session
 from app.vectors import VectorStore
@@ -76,6 +77,7 @@ def _session_ids(read: Any, agent_id: str, customer_id: str) -> set[str]:
 def forget_customer(
     graph: GraphStore,
     vectors: VectorStore,
+    keywords: KeywordIndex,
     agent_id: str,
     customer_id: str,
     on_change: Callable[[], object] | None = None,
@@ -142,6 +144,7 @@ def forget_customer(
             removed[name] = len(orphans)
         edges = edges_before - run("MATCH ()-[r]->() RETURN count(r)")[0][0]
     vectors_removed = vectors.remove(agent_id, memory_ids) if memory_ids else 0
+    keywords_removed = keywords.delete(agent_id, memory_ids) if memory_ids else 0
     if on_change is not None and memory_ids:
         on_change()
     receipt = ErasureReceipt(
@@ -152,8 +155,7 @@ def forget_customer(
         customers=int(customers),
         edges=int(edges),
         vectors=vectors_removed,
-        # Each memory's text is one row of the full-text index, removed with the row.
-        keyword_entries=len(memory_ids),
+        keyword_entries=keywords_removed,
         ticket_events=int(removed.pop("ticket_events", 0)),
         aliases=int(removed.pop("aliases", 0)),
         **removed,

@@ -32,7 +32,6 @@ from app.datadir import DataDirLock
 from app.errors import ConfigurationError, MemoryNotFound, StorageError, StorageFull
 from app.identity import SOURCE_ID, Alias, KnownAlias, id_aliases, text_aliases
 from app.models import Customer, Entity, Memory, RecallFilter, Session
-from app.rwlock import SharedExclusiveLock
 from app.ticket_models import MAX_CHANNEL, MAX_SUBJECT, default_channel, default_subject
 from app.vectors import vector_key
 from extractors import IDENTIFIER, identifier_mentions
@@ -51,6 +50,8 @@ _POOL_REGROWTH = 0.125
 # How many times frozen() takes the locks and checkpoints before it gives up.
 _FREEZE_ATTEMPTS = 4
 # Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
+# More memory texts than this are read by a scan of the agent's memories (memory_texts).
+_TEXT_LOOKUP_LIMIT = 500
 _POINT_LOOKUP_LIMIT = 64
 # Transaction.rows: rows run the other way to measure it, and how often (see _RowModes).
 _PROBE_ROWS = 32
@@ -176,13 +177,6 @@ def _attrs(row: Sequence[Any]) -> Attrs:
 class GraphLink:
     strength: float
     reasons: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class KeywordHit:
-    memory_id: str
-    score: float
-    attrs: Attrs
 
 
 class Transaction:
@@ -376,9 +370,6 @@ class GraphStore:
         self.pool_checkpoints = 0  # checkpoints taken early, the pool filling with changes
         self._pool_after_checkpoint = 0  # what bm_info reported used right after the last one
         self.full_checkpoints = 0  # checkpoints taken because the buffer pool filled up
-        # Full-text queries must not overlap a write (a Kùzu 0.11.3 crash, see app/rwlock.py):
-        # they hold this shared, every write holds it exclusive.
-        self._fts_gate = SharedExclusiveLock()
         self._attrs_cache = AttrsCache()
         self._alias_memo: set[tuple[str, str]] = set()
         self._row_modes = _RowModes()
@@ -431,8 +422,6 @@ class GraphStore:
     def _reader(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            # No LOAD EXTENSION here: fts is linked into the wheel, and LOAD counts as a
-            # write transaction that fails while another write is running.
             conn = kuzu.Connection(self._db)
             self._local.conn = conn
             with self._readers_lock:
@@ -489,7 +478,7 @@ class GraphStore:
         ``attrs_changed`` every memory whose ranking attributes it creates, changes or
         deletes, so the attribute cache keeps the rest. Without it, the cache is cleared.
         """
-        with self._write_lock, self._fts_gate.exclusive(), self._holding():
+        with self._write_lock, self._holding():
             conn = self._writer
             tx = Transaction(self, conn)
             committed = False
@@ -558,7 +547,7 @@ class GraphStore:
 
     @contextlib.contextmanager
     def _holding(self) -> Iterator[None]:
-        """Mark this thread as holding the write lock or the full-text gate (until exit)."""
+        """Mark this thread as holding the write lock (until exit)."""
         before = getattr(self._local, "holding", False)
         self._local.holding = True
         try:
@@ -573,8 +562,8 @@ class GraphStore:
             return call()
         except StorageFull as exc:
             if getattr(self._local, "holding", False):
-                # This thread holds the write lock or the full-text gate (a read inside its
-                # transaction, a migration or a keyword search): it cannot take them again.
+                # This thread holds the write lock (a read inside its transaction or a
+                # migration): it cannot take it again.
                 # A transaction checkpoints on its way out.
                 raise
             # A failed transaction has taken its checkpoint on the way out; a read has not.
@@ -582,7 +571,7 @@ class GraphStore:
             # no second try then.
             checkpointed = getattr(exc, "checkpointed", None)
             if checkpointed is None:
-                with self._write_lock, self._fts_gate.exclusive():
+                with self._write_lock:
                     checkpointed = self._checkpoint_when_full()
             if not checkpointed:
                 raise
@@ -622,7 +611,7 @@ class GraphStore:
         """Hold off writers and checkpoint: until exit, the database file alone is complete
         and does not change (backups copy it here; readers carry on)."""
         for attempt in range(_FREEZE_ATTEMPTS):
-            with self._write_lock, self._fts_gate.exclusive(), self._holding():
+            with self._write_lock, self._holding():
                 try:
                     self._run(self._writer, "CHECKPOINT")
                 except StorageError as exc:
@@ -670,7 +659,7 @@ class GraphStore:
     # -- schema -------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded in this database; return their names."""
-        with self._write_lock, self._fts_gate.exclusive(), self._holding():
+        with self._write_lock, self._holding():
             self._run(
                 self._writer,
                 "CREATE NODE TABLE IF NOT EXISTS Migration("
@@ -963,8 +952,7 @@ class GraphStore:
             numbered = self._number_in_sessions(run, in_session, kept)
             if replace:
                 self._delete_for_replace(run, records)
-            # One prepared CREATE per memory: with a single UNWIND ... CREATE, Kùzu 0.11.3's
-            # fts index files every row under the FIRST row's words.
+            # One prepared CREATE per memory.
             run.each(
                 "CREATE (m:Memory {id: $id, agent_id: $agent_id, content: $content, "
                 "importance: $importance, tags: CAST($tags AS STRING[]), memory_type: $memory_type, "
@@ -1455,27 +1443,29 @@ class GraphStore:
         rows = self.read(f"{match} WHERE m.id IN $ids AND {where} RETURN m.id, m.tags", params)
         return {r[0] for r in rows if _tags_pass(flt, r[1])}
 
-    def keyword_search(self, agent_id: str, text: str, limit: int) -> list[tuple[str, float]]:
-        """BM25 scores from the fts index, best first, only this agent's memories."""
-        return [(h.memory_id, h.score) for h in self.keyword_hits(agent_id, text, limit)]
-
-    def keyword_hits(self, agent_id: str, text: str, limit: int) -> list[KeywordHit]:
-        """Like ``keyword_search``, with each memory's ranking attributes."""
-        # No `top :=` here: Kùzu applies it before the agent filter. The shared gate keeps
-        # the query off any write in progress (app/rwlock.py).
-        def search() -> list[list[Any]]:
-            with self._fts_gate.shared(), self._holding():
-                return self.read(
-                    "CALL QUERY_FTS_INDEX('Memory', 'memory_fts', $q) "
-                    "WITH node AS m, score WHERE m.agent_id = $a "
-                    f"RETURN m.id, score, {_ATTR_COLUMNS} "
-                    f"ORDER BY score DESC LIMIT {int(limit)}",
-                    {"q": text, "a": agent_id},
-                )
-
-        # Out of the gate before a checkpoint takes it (once_more_when_full).
-        rows = self.once_more_when_full(search)
-        return [KeywordHit(r[0], float(r[1]), _attrs(r[2:])) for r in rows]
+    def memory_texts(self, agent_id: str, ids: Sequence[str]) -> Iterator[tuple[str, str, list[str]]]:
+        """``(id, content, tags)`` of each existing memory of ``ids`` (what the keyword
+        index holds). A few are point lookups; many (a keyword index rebuilt) are read
+        by scanning the agent's memories in 16 slices of the id range, since an UNWIND
+        that matches by id scans the table per row."""
+        wanted = list(dict.fromkeys(ids))
+        if len(wanted) <= _TEXT_LOOKUP_LIMIT:
+            rows = self._point_lookups(
+                wanted, "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, m.content, m.tags",
+                agent_id,
+            )
+            yield from ((r[0], r[1], list(r[2] or ())) for r in rows)
+            return
+        keep = set(wanted)
+        bounds: list[str | None] = [None, *"123456789abcdef", None]
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            where = " AND ".join(c for c, v in (("m.id >= $lo", lo), ("m.id < $hi", hi)) if v)
+            params = {k: v for k, v in (("lo", lo), ("hi", hi)) if v}
+            rows = self.read(
+                f"MATCH (m:Memory) WHERE m.agent_id = $a AND {where} RETURN m.id, m.content, m.tags",
+                {**params, "a": agent_id},
+            )
+            yield from ((r[0], r[1], list(r[2] or ())) for r in rows if r[0] in keep)
 
     # -- reads: graph ---------------------------------------------------------------
     def resolve(self, agent_id: str, refs: NodeRefs) -> NodeRefs:

@@ -302,11 +302,11 @@ class KeywordIndex:
     def reconcile(
         self,
         graph_ids: dict[str, set[str]],
-        load_texts: Callable[[str, list[str]], dict[str, str]],
+        load_texts: Callable[[str, list[str]], Iterable[tuple[str, str]]],
     ) -> ReconcileReport:
         """Make every agent's index hold exactly the memories the graph holds.
 
-        ``load_texts(agent_id, ids)`` returns each memory's ``document_text``.
+        ``load_texts(agent_id, ids)`` yields ``(memory_id, document_text)`` of those ids.
         """
         added = removed = 0
         known = {self._dir_for(a) for a in graph_ids}
@@ -322,11 +322,16 @@ class KeywordIndex:
             if stale:
                 removed += self.delete(agent_id, stale)
             missing = sorted(wanted - present)
-            for start in range(0, len(missing), _RELOAD_CHUNK):
-                chunk = missing[start : start + _RELOAD_CHUNK]
-                texts = load_texts(agent_id, chunk)
-                self.add(agent_id, [(m, texts[m]) for m in chunk if m in texts])
-            added += len(missing)
+            if missing:
+                chunk: list[tuple[str, str]] = []
+                for doc in load_texts(agent_id, missing):
+                    chunk.append(doc)
+                    if len(chunk) == _RELOAD_CHUNK:
+                        self.add(agent_id, chunk)
+                        added += len(chunk)
+                        chunk = []
+                self.add(agent_id, chunk)
+                added += len(chunk)
             with agent.lock:
                 self._commit(agent)
         return ReconcileReport(agents=len(graph_ids), added=added, removed=removed)

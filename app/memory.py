@@ -1,4 +1,4 @@
-"""The write path: validate -> extract -> embed -> hygiene -> graph (one transaction) -> vectors.
+"""The write path: validate -> extract -> embed -> hygiene -> graph (one transaction) -> vectors, keywords.
 
 A store is acknowledged only after Kùzu has committed it; the vector index is updated
 afterwards and is reconciled from the graph at start-up, so an acknowledged memory is
@@ -44,6 +44,7 @@ from app.errors import (
 )
 from app.graph import GraphStore, MemoryRecord, NodeRefs
 from app.hygiene import HygieneConfig, HygienePlan, HygienePlanner
+from app.keywords import KeywordIndex, document_text
 from app.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from app.pii import Redactor
 from app.settings import Settings
@@ -186,10 +187,13 @@ class MemoryService:
         embedder: Embedder,
         extractor: Any,
         clock: Clock = utcnow,
+        *,
+        keywords: KeywordIndex,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.vectors = vectors
+        self.keywords = keywords
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
@@ -550,6 +554,7 @@ class MemoryService:
             self.vectors.add(
                 agent_id, [r.memory.id for r in recs], np.stack([r.embedding for r in recs])
             )
+            self.keywords.add(agent_id, [(r.memory.id, document_text(r.memory.content, r.memory.tags)) for r in recs])
 
     # -- read one ---------------------------------------------------------------------
     def get(self, agent_id: str, memory_id: str) -> Memory:
@@ -637,6 +642,7 @@ class MemoryService:
             shown = memory_ids[0] if len(memory_ids) == 1 else f"{memory_ids[0]}, ..."
             raise MemoryNotFound(f"memory {shown!r} does not exist")
         self.vectors.remove(agent_id, deleted)
+        self.keywords.delete(agent_id, deleted)
         self._changed()
         return deleted
 
@@ -650,6 +656,7 @@ class MemoryService:
         for agent_id, ids in by_agent.items():
             deleted = self.graph.delete_memories(agent_id, ids)
             self.vectors.remove(agent_id, deleted)
+            self.keywords.delete(agent_id, deleted)
             count += len(deleted)
         if count:
             self._changed()

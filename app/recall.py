@@ -2,7 +2,7 @@
 
 1. vectors  - the agent's own USearch index (or exact cosine over the memories a
               session/customer filter allows, which is both faster and exact);
-2. keywords - BM25 over memory text (Kùzu's fts index);
+2. keywords - BM25 over memory text and tags (the agent's own tantivy index, app/keywords.py);
 3. graph    - entities named in the query (a customer by name or id, an order number,
               a ticket id, an e-mail...) resolve to graph nodes; memories linked to them
               become candidates even when their text shares no words with the query.
@@ -25,7 +25,8 @@ from app import identity, query_text, threads
 from app.attrs_cache import NO_TIME, micros
 from app.embeddings import Embedder
 from app.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
-from app.graph import Attrs, GraphLink, GraphStore, KeywordHit, NodeRefs
+from app.graph import Attrs, GraphLink, GraphStore, NodeRefs
+from app.keywords import KeywordIndex
 from app.memory import (
     as_utc,
     check_agent_id,
@@ -66,7 +67,6 @@ _BOUND_MARGIN = 1e-9
 # approx_scores against exact scores: rounding is ~1e-15; this is far wider and still
 # drops nearly every candidate that cannot win.
 _REACH_MARGIN = 1e-9
-_WORD = re.compile(r"\w+", re.UNICODE)
 # Graph-associated memories: at most this many, at most this many hops away.
 MAX_ASSOCIATED = 10
 MAX_ASSOCIATION_DEPTH = 3
@@ -77,6 +77,13 @@ _ASKS_FOR_OTHERS = re.compile(
     re.IGNORECASE,
 )
 
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordHit:
+    memory_id: str
+    score: float
+    attrs: Attrs
 
 
 @dataclass(slots=True)
@@ -139,10 +146,13 @@ class RecallService:
         embedder: Embedder,
         extractor: Any,
         clock: Callable[[], datetime],
+        *,
+        keywords: KeywordIndex,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.vectors = vectors
+        self.keywords = keywords
         self.embedder = embedder
         self.extractor = extractor
         self.clock = clock
@@ -599,10 +609,11 @@ class RecallService:
 
     # -- candidate sources ------------------------------------------------------------
     def _keyword_candidates(self, agent_id: str, query: str, pool: int) -> list[KeywordHit]:
-        words = _WORD.findall(query)
-        if not words:
-            return []
-        return self.graph.keyword_hits(agent_id, " ".join(words), pool)
+        """The agent's BM25 hits with their ranking attributes (from the attribute cache;
+        a hit the graph no longer holds, deleted since it was indexed, is dropped)."""
+        hits = self.keywords.search(agent_id, query, pool)
+        attrs = self.graph.memory_attrs(agent_id, [i for i, _ in hits]) if hits else {}
+        return [KeywordHit(i, score, attrs[i]) for i, score in hits if i in attrs]
 
     def _graph_candidates(
         self, agent_id: str, query: str, refs: NodeRefs, named: _Named | None = None

@@ -11,6 +11,7 @@ from app.embeddings import Embedder, open_embedder
 from app.explore import GraphExplorer
 from app.graph import GraphStore
 from app.graph_tickets import TicketGraph
+from app.keywords import KeywordIndex, document_text
 from app.memory import Clock, MemoryService, utcnow
 from app.native_memory import FreeMemoryReleaser
 from app.recall import RecallService
@@ -26,6 +27,7 @@ class Services:
     settings: Settings
     graph: GraphStore
     vectors: VectorStore
+    keywords: KeywordIndex
     embedder: Embedder
     extractor: Any
     memories: MemoryService
@@ -42,7 +44,7 @@ class Services:
         extractor: Any | None = None,
         clock: Clock = utcnow,
     ) -> Services:
-        """Open the data directory: models, graph (migrated), vectors (reconciled)."""
+        """Open the data directory: models, graph (migrated), vectors and keywords (reconciled)."""
         from extractors import EntityExtractor
 
         embedder = embedder or open_embedder(
@@ -53,20 +55,30 @@ class Services:
         graph = GraphStore(
             settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb, checkpoint_wal_mb=settings.checkpoint_wal_mb
         )
+        keywords = None
         try:
             check_vector_space(graph, embedder)
             vectors = VectorStore(settings.data_dir / "vectors", embedder.dimension)
-            # One read of every memory: the ids check the vectors, the attributes fill the
-            # cache recall ranks from (app/attrs_cache.py).
-            report = vectors.reconcile(graph.load_attrs(), graph.embeddings)
+            # One read of every memory: the ids check the vectors and the keyword index,
+            # the attributes fill the cache recall ranks from (app/attrs_cache.py).
+            graph_ids = graph.load_attrs()
+            report = vectors.reconcile(graph_ids, graph.embeddings)
+            keywords = KeywordIndex(settings.data_dir / "keywords")
+            kw_report = keywords.reconcile(
+                graph_ids,
+                lambda a, ids: ((m, document_text(c, t)) for m, c, t in graph.memory_texts(a, ids)),
+            )
         except BaseException:
+            if keywords is not None:
+                keywords.close()
             graph.close()
             raise
         log.info(
-            "opened %s: schema %s, %d agents, vectors +%d -%d",
+            "opened %s: schema %s, %d agents, vectors +%d -%d, keywords +%d -%d",
             settings.data_dir, graph.schema_version, report.agents, report.added, report.removed,
+            kw_report.added, kw_report.removed,
         )
-        memories = MemoryService(settings, graph, vectors, embedder, extractor, clock)
+        memories = MemoryService(settings, graph, vectors, embedder, extractor, clock, keywords=keywords)
         ticket_graph = TicketGraph(graph)
         tickets = TicketService(settings, graph, ticket_graph, vectors, clock)
         memories.listeners.append(tickets.refresh)
@@ -76,6 +88,7 @@ class Services:
             # Relations a crash (or the migration that added them) left stale.
             refreshed = tickets.refresh()
         except BaseException:
+            keywords.close()
             graph.close()
             raise
         if refreshed:
@@ -84,10 +97,11 @@ class Services:
             settings=settings,
             graph=graph,
             vectors=vectors,
+            keywords=keywords,
             embedder=embedder,
             extractor=extractor,
             memories=memories,
-            recall=RecallService(settings, graph, vectors, embedder, extractor, clock),
+            recall=RecallService(settings, graph, vectors, embedder, extractor, clock, keywords=keywords),
             tickets=tickets,
             explorer=GraphExplorer(ticket_graph),
         )
@@ -96,5 +110,6 @@ class Services:
         try:
             self.memories.close()
             self.vectors.save()
+            self.keywords.close()
         finally:
             self.graph.close()

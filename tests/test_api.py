@@ -102,7 +102,7 @@ def test_forget_removes_memory_everywhere(live_server):
     assert live_server.gql(q, {"id": m["id"]})["data"]["forget"] is True
     hits = live_server.gql(RECALL, {"q": "espresso machine warranty", "k": 5})["data"]["recall"]
     assert m["id"] not in [h["memory"]["id"] for h in hits]
-    assert live_server.services.graph.keyword_search("bot", "espresso", 10) == []
+    assert live_server.services.keywords.search("bot", "espresso", 10) == []
     assert live_server.services.vectors.count("bot") == 0
     assert code_of(live_server.gql(q, {"id": m["id"]})) == "MEMORY_NOT_FOUND"
     get = 'query($id: ID!) { memory(agentId: "bot", id: $id) { id } }'

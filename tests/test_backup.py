@@ -46,7 +46,7 @@ def dump(services) -> dict:
         "entities": rows("MATCH (e:Entity) RETURN e.uid, e.value"),
         "edges": g.read("MATCH ()-[r]->() RETURN count(r)")[0][0],
         "schema": g.schema_version,
-        "keyword": [g.keyword_search(a, q, 10) for a in sorted(ids) for q in QUERIES],
+        "keyword": [services.keywords.search(a, q, 10) for a in sorted(ids) for q in QUERIES],
         "recall": [[(h.memory.id, round(h.score, 5)) for h in services.recall.recall(a, q, top_k=5)]
                    for a in sorted(ids) for q in QUERIES],
     }

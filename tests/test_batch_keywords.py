@@ -13,9 +13,9 @@ def test_each_batch_member_is_keyword_searchable_and_forgettable(services):
         [StoreRequest(agent_id="bot", content=f"The customer asked about {w} delivery") for w in words]
     )
     for word, memory in zip(words, stored, strict=True):
-        assert [i for i, _ in services.graph.keyword_search("bot", word, 10)] == [memory.id]
+        assert [i for i, _ in services.keywords.search("bot", word, 10)] == [memory.id]
     assert services.memories.forget("bot", stored[1].id)
     assert services.memories.forget("bot", stored[3].id)
-    assert services.graph.keyword_search("bot", "bergamot", 10) == []
-    assert [i for i, _ in services.graph.keyword_search("bot", "cardamom", 10)] == [stored[2].id]
+    assert services.keywords.search("bot", "bergamot", 10) == []
+    assert [i for i, _ in services.keywords.search("bot", "cardamom", 10)] == [stored[2].id]
     assert services.graph.count_memories("bot") == 2

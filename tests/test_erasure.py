@@ -48,7 +48,7 @@ def assert_jane_is_gone(services, ids: dict) -> None:
     graph, vectors = services.graph, services.vectors
     hits = services.recall.recall("bot", f"{JANE_WORD} Jane Doe order 9999 ticket T-77 refund", top_k=20)
     assert [h.memory.id for h in hits] == [ids["bob"]]  # only Bob's memory is left to find
-    assert graph.keyword_search("bot", JANE_WORD, 50) == []
+    assert services.keywords.search("bot", JANE_WORD, 50) == []
     assert not set(ids["jane"]) & vectors.keys("bot")
     assert graph.get_customer("bot", "jane-doe") is None
     assert graph.get_session(ids["session"]) is None

@@ -276,7 +276,7 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
     graph = server.services.graph
     seeded = seed(server)
     SEED_IDS[:] = [*seeded, server.services.memories.session_start("seed-bot", "jane-doe").id]
-    seed_hits = [i for i, _ in graph.keyword_search("seed-bot", "refunded", 10)]
+    seed_hits = [i for i, _ in server.services.keywords.search("seed-bot", "refunded", 10)]
     rng_seed = int(os.environ.get("CASEGRAPH_FUZZ_SEED", time.time_ns() % 100_000))
     rng = random.Random(rng_seed)
     acked: dict[str, str] = {}  # memory id -> content the client was told
@@ -329,7 +329,7 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
     assert {m.metadata["summaryOf"] for m in summaries.values()} <= ended
     assert graph.count_memories("seed-bot") == 3 + sum(1 for m in summaries.values() if m.agent_id == "seed-bot")
     # (ids only: BM25 scores move as the corpus grows)
-    assert [i for i, _ in graph.keyword_search("seed-bot", "refunded", 10)] == seed_hits
+    assert [i for i, _ in server.services.keywords.search("seed-bot", "refunded", 10)] == seed_hits
     held = {}  # every agent's memories but the seed's (fuzzed agent ids such as "null" are valid)
     for agent, ids in graph.all_memory_ids().items():
         if agent != "seed-bot":

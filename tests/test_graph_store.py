@@ -70,8 +70,8 @@ def test_migrations_apply_from_empty_and_are_recorded(tmp_path):
         for table in ("Memory", "Customer", "Order", "Ticket", "Session", "Entity", "Meta", "ABOUT",
                       "MENTIONS", "IN_SESSION", "PLACED", "RAISED", "HAD_SESSION", "CONCERNS"):
             assert table in tables
-        # The fts index of 002 exists and answers.
-        assert s.keyword_search(A, "anything", 5) == []
+        # 002 created Kùzu's full-text index and 010 dropped it (keywords are in app/keywords.py).
+        assert not [r for r in s.read("CALL show_indexes() RETURN *") if "memory_fts" in map(str, r)]
     finally:
         s.close()
 
@@ -185,6 +185,48 @@ def test_migration_005_keys_the_edges_of_existing_memories(tmp_path):
         assert "EdgeKeyBackfill" not in tables
     finally:
         s.close()
+
+
+def test_migration_010_drops_the_full_text_index_of_an_existing_store(tmp_path):
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    # As a data directory written before 010: Kùzu's full-text index over memories, filled.
+    s._run(s._writer, "CALL CREATE_FTS_INDEX('Memory', 'memory_fts', ['content'], stemmer := 'english')")
+    with s.transaction() as run:
+        run("MATCH (x:Migration {name: '010_drop_keyword_index'}) DELETE x")
+    ms = [make_memory(f"parcel number {i} arrived damaged") for i in range(5)]
+    for m in ms:
+        s.write_memories([rec(m)])
+    assert len(s.read("CALL QUERY_FTS_INDEX('Memory', 'memory_fts', 'parcel') RETURN node.id")) == 5
+    s.close()
+    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    try:
+        assert s.applied_migrations == ["010_drop_keyword_index"]
+        assert not [r for r in s.read("CALL show_indexes() RETURN *") if "memory_fts" in map(str, r)]
+        assert set(s.get_memories(A, [m.id for m in ms])) == {m.id for m in ms}
+        s.write_memories([rec(make_memory("written after 010"))])
+        s.delete_memories(A, [ms[0].id])
+        assert s.count_memories(A) == 5
+    finally:
+        s.close()
+
+
+# Regression: a new database's log held 002's index creation and 010's drop, which Kùzu
+# 0.11.3 could not replay: a crash before the first checkpoint left a store that would not open.
+def test_a_crash_image_of_a_new_store_opens(tmp_path):
+    import shutil
+
+    s = GraphStore(tmp_path / "live", buffer_pool_mb=64)
+    try:
+        m = make_memory("written before any checkpoint")
+        s.write_memories([rec(m)])
+        shutil.copytree(tmp_path / "live", tmp_path / "crash", ignore=shutil.ignore_patterns(".casegraph.lock"))
+    finally:
+        s.close()
+    crashed = GraphStore(tmp_path / "crash", buffer_pool_mb=64)
+    try:
+        assert set(crashed.get_memories(A, [m.id])) == {m.id}
+    finally:
+        crashed.close()
 
 
 def test_split_statements_drops_comments_and_blank_parts():
@@ -378,7 +420,6 @@ def test_a_failing_batch_writes_nothing(store, linked):
     assert count(store, "MATCH ()-[r]->() RETURN count(r)") == rels_before
     assert store.get_memories(A, [good.id, dup.id]) == {}
     assert store.get_customer(A, "bob") is None and store.get_customer(A, "carol") is None
-    assert store.keyword_search(A, "perfectly fine", 10) == []
     # The store is still usable afterwards.
     store.write_memories([rec(good, customer_ids=("bob",))])
     assert store.count_memories() == 2
@@ -552,14 +593,12 @@ def test_expired_memory_ids(store):
 
 
 # -- delete ------------------------------------------------------------------------------
-def test_delete_removes_node_edges_and_keyword_entries(store, linked):
+def test_delete_removes_node_and_edges(store, linked):
     m, session = linked
-    assert [i for i, _ in store.keyword_search(A, "damaged parcel", 10)] == [m.id]
     assert store.delete_memories(A, [m.id]) == [m.id]
     assert store.get_memories(A, [m.id]) == {}
     assert store.count_memories() == 0
     assert count(store, "MATCH (:Memory)-[r]->() RETURN count(r)") == 0
-    assert store.keyword_search(A, "damaged parcel", 10) == []
     assert store.linked_memories(A, NodeRefs(orders=("4521",), customers=("jane",))) == {}
     assert store.get_session(session.id).memory_count == 0
     # Nodes other memories may share stay.
@@ -577,69 +616,19 @@ def test_delete_is_agent_scoped_and_reports_only_existing_ids(store, linked):
     assert set(store.get_memories(A, [m.id, other.id])) == {other.id}
 
 
-# -- keyword search ----------------------------------------------------------------------
-@pytest.fixture
-def texts(store):
-    mems = {
-        "refund": make_memory("Customer asked about refunds for damaged parcels."),
-        "refund2": make_memory("Refund refund refund: the refund was refunded."),
-        "router": make_memory("Router keeps rebooting after the firmware update."),
-        "other": make_memory("Customer asked about refunds for damaged parcels.", agent=B),
-    }
-    for m in mems.values():  # one by one: see test_batch_writes_index_every_memorys_own_words
-        store.write_memories([rec(m)])
-    return {k: m.id for k, m in mems.items()}
+# -- memory texts (what the keyword index is rebuilt from) ------------------------------
+def test_memory_texts_by_point_lookups_and_by_scan(store, monkeypatch):
+    import app.graph
 
-
-def test_keyword_search_stems(store, texts):
-    hits = dict(store.keyword_search(A, "refunded parcel", 10))
-    assert texts["refund"] in hits
-    assert texts["router"] not in hits
-    assert texts["router"] in dict(store.keyword_search(A, "reboot", 10))
-
-
-def test_keyword_search_is_agent_scoped(store, texts):
-    a_ids = {i for i, _ in store.keyword_search(A, "refunds damaged parcels", 10)}
-    b_ids = {i for i, _ in store.keyword_search(B, "refunds damaged parcels", 10)}
-    assert b_ids == {texts["other"]}
-    assert texts["other"] not in a_ids
-    assert a_ids == {texts["refund"], texts["refund2"]}
-    assert store.keyword_search("agent-c", "refunds", 10) == []
-
-
-def test_keyword_search_orders_best_first_and_limits(store, texts):
-    hits = store.keyword_search(A, "refund", 10)
-    scores = [s for _, s in hits]
-    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
-    assert hits[0][0] == texts["refund2"]  # the term five times beats once
-    assert len(store.keyword_search(A, "refund", 1)) == 1
-
-
-def test_keyword_hits_carry_the_ranking_attributes(store, texts):
-    hits = store.keyword_hits(A, "router firmware", 5)
-    assert [h.memory_id for h in hits] == [texts["router"]]
-    importance, created_at, expires_at, superseded_by, kind = hits[0].attrs
-    assert importance == 0.5 and created_at == NOW and expires_at is None
-    assert superseded_by is None and kind is None
-    assert hits[0].score > 0
-
-
-def test_keyword_search_with_no_match_is_empty(store, texts):
-    assert store.keyword_search(A, "xylophone", 10) == []
-
-
-# Regression: with one UNWIND ... CREATE for the batch, Kùzu 0.11.3's fts index filed every row
-# under the FIRST row's words (equal BM25 for all, none findable by their own words).
-def test_batch_writes_index_every_memorys_own_words(store):
-    mems = [
-        make_memory("Customer asked about refunds for damaged parcels."),
-        make_memory("Router keeps rebooting after the firmware update."),
-        make_memory("The blender makes a grinding noise."),
-    ]
-    store.write_memories([rec(m) for m in mems])
-    assert [i for i, _ in store.keyword_search(A, "refund", 10)] == [mems[0].id]
-    assert [i for i, _ in store.keyword_search(A, "router", 10)] == [mems[1].id]
-    assert [i for i, _ in store.keyword_search(A, "blender", 10)] == [mems[2].id]
+    mems = [make_memory(f"memory number {i}", tags=(f"customer:c{i}",)) for i in range(6)]
+    other = make_memory("another agent's memory", agent=B)
+    store.write_memories([rec(m) for m in [*mems, other]])
+    wanted = [m.id for m in mems[:4]] + [other.id, new_id()]
+    expected = {m.id: (m.content, [f"customer:c{i}"]) for i, m in enumerate(mems[:4])}
+    looked_up = {i: (c, t) for i, c, t in store.memory_texts(A, wanted)}
+    monkeypatch.setattr(app.graph, "_TEXT_LOOKUP_LIMIT", 2)
+    scanned = {i: (c, t) for i, c, t in store.memory_texts(A, wanted)}
+    assert looked_up == scanned == expected
 
 
 # -- resolve and linked_memories ---------------------------------------------------------
@@ -1189,24 +1178,6 @@ def test_no_second_try_after_a_checkpoint_that_failed(store):
     with pytest.raises(StorageFull):
         store.once_more_when_full(full_and_could_not_checkpoint)
     assert calls == [1]
-
-
-def test_a_keyword_search_that_found_the_pool_full_leaves_the_gate_checkpoints_and_runs_again(store, monkeypatch):
-    from app.errors import StorageFull
-
-    store.write_memories([rec(make_memory("the parcel arrived crushed"))])
-    real_run, seen = store._run, []
-
-    def run(conn, query, params=None):
-        if "QUERY_FTS_INDEX" in query:
-            seen.append(store.full_checkpoints)
-            if len(seen) == 1:
-                raise StorageFull(POOL_FULL)
-        return real_run(conn, query, params)
-
-    monkeypatch.setattr(store, "_run", run)
-    hits = store.keyword_search(A, "crushed parcel", 5)
-    assert len(hits) == 1 and seen == [0, 1]  # no deadlock on the gate; after a checkpoint
 
 
 def test_a_pool_filling_with_changes_is_checkpointed_before_kuzu_runs_out(tmp_path):

@@ -240,7 +240,7 @@ def test_expired_memories_are_never_returned_and_the_sweep_removes_them_everywhe
     assert svc.memories.sweep_expired() == 1
     assert svc.graph.count_memories() == 1 and svc.vectors.count(BOT) == 1
     assert svc.vectors.keys(BOT) == {keep.id}
-    assert svc.graph.keyword_search(BOT, "voucher", 10) == []
+    assert svc.keywords.search(BOT, "voucher", 10) == []
     assert svc.memories.sweep_expired() == 0
 
 

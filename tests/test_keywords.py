@@ -159,7 +159,7 @@ def test_writes_survive_a_close_and_reopen(tmp_path):
 
 def texts_from(store: dict[str, dict[str, str]]):
     def load(agent_id, wanted):
-        return {m: store[agent_id][m] for m in wanted if m in store[agent_id]}
+        return [(m, store[agent_id][m]) for m in wanted if m in store[agent_id]]
 
     return load
 

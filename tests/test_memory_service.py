@@ -326,8 +326,8 @@ def test_store_batch_keeps_each_memory_findable_by_its_own_words(services):
         req("The parcel arrived damaged and was refunded."),
         req("The router keeps rebooting after the firmware update."),
     ])
-    assert [i for i, _ in services.graph.keyword_search(A, "router firmware", 10)] == [out[1].id]
-    assert [i for i, _ in services.graph.keyword_search(A, "refunded parcel", 10)] == [out[0].id]
+    assert [i for i, _ in services.keywords.search(A, "router firmware", 10)] == [out[1].id]
+    assert [i for i, _ in services.keywords.search(A, "refunded parcel", 10)] == [out[0].id]
 
 
 FRUITS = ["apple", "banana", "cherry", "damson", "elderberry", "fig", "grape", "hazelnut",
@@ -358,7 +358,7 @@ def test_concurrent_stores_are_each_findable_by_their_own_words(services):
     out = _store_concurrently(services)
     wrong = [
         w for w, m in zip(FRUITS, out, strict=True)
-        if [i for i, _ in services.graph.keyword_search(A, w, 5)] != [m.id]
+        if [i for i, _ in services.keywords.search(A, w, 5)] != [m.id]
     ]
     assert wrong == []
 
@@ -367,7 +367,7 @@ def test_concurrent_stores_are_each_findable_by_their_own_words(services):
 def test_forget_removes_the_memory_everywhere(services):
     keep = services.memories.store(req("The blender was replaced under warranty.", tags=("customer:frank-li",)))
     m = services.memories.store(req("The parcel for order #4521 arrived damaged; refund issued.", tags=("customer:jane-doe",)))
-    assert [i for i, _ in services.graph.keyword_search(A, "damaged parcel", 10)] == [m.id]
+    assert [i for i, _ in services.keywords.search(A, "damaged parcel", 10)] == [m.id]
     assert services.recall.recall(A, "damaged parcel refund", 1)[0].memory.id == m.id
 
     assert services.memories.forget(A, m.id) is True
@@ -376,7 +376,7 @@ def test_forget_removes_the_memory_everywhere(services):
     assert services.graph.count_memories(A) == 1
     assert services.vectors.keys(A) == {keep.id}
     assert services.vectors.count(A) == 1
-    assert services.graph.keyword_search(A, "damaged parcel", 10) == []
+    assert services.keywords.search(A, "damaged parcel", 10) == []
     hits = services.recall.recall(A, "damaged parcel refund order 4521 jane doe", 10)
     assert m.id not in {h.memory.id for h in hits}
 
@@ -422,7 +422,7 @@ def test_sweep_expired_removes_memories_whose_ttl_passed(clocked):
     assert s.memories.sweep_expired() == 1
     assert s.graph.count_memories() == 2
     assert short.id not in s.vectors.keys(A)
-    assert s.graph.keyword_search(A, "callback", 10) == []
+    assert s.keywords.search(A, "callback", 10) == []
     assert s.memories.get(A, long.id) == long
     assert s.memories.sweep_expired() == 0
 
@@ -487,7 +487,7 @@ def test_restart_keeps_everything(open_services, tmp_path):
     assert s2.vectors.search(A, qvec, 1)[0].memory_id == made["refund"].id
     # ...and recall, keyword search and new writes all work.
     assert s2.recall.recall(A, "was the damaged parcel refunded?", 1)[0].memory.id == made["refund"].id
-    assert [i for i, _ in s2.graph.keyword_search(A, "router", 5)] == [made["router"].id]
+    assert [i for i, _ in s2.keywords.search(A, "router", 5)] == [made["router"].id]
     new = s2.memories.store(req("Stored after the restart."))
     assert s2.memories.get(A, new.id) == new
 

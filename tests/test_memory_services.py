@@ -41,8 +41,8 @@ def test_update_relinks_reembeds_and_keeps_identity(services):
     assert g.memory_customers("bot", [old.id]) == {old.id: ["bob-smith"]}
     assert old.id in g.linked_memories("bot", NodeRefs(orders=("7777",)))
     assert old.id not in g.linked_memories("bot", NodeRefs(orders=("4521",)))
-    assert [i for i, _ in g.keyword_search("bot", "kettle", 5)] == [old.id]
-    assert g.keyword_search("bot", "cracked", 5) == []
+    assert [i for i, _ in services.keywords.search("bot", "kettle", 5)] == [old.id]
+    assert services.keywords.search("bot", "cracked", 5) == []
     assert g.count_memories("bot") == 1 and services.vectors.count("bot") == 1
     assert [m.id for m in services.memories.session_memories(session.id)] == [old.id]
     hit = services.recall.recall("bot", "wrong colour kettle", top_k=1)[0]

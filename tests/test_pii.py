@@ -55,7 +55,7 @@ def test_a_card_never_reaches_the_graph_the_model_or_the_index(services, embedde
     assert ("order", "4521") in {(e.kind, e.key) for e in stored.entities}
     vector = services.graph.embeddings("bot", [m.id])[0]
     assert np.allclose(vector, embedder.embed([expected])[0], atol=1e-5)  # embedded after redaction
-    assert services.graph.keyword_search("bot", "4111", 10) == []
+    assert services.keywords.search("bot", "4111", 10) == []
     ended = services.memories.session_end(s.id, f"refunded to {VISA}")
     assert ended.summary == f"refunded to {CARD_MARK}"
     raw = "\n".join(str(r) for r in services.graph.read("MATCH (n) RETURN n"))

@@ -395,7 +395,7 @@ def test_agents_never_see_each_others_memories(ds, query):
 def test_agent_isolation_per_source(ds):
     g, v = ds.s.graph, ds.s.vectors
     # Keywords: only agent B has "loyalty"; agent A finds nothing.
-    assert g.keyword_search(A, "loyalty points callback", 50) == []
+    assert ds.s.keywords.search(A, "loyalty points callback", 50) == []
     # Vectors: B's memory's own embedding never finds it from A.
     emb = g.embeddings(B, [ds.mem["b_loyalty"].id])[0]
     assert ds.mem["b_loyalty"].id not in {h.memory_id for h in v.search(A, emb, 100)}

@@ -20,7 +20,7 @@ class ErasureReceipt:
     entities: int = strawberry.field(description="Entity nodes (e-mails, phones, names...) only they mentioned.")
     edges: int = strawberry.field(description="Graph relationships removed with those nodes.")
     vectors: int = strawberry.field(description="Vectors removed from the agent's vector index.")
-    keyword_entries: int = strawberry.field(description="Rows removed from the full-text (BM25) index.")
+    keyword_entries: int = strawberry.field(description="Entries removed from the keyword (BM25) index.")
     aliases: int = strawberry.field(description="Aliases (names, e-mails, handles...) no other customer is known by.")
 
     @classmethod

@@ -174,7 +174,7 @@ class Mutation(TicketMutation):
     async def forget_customer(self, info: Info[Context, None], agent_id: str, customer_id: str) -> ErasureReceipt:
         s = info.context.services
         receipt = await run_blocking(
-            customer_data.forget_customer, s.graph, s.vectors, agent_id, customer_id, s.memories._changed
+            customer_data.forget_customer, s.graph, s.vectors, s.keywords, agent_id, customer_id, s.memories._changed
         )
         return ErasureReceipt.from_model(receipt)
 
