@@ -33,7 +33,6 @@ import re
 import shutil
 import string
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -151,6 +150,7 @@ class KeywordIndex:
         self._pending: set[str] = set()
         self._wake = threading.Condition()
         self._closed = False
+        self._stop = threading.Event()
         self._check_version()
         self._flusher = threading.Thread(target=self._flush_loop, name="keywords-flush", daemon=True)
         self._flusher.start()
@@ -357,8 +357,9 @@ class KeywordIndex:
                     self._wake.wait()
                 if self._closed:
                     return
-            # A burst of writes goes into one commit.
-            time.sleep(self.flush_delay)
+            # A burst of writes goes into one commit (close commits what is left).
+            if self._stop.wait(self.flush_delay):
+                return
             self.flush()
 
     def close(self) -> None:
@@ -367,6 +368,7 @@ class KeywordIndex:
             if self._closed:
                 return
             self._closed = True
+            self._stop.set()
             self._wake.notify_all()
         self._flusher.join()
         self.flush()

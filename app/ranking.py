@@ -67,7 +67,9 @@ class RecallConfig:
     # How many candidates each source (vectors, keywords) contributes before ranking.
     candidate_pool: int = 60
     use_vectors: bool = True
-    use_keywords: bool = False
+    # Keyword search (app/keywords.py, ~1 ms at 100k memories): the only exact signal for
+    # an identifier, handle or e-mail that the graph does not resolve.
+    use_keywords: bool = True
     use_graph: bool = True
     # Blank what the graph resolved (names, ids) out of the text the semantic and keyword
     # signals see (app/query_text.py).
@@ -98,7 +100,7 @@ PRESETS: dict[str, RecallConfig] = {
     # The weighted sum the default was before fusion (tuned on the first generator alone).
     "weighted": RecallConfig(
         name="weighted", fusion="weighted", semantic_weight=0.30, keyword_weight=0.0, graph_weight=0.60,
-        importance_weight=0.09, recency_weight=0.01,
+        importance_weight=0.09, recency_weight=0.01, use_keywords=False,
     ),
 }
 DEFAULT_PRESET = "hybrid_graph"

@@ -1191,7 +1191,8 @@ def test_a_pool_filling_with_changes_is_checkpointed_before_kuzu_runs_out(tmp_pa
         written, peak = 0, 0
         for i in range(400):
             s.write_memories([
-                rec(make_memory(f"batch {i} memory {j} " + "lorem ipsum " * 60), customer_ids=(f"c-{i}-{j}",))
+                rec(make_memory(f"batch {i} memory {j} " + "lorem ipsum " * 10),
+                    customer_ids=tuple(f"c{k}-{i}-{j}" for k in range(4)))
                 for j in range(20)
             ])
             written += 20

@@ -282,9 +282,9 @@ def test_signals_and_why_explain_each_hit(svc):
     hits = svc.recall.recall(BOT, "cracked kettle, order 48213", 4)
     top = hits[0]
     assert top.memory.id == report.id
-    assert top.signals.graph == 1.0 and top.signals.keyword == 0.0  # the default does not search keywords
+    assert top.signals.graph == 1.0 and top.signals.keyword == 1.0  # "cracked kettle": the order is masked
     assert top.why[0] == "linked to order #48213"
-    assert not any("keyword" in w for w in top.why)  # the default preset does not weigh it
+    assert "best keyword match" in top.why
     hybrid = svc.recall.recall(BOT, "cracked kettle, order 48213", 4, config=PRESETS["hybrid"])
     assert "best keyword match" in hybrid[0].why and hybrid[0].signals.graph == 0
     assert hybrid[0].memory.id == report.id and hybrid[0].signals.keyword == 1.0

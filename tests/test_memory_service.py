@@ -517,6 +517,7 @@ def test_a_stale_vector_of_a_forgotten_memory_is_dropped_on_open(open_services, 
     s1.vectors.save()  # the index file still holds the refund memory...
     s1.graph.delete_memories(A, [made["refund"].id])  # ...which the graph no longer has (crash)
     s1.graph.close()
+    s1.keywords.close()  # a crash lets go of the keyword index's writers too
 
     s2 = open_services(data)
     assert s2.vectors.keys(A) == {made["router"].id}

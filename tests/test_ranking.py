@@ -411,6 +411,7 @@ def test_hybrid_graph_is_the_default():
     # the graph's weight and the priors were chosen by leave-one-world-out (BENCHMARKS.md).
     assert cfg.fusion == "rrf" and cfg.semantic_weight == cfg.keyword_weight
     assert cfg.graph_weight > 0 and cfg.use_vectors and cfg.use_graph
+    assert cfg.use_keywords and cfg.keyword_weight > 0  # app/keywords.py
 
 
 def test_preset_lookup():

@@ -454,11 +454,12 @@ def test_best_keyword_match_is_normalised_to_one(ds):
     assert ds.names[hits[0].memory.id] == "grace_coupon"
 
 
-def test_the_default_preset_does_not_search_keywords(ds):
-    # Its keyword weight is 0: BM25 candidates changed no answer of the quality benchmark.
+def test_the_default_preset_searches_keywords(ds):
     hits = ds.recall("coupon code", 10)
     assert ds.names[hits[0].memory.id] == "grace_coupon"
-    assert all(h.signals.keyword == 0.0 for h in hits)
+    assert hits[0].signals.keyword == 1.0 and "best keyword match" in hits[0].why
+    # A code only the text names is found by its keywords.
+    assert ds.names[ds.recall("SPRING20", 1)[0].memory.id] == "grace_coupon"
 
 
 # -- top_k and query validation ----------------------------------------------------------
