@@ -43,7 +43,7 @@ import tantivy
 log = logging.getLogger("casegraph.keywords")
 
 # The analyzer and schema of the files on disk; indexes written under another are rebuilt.
-_VERSION = "1"
+_VERSION = "2"
 _VERSION_FILE = "VERSION"
 _TOKENIZER = "casegraph"
 # What never joins the parts of an identifier: a token ends at any of these.
@@ -52,6 +52,19 @@ _PARTS = re.compile(r"[^\W_]+")
 _EDGES = string.punctuation
 # A whole token longer than this (a URL, a pasted blob) is indexed by its parts only.
 _MAX_WHOLE = 80
+# English function words (the common NLTK list). Tantivy's own list is Lucene's 33 words,
+# which keeps "what", "we", "do", "about", "my": in a question they matched any memory
+# that says them.
+_STOP_WORDS = sorted(set("""
+a about above after again against all am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for from
+further had has have having he her here hers herself him himself his how i if in into is
+it its itself just me more most my myself no nor not now of off on once only or other our
+ours ourselves out over own same she should so some such than that the their theirs them
+themselves then there these they this those through to too under until up very was we
+were what when where which while who whom why will with would you your yours yourself
+yourselves s t d ll m o re ve y don
+""".split()))
 # Tantivy wants at least this much indexing memory per writer thread.
 _WRITER_HEAP = 15_000_000
 _RELOAD_CHUNK = 5_000
@@ -84,7 +97,7 @@ def document_text(content: str, tags: Iterable[str]) -> str:
 def _analyzer() -> tantivy.TextAnalyzer:
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace())
-        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.custom_stopword(_STOP_WORDS))
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )

@@ -59,7 +59,11 @@ class RecallConfig:
     fusion: str = "rrf"
     rrf_k: float = 20.0
     semantic_weight: float = 1.0
-    keyword_weight: float = 1.0
+    # Keywords (app/keywords.py) count half: a keyword rank credits any match in full, and
+    # at 1.0 the question words left once the graph has resolved an id ("what happened
+    # with ...") outranked the memories linked to it (tests/test_threads.py). Not yet
+    # chosen by leave-one-world-out.
+    keyword_weight: float = 0.5
     graph_weight: float = 2.0
     importance_weight: float = 0.02
     recency_weight: float = 0.0
@@ -95,7 +99,7 @@ PRESETS: dict[str, RecallConfig] = {
         importance_weight=0.0, recency_weight=0.0, use_vectors=False, use_keywords=True, use_graph=False,
     ),
     # Keyword + vector fusion without the graph: the default's fusion, one source less.
-    "hybrid": RecallConfig(name="hybrid", graph_weight=0.0, use_keywords=True, use_graph=False),
+    "hybrid": RecallConfig(name="hybrid", keyword_weight=1.0, graph_weight=0.0, use_keywords=True, use_graph=False),
     "hybrid_graph": RecallConfig(),
     # The weighted sum the default was before fusion (tuned on the first generator alone).
     "weighted": RecallConfig(
