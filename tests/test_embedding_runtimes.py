@@ -88,7 +88,7 @@ def test_an_export_that_stays_off_is_refused_with_a_clear_error(model_cache, onn
 
 
 def test_the_runtime_setting_is_checked():
-    assert Settings.from_env({}).embedding_runtime == "torch"
+    assert Settings.from_env({}).embedding_runtime == "onnx"
     assert Settings.from_env({"CASEGRAPH_EMBEDDING_RUNTIME": "onnx-int8"}).embedding_runtime == "onnx-int8"
     with pytest.raises(ConfigurationError, match="embedding_runtime must be one of"):
         Settings.from_env({"CASEGRAPH_EMBEDDING_RUNTIME": "tensorrt"})
