@@ -1731,6 +1731,18 @@ class GraphStore:
         )
         return {r[0]: Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3])) for r in rows}
 
+    def customer_session_memories(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, str]:
+        """Memory id -> session id, for the memories of these customers' sessions (their
+        session summaries included)."""
+        out: dict[str, str] = {}
+        for rel in ("IN_SESSION", "SUMMARISES"):
+            rows = self.by_keys(
+                f"MATCH (:Customer {{uid: $key}})-[:HAD_SESSION]->(s:Session)<-[:{rel}]-(m:Memory) RETURN m.id, s.id",
+                [node_uid(agent_id, c) for c in customer_ids],
+            )
+            out.update((r[0], r[1]) for r in rows)
+        return out
+
     def customer_aliases(self, agent_id: str, customer_id: str) -> list[KnownAlias]:
         """What the customer is known by, in the order it was learned."""
         rows = self.read(

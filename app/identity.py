@@ -30,9 +30,11 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from extractors import find_rule_entities
 
-KINDS = ("name", "email", "phone", "handle")
+KINDS = ("name", "initial", "email", "phone", "handle")
 # How a reason names each kind ("name 'Jane Doe'", "e-mail 'jane@example.com'").
-KIND_WORDS = {"name": "name", "email": "e-mail", "phone": "phone", "handle": "account"}
+KIND_WORDS = {"name": "name", "initial": "name", "email": "e-mail", "phone": "phone", "handle": "account"}
+# An e-mail or id made of an initial and a surname (``aclarke68``): "a clarke".
+_INITIAL_SURNAME = re.compile(r"([a-z])([a-z]{3,})[0-9]*")
 SOURCE_ID = "id"  # the source of an alias learned from the customer's id
 
 # Who speaks in a message stored as "user: ..." / "assistant: ...".
@@ -182,14 +184,22 @@ def _person(text: str, value: str) -> Alias | None:
 
 
 def email_aliases(value: str, key: str) -> list[Alias]:
-    """An e-mail, and the name its local part spells (``jane.doe@...`` -> "jane doe")."""
-    out = [Alias("email", key, value)]
-    parts = re.split(r"[._-]", key.split("@", 1)[0])
+    """An e-mail, and the name its local part spells: ``jane.doe@``, ``jane.doe7301@`` ->
+    "jane doe"; ``aclarke68@`` -> the initial and surname "a clarke"."""
+    return [Alias("email", key, value), *_spelled(key.split("@", 1)[0])]
+
+
+def _spelled(local: str) -> list[Alias]:
+    """The name an e-mail's local part or an id spells, if any."""
+    parts = re.split(r"[._-]", local.lower())
+    parts[-1] = parts[-1].rstrip("0123456789")
     if 2 <= len(parts) <= 3 and all(p.isalpha() and len(p) >= 2 for p in parts):
         name = _name(_title(parts))
-        if name is not None:
-            out.append(name)
-    return out
+        return [name] if name is not None else []
+    m = _INITIAL_SURNAME.fullmatch(local.lower())
+    if m is not None and m.group(2) not in STOP_WORDS:
+        return [Alias("initial", f"{m.group(1)} {m.group(2)}", f"{m.group(1).upper()}. {m.group(2).capitalize()}")]
+    return []
 
 
 def handle_aliases(handle: str) -> list[Alias]:
@@ -262,6 +272,8 @@ def id_aliases(customer_id: str) -> list[Alias]:
     alias = _name(_title(named)) if 1 <= len(named) <= 3 else None
     if alias is not None:
         found.append(alias)
+    elif re.fullmatch(r"[a-z]+[0-9]+", customer_id):  # awalker35
+        found.extend(_spelled(customer_id))
     return found
 
 
@@ -300,6 +312,8 @@ def query_mentions(query: str, max_names: int = 40) -> list[AliasMention]:
             if n == 1 and not gram[0].group()[0].isupper():
                 continue  # one lower-case word is a word ("mark as resolved"), not a name
             names.append(AliasMention("name", " ".join(keys), gram[0].start(), gram[-1].end()))
+            if n == 2 and all(k.isalpha() for k in keys):  # "Anna Clarke" as "a clarke"
+                names.append(AliasMention("initial", f"{keys[0][0]} {keys[1]}", gram[0].start(), gram[-1].end()))
     return out + names[:max_names]
 
 
@@ -311,7 +325,8 @@ def matches(mentions: Sequence[AliasMention], found: dict[str, tuple[str, tuple[
         for m in mentions
         if m.node_key in found and found[m.node_key][1]
     ]
-    hit.sort(key=lambda h: (h.start - h.end, h.start))  # longest first
+    # Longest first; on one span a full name before an initial and surname.
+    hit.sort(key=lambda h: (h.start - h.end, h.kind == "initial", h.start))
     kept: list[AliasMatch] = []
     for h in hit:
         if not any(k.start <= h.start and h.end <= k.end for k in kept):

@@ -41,6 +41,7 @@ from app.models import Associated, Memory, RecallFilter, RecallHit, WakeUp
 from app.pii import Redactor
 from app.ranking import (
     Candidate,
+    Ranked,
     RecallConfig,
     approx_scores,
     approx_totals,
@@ -63,6 +64,8 @@ EXACT_SCAN_LIMIT = 20_000
 GRAPH_CANDIDATE_LIMIT = 500
 # Attributes of unknown candidates are looked up this many at a time (best bound first).
 _ATTR_BATCH = 8
+# A customer's history is chosen from this many times top_k of their best memories.
+_HISTORY_DEPTH = 4
 _BOUND_MARGIN = 1e-9
 # approx_scores against exact scores: rounding is ~1e-15; this is far wider and still
 # drops nearly every candidate that cannot win.
@@ -101,6 +104,9 @@ class _Found:
     attrs: dict[str, Attrs]  # known ranking attributes (the rest are looked up on demand)
     # Conversations that name a node of the query, with their outcomes (app/threads.py).
     walked: list[threads.Thread] = field(default_factory=list)
+    # A query that names customers and nothing else asks for their history: the session of
+    # each of their memories, so the answer covers their conversations (_by_session).
+    session_of: dict[str, str] | None = None
 
     def outcome_ids(self) -> set[str]:
         return {memory_id for t in self.walked for memory_id, _ in t.outcomes}
@@ -135,6 +141,28 @@ def _with_aliases(resolved: NodeRefs, named: list[identity.AliasMatch]) -> tuple
         NodeRefs(customers=tuple(c for n in named for c in n.customers)),
     )
     return resolved, _Named(tuple((n.start, n.end) for n in named), reasons)
+
+
+def _by_session(ranked: Sequence[Ranked], session_of: dict[str, str]) -> list[Ranked]:
+    """A customer's history covers their conversations: among the ranked memories that
+    belong to one of their sessions, the best of each session first (in score order),
+    then the second best of each, and so on; they take the places such memories held, so
+    every other memory keeps its place. Scores are kept non-increasing."""
+    slots = [i for i, r in enumerate(ranked) if r.memory_id in session_of]
+    if len(slots) < 2:
+        return list(ranked)
+    groups: dict[str, list[Ranked]] = {}
+    for i in slots:
+        groups.setdefault(session_of[ranked[i].memory_id], []).append(ranked[i])
+    rounds = max(len(g) for g in groups.values())
+    order = [g[n] for n in range(rounds) for g in groups.values() if n < len(g)]
+    out = list(ranked)
+    for i, r in zip(slots, order, strict=True):
+        out[i] = r
+    for i in range(1, len(out)):
+        if out[i].score > out[i - 1].score:
+            out[i] = replace(out[i], score=out[i - 1].score)
+    return out
 
 
 class RecallService:
@@ -181,8 +209,9 @@ class RecallService:
         if not found.ids:
             return []
         outcomes = found.outcome_ids()
-        # Twice the answers: a memory of a settled ticket may step down past the k-th.
-        window = 2 * top_k
+        # Twice the answers: a memory of a settled ticket may step down past the k-th; for
+        # a customer's history, deeper, to pick from each of their conversations.
+        window = (_HISTORY_DEPTH if found.session_of else 2) * top_k
         sources = None
         if config.fusion == "weighted":
             candidates, best_bm25 = self._pruned_candidates(found, config, window, keep=outcomes)
@@ -190,6 +219,8 @@ class RecallService:
             candidates, best_bm25, sources = self._fused_candidates(found, config, window, keep=outcomes)
         ranked = rank(candidates, now=found.now, config=config, top_k=window + len(outcomes), best_bm25=best_bm25,
                       sources=sources)
+        if found.session_of:
+            ranked = _by_session(ranked, found.session_of)
         # Open tickets' memories above settled ones', then each conversation's outcome just
         # below its best-ranked message (app/threads.py).
         ranked = threads.open_first(ranked, self.graph.settled_memories(agent_id, [r.memory_id for r in ranked]))
@@ -300,6 +331,13 @@ class RecallService:
             if threads.node_labels(refs) and not _ASKS_FOR_OTHERS.search(query)
             else None
         )
+        history_job = (
+            self._pool.submit(self.graph.customer_session_memories, agent_id, refs.customers)
+            # ...not within a time window or one session: there the moments asked for count.
+            if refs.customers and not (refs.orders or refs.tickets or refs.entities)
+            and flt.since is None and flt.until is None and flt.session_id is None
+            else None
+        )
         filtered = replace(flt, include_superseded=False) != RecallFilter()
         allowed_job = (
             self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT, self.vectors.ids_of)
@@ -338,7 +376,8 @@ class RecallService:
         attrs = {h.memory_id: h.attrs for h in kw_hits}
         if allowed is not None:
             attrs.update(allowed)
-        return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs, walked)
+        session_of = history_job.result() if history_job else None
+        return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs, walked, session_of or None)
 
     def _resolved(self, agent_id: str, query: str) -> tuple[NodeRefs, list[query_text.Mention]]:
         """The nodes ``query`` names that exist for this agent, and the query's mentions:

@@ -223,3 +223,30 @@ def test_a_name_two_customers_share_resolves_to_both(services):
     for h in hits[:6]:
         customer = "cust-a" if h.memory.id in first else "cust-b"
         assert f"about customer {customer} (name 'Alex Kim' matches 2 customers)" in h.why
+
+
+def test_an_e_mail_of_initial_and_surname_finds_the_full_name(services):
+    assert identity.email_aliases("aclarke68@example.com", "aclarke68@example.com")[1] == Alias(
+        "initial", "a clarke", "A. Clarke")
+    anna = store_chat(services, "cust-anna", ["user: hi, my order is late", "assistant: Your e-mail please?",
+                                              "user: aclarke68@example.com", "assistant: Thanks, found you."])
+    other = store_chat(services, "cust-bo", ["user: hi, my parcel is late", "assistant: Your e-mail please?",
+                                             "user: bo.clarke@example.com", "assistant: Thanks, found you."])
+    hits = services.recall.recall("bot", "Anna Clarke previous interactions", 8)
+    assert {h.memory.id for h in hits[:4]} == set(anna)
+    assert {h.memory.id for h in hits[4:]} <= set(other)
+    assert "about customer cust-anna (name 'A. Clarke')" in hits[0].why
+
+
+def test_a_customers_history_covers_their_conversations(services):
+    # Three chats; the first says much more about parcels than the others.
+    chats = [
+        store_chat(services, "cust-7", ["user: my name is Lena Berg", "user: parcel lost", "user: parcel late",
+                                        "user: parcel damaged", "user: parcel returned", "user: parcel again"], at=1),
+        store_chat(services, "cust-7", ["user: hello, Lena Berg here", "user: change my address"], at=1),
+        store_chat(services, "cust-7", ["user: it's Lena Berg again", "user: cancel my subscription"], at=1),
+    ]
+    hits = services.recall.recall("bot", "Lena Berg parcel history", 3)
+    found = [next(i for i, chat in enumerate(chats) if h.memory.id in chat) for h in hits]
+    assert sorted(found) == [0, 1, 2]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
