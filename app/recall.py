@@ -65,7 +65,7 @@ GRAPH_CANDIDATE_LIMIT = 500
 # Attributes of unknown candidates are looked up this many at a time (best bound first).
 _ATTR_BATCH = 8
 # A customer's history is chosen from this many times top_k of their best memories.
-_HISTORY_DEPTH = 4
+HISTORY_DEPTH = 4
 _BOUND_MARGIN = 1e-9
 # approx_scores against exact scores: rounding is ~1e-15; this is far wider and still
 # drops nearly every candidate that cannot win.
@@ -143,8 +143,9 @@ def _with_aliases(resolved: NodeRefs, named: list[identity.AliasMatch]) -> tuple
     return resolved, _Named(tuple((n.start, n.end) for n in named), reasons)
 
 
-def _by_session(ranked: Sequence[Ranked], session_of: dict[str, str]) -> list[Ranked]:
-    """A customer's history covers their conversations: among the ranked memories that
+def by_session(ranked: Sequence[Ranked], session_of: dict[str, str]) -> list[Ranked]:
+    """A customer's history covers their conversations (``recall`` ranks ``HISTORY_DEPTH``
+    times ``top_k`` memories, then this): among the ranked memories that
     belong to one of their sessions, the best of each session first (in score order),
     then the second best of each, and so on; they take the places such memories held, so
     every other memory keeps its place. Scores are kept non-increasing."""
@@ -211,7 +212,7 @@ class RecallService:
         outcomes = found.outcome_ids()
         # Twice the answers: a memory of a settled ticket may step down past the k-th; for
         # a customer's history, deeper, to pick from each of their conversations.
-        window = (_HISTORY_DEPTH if found.session_of else 2) * top_k
+        window = (HISTORY_DEPTH if found.session_of else 2) * top_k
         sources = None
         if config.fusion == "weighted":
             candidates, best_bm25 = self._pruned_candidates(found, config, window, keep=outcomes)
@@ -220,7 +221,7 @@ class RecallService:
         ranked = rank(candidates, now=found.now, config=config, top_k=window + len(outcomes), best_bm25=best_bm25,
                       sources=sources)
         if found.session_of:
-            ranked = _by_session(ranked, found.session_of)
+            ranked = by_session(ranked, found.session_of)
         # Open tickets' memories above settled ones', then each conversation's outcome just
         # below its best-ranked message (app/threads.py).
         ranked = threads.open_first(ranked, self.graph.settled_memories(agent_id, [r.memory_id for r in ranked]))
@@ -296,6 +297,19 @@ class RecallService:
         outcomes into a ranking): with ``gather``, what a benchmark needs to rank exactly
         as recall does."""
         return self._collect(agent_id, query, top_k, flt, config or self.default_config()).walked
+
+    def history_sessions(
+        self,
+        agent_id: str,
+        query: str,
+        top_k: int = 5,
+        flt: RecallFilter | None = None,
+        config: RecallConfig | None = None,
+    ) -> dict[str, str] | None:
+        """For a query that asks for customers' history, the session of each of their
+        memories (``by_session`` orders a ranking by it), else None: with ``gather`` and
+        ``threads_of``, what a benchmark needs to rank exactly as recall does."""
+        return self._collect(agent_id, query, top_k, flt, config or self.default_config()).session_of
 
     def _collect(
         self, agent_id: str, query: str, top_k: int, flt: RecallFilter | None, config: RecallConfig

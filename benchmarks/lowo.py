@@ -24,6 +24,7 @@ from statistics import mean
 
 from app import threads
 from app.ranking import Candidate, RecallConfig, rank
+from app.recall import HISTORY_DEPTH, by_session
 from benchmarks.metrics import METRICS, WORLD_METRICS
 
 GRID = {
@@ -46,6 +47,7 @@ class Pool:
     now: datetime
     walked: list[threads.Thread]  # the conversations whose outcomes recall places
     score: object  # ranked ids -> metrics (closes over the labels and the world's truth)
+    sessions: dict[str, str] | None = None  # a customer history's memory -> session (recall.by_session)
 
 
 @dataclass
@@ -65,11 +67,12 @@ def gather(p, config: RecallConfig, top_k: int) -> WorldPools:
         flt = query_filter(q, p.ingested)
         candidates, _memories, now = p.services.recall.gather(q.agent, q.text, top_k, flt, config)
         walked = p.services.recall.threads_of(q.agent, q.text, top_k, flt, config)
+        sessions = p.services.recall.history_sessions(q.agent, q.text, top_k, flt, config)
 
         def scorer(ranked: list[str], item=item) -> dict[str, float]:
             return evaluate(ranked, item, p.truth)
 
-        pools.append(Pool(q.kind, candidates, now, walked, scorer))
+        pools.append(Pool(q.kind, candidates, now, walked, scorer, sessions))
     return WorldPools(p.world.name, p.world.tuned, pools)
 
 
@@ -89,7 +92,10 @@ def configs(base: RecallConfig) -> list[RecallConfig]:
 def ranked(pool: Pool, config: RecallConfig, top_k: int) -> list[str]:
     """What recall answers from this pool under ``config``: ranked, outcomes placed."""
     outcomes = {memory_id for t in pool.walked for memory_id, _ in t.outcomes}
-    order = rank(pool.candidates, now=pool.now, config=config, top_k=top_k + len(outcomes))
+    depth = HISTORY_DEPTH * top_k if pool.sessions else top_k
+    order = rank(pool.candidates, now=pool.now, config=config, top_k=depth + len(outcomes))
+    if pool.sessions:
+        order = by_session(order, pool.sessions)
     return [r.memory_id for r in threads.place(order, pool.walked, top_k)]
 
 
