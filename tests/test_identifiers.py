@@ -436,3 +436,16 @@ def test_a_session_summary_lists_its_identifiers_and_is_found_by_them(services) 
     assert "#W1588712" in mentioned and mentioned.count("1Z999AA10123456784") == 1
     hits = services.recall.recall(A, "what happened with order W1588712", 5)
     assert any(h.memory.kind == "summary" and h.signals.graph == 1.0 for h in hits)
+
+
+@given(data=st.data(), token=id_tokens())
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_statistical_model_never_takes_an_identifier(
+    extractor: EntityExtractor, data: st.DataObject, token: str
+) -> None:
+    # en_core_web_sm calls codes ORG, MONEY, DATE or PRODUCT; the rules' id wins its span.
+    text, _ = _sentence(data.draw, token)
+    ents = extractor.extract(text)
+    found = [e for e in ents if e.kind == IDENTIFIER]
+    assert [e.key for e in found] == [_key_of(token)], text
+    assert not any(e.start < found[0].end and found[0].start < e.end for e in ents if e.kind != IDENTIFIER)
