@@ -9,7 +9,10 @@ identifier when it *looks* like one:
   chars (``M20IZO``, ``1Z999AA1…``);
 - a leading ``#`` before letters and digits mixed (``#A12``, ``#W1588712``);
 - parts joined by ``_`` or ``-`` with digits: a handle (``firstname_lastname_6699``), an
-  upper-case prefix (``RMA-12345``, ``SKU-4431-B``) or 5+ digits (UUIDs);
+  upper-case prefix (``RMA-12345``, ``SKU-4431-B``) or 5+ digits (UUIDs); ``.`` and ``/``
+  join parts the same way (``x12y.3456``, ``INV/2023-24/0012``, ``12/AB34``) unless they
+  make a file name, domain, decimal, version, date or path (``orders/W1588712`` is a path
+  to ``W1588712``);
 - 9+ digits alone, or 12+ digits in dash-joined groups (``112-3456789-1234567``).
 
 Weaker shapes count only right after a word that says what they are ("reservation
@@ -71,13 +74,15 @@ _FILLERS = frozenset("number num no nos nr id ids code ref reference locator nam
 # cost per candidate (a search for "<kind word> ...$" would try every start in the window).
 _BACK = re.compile(r"[\s:#=*_\"'`(\[{<“‘.\-]{1,6}([A-Za-z]{1,20})(?![A-Za-z])")
 
-# A candidate token: ASCII letters/digits joined by _ or -, optionally after '#', not glued
-# to a word, '@', '.', '$'... (lookbehind), with a digit or '_' or 5 capitals (lookahead:
-# plain words never reach Python), taken whole (possessive: no backtracking), and not
-# followed by a word character or by '.', '@' + more of a domain, file name or number.
+# A candidate token: ASCII letters/digits joined by _ or - (and . or /, sorted out by
+# _pieces), optionally after '#', not glued to a word, '@', '.', '$'... (lookbehind), with
+# a digit or '_' or 5 capitals (lookahead: plain words never reach Python), taken whole
+# (possessive: no backtracking), and not followed by a word character or '@'.
 _TOKEN = re.compile(
-    r"(?<![^\W_]|[@#&.$£€+-])(\#?)(?=[A-Za-z-]*+[0-9_]|[A-Z]{5})([A-Za-z0-9_-]++)(?![\w@]|\.[A-Za-z0-9])",
+    r"(?<![^\W_]|[@#&.$£€+-])(\#?)(?=[A-Za-z./-]*+[0-9_]|[A-Z]{5})"
+    r"([A-Za-z0-9_-]++(?:[./][A-Za-z0-9_-]++)*+)(?![\w@])",
 )
+_VERSIONISH = re.compile(r"v?[0-9]+", re.IGNORECASE | re.ASCII)
 _HAS_DIGIT = re.compile(r"[0-9]")
 _LOWER = re.compile(r"[a-z]")
 _RUNS = re.compile(r"[A-Za-z]+|[0-9]+")
@@ -171,13 +176,14 @@ def _shape(tok: str, hashed: bool) -> tuple[int, str]:
     # A leading '#' says "an id" louder than any of these shapes.
     if not hashed and (_VERSION.fullmatch(tok) or _SIZE.fullmatch(tok) or ("_" not in tok and _is_date(runs))):
         return _NO, kind
-    if not hashed and len(parts) == 1 and len(runs) == 2 and digits <= 7 and (
-        runs[0] in _CURRENCIES or runs[1] in _CURRENCIES
+    if not hashed and "_" not in tok and digits <= 9 and (
+        (runs[0] in _CURRENCIES and all(r.isdigit() for r in runs[1:]))
+        or (runs[-1] in _CURRENCIES and all(r.isdigit() for r in runs[:-1]))
     ):
-        return _NO, kind  # USD100, 100eur
+        return _NO, kind  # USD100, USD1.10, 100eur
     if len(parts) > 1:
-        if parts[0].isdigit() and all(p.isalpha() for p in parts[1:]):
-            return _NO, kind  # 30-day, 365-day-returns, 2-factor
+        if parts[0].isdigit() and all(p.isalpha() and not p.isupper() for p in parts[1:]):
+            return _NO, kind  # 30-day, 365-Day-returns, 2-factor (but 000/AA is a reference)
         if "_" in tok and all(p.isalpha() for p in parts[:-1]) and parts[-1].isdigit():
             # firstname_lastname_6699 / jdoe_1984: a handle; snake_case_2 is not.
             handle = len(parts) >= 3 or digits >= 3
@@ -211,6 +217,46 @@ def _named_kind(text: str, start: int) -> str | None:
     return None
 
 
+def _dotted_start(seg: str) -> int | None:
+    """Where the id starts in a ``.``-joined segment, or None when the dots make it a file
+    name, domain, decimal, version or IP (``report.pdf``, ``19.99``, ``v1.2.3``)."""
+    if "." not in seg:
+        return 0
+    lead = len(seg) - len(seg.lstrip("_-"))  # _V10.0_: markdown around it
+    parts = seg.strip("_-").split(".")
+    if not all(parts) or parts[-1].isalpha() or all(p.isdigit() for p in parts):
+        return None
+    if _VERSIONISH.fullmatch(parts[0]) and parts[1][:1].isdigit():
+        return None  # 1.2.3-beta4, 3.5mm, 2.5GB
+    if len(parts) == 2 and parts[0].casefold() in _FILLERS:
+        return lead + len(parts[0]) + 1  # No.12345
+    return 0
+
+
+def _pieces(body: str, at: int) -> Iterator[tuple[int, int]]:
+    """The spans of ``body`` (found at ``at``) that may each be one id.
+
+    ``/`` joins one reference when every part has a digit or is upper-case and some part
+    has letters (``INV/2023-24/0012``, ``12/AB34``); otherwise it separates path parts
+    (``orders/W1588712``) and dates (``12/05/2024``), each looked at alone.
+    """
+    if "/" not in body and "." not in body:
+        yield at, at + len(body)
+        return
+    segs = body.split("/")
+    if len(segs) > 1 and all(
+        "." not in p and len(p) <= 16 and (_HAS_DIGIT.search(p) or p.isupper()) for p in segs
+    ) and any(not p.isdigit() for p in segs):
+        yield at, at + len(body)
+        return
+    pos = at
+    for seg in segs:
+        skip = _dotted_start(seg) if seg else None
+        if skip is not None and skip < len(seg):
+            yield pos + skip, pos + len(seg)
+        pos += len(seg) + 1
+
+
 def find_identifiers(text: str, *, weak: bool = False) -> Iterator[IdToken]:
     """Every identifier-shaped token of ``text``, in order, with its key and typed kind.
 
@@ -218,20 +264,21 @@ def find_identifiers(text: str, *, weak: bool = False) -> Iterator[IdToken]:
     ``48213``): a query looks them up, and only an identifier some memory named resolves.
     """
     for m in _TOKEN.finditer(text):
-        hashed = bool(m.group(1))
-        body = m.group(2)
-        start, end = m.start(2), m.end(2)
-        stripped = body.strip("_-")  # _W1588712_ (markdown italics), trailing dash
-        if not stripped:
-            continue
-        start += len(body) - len(body.lstrip("_-"))
-        end -= len(body) - len(body.rstrip("_-"))
-        hashed = hashed and start == m.start(2)
-        shape, kind = _shape(stripped, hashed)
-        if shape == _NO:
-            continue
-        named = _named_kind(text, m.start())
-        unnamed = named is None and shape == _IF_NAMED
-        if unnamed and not weak:
-            continue
-        yield IdToken(m.start() if hashed else start, end, stripped.casefold(), named or kind, unnamed)
+        for start, end in _pieces(m.group(2), m.start(2)):
+            body = text[start:end]
+            stripped = body.strip("_-")  # _W1588712_ (markdown italics), trailing dash
+            if not stripped:
+                continue
+            start += len(body) - len(body.lstrip("_-"))
+            end -= len(body) - len(body.rstrip("_-"))
+            hashed = bool(m.group(1)) and start == m.start(2)
+            # . and / join parts like - does (x12y.3456, 12/AB34); the key keeps them.
+            shape, kind = _shape(stripped.replace(".", "-").replace("/", "-"), hashed)
+            if shape == _NO:
+                continue
+            first = m.start() if hashed else start
+            named = _named_kind(text, first)
+            unnamed = named is None and shape == _IF_NAMED
+            if unnamed and not weak:
+                continue
+            yield IdToken(first, end, stripped.casefold(), named or kind, unnamed)

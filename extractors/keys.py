@@ -53,7 +53,7 @@ _TICKET_KEY_RE = re.compile(rf"(?:{TICKET_PREFIX}|\#)?([0-9]{{1,20}})", ID_FLAGS
 _BAD_TAG_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _LINK_KINDS = ("customer", "order", "ticket")
 # An identifier in an order/ticket tag: the token grammar identifiers.py extracts.
-_TAG_ID_RE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*", re.ASCII)
+_TAG_ID_RE = re.compile(r"[a-z0-9]+(?:[-_./][a-z0-9]+)*", re.ASCII)
 
 
 class InvalidTagError(ValueError):

@@ -67,7 +67,8 @@ class ExtractedEntity:
 
 # Free-text ids need 3+ digits: "order 2 items" / "#1" are not references; "order 123.45"
 # is not order 123, nor "order 112-3456789-1234567" (an identifier).
-_NOT_JOINED = r"(?![-_][A-Za-z0-9])"  # the rest of "ABC-123" or "jane_doe_42" is one id
+# The rest of "ABC-123", "jane_doe_42" or "123/AB34" is one id ("1042/1043" is two numbers).
+_NOT_JOINED = r"(?![-_][A-Za-z0-9]|/[0-9/]{0,40}[A-Za-z])"
 _ID = rf"([0-9]{{3,20}})\b(?![.,][0-9]){_NOT_JOINED}"
 
 _PATTERNS: dict[str, list[re.Pattern[str]]] = {

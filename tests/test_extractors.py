@@ -542,7 +542,7 @@ def test_validate_tags_cleans() -> None:
         # An order/ticket id that is not digits names an identifier (issue 21), so these are
         # errors only when no identifier has that shape either.
         (["order:45 21"], "not an order number"),
-        (["order:W15/88"], "not an order number"),
+        (["order:W15,88"], "not an order number"),
         (["ticket:"], "empty ticket id"),
         (["ticket:T-"], "needs digits"),
         (["ticket:X-10 42"], "not a ticket number"),

@@ -54,6 +54,8 @@ def ids(text: str) -> list[tuple[str, str]]:
         ("ref 123456789 ok", [("123456789", IDENTIFIER)]),  # ...unless there are 9+
         ("see https://shop.example.com/orders/W1588712 now", [("w1588712", IDENTIFIER)]),
         ("ticket #A12 again", [("a12", "ticket")]),
+        ("case x12y.3456 and request 12/AB34", [("x12y.3456", "ticket"), ("12/ab34", "ticket")]),
+        ("Invoice INV/2023-24/0012 is paid", [("inv/2023-24/0012", "invoice")]),
     ],
 )
 def test_identifier_examples(text: str, found: list[tuple[str, str]]) -> None:
@@ -74,6 +76,7 @@ def test_identifier_examples(text: str, found: list[tuple[str, str]]) -> None:
         "COVID-19 and mid-2024, the iPhone15, Windows11, MP3, B2B, H2O",
         "plain words, URGENT caps and snake_case_names",
         "report_2024.pdf, v1.2.3-beta4, x@y.example.com, jane_doe_84@example.com",
+        "3.5mm jack, 192.168.1.100, 24/7 support, 1/2 price, 12/05/2024, and/or, USD1.10",
         "a 30-day window and 365-day returns; page_2 of step_3",
     ],
 )
@@ -131,7 +134,10 @@ def test_query_names_the_same_node_whatever_the_words() -> None:
 # --- properties: formats no rule names --------------------------------------------------------
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+# Prefixes other rules or shapes own: T-/ORD- numbers, versions, quarters, sizes, and
+# currency codes (USD12345 is an amount).
 _RESERVED = {"t", "ord", "order", "v", "tkt", "case", "ticket", "q", "fy", "x", "h"}
+_RESERVED |= set("usd eur gbp cad aud nzd jpy cny inr chf sek nok dkk rs rp idr brl mxn zar sgd hkd aed sar pln try".split())
 
 
 def _cased(draw: st.DrawFn, s: str) -> str:
@@ -143,7 +149,23 @@ def id_tokens(draw: st.DrawFn) -> str:
     """An identifier in one of many shapes, with random prefixes, separators, lengths, case."""
     letters = st.text(_LETTERS, min_size=1, max_size=5)
     digits = lambda lo, hi: st.text("0123456789", min_size=lo, max_size=hi)  # noqa: E731
-    shape = draw(st.sampled_from(["prefix_digits", "caps_mix", "hash_mix", "handle", "caps_dash", "hex", "long"]))
+    shape = draw(st.sampled_from(
+        ["prefix_digits", "caps_mix", "hash_mix", "handle", "caps_dash", "hex", "long", "dotted", "slashed"]
+    ))
+    if shape == "dotted":  # x12y.3456, AB.004411, k9.77.1234
+        head = draw(st.text(_LETTERS + "0123456789", min_size=2, max_size=6))
+        assume(any(c.isalpha() for c in head) and head.casefold() not in {"no", "nr", "id", "ref", "num", "nos", "ids"})
+        assume(not re.fullmatch(r"v?[0-9]+", head) and head not in _RESERVED)
+        tok = _cased(draw, head) + "." + draw(digits(3, 8))
+        assume(sum(c.isdigit() for c in tok) >= 5)  # like a - join: fewer need a kind word
+        return tok
+    if shape == "slashed":  # INV/2023/0012, 12/AB34, DE/2024-25/0042
+        caps = st.text("ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=2, max_size=4)
+        parts = draw(st.lists(st.one_of(caps, digits(2, 6), caps.map(lambda c: c + draw(digits(1, 4)))),
+                              min_size=2, max_size=4))
+        tok = "/".join(parts)
+        assume(any(c.isalpha() for c in tok) and sum(c.isdigit() for c in tok) >= 3)
+        return tok
     if shape == "prefix_digits":  # W1588712, inc_0012345, ab-99887, x9876543z
         prefix = draw(letters)
         assume(prefix not in _RESERVED)
