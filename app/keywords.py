@@ -15,10 +15,10 @@ drops English stop words and stems (the field's tokenizer, ``_ANALYZER``).
 Kùzu is the source of truth; an index is a cache of each memory's text, written after
 the graph commits and reconciled against the graph at start-up (stray ids deleted,
 missing ones re-added from stored content), so a crash loses nothing acknowledged.
-A tantivy commit costs 8-50 ms (it syncs files), too much for every write: writes are
-committed by a background flusher a moment later, and a search commits its agent's
-pending writes first, so a memory stored is found by the next recall. Deletions are
-committed at once (erasure). A deleted memory's terms stay in tantivy's segment files
+A tantivy commit costs 8-400 ms (it syncs files), too much for every write or search:
+writes are committed by a background flusher a moment later, and until then a search
+scores them itself beside the committed index (``_scan``), so a memory stored is found by
+the next recall. Deletions are committed at once (erasure). A deleted memory's terms stay in tantivy's segment files
 (without the memory id or text) until a merge rewrites them.
 
 Only this module imports tantivy.
@@ -29,11 +29,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import re
 import shutil
 import string
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,11 @@ yourselves s t d ll m o re ve y don
 # Tantivy wants at least this much indexing memory per writer thread.
 _WRITER_HEAP = 15_000_000
 _RELOAD_CHUNK = 5_000
+# Past this many uncommitted documents (a bulk load) a search commits instead of scanning.
+_PENDING_SCAN_LIMIT = 2_000
+# Tantivy's BM25 parameters, for the documents a search scans.
+_BM25_K1 = 1.2
+_BM25_B = 0.75
 
 
 def terms(text: str) -> list[str]:
@@ -86,6 +92,32 @@ def terms(text: str) -> list[str]:
         if len(parts) > 1 and len(token) <= _MAX_WHOLE:
             out.append(token)
             out.append("".join(parts))
+    return out
+
+
+def _scan(
+    searcher: tantivy.Searcher, recent: list[tuple[str, Counter[str]]], wanted: list[str]
+) -> list[tuple[str, float]]:
+    """BM25 of documents written since the last commit (a search does not wait for one:
+    a commit syncs files, 10-400 ms on a busy disk). Statistics are the committed index's
+    plus these documents'; their mean length stands in for the index's, which tantivy
+    does not expose, so a score is close to (within ~5 % in tests), not equal to, what the
+    commit will give. Until that commit the committed documents keep the statistics of
+    theirs."""
+    counts = [doc_terms for _, doc_terms in recent]
+    lengths = [c.total() for c in counts]
+    avg_len = max(sum(lengths) / len(lengths), 1.0)
+    total = searcher.num_docs + len(recent)
+    idf = {}
+    for term in wanted:
+        df = searcher.doc_freq("terms", term) + sum(1 for c in counts if term in c)
+        idf[term] = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
+    out = []
+    for (memory_id, _), c, length in zip(recent, counts, lengths, strict=True):
+        norm = _BM25_K1 * (1.0 - _BM25_B + _BM25_B * length / avg_len)
+        score = sum(idf[t] * c[t] * (_BM25_K1 + 1.0) / (c[t] + norm) for t in wanted if t in c)
+        if score > 0:
+            out.append((memory_id, score))
     return out
 
 
@@ -130,6 +162,9 @@ class _AgentIndex:
         self.lock = threading.RLock()
         self.writer: tantivy.IndexWriter | None = None
         self.dirty = False
+        # What a search reads, swapped whole: the committed searcher and the documents
+        # written since (memory id, term counts), which only grows until the next commit.
+        self.view: tuple[tantivy.Searcher, list[tuple[str, Counter[str]]]]
         path.mkdir(parents=True, exist_ok=True)
         try:
             self.index = self._open()
@@ -138,6 +173,7 @@ class _AgentIndex:
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
             self.index = self._open()
+        self.view = (self.index.searcher(), [])
 
     def _open(self) -> tantivy.Index:
         index = tantivy.Index(_SCHEMA, path=str(self.path), reuse=True)
@@ -223,24 +259,32 @@ class KeywordIndex:
         if agent.dirty and agent.writer is not None:
             agent.writer.commit()
             agent.index.reload()
+            agent.view = (agent.index.searcher(), [])
         agent.dirty = False
 
     # -- writes -------------------------------------------------------------------
-    def add(self, agent_id: str, docs: Sequence[tuple[str, str]]) -> None:
-        """Index ``(memory_id, text)`` pairs, replacing what a memory id had."""
+    def add(self, agent_id: str, docs: Sequence[tuple[str, str]], *, flush: bool = True) -> None:
+        """Index ``(memory_id, text)`` pairs, replacing what a memory id had.
+
+        ``flush=False`` (a bulk load that commits when done) leaves them to the caller's
+        commit: a background commit between chunks costs a sync and makes small segments."""
         if not docs:
             return
         agent = self._agent(agent_id)
         analysed = [(memory_id, " ".join(terms(text))) for memory_id, text in docs]
         with agent.lock:
             writer = self._writer(agent_id, agent)
+            pending = agent.view[1]
             for memory_id, text in analysed:
                 writer.delete_documents_by_term("id", memory_id)
                 writer.add_document(tantivy.Document(id=memory_id, terms=text))
+                if len(pending) < _PENDING_SCAN_LIMIT:
+                    pending.append((memory_id, Counter(_ANALYZER.analyze(text))))
             agent.dirty = True
-        with self._wake:
-            self._pending.add(agent_id)
-            self._wake.notify()
+        if flush:
+            with self._wake:
+                self._pending.add(agent_id)
+                self._wake.notify()
 
     def delete(self, agent_id: str, memory_ids: Iterable[str]) -> int:
         """Remove memories from the agent's index, committed before returning; returns
@@ -275,15 +319,38 @@ class KeywordIndex:
         agent = self._agent(agent_id, create=False)
         if agent is None:
             return []
-        if agent.dirty:
-            with agent.lock:  # read your writes: commit what the flusher has not yet
+        searcher, pending = agent.view
+        recent = pending[: len(pending)]
+        if len(recent) >= _PENDING_SCAN_LIMIT:
+            with agent.lock:  # a bulk load not yet committed: commit it rather than scan it
                 self._commit(agent)
-        searcher = agent.index.searcher()
+            searcher, recent = agent.view[0], []
         query = tantivy.Query.boolean_query(
             [(tantivy.Occur.Should, tantivy.Query.term_query(_SCHEMA, "terms", t)) for t in wanted]
         )
-        hits = searcher.search(query, limit, count=False).hits
-        return [(searcher.doc(address)["id"][0], float(score)) for score, address in hits]
+        # A memory written again since the commit is scored from its newest text only.
+        recent = list(dict(recent).items())
+        shadowed = {memory_id for memory_id, _ in recent}
+        found = self._committed_hits(searcher, query, limit, shadowed)
+        if recent:
+            found.extend(_scan(searcher, recent, wanted))
+            found.sort(key=lambda hit: -hit[1])
+        return found[:limit]
+
+    @staticmethod
+    def _committed_hits(
+        searcher: tantivy.Searcher, query: tantivy.Query, limit: int, shadowed: set[str]
+    ) -> list[tuple[str, float]]:
+        """The best ``limit`` committed hits not in ``shadowed``; a second, deeper search
+        only when the first page lost some to it (a memory rewritten since the commit)."""
+        depth = limit
+        while True:
+            hits = searcher.search(query, depth, count=False).hits
+            found = [(searcher.doc(address)["id"][0], float(score)) for score, address in hits]
+            kept = [hit for hit in found if hit[0] not in shadowed]
+            if len(kept) == len(found) or len(found) < depth or depth > limit:
+                return kept[:limit]
+            depth = limit + len(shadowed)
 
     def count(self, agent_id: str) -> int:
         """How many memories the agent's index holds (pending writes committed first)."""
@@ -340,10 +407,10 @@ class KeywordIndex:
                 for doc in load_texts(agent_id, missing):
                     chunk.append(doc)
                     if len(chunk) == _RELOAD_CHUNK:
-                        self.add(agent_id, chunk)
+                        self.add(agent_id, chunk, flush=False)
                         added += len(chunk)
                         chunk = []
-                self.add(agent_id, chunk)
+                self.add(agent_id, chunk, flush=False)
                 added += len(chunk)
             with agent.lock:
                 self._commit(agent)

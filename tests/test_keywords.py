@@ -273,3 +273,52 @@ def test_concurrent_writes_and_searches(index):
         t.join()
     assert errors == []
     assert index.count("bot") == 4 * 9
+
+
+# -- writes a search finds before they are committed ---------------------------------
+@pytest.fixture
+def unflushed(tmp_path):
+    idx = KeywordIndex(tmp_path / "kw", flush_delay=3600)  # only a search or flush commits
+    yield idx
+    idx.close()
+
+
+def test_a_search_scores_uncommitted_writes_without_committing_them(unflushed):
+    unflushed.add("bot", [("old1", "printer jams daily"), ("old2", "router reboots")])
+    unflushed.flush()
+    unflushed.add("bot", [("new1", "printer jams again and again"), ("new2", "the printer is fine")])
+    before_commit = unflushed.search("bot", "printer jams", 10)
+    assert unflushed._agents["bot"].dirty  # the search did not commit
+    unflushed.flush()
+    after_commit = unflushed.search("bot", "printer jams", 10)
+    assert set(ids(before_commit)) == set(ids(after_commit)) == {"old1", "new1", "new2"}
+    assert ids(before_commit)[-1] == ids(after_commit)[-1] == "new2"  # one word of two
+    # The scanned documents score about what the commit gives them (the committed ones keep
+    # the statistics of their commit until the next).
+    before, after = dict(before_commit), dict(after_commit)
+    assert before["new1"] == pytest.approx(after["new1"], rel=0.1)
+    assert before["new2"] == pytest.approx(after["new2"], rel=0.1)
+
+
+def test_an_uncommitted_rewrite_hides_the_committed_text(unflushed):
+    unflushed.add("bot", [("a", "old kettle text")])
+    unflushed.flush()
+    unflushed.add("bot", [("a", "new toaster text")])
+    assert unflushed.search("bot", "kettle", 10) == []
+    assert ids(unflushed.search("bot", "toaster", 10)) == ["a"]
+
+
+def test_a_bulk_load_past_the_scan_limit_is_committed_by_the_search(unflushed, monkeypatch):
+    import app.keywords
+
+    monkeypatch.setattr(app.keywords, "_PENDING_SCAN_LIMIT", 3)
+    unflushed.add("bot", [(f"m{i}", f"kettle number{i}") for i in range(5)])
+    assert len(unflushed.search("bot", "kettle", 10)) == 5
+    assert not unflushed._agents["bot"].dirty
+
+
+def test_a_rewritten_memory_on_the_first_page_makes_room_for_the_next(unflushed):
+    unflushed.add("bot", [("a", "kettle kettle kettle"), ("b", "kettle lid")])
+    unflushed.flush()
+    unflushed.add("bot", [("a", "toaster")])
+    assert ids(unflushed.search("bot", "kettle", 1)) == ["b"]
