@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from app.graph import GraphStore, _mark_tickets_stale, node_uid
+from app.graph import UNCLAIMED_ALIAS, GraphStore, _mark_tickets_stale, node_uid
 from app.keywords import KeywordIndex
 from app.memory import check_agent_id, check_customer_id
 from app.models import Memory, Session
@@ -121,8 +121,8 @@ def forget_customer(
         if aliases:
             # What they were known by goes too, unless another customer is known by it.
             removed["aliases"] = run(
-                "MATCH (n:Alias) WHERE n.uid IN $u AND NOT EXISTS { MATCH (:Customer)-[:KNOWN_AS]->(n) } "
-                "DETACH DELETE n RETURN count(n)", {"u": aliases})[0][0]
+                f"MATCH (n:Alias) WHERE n.uid IN $u AND {UNCLAIMED_ALIAS} DETACH DELETE n RETURN count(n)",
+                {"u": aliases})[0][0]
         removed["ticket_events"] = 0
         for name, label, claim in _MENTIONED:
             if not candidates[name]:

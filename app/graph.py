@@ -1007,6 +1007,11 @@ class GraphStore:
             ):
                 run.edges((src, "uid"), (dst, "uid"), f"MERGE (a)-[:{rel}]->(b)", pairs(rows))
             linked = self._learn_sessions(run, records, learns)
+            known = {item[2] for item in linked}
+            self._learn_session_aliases(run, [
+                rec for rec in records
+                if rec.memory.session_id and not rec.customer_ids and rec.memory.id not in known
+            ])
             self._learn_aliases(run, [
                 (rec.memory.agent_id, cid, rec.memory.id, rec.memory.content, _entity_triples(rec.memory.entities),
                  rec.memory.created_at)
@@ -1123,21 +1128,31 @@ class GraphStore:
                     facts[pair] = (agent_id, alias, SOURCE_ID, at)  # the id speaks first
         if not facts:
             return
-        nodes = {
-            auid: {"uid": auid, "a": agent_id, "kind": a.kind, "key": a.key, "value": a.value, "t": at}
-            for (_, auid), (agent_id, a, _, at) in facts.items()
-        }
-        run.rows(
-            "MERGE (n:Alias {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, "
-            "n.value = r.value, n.created_at = r.t",
-            list(nodes.values()),
-        )
+        _merge_aliases(run, facts)
         run.rows(
             "MATCH (c:Customer {uid: r.c}), (n:Alias {uid: r.u}) MERGE (c)-[k:KNOWN_AS]->(n) "
             "ON CREATE SET k.source = r.s, k.at = r.t",
             [{"c": c, "u": u, "s": source, "t": at} for (c, u), (_, _, source, at) in facts.items()],
         )
         run._aliases_linked.update(facts)
+
+    @staticmethod
+    def _learn_session_aliases(run: Transaction, records: Sequence[MemoryRecord]) -> None:
+        """What memories of a session without a customer say of who speaks (008_session_aliases)."""
+        facts: dict[tuple[str, str], tuple[str, Alias, str, datetime]] = {}
+        for rec in records:
+            m = rec.memory
+            for alias in text_aliases(m.content, _entity_triples(m.entities)):
+                facts.setdefault((m.session_id or "", node_uid(m.agent_id, alias.node_key)),
+                                 (m.agent_id, alias, m.id, m.created_at))
+        if not facts:
+            return
+        _merge_aliases(run, facts)
+        run.rows(
+            "MATCH (s:Session {id: r.s}), (n:Alias {uid: r.u}) MERGE (s)-[k:SAID]->(n) "
+            "ON CREATE SET k.source = r.m, k.at = r.t",
+            [{"s": sid, "u": u, "m": source, "t": at} for (sid, u), (_, _, source, at) in facts.items()],
+        )
 
     def aliases_forgotten(self) -> None:
         """Customers or aliases were deleted: pairs remembered as linked may be gone."""
@@ -1210,10 +1225,10 @@ class GraphStore:
         """Unlearn the aliases learned from these memories (an alias another customer
         still has stays)."""
         self._alias_memo.clear()
-        run("MATCH (:Customer)-[k:KNOWN_AS]->(n:Alias) WHERE n.agent_id = $a AND k.source IN $ids DELETE k",
-            {"a": agent_id, "ids": list(memory_ids)})
-        run("MATCH (n:Alias) WHERE n.agent_id = $a AND NOT EXISTS { MATCH (:Customer)-[:KNOWN_AS]->(n) } DELETE n",
-            {"a": agent_id})
+        for rel in ("KNOWN_AS", "SAID"):
+            run(f"MATCH ()-[k:{rel}]->(n:Alias) WHERE n.agent_id = $a AND k.source IN $ids DELETE k",
+                {"a": agent_id, "ids": list(memory_ids)})
+        run(f"MATCH (n:Alias) WHERE n.agent_id = $a AND {UNCLAIMED_ALIAS} DELETE n", {"a": agent_id})
 
     def expired_memory_ids(self, now: datetime) -> list[tuple[str, str]]:
         rows = self.read(
@@ -1765,6 +1780,45 @@ class GraphStore:
             out[key] = (value, tuple(sorted({*out.get(key, ("", ()))[1], cid})))
         return out
 
+    def alias_sessions(self, agent_id: str, node_keys: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """For each alias node key said in conversations whose customer was never given:
+        its value and those sessions, with the sessions that share an e-mail, phone or
+        handle with them (one hop; an alias said in more than ``_SAID_LIMIT`` sessions,
+        say a support address, links none)."""
+        rows = self.by_keys(
+            "MATCH (n:Alias {uid: $key})<-[:SAID]-(s:Session) RETURN n.uid, n.value, s.id",
+            [node_uid(agent_id, k) for k in node_keys],
+        )
+        found: dict[str, tuple[str, set[str]]] = {}
+        for uid, value, sid in rows:
+            found.setdefault(uid.split("|", 1)[1], (value, set()))[1].add(sid)
+        found = {k: v for k, v in found.items() if len(v[1]) <= _SAID_LIMIT}
+        sessions = sorted({sid for _, ids in found.values() for sid in ids})
+        shared: dict[str, set[str]] = {}
+        for first, uid, other in self.by_keys(
+            "MATCH (s0:Session {id: $key})-[:SAID]->(a:Alias)<-[:SAID]-(s:Session) "
+            "WHERE a.kind IN ['email', 'phone', 'handle'] RETURN s0.id, a.uid, s.id",
+            sessions,
+        ):
+            shared.setdefault(uid, {first}).add(other)
+        more: dict[str, set[str]] = {}
+        for ids in shared.values():
+            if len(ids) <= _SAID_LIMIT:
+                for sid in ids:
+                    more.setdefault(sid, set()).update(ids)
+        return {
+            k: (value, tuple(sorted(ids.union(*(more.get(i, set()) for i in ids)))))
+            for k, (value, ids) in found.items()
+        }
+
+    def sessions_memories(self, session_ids: Sequence[str]) -> dict[str, str]:
+        """Memory id -> session id, for the memories (and summaries) of these sessions."""
+        out: dict[str, str] = {}
+        for rel in ("IN_SESSION", "SUMMARISES"):
+            out.update((r[0], r[1]) for r in self.by_keys(
+                f"MATCH (s:Session {{id: $key}})<-[:{rel}]-(m:Memory) RETURN m.id, s.id", session_ids))
+        return out
+
     def customer_orders(self, agent_id: str, customer_id: str) -> list[str]:
         rows = self.read(
             "MATCH (:Customer {uid: $uid})-[:PLACED]->(o:`Order`) RETURN o.id ORDER BY o.id",
@@ -1876,6 +1930,28 @@ def _create_sessions(run: Transaction, sessions: Sequence[Session]) -> None:
 # A session's customer learned after it started (_learn_sessions): ``learned``, read
 # beside ``s`` (Session.customer_id holds the one given at the start).
 _SESSION_CUSTOMER = "OPTIONAL MATCH (lc:Customer)-[:HAD_SESSION]->(s) WITH s, min(lc.id) AS learned"
+
+# An Alias no customer is known by and no session said (then it is deleted).
+UNCLAIMED_ALIAS = (
+    "NOT EXISTS { MATCH (:Customer)-[:KNOWN_AS]->(n) } AND NOT EXISTS { MATCH (:Session)-[:SAID]->(n) }"
+)
+# An alias said in more sessions than this (a support address, a shared phone) links none.
+_SAID_LIMIT = 25
+
+
+def _merge_aliases(run: Transaction, facts: dict[tuple[str, str], tuple[str, Alias, str, datetime]]) -> None:
+    """Alias nodes for ``facts`` ((owner, alias uid) -> (agent, alias, source, at)), written
+    whole when first learned."""
+    nodes = {
+        auid: {"uid": auid, "a": agent_id, "kind": a.kind, "key": a.key, "value": a.value, "t": at}
+        for (_, auid), (agent_id, a, _, at) in facts.items()
+    }
+    run.rows(
+        "MERGE (n:Alias {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, "
+        "n.value = r.value, n.created_at = r.t",
+        list(nodes.values()),
+    )
+
 
 # (agent, customer, memory id, content, entity triples, created_at) of a memory linked to a customer.
 _Linked = tuple[str, str, str, str, list[tuple[str, str, str]], datetime]

@@ -122,6 +122,8 @@ class AliasMatch:
     customers: tuple[str, ...]
     start: int
     end: int
+    # Conversations whose customer was never given that said it (008_session_aliases).
+    sessions: tuple[str, ...] = ()
 
     def reason(self) -> str:
         """What recall's ``why`` says of it."""
@@ -317,14 +319,21 @@ def query_mentions(query: str, max_names: int = 40) -> list[AliasMention]:
     return out + names[:max_names]
 
 
-def matches(mentions: Sequence[AliasMention], found: dict[str, tuple[str, tuple[str, ...]]]) -> list[AliasMatch]:
-    """The mentions whose alias exists (``found``: node key -> (value, customer ids)),
-    less any lying inside a longer one that matched ("Alex Kim" hides "Alex" and "Kim")."""
-    hit = [
-        AliasMatch(m.kind, m.key, found[m.node_key][0], found[m.node_key][1], m.start, m.end)
-        for m in mentions
-        if m.node_key in found and found[m.node_key][1]
-    ]
+def matches(
+    mentions: Sequence[AliasMention],
+    found: dict[str, tuple[str, tuple[str, ...]]],
+    said: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+) -> list[AliasMatch]:
+    """The mentions whose alias exists (``found``: node key -> (value, customer ids);
+    ``said``: node key -> (value, ids of sessions without a customer that said it)), less
+    any lying inside a longer one that matched ("Alex Kim" hides "Alex" and "Kim")."""
+    said = said or {}
+    hit = []
+    for m in mentions:
+        value, customers = found.get(m.node_key, ("", ()))
+        spoken, sessions = said.get(m.node_key, ("", ()))
+        if customers or sessions:
+            hit.append(AliasMatch(m.kind, m.key, value or spoken, customers, m.start, m.end, sessions))
     # Longest first; on one span a full name before an initial and surname.
     hit.sort(key=lambda h: (h.start - h.end, h.kind == "initial", h.start))
     kept: list[AliasMatch] = []

@@ -119,6 +119,8 @@ class _Named:
 
     spans: tuple[tuple[int, int], ...] = ()
     reasons: dict[str, str] = field(default_factory=dict)
+    # Sessions whose customer was never given that gave the alias: session id -> reason.
+    sessions: dict[str, str] = field(default_factory=dict)
 
 
 def _with_aliases(resolved: NodeRefs, named: list[identity.AliasMatch]) -> tuple[NodeRefs, _Named]:
@@ -136,11 +138,13 @@ def _with_aliases(resolved: NodeRefs, named: list[identity.AliasMatch]) -> tuple
     # The alias stands for its customers: the person, e-mail or phone node of the same
     # name would put other customers' memories that merely mention it level with theirs.
     same = {("person" if n.kind == "name" else n.kind, n.key) for n in named}
+    sessions = {sid: f"in a conversation that gave {n.reason().split(' matches ')[0]}"
+                for n in reversed(named) for sid in n.sessions}
     resolved = query_text.joined(
         replace(resolved, entities=tuple(e for e in resolved.entities if e not in same)),
         NodeRefs(customers=tuple(c for n in named for c in n.customers)),
     )
-    return resolved, _Named(tuple((n.start, n.end) for n in named), reasons)
+    return resolved, _Named(tuple((n.start, n.end) for n in named), reasons, sessions)
 
 
 def by_session(ranked: Sequence[Ranked], session_of: dict[str, str]) -> list[Ranked]:
@@ -324,15 +328,17 @@ class RecallService:
         if config.use_graph:
             # Customer aliases are looked up on another thread while the query is read.
             said = identity.query_mentions(query)
-            aliases = (
-                self._pool.submit(self.graph.alias_customers, agent_id, list(dict.fromkeys(m.node_key for m in said)))
-                if said else None
-            )
+            keys = list(dict.fromkeys(m.node_key for m in said))
+            aliases = self._pool.submit(self.graph.alias_customers, agent_id, keys) if said else None
+            spoken = self._pool.submit(self.graph.alias_sessions, agent_id, keys) if said else None
             refs, mentions = self._resolved(agent_id, query)
-            if aliases is not None:
-                refs, named = _with_aliases(refs, identity.matches(said, aliases.result()))
+            if aliases is not None and spoken is not None:
+                refs, named = _with_aliases(refs, identity.matches(said, aliases.result(), spoken.result()))
+        # Conversations that gave an alias the query names, their customer never given.
+        spoken_job = self._pool.submit(self.graph.sessions_memories, list(named.sessions)) if named.sessions else None
         # What the graph resolved is masked out of the text signals (query_text.py).
-        text = query_text.masked(query, refs, mentions, named.spans) if config.mask_resolved and refs else query
+        text = (query_text.masked(query, refs, mentions, named.spans)
+                if config.mask_resolved and (refs or named.spans) else query)
         # Keyword, graph and filter look-ups run while the query is embedded.
         kw_job = (
             self._pool.submit(self._keyword_candidates, agent_id, text, pool)
@@ -345,12 +351,16 @@ class RecallService:
             if threads.node_labels(refs) and not _ASKS_FOR_OTHERS.search(query)
             else None
         )
+        # A query naming customers (or conversations by what they gave) and nothing else
+        # asks for their history; not within a time window or one session, where the
+        # moments asked for count.
+        history = (
+            bool(refs.customers or named.sessions) and not (refs.orders or refs.tickets or refs.entities)
+            and flt.since is None and flt.until is None and flt.session_id is None
+        )
         history_job = (
             self._pool.submit(self.graph.customer_session_memories, agent_id, refs.customers)
-            # ...not within a time window or one session: there the moments asked for count.
-            if refs.customers and not (refs.orders or refs.tickets or refs.entities)
-            and flt.since is None and flt.until is None and flt.session_id is None
-            else None
+            if history and refs.customers else None
         )
         filtered = replace(flt, include_superseded=False) != RecallFilter()
         allowed_job = (
@@ -376,6 +386,10 @@ class RecallService:
             semantic = {h.memory_id: h.similarity for h in self.vectors.search(agent_id, qvec, depth)}
         kw_hits = kw_job.result() if kw_job else []
         links = graph_job.result() if graph_job else {}
+        in_spoken = spoken_job.result() if spoken_job else {}
+        for memory_id, session_id in in_spoken.items():
+            if memory_id not in links or links[memory_id].strength < 1.0:
+                links[memory_id] = GraphLink(1.0, [named.sessions[session_id]])
         walked = thread_job.result() if thread_job else []
         links = threads.outcome_links(walked, links)
         bm25 = {h.memory_id: h.score for h in kw_hits}
@@ -390,7 +404,7 @@ class RecallService:
         attrs = {h.memory_id: h.attrs for h in kw_hits}
         if allowed is not None:
             attrs.update(allowed)
-        session_of = history_job.result() if history_job else None
+        session_of = {**in_spoken, **(history_job.result() if history_job else {})} if history else None
         return _Found(agent_id, flt, now, qvec, ids, semantic, bm25, links, attrs, walked, session_of or None)
 
     def _resolved(self, agent_id: str, query: str) -> tuple[NodeRefs, list[query_text.Mention]]:

@@ -250,3 +250,28 @@ def test_a_customers_history_covers_their_conversations(services):
     found = [next(i for i, chat in enumerate(chats) if h.memory.id in chat) for h in hits]
     assert sorted(found) == [0, 1, 2]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_conversations_whose_customer_was_never_given_are_found_by_what_they_gave(services):
+    memories, graph = services.memories, services.graph
+
+    def anonymous_chat(lines):
+        session = memories.session_start("bot")
+        return [memories.store(StoreRequest(agent_id="bot", content=t, session_id=session.id)).id for t in lines]
+
+    named = anonymous_chat(["Customer: Hi, it's Rosa Diaz, rosa.d@example.com", "Customer: my parcel is late",
+                            "Agent: It will arrive tomorrow."])
+    # Another chat of hers gives only the e-mail: it shares it with the first.
+    mailed = anonymous_chat(["Customer: rosa.d@example.com", "Customer: the parcel came broken",
+                             "Agent: A replacement is on its way."])
+    other = anonymous_chat(["Customer: Hello, Tom Hill here, tom@example.com", "Customer: change my address",
+                            "Agent: Done."])
+    hits = services.recall.recall("bot", "Rosa Diaz previous interactions", 10)
+    assert {h.memory.id for h in hits[:6]} == set(named + mailed)
+    assert {h.memory.id for h in hits[6:]} <= set(other)
+    assert "in a conversation that gave name 'Rosa Diaz'" in hits[0].why
+    # Forgetting the memory that gave the e-mail unlearns what only it said.
+    memories.forget("bot", mailed[0])
+    assert graph.alias_sessions("bot", ["email:rosa.d@example.com"]) == {
+        "email:rosa.d@example.com": ("rosa.d@example.com", (memories.session_get(
+            graph.get_memories("bot", [named[0]])[named[0]].session_id).id,))}
