@@ -372,6 +372,9 @@ class GraphStore:
         self.full_checkpoints = 0  # checkpoints taken because the buffer pool filled up
         self._attrs_cache = AttrsCache()
         self._alias_memo: set[tuple[str, str]] = set()
+        # Every Alias uid ever written (a superset: deleted ones stay), loaded on first use:
+        # a query's dozens of candidate names are checked here before any lookup.
+        self._alias_uids: set[str] | None = None
         self._row_modes = _RowModes()
         # Session id -> the last position a write gave one of its memories (_number_in_sessions).
         self._last_seq: dict[str, int] = {}
@@ -1772,13 +1775,23 @@ class GraphStore:
         value and the ids of the customers known by it."""
         rows = self.by_keys(
             "MATCH (n:Alias {uid: $key})<-[:KNOWN_AS]-(c:Customer) RETURN n.uid, n.value, c.id",
-            [node_uid(agent_id, k) for k in node_keys],
+            self._existing_alias_uids(agent_id, node_keys),
         )
         out: dict[str, tuple[str, tuple[str, ...]]] = {}
         for uid, value, cid in rows:
             key = uid.split("|", 1)[1]
             out[key] = (value, tuple(sorted({*out.get(key, ("", ()))[1], cid})))
         return out
+
+    def _existing_alias_uids(self, agent_id: str, node_keys: Sequence[str]) -> list[str]:
+        """The uids of these alias keys that may exist (most candidate names do not)."""
+        known = self._alias_uids
+        if known is None:
+            with self._write_lock:  # no alias is written while the set loads
+                if self._alias_uids is None:
+                    self._alias_uids = {r[0] for r in self._run(self._reader(), "MATCH (n:Alias) RETURN n.uid")}
+                known = self._alias_uids
+        return [uid for uid in (node_uid(agent_id, k) for k in node_keys) if uid in known]
 
     def alias_sessions(self, agent_id: str, node_keys: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
         """For each alias node key said in conversations whose customer was never given:
@@ -1787,7 +1800,7 @@ class GraphStore:
         say a support address, links none)."""
         rows = self.by_keys(
             "MATCH (n:Alias {uid: $key})<-[:SAID]-(s:Session) RETURN n.uid, n.value, s.id",
-            [node_uid(agent_id, k) for k in node_keys],
+            self._existing_alias_uids(agent_id, node_keys),
         )
         found: dict[str, tuple[str, set[str]]] = {}
         for uid, value, sid in rows:
@@ -1946,6 +1959,9 @@ def _merge_aliases(run: Transaction, facts: dict[tuple[str, str], tuple[str, Ali
         auid: {"uid": auid, "a": agent_id, "kind": a.kind, "key": a.key, "value": a.value, "t": at}
         for (_, auid), (agent_id, a, _, at) in facts.items()
     }
+    known = run._store._alias_uids
+    if known is not None:
+        known.update(nodes)  # before the commit: at worst a lookup finds nothing
     run.rows(
         "MERGE (n:Alias {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, "
         "n.value = r.value, n.created_at = r.t",

@@ -275,3 +275,10 @@ def test_conversations_whose_customer_was_never_given_are_found_by_what_they_gav
     assert graph.alias_sessions("bot", ["email:rosa.d@example.com"]) == {
         "email:rosa.d@example.com": ("rosa.d@example.com", (memories.session_get(
             graph.get_memories("bot", [named[0]])[named[0]].session_id).id,))}
+
+
+def test_aliases_learned_after_the_first_query_are_found(services):
+    first = store_chat(services, "cust-ada", ["user: my name is Ada Park", "user: my router is down"], at=0)
+    assert services.recall.recall("bot", "Ada Park previous interactions", 2)[0].memory.id in first
+    later = store_chat(services, "cust-bo", ["user: my name is Bo Lind", "user: my modem is down"], at=0)
+    assert {h.memory.id for h in services.recall.recall("bot", "Bo Lind previous interactions", 2)} == set(later)
