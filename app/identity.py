@@ -165,6 +165,8 @@ def _cut_name(raw: str, strong: bool) -> str | None:
         low = word.lower()
         if low in STOP_WORDS or low in _NOT_NAMES:
             break
+        if word.endswith("-") or (len(word) > 1 and word.isupper()):
+            break  # the letters of an id ("it's RMA-311975") or an acronym, not a name
         if not strong and not word[0].isupper():
             break
         kept.append(word)

@@ -57,6 +57,7 @@ def test_names_come_from_the_customers_own_words():
     assert said("user: a taxi to Cherry Hinton", [("person", "Cherry Hinton", "cherry hinton")]) == []
     assert said("Customer: Anna Baker here, e-mail ab@example.net", []) == [Alias("name", "anna baker", "Anna Baker")]
     assert said("Customer: The Kirkwood House here is fine. Hmm, it's Hmm", []) == []
+    assert said("user: it's RMA-311975, and this is UPS", []) == []
 
 
 def test_handles_e_mails_phones_and_ids_are_aliases():
