@@ -162,13 +162,17 @@ def test_a_reembed_killed_by_sigkill_loses_nothing_and_resumes(tmp_path, embedde
     import subprocess
     import sys
     import threading
+    import time
     from pathlib import Path
 
+    # Enough memories that one-at-a-time re-embedding takes seconds: with 120 it could finish
+    # between two progress redraws, before the kill.
+    N = 1000
     settings = make_settings(tmp_path / "data")
     services = Services.open(settings, embedder=embedder, extractor=extractor)
     services.memories.store_batch([
         StoreRequest(agent_id="bot", content=f"Order {1000 + i} for customer {i}: {TEXTS[i % len(TEXTS)][1]}")
-        for i in range(120)
+        for i in range(N)
     ], hygiene=False)
     services.close()
     root = Path(__file__).resolve().parents[1]
@@ -180,27 +184,31 @@ def test_a_reembed_killed_by_sigkill_loses_nothing_and_resumes(tmp_path, embedde
          "--batch-size", "1", "--progress"],
         cwd=root, env=env, stderr=subprocess.PIPE,
     )
-    seen = threading.Event()
+    seen, ended = threading.Event(), threading.Event()
+    said: list[str] = []
 
-    def watch() -> None:  # tqdm redraws "re-embedding: ... 17/120" with carriage returns
-        text = ""
-        while (c := proc.stderr.read(1)) :
-            text += c.decode(errors="replace")
-            if any(f"| {n}/120" in text for n in range(5, 100)):
+    def watch() -> None:  # tqdm redraws "re-embedding: ... 17/1000" with carriage returns
+        while c := proc.stderr.read(1):
+            said.append(c.decode(errors="replace"))
+            if c in (b"\r", b"\n") and any(f"| {n}/{N}" in "".join(said[-200:]) for n in range(5, N // 2)):
                 seen.set()
+        ended.set()  # the process ended (or closed stderr) before it was seen half-way
 
     threading.Thread(target=watch, daemon=True).start()
-    assert seen.wait(300), "the reembed made no progress"
+    deadline = time.monotonic() + 300
+    while not seen.is_set() and not ended.is_set() and time.monotonic() < deadline:
+        seen.wait(0.05)
+    assert seen.is_set(), f"the reembed was not seen half-way; it said: {''.join(said)[-2000:]!r}"
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(30) == -signal.SIGKILL
     with pytest.raises(ModelMismatch, match="was interrupted"):
         Services.open(settings, embedder=int8, extractor=extractor)
     report = reembed(settings, int8, batch_size=16, progress=False)
-    assert 5 <= report.resumed_at < 120 and report.resumed_at + report.embedded == report.memories == 120
+    assert 5 <= report.resumed_at < N and report.resumed_at + report.embedded == report.memories == N
     services = Services.open(settings, embedder=int8, extractor=extractor)
     try:
-        assert services.graph.read("MATCH (m:Memory) RETURN count(m)")[0][0] == 120
-        assert len(services.vectors.vectors_of("bot", [r[0] for r in services.graph.read("MATCH (m:Memory) RETURN m.id")])) == 120
+        assert services.graph.read("MATCH (m:Memory) RETURN count(m)")[0][0] == N
+        assert len(services.vectors.vectors_of("bot", [r[0] for r in services.graph.read("MATCH (m:Memory) RETURN m.id")])) == N
         top = dense_top(services, "my login reset link no longer works")
         assert top.endswith((TEXTS[2][1], TEXTS[3][1])), top
     finally:
