@@ -33,7 +33,7 @@ RUN pip install --no-cache-dir .
 # Fail the build unless both models load from the image alone, with the hub disabled.
 WORKDIR /opt
 RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "\
-from app.embeddings import SentenceTransformerEmbedder; \
+from casegraph.embedding.embedder import SentenceTransformerEmbedder; \
 import spacy; \
 e = SentenceTransformerEmbedder('all-MiniLM-L6-v2'); \
 assert e.embed(['hello']).shape == (1, e.dimension); \

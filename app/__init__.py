@@ -1,9 +1,24 @@
 """CaseGraph: memory for customer-support bots.
 
-The data flows one way through the package:
-store (memory.py) -> extract (extractors/) -> embed (embeddings.py)
--> graph + vectors (graph.py, vectors.py) -> recall (recall.py) -> rank (ranking.py)
--> GraphQL (api/).
+Installed under one import name, ``casegraph`` (the repository keeps the layout the design
+fixed: ``app/`` is this package, ``extractors/`` and ``graph_schema/`` are mapped to
+``casegraph.extractors`` and ``casegraph.graph_schema``).
+
+The data flows one way, and the packages show the layers:
+
+    store -> extract -> embed -> graph + vectors + keywords -> recall -> rank -> API
+
+    api/        GraphQL, REST (the Dakera wire), the playground, ASGI middleware
+    domain/     the write path, recall, ranking, hygiene, identity, threads, tickets
+    storage/    the engines behind the domain: storage/embedded/ (Kùzu + USearch + tantivy)
+    embedding/  the text-embedding runtimes (torch, ONNX) behind the ``Embedder`` protocol
+    ops/        settings, logs, metrics, keys, backup, the command line, import/export
+    extractors  spaCy pipeline and identifier rules (casegraph.extractors)
+    graph_schema  Cypher DDL and the recorded migrations (casegraph.graph_schema)
+
+``services.py`` wires one storage engine, the embedder and the domain services together;
+``errors.py`` is the exception tree every layer raises; ``client.py`` is the Python client
+(``from casegraph import CaseGraphClient``), which needs only httpx.
 """
 
 __version__ = "0.1.0"
@@ -16,3 +31,14 @@ import os as _os
 # keyword/graph queries took 50-400 ms instead of ~10 ms, and 8 clients' single stores
 # used ~180 ms of CPU each instead of ~30 ms. Set OMP_WAIT_POLICY to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+__all__ = ["CaseGraphClient", "__version__"]
+
+
+def __getattr__(name: str):
+    # The client is imported on first use, so ``import casegraph.x`` stays free of httpx.
+    if name == "CaseGraphClient":
+        from casegraph import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'casegraph' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """A small Python client for CaseGraph's GraphQL API.
 
-    from app.client import CaseGraphClient
+    from casegraph.client import CaseGraphClient
     client = CaseGraphClient("http://127.0.0.1:3300")
     client.store(agent_id="support-bot", content="...", importance=0.8,
                  tags=["support", "returns", "customer:jane-doe"])

@@ -6,18 +6,18 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from app.datadir import check_vector_space
-from app.embeddings import Embedder, open_embedder
-from app.explore import GraphExplorer
-from app.graph import GraphStore
-from app.graph_tickets import TicketGraph
-from app.keywords import KeywordIndex, document_text
-from app.memory import Clock, MemoryService, utcnow
-from app.native_memory import FreeMemoryReleaser
-from app.recall import RecallService
-from app.settings import Settings
-from app.tickets import TicketService
-from app.vectors import VectorStore
+from casegraph.domain.explore import GraphExplorer
+from casegraph.domain.memory import Clock, MemoryService, utcnow
+from casegraph.domain.recall import RecallService
+from casegraph.domain.tickets import TicketService
+from casegraph.embedding.embedder import Embedder, open_embedder
+from casegraph.ops.native_memory import FreeMemoryReleaser
+from casegraph.ops.settings import Settings
+from casegraph.storage.embedded.datadir import check_vector_space
+from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.embedded.keywords import KeywordIndex, document_text
+from casegraph.storage.embedded.tickets import TicketGraph
+from casegraph.storage.embedded.vectors import VectorStore
 
 log = logging.getLogger("casegraph.services")
 
@@ -45,7 +45,7 @@ class Services:
         clock: Clock = utcnow,
     ) -> Services:
         """Open the data directory: models, graph (migrated), vectors and keywords (reconciled)."""
-        from extractors import EntityExtractor
+        from casegraph.extractors import EntityExtractor
 
         embedder = embedder or open_embedder(
             settings.embedding_model, settings.embedding_runtime, settings.model_cache_path
@@ -60,7 +60,7 @@ class Services:
             check_vector_space(graph, embedder)
             vectors = VectorStore(settings.data_dir / "vectors", embedder.dimension)
             # One read of every memory: the ids check the vectors and the keyword index,
-            # the attributes fill the cache recall ranks from (app/attrs_cache.py).
+            # the attributes fill the cache recall ranks from (app/storage/embedded/attrs_cache.py).
             graph_ids = graph.load_attrs()
             report = vectors.reconcile(graph_ids, graph.embeddings)
             keywords = KeywordIndex(settings.data_dir / "keywords")

@@ -20,9 +20,10 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from casegraph.extractors import slugify
+
 from benchmarks import vocabulary as V
 from benchmarks.events import EVENTS
-from extractors import slugify
 
 # "Now" for the whole benchmark: the service clock is set to it when queries run.
 NOW = datetime(2025, 6, 30, 17, 0, tzinfo=UTC)

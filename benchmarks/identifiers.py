@@ -14,7 +14,7 @@ import random
 import statistics
 import time
 
-from extractors import find_identifiers, find_rule_entities, weak_identifiers
+from casegraph.extractors import find_identifiers, find_rule_entities, weak_identifiers
 
 _SAYS = [
     "user: hi, my order {id} has not arrived yet, can you check?",

@@ -123,7 +123,7 @@ def _serve_and_scrape(data_dir: Path, env: dict[str, str]) -> dict[str, float]:
     port = free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "casegraph.ops.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
         env={**env, "CASEGRAPH_LOG_LEVEL": "WARNING"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -167,10 +167,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from app.graph import GraphStore
-    from app.services import Services
-    from app.settings import Settings
-    from app.transfer import export_jsonl, import_jsonl
+    from casegraph.ops.settings import Settings
+    from casegraph.ops.transfer import export_jsonl, import_jsonl
+    from casegraph.services import Services
+    from casegraph.storage.embedded.graph import GraphStore
 
     root = Path(tempfile.mkdtemp(prefix="casegraph-io-"))
     source = root / "history.jsonl"

@@ -68,7 +68,7 @@ class Stages:
 
 
 def requests_of(items: list[dict]) -> list[Any]:
-    from app.models import StoreRequest
+    from casegraph.domain.models import StoreRequest
 
     return [
         StoreRequest(agent_id=it["agentId"], content=it["content"], importance=it["importance"],
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from app.services import Services
-    from app.settings import Settings
+    from casegraph.ops.settings import Settings
+    from casegraph.services import Services
 
     corpus = make_corpus(args.n, args.seed)
     work = Path(tempfile.mkdtemp(prefix="casegraph-ingest-"))

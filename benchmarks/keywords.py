@@ -6,7 +6,7 @@
 Prints the time to build the index (analysis + tantivy), its size on disk, a search (top
 60, recall's candidate pool) p50/p95 on a committed index, the first search after a store
 (which scores the uncommitted store itself), the cost of the commit of a single store
-(the background flusher's), and a reconcile at start-up with nothing to change. Runs app/keywords.py alone: no graph, no
+(the background flusher's), and a reconcile at start-up with nothing to change. Runs app/storage/embedded/keywords.py alone: no graph, no
 model.
 """
 
@@ -19,7 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
-from app.keywords import KeywordIndex
+from casegraph.storage.embedded.keywords import KeywordIndex
+
 from benchmarks.perf import make_corpus
 
 

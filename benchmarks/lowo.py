@@ -1,6 +1,6 @@
 """Leave-one-world-out: what ranking still tunes is chosen on the other worlds.
 
-The default fuses the sources by reciprocal rank with equal weights (app/ranking.py), so
+The default fuses the sources by reciprocal rank with equal weights (app/domain/ranking.py), so
 no weight depends on a dataset. What is left to choose - the fusion (``rrf`` or
 normalised ``score``), ``rrf_k``, the keyword and graph weights against the semantic
 source, the two small priors - is chosen here:
@@ -22,9 +22,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from statistics import mean
 
-from app import threads
-from app.ranking import Candidate, RecallConfig, rank
-from app.recall import HISTORY_DEPTH, by_session
+from casegraph.domain import threads
+from casegraph.domain.ranking import Candidate, RecallConfig, rank
+from casegraph.domain.recall import HISTORY_DEPTH, by_session
+
 from benchmarks.metrics import METRICS, WORLD_METRICS
 
 GRID = {

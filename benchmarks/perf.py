@@ -118,7 +118,7 @@ class Server:
         env = {**os.environ, "CASEGRAPH_LOG_LEVEL": "WARNING"}
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
+            [sys.executable, "-m", "casegraph.ops.cli", "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
             # The server's log goes next to its data, so a failed run can be diagnosed.
             env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "server.log", "ab"),  # noqa: SIM115
         )
@@ -368,9 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     # threads sleep instead of spinning.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
+    from casegraph.embedding.embedder import resolve_model_path
     from sentence_transformers import SentenceTransformer
-
-    from app.embeddings import resolve_model_path
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")

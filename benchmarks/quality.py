@@ -33,11 +33,12 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from app.embeddings import open_embedder
-from app.models import RecallFilter
-from app.ranking import PRESETS, RecallConfig
-from app.services import Services
-from app.settings import Settings
+from casegraph.domain.models import RecallFilter
+from casegraph.domain.ranking import PRESETS, RecallConfig
+from casegraph.embedding.embedder import open_embedder
+from casegraph.ops.settings import Settings
+from casegraph.services import Services
+
 from benchmarks import lowo
 from benchmarks.histories import NOW, PROFILES, History
 from benchmarks.metrics import (
@@ -53,7 +54,7 @@ from benchmarks.replay import Ingested, ReplayClock, replay
 from benchmarks.worlds import CHAT_PROFILES, WORLDS, World, generate_world
 
 MODES = ("dense", "keyword", "hybrid", "weighted", "hybrid_graph")
-# "weighted": the weighted sum that was the default before fusion (app/ranking.py).
+# "weighted": the weighted sum that was the default before fusion (app/domain/ranking.py).
 MODE_LABELS = {"dense": "dense", "keyword": "keyword", "hybrid": "hybrid", "weighted": "old weighted",
                "hybrid_graph": "default"}
 TOP_K = 10
@@ -179,7 +180,7 @@ def make_embedder(settings: Settings, threads: int | None) -> Any:
 
 
 def make_extractor(settings: Settings) -> Any:
-    from extractors import EntityExtractor
+    from casegraph.extractors import EntityExtractor
 
     return EntityExtractor(settings.spacy_model)
 

@@ -16,9 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from app import hygiene_store
-from app.models import StoreRequest
-from app.services import Services
+from casegraph.domain.models import StoreRequest
+from casegraph.services import Services
+from casegraph.storage.embedded import hygiene as hygiene_store
+
 from benchmarks.histories import NOW, History
 
 
@@ -109,7 +110,7 @@ def replay(history: History, services: Services, clock: ReplayClock) -> Ingested
 
 
 def _sweep(memories) -> None:
-    """What the server's background sweep does (app/main.py): end the sessions idle past
+    """What the server's background sweep does (app/api/app.py): end the sessions idle past
     ``session_idle_minutes`` at the service clock, summary included."""
     while len(memories.end_idle_sessions()) >= 500:
         pass

@@ -6,7 +6,7 @@
 Each round measures every runtime once, in a rotating order, on texts it has not seen
 (the perf benchmark's support texts and queries): ``embed`` of 256 texts in batches of 64
 on every core (texts/s), and ``embed_query`` of 40 queries on one thread (ms each), the
-way the server calls them (app/embeddings.py). Speeds are reported as the median over
+way the server calls them (app/embedding/embedder.py). Speeds are reported as the median over
 rounds of each runtime's ratio to PyTorch in the same round, so a machine whose load
 changes between rounds moves every runtime alike. Closeness: cosine to the PyTorch fp32
 vectors (batches and single queries), and how many of PyTorch's dense top 10 each runtime
@@ -24,8 +24,8 @@ from pathlib import Path
 from statistics import median
 
 import numpy as np
+from casegraph.embedding.embedder import RUNTIMES, open_embedder
 
-from app.embeddings import RUNTIMES, open_embedder
 from benchmarks.perf import make_corpus
 
 BATCH_TEXTS = 256

@@ -21,9 +21,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from app.models import StoreRequest  # noqa: E402
-from app.services import Services  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from casegraph.domain.models import StoreRequest  # noqa: E402
+from casegraph.ops.settings import Settings  # noqa: E402
+from casegraph.services import Services  # noqa: E402
 
 AGENT = "bench-bot"
 THINGS = ["water filter", "headphones", "tower fan", "kettle", "desk lamp", "backpack", "router", "blender",

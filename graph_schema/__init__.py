@@ -1,7 +1,7 @@
 """Cypher DDL for CaseGraph's Kùzu database, as ordered, recorded migrations.
 
 Each ``NNN_name.cypher`` file is one migration: statements separated by ``;`` on their
-own line ends. ``app.graph.GraphStore`` applies the files in order at start-up and
+own line ends. ``casegraph.storage.embedded.graph.GraphStore`` applies the files in order at start-up and
 records each applied name in the ``Migration`` table, so a migration runs once and the
 schema version of a data directory is the name of its last applied migration.
 """

@@ -17,10 +17,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from app.embeddings import SentenceTransformerEmbedder  # noqa: E402
-from app.services import Services  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from extractors import EntityExtractor  # noqa: E402
+from casegraph.embedding.embedder import SentenceTransformerEmbedder  # noqa: E402
+from casegraph.extractors import EntityExtractor  # noqa: E402
+from casegraph.ops.settings import Settings  # noqa: E402
+from casegraph.services import Services  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +70,7 @@ class LiveServer:
 
     def __init__(self, services: Services, settings: Settings, **app_options) -> None:
         import uvicorn
-
-        from app.main import create_app
+        from casegraph.api.app import create_app
 
         self.services = services
         self.port = free_port()

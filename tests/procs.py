@@ -1,5 +1,5 @@
 """A real `casegraph serve` process for tests that need one (crash, load): started with
-`python -m app.cli serve`, reached over HTTP, stopped gracefully or with SIGKILL."""
+`python -m casegraph.ops.cli serve`, reached over HTTP, stopped gracefully or with SIGKILL."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class ServerProcess:
         self.log = open(log or os.devnull, "ab")
         started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--data-dir", str(data_dir),
+            [sys.executable, "-m", "casegraph.ops.cli", "serve", "--port", str(self.port), "--data-dir", str(data_dir),
              "--log-level", "WARNING"],
             cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
         )

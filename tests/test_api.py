@@ -6,10 +6,9 @@ import re
 
 import httpx
 import pytest
+from casegraph.api.errors import shape_error
+from casegraph.errors import InvalidTopK, StorageError
 from graphql import GraphQLError
-
-from app.api.errors import shape_error
-from app.errors import InvalidTopK, StorageError
 
 STORE = "mutation($i: StoreMemoryInput!) { store(input: $i) { id content tags customerId entities { kind key } orders { id } tickets { id } customer { id } } }"
 RECALL = "query($q: String!, $k: Int, $f: RecallFilter) { recall(agentId: \"bot\", query: $q, topK: $k, filter: $f) { memory { id content } score signals { semantic keyword importance recency graph } why } }"
@@ -188,8 +187,8 @@ def test_unexpected_errors_are_masked_and_logged(caplog):
 
 
 def test_a_full_buffer_pool_is_told_to_the_client_with_its_code_and_no_internals():
-    from app.errors import StorageFull
-    from app.graph import _translated
+    from casegraph.errors import StorageFull
+    from casegraph.storage.embedded.graph import _translated
 
     with pytest.raises(StorageFull) as full:
         with _translated("MATCH (m:Memory) secret cypher"):

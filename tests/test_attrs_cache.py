@@ -1,4 +1,4 @@
-"""The ranking-attribute cache (app/attrs_cache.py): exact round trips, forgetting, lookups
+"""The ranking-attribute cache (app/storage/embedded/attrs_cache.py): exact round trips, forgetting, lookups
 that race a write, and - on the real stack - that every kind of write leaves it equal to
 what Kùzu holds, so recall ranks from it without point lookups."""
 
@@ -8,13 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from casegraph.domain.customer_data import forget_customer
+from casegraph.domain.models import StoreRequest
+from casegraph.domain.ranking import rank
+from casegraph.services import Services
+from casegraph.storage.embedded.attrs_cache import Attrs, AttrsCache
+from casegraph.storage.embedded.graph import _ATTR_COLUMNS, _attrs
 
-from app.attrs_cache import Attrs, AttrsCache
-from app.customer_data import forget_customer
-from app.graph import _ATTR_COLUMNS, _attrs
-from app.models import StoreRequest
-from app.ranking import rank
-from app.services import Services
 from tests.conftest import make_settings
 
 T0 = datetime(2025, 6, 30, 12, 0, 0, 123456, tzinfo=UTC)
@@ -44,9 +44,8 @@ def test_attributes_round_trip_exactly():
 
 def test_columns_hold_what_get_gives_as_arrays():
     import numpy as np
-
-    from app.attrs_cache import NO_TIME, micros
-    from app.vectors import vector_key
+    from casegraph.storage.embedded.attrs_cache import NO_TIME, micros
+    from casegraph.storage.embedded.vectors import vector_key
 
     cache = AttrsCache()
     assert not cache.columns(BOT, np.array([vector_key(_id())], dtype=np.uint64)).known.any()

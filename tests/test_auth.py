@@ -8,11 +8,11 @@ import stat
 
 import httpx
 import pytest
+from casegraph.api.auth import OPEN, Authenticator, Caller, Role, authorize, authorize_service
+from casegraph.errors import ConfigurationError, Forbidden
+from casegraph.ops.cli import main as cli
+from casegraph.ops.keys import KeyStore, hash_key
 
-from app.auth import OPEN, Authenticator, Caller, Role, authorize, authorize_service
-from app.cli import main as cli
-from app.errors import ConfigurationError, Forbidden
-from app.keys import KeyStore, hash_key
 from tests.conftest import make_settings
 
 STORE = "mutation($i: StoreMemoryInput!) { store(input: $i) { id agentId } }"

@@ -20,7 +20,7 @@ QUERIES = ("damaged parcel refund", "order 4521", "Jane Doe preferences", "route
 
 def casegraph(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEGRAPH_")}
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "casegraph.ops.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -145,7 +145,7 @@ def test_backup_of_a_server_under_writes_is_consistent(live_server_factory, open
 
 
 def test_backup_needs_an_admin_key_and_restore_checks_the_files(live_server_factory, tmp_path):
-    from app.keys import KeyStore
+    from casegraph.ops.keys import KeyStore
 
     server = live_server_factory(api_key=ADMIN)
     _, scoped_admin = KeyStore(server.services.settings.keys_path).create("a", "admin", ["bot"])

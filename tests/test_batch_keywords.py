@@ -4,7 +4,7 @@ text in its FTS index, and deleting such a row crashed the process.)"""
 
 from __future__ import annotations
 
-from app.models import StoreRequest
+from casegraph.domain.models import StoreRequest
 
 
 def test_each_batch_member_is_keyword_searchable_and_forgettable(services):

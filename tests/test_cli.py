@@ -6,13 +6,12 @@ import subprocess
 import sys
 
 import pytest
-
-from app.cli import build_parser, main
+from casegraph.ops.cli import build_parser, main
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=120, env=env
+        [sys.executable, "-m", "casegraph.ops.cli", *args], capture_output=True, text=True, timeout=120, env=env
     )
 
 

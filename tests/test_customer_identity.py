@@ -4,9 +4,10 @@ are learned from its memories and found by recall. Real Kùzu, model and spaCy."
 
 from __future__ import annotations
 
-from app import identity
-from app.identity import Alias
-from app.models import RecallFilter, StoreRequest
+from casegraph.domain import identity
+from casegraph.domain.identity import Alias
+from casegraph.domain.models import RecallFilter, StoreRequest
+
 from tests.conftest import LiveServer
 
 CHAT = [

@@ -12,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from casegraph.api.rest.errors import error_response
+from casegraph.errors import InvalidTopK, StorageError
+from casegraph.services import Services
 from dakera import DakeraClient
 from dakera.exceptions import (
     AuthenticationError,
@@ -23,9 +26,6 @@ from dakera.models import BatchStoreMemoryItem, BatchStoreMemoryRequest
 from dakera.session import ChatMemorySession
 from starlette.requests import Request
 
-from app.api.rest.errors import error_response
-from app.errors import InvalidTopK, StorageError
-from app.services import Services
 from tests.conftest import LiveServer, make_settings
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -382,7 +382,7 @@ def test_unexpected_errors_are_masked_and_logged(caplog):
     assert "secret cypher" in caplog.text  # for operators, never for clients
     expected = error_response(request, InvalidTopK("topK must be between 1 and 100"))
     assert expected.status_code == 400 and json.loads(expected.body)["code"] == "INVALID_TOP_K"
-    from app.errors import StorageFull
+    from casegraph.errors import StorageFull
 
     full = error_response(request, StorageFull("the graph store's buffer pool is full ...; nothing was written"))
     assert full.status_code == 503 and full.headers["retry-after"] == "1"

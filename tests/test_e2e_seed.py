@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from casegraph.client import CaseGraphClient, CaseGraphClientError
 
-from app.client import CaseGraphClient, CaseGraphClientError
 from tests.procs import ServerProcess
 
 pytestmark = pytest.mark.e2e

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from app.embeddings import open_embedder
-from app.errors import ConfigurationError
-from app.settings import Settings
+from casegraph.embedding.embedder import open_embedder
+from casegraph.errors import ConfigurationError
+from casegraph.ops.settings import Settings
 
 TEXTS = [
     "Where is order #4521? The parcel arrived damaged.",
@@ -60,7 +59,7 @@ def test_onnx_int8_is_close_to_pytorch_and_ranks_the_same_text_first(embedder, o
 
 
 def test_a_cached_export_is_reused_and_a_damaged_one_exported_again(model_cache, onnx_int8, monkeypatch, caplog):
-    import app.onnx_embeddings as onnx_embeddings
+    from casegraph.embedding import onnx_runtime as onnx_embeddings
 
     folder = onnx_int8.folder
     calls = []
@@ -77,7 +76,7 @@ def test_a_cached_export_is_reused_and_a_damaged_one_exported_again(model_cache,
 
 
 def test_an_export_that_stays_off_is_refused_with_a_clear_error(model_cache, onnx_int8, monkeypatch):
-    import app.onnx_embeddings as onnx_embeddings
+    from casegraph.embedding import onnx_runtime as onnx_embeddings
 
     monkeypatch.setitem(onnx_embeddings.TOLERANCE, "onnx-int8", (0.99999, 0.99999))
     monkeypatch.setattr(onnx_embeddings, "export", lambda path, directory: directory / onnx_embeddings.cache_key(path))
@@ -100,7 +99,7 @@ def test_the_runtime_setting_is_checked():
 
 
 def test_export_model_makes_or_checks_both_exports(model_cache, onnx_int8, capsys):
-    from app.cli import main
+    from casegraph.ops.cli import main
 
     assert main(["export-model", "--cache-dir", str(model_cache)]) == 0
     out = capsys.readouterr().out.splitlines()

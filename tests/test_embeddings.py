@@ -69,8 +69,7 @@ def test_a_single_query_runs_through_the_trace_and_gives_the_eager_vector(embedd
 
 def test_without_a_trace_a_query_runs_eagerly_with_the_same_vector(embedder, monkeypatch, caplog):
     import torch
-
-    from app.embeddings import SentenceTransformerEmbedder
+    from casegraph.embedding.embedder import SentenceTransformerEmbedder
 
     def refuse(*args, **kwargs):
         raise RuntimeError("tracing refused")

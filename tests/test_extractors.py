@@ -7,11 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import spacy
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import extractors
-from extractors import (
+from casegraph import extractors
+from casegraph.extractors import (
     CUSTOMER_ID_RE,
     ENTITY_KINDS,
     EntityExtractor,
@@ -28,6 +25,8 @@ from extractors import (
     slugify,
     validate_tags,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 HYPO = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -19,8 +19,7 @@ import string
 import time
 
 import httpx
-
-from app.graph import _ATTR_COLUMNS, _attrs
+from casegraph.storage.embedded.graph import _ATTR_COLUMNS, _attrs
 
 KEY = "fuzz-admin-key-1"
 AGENTS = ("fuzz-bot", "fuzz-2")
@@ -90,7 +89,7 @@ def store_input(rng: random.Random) -> dict:
 
 
 def _customer_id_ok(text: str) -> bool:
-    from extractors import normalise_customer_id
+    from casegraph.extractors import normalise_customer_id
 
     try:
         normalise_customer_id(text)
@@ -253,7 +252,7 @@ def rejected(response: httpx.Response) -> bool:
 
 
 def seed(server) -> dict[str, str]:
-    from app.models import StoreRequest
+    from casegraph.domain.models import StoreRequest
 
     memories = server.services.memories.store_batch([
         StoreRequest(agent_id="seed-bot", content=text, tags=("customer:jane-doe",))
@@ -337,7 +336,7 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
     assert held.keys() <= acked.keys()
     assert {i: c for i, c in held.items()} == {i: acked[i] for i in held}
     assert {i for i in acked if i not in forgotten and i not in expiring} <= held.keys()
-    # What recall ranks from (app/attrs_cache.py) is what the graph holds.
+    # What recall ranks from (app/storage/embedded/attrs_cache.py) is what the graph holds.
     stored = {(r[0], r[1]): _attrs(r[2:]) for r in graph.read(f"MATCH (m:Memory) RETURN m.agent_id, m.id, {_ATTR_COLUMNS}")}
     for agent in {a for a, _ in stored}:
         cached, _ = graph._attrs_cache.get(agent, [i for a, i in stored if a == agent])

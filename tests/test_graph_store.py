@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-
-import graph_schema
-from app.errors import ConfigurationError, ModelMismatch, StorageError
-from app.graph import GraphStore, MemoryRecord, NodeRefs, node_uid
-from app.models import Entity, Memory, RecallFilter, Session
-from app.vectors import vector_key
+from casegraph import graph_schema
+from casegraph.domain.models import Entity, Memory, RecallFilter, Session
+from casegraph.errors import ConfigurationError, ModelMismatch, StorageError
+from casegraph.storage.embedded.graph import GraphStore, MemoryRecord, NodeRefs, node_uid
+from casegraph.storage.embedded.vectors import vector_key
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 A = "agent-a"
@@ -70,7 +69,7 @@ def test_migrations_apply_from_empty_and_are_recorded(tmp_path):
         for table in ("Memory", "Customer", "Order", "Ticket", "Session", "Entity", "Meta", "ABOUT",
                       "MENTIONS", "IN_SESSION", "PLACED", "RAISED", "HAD_SESSION", "CONCERNS"):
             assert table in tables
-        # 002 created Kùzu's full-text index and 010 dropped it (keywords are in app/keywords.py).
+        # 002 created Kùzu's full-text index and 010 dropped it (keywords are in app/storage/embedded/keywords.py).
         assert not [r for r in s.read("CALL show_indexes() RETURN *") if "memory_fts" in map(str, r)]
     finally:
         s.close()
@@ -137,10 +136,10 @@ def all_edges(store: GraphStore) -> dict[str, list]:
 def test_many_edges_are_written_through_the_staging_join_exactly_as_point_statements_write_them(
     tmp_path, monkeypatch
 ):
-    import app.graph
+    import casegraph.storage.embedded.graph
 
     def world(directory, stage_min):
-        monkeypatch.setattr(app.graph, "STAGE_MIN_EDGES", stage_min)
+        monkeypatch.setattr(casegraph.storage.embedded.graph, "STAGE_MIN_EDGES", stage_min)
         s = GraphStore(directory, buffer_pool_mb=64)
         session = Session(id="s-1", agent_id=A, started_at=NOW, customer_id="c0")
         records = [
@@ -280,7 +279,7 @@ def test_closing_a_stale_store_again_keeps_the_guard_of_the_open_one(tmp_path):
 def test_check_vector_space_records_then_accepts_the_same_model(tmp_path):
     from types import SimpleNamespace
 
-    from app.datadir import check_vector_space
+    from casegraph.storage.embedded.datadir import check_vector_space
 
     def emb(model, dim, runtime="torch", quantization="fp32"):
         return SimpleNamespace(model_id=model, dimension=dim, runtime=runtime, quantization=quantization)
@@ -618,7 +617,7 @@ def test_delete_is_agent_scoped_and_reports_only_existing_ids(store, linked):
 
 # -- memory texts (what the keyword index is rebuilt from) ------------------------------
 def test_memory_texts_by_point_lookups_and_by_scan(store, monkeypatch):
-    import app.graph
+    import casegraph.storage.embedded.graph
 
     mems = [make_memory(f"memory number {i}", tags=(f"customer:c{i}",)) for i in range(6)]
     other = make_memory("another agent's memory", agent=B)
@@ -626,7 +625,7 @@ def test_memory_texts_by_point_lookups_and_by_scan(store, monkeypatch):
     wanted = [m.id for m in mems[:4]] + [other.id, new_id()]
     expected = {m.id: (m.content, [f"customer:c{i}"]) for i, m in enumerate(mems[:4])}
     looked_up = {i: (c, t) for i, c, t in store.memory_texts(A, wanted)}
-    monkeypatch.setattr(app.graph, "_TEXT_LOOKUP_LIMIT", 2)
+    monkeypatch.setattr(casegraph.storage.embedded.graph, "_TEXT_LOOKUP_LIMIT", 2)
     scanned = {i: (c, t) for i, c, t in store.memory_texts(A, wanted)}
     assert looked_up == scanned == expected
 
@@ -984,7 +983,7 @@ def test_a_customer_filter_from_edge_keys_and_the_cache_equals_the_scan(filter_d
 
 
 def test_a_customer_filter_looks_up_what_the_cache_lacks(filter_db, monkeypatch):
-    import app.graph
+    import casegraph.storage.embedded.graph
 
     store, filtered = filter_db
     ids, *_ = filtered
@@ -994,7 +993,7 @@ def test_a_customer_filter_looks_up_what_the_cache_lacks(filter_db, monkeypatch)
     assert store._customer_attrs(A, jane, NOW, 100, _key_map(ids)) == (True, scanned)
     # Past the allowance of misses, the scan answers.
     store._attrs_cache.forget([ids["jane_old"]])
-    monkeypatch.setattr(app.graph, "_CACHE_MISSES_LOOKED_UP", 0)
+    monkeypatch.setattr(casegraph.storage.embedded.graph, "_CACHE_MISSES_LOOKED_UP", 0)
     assert store._customer_attrs(A, jane, NOW, 100, _key_map(ids)) == (False, None)
     assert store.filtered_attrs(A, jane, NOW, 100, _key_map(ids)) == scanned
 
@@ -1076,7 +1075,7 @@ def test_a_parameterised_query_is_prepared_once_per_connection(store):
 
 # -- many rows: one UNWIND or point statements, whichever measured cheaper -----------------
 def test_row_modes_measure_both_ways_then_run_the_cheaper_and_probe_again():
-    from app.graph import _PROBE_EVERY, _RowModes
+    from casegraph.storage.embedded.graph import _PROBE_EVERY, _RowModes
 
     modes = _RowModes()
     assert modes.plan("body") == ("point", True)  # first: a sample runs as one UNWIND
@@ -1113,8 +1112,8 @@ POOL_FULL = "Buffer manager exception: Unable to allocate memory! The buffer poo
 
 
 def test_kuzus_full_buffer_pool_is_told_apart_from_other_failures():
-    from app.errors import StorageFull
-    from app.graph import _translated
+    from casegraph.errors import StorageFull
+    from casegraph.storage.embedded.graph import _translated
 
     with pytest.raises(StorageFull, match="buffer pool is full") as full:
         with _translated("a write"):
@@ -1127,7 +1126,7 @@ def test_kuzus_full_buffer_pool_is_told_apart_from_other_failures():
 
 
 def test_a_transaction_that_fills_the_pool_writes_nothing_and_checkpoints_on_its_way_out(store):
-    from app.errors import StorageFull
+    from casegraph.errors import StorageFull
 
     m = make_memory("kept out")
     with pytest.raises(StorageFull) as full:
@@ -1141,7 +1140,7 @@ def test_a_transaction_that_fills_the_pool_writes_nothing_and_checkpoints_on_its
 
 
 def test_a_read_or_write_that_found_the_pool_full_runs_once_more_after_a_checkpoint(store):
-    from app.errors import StorageFull
+    from casegraph.errors import StorageFull
 
     calls = []
 
@@ -1165,7 +1164,7 @@ def test_a_read_or_write_that_found_the_pool_full_runs_once_more_after_a_checkpo
 
 
 def test_no_second_try_after_a_checkpoint_that_failed(store):
-    from app.errors import StorageFull
+    from casegraph.errors import StorageFull
 
     calls = []
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from casegraph.domain.customer_context import customer_context
+from casegraph.domain.models import RecallFilter, StoreRequest
+from casegraph.domain.ranking import PRESETS, total
+from casegraph.errors import CustomerNotFound, InvalidInput, MemoryNotFound, SessionEnded
+from casegraph.services import Services
+from casegraph.storage.embedded import hygiene as hs
 
-from app import hygiene_store as hs
-from app.customer_context import customer_context
-from app.errors import CustomerNotFound, InvalidInput, MemoryNotFound, SessionEnded
-from app.models import RecallFilter, StoreRequest
-from app.ranking import PRESETS, total
-from app.services import Services
 from tests.conftest import make_settings
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)

@@ -7,14 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-
-from app.consolidation import summarise
-from app.graph import NodeRefs
-from app.hygiene import identity
-from app.models import Entity, Memory
-from app.query_text import Mention, masked
-from app.ranking import Candidate, RecallConfig, rank
-from app.states import extract_states, supersedes
+from casegraph.domain.consolidation import summarise
+from casegraph.domain.hygiene import identity
+from casegraph.domain.models import Entity, Memory
+from casegraph.domain.query_text import Mention, masked
+from casegraph.domain.ranking import Candidate, RecallConfig, rank
+from casegraph.domain.states import extract_states, supersedes
+from casegraph.storage.embedded.graph import NodeRefs
 
 NOW = datetime(2025, 6, 30, tzinfo=UTC)
 
@@ -135,6 +134,6 @@ def test_masking_removes_what_the_graph_resolved():
     ],
 )
 def test_questions_asking_past_the_named_ticket(query, asks):
-    from app.recall import _ASKS_FOR_OTHERS
+    from casegraph.domain.recall import _ASKS_FOR_OTHERS
 
     assert bool(_ASKS_FOR_OTHERS.search(query)) is asks

@@ -6,13 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
-from app import query_text
-from app.models import StoreRequest as R
-from app.vectors import vector_key
-from extractors import (
+from casegraph.domain import query_text
+from casegraph.domain.models import StoreRequest as R
+from casegraph.extractors import (
     IDENTIFIER,
     EntityExtractor,
     ExtractedEntity,
@@ -20,6 +16,9 @@ from extractors import (
     identifier_key,
     split_handle,
 )
+from casegraph.storage.embedded.vectors import vector_key
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 HYPO = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -9,11 +9,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from casegraph.domain.models import StoreRequest
+from casegraph.errors import ConfigurationError, SessionEnded
+from casegraph.ops.settings import Settings
+from casegraph.services import Services
 
-from app.errors import ConfigurationError, SessionEnded
-from app.models import StoreRequest
-from app.services import Services
-from app.settings import Settings
 from tests.conftest import make_settings
 
 A = "support-bot"

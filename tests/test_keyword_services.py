@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import shutil
 
-from app.models import StoreRequest
-from app.ranking import PRESETS
+from casegraph.domain.models import StoreRequest
+from casegraph.domain.ranking import PRESETS
 
 BOT = "bot"
 HANDLE_TEXT = "user: hi, I need to move my booking to next week, my username is mia_garcia_4417"

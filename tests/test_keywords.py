@@ -1,4 +1,4 @@
-"""The keyword index (app/keywords.py) on real tantivy indexes in tmp_path: the analyzer,
+"""The keyword index (app/storage/embedded/keywords.py) on real tantivy indexes in tmp_path: the analyzer,
 per-agent statistics, deletes, and reconciliation against what the graph holds."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from app.keywords import KeywordIndex, document_text, terms
+from casegraph.storage.embedded.keywords import KeywordIndex, document_text, terms
 
 
 @pytest.fixture
@@ -309,9 +308,9 @@ def test_an_uncommitted_rewrite_hides_the_committed_text(unflushed):
 
 
 def test_a_bulk_load_past_the_scan_limit_is_committed_by_the_search(unflushed, monkeypatch):
-    import app.keywords
+    import casegraph.storage.embedded.keywords
 
-    monkeypatch.setattr(app.keywords, "_PENDING_SCAN_LIMIT", 3)
+    monkeypatch.setattr(casegraph.storage.embedded.keywords, "_PENDING_SCAN_LIMIT", 3)
     unflushed.add("bot", [(f"m{i}", f"kettle number{i}") for i in range(5)])
     assert len(unflushed.search("bot", "kettle", 10)) == 5
     assert not unflushed._agents["bot"].dirty

@@ -7,15 +7,14 @@ import logging
 
 import httpx
 import pytest
+from casegraph.api.auth import Authenticator
+from casegraph.api.middleware import RequestGate
+from casegraph.ops.keys import KeyStore
+from casegraph.ops.settings import Settings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.testclient import TestClient
-
-from app.api.middleware import RequestGate
-from app.auth import Authenticator
-from app.keys import KeyStore
-from app.settings import Settings
 
 
 def post(server, query: str, variables: dict | None = None, **kw) -> httpx.Response:

@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from app.errors import (
+from casegraph.domain.models import StoreRequest
+from casegraph.domain.ranking import PRESETS
+from casegraph.errors import (
     BatchTooLarge,
     CaseGraphError,
     ContentEmpty,
@@ -24,9 +25,8 @@ from app.errors import (
     SessionEnded,
     SessionNotFound,
 )
-from app.models import StoreRequest
-from app.ranking import PRESETS
-from app.services import Services
+from casegraph.services import Services
+
 from tests.conftest import make_settings
 
 A = "support-bot"

@@ -9,17 +9,16 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from app.errors import (
+from casegraph.domain.models import StoreRequest
+from casegraph.domain.ranking import wake_up_order
+from casegraph.errors import (
     InvalidImportance,
     InvalidInput,
     InvalidTopK,
     MemoryNotFound,
     SessionEnded,
 )
-from app.graph import NodeRefs
-from app.models import StoreRequest
-from app.ranking import wake_up_order
+from casegraph.storage.embedded.graph import NodeRefs
 
 
 def put(services, content: str, **fields):

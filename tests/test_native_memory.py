@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-
-from app.native_memory import FreeMemoryReleaser
+from casegraph.ops.native_memory import FreeMemoryReleaser
 
 
 class FakeClock:

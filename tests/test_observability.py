@@ -7,11 +7,11 @@ import logging
 
 import httpx
 import pytest
+from casegraph.ops.logs import REQUEST_ID, JsonFormatter
+from casegraph.ops.metrics import Metrics
+from casegraph.services import Services
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.logs import REQUEST_ID, JsonFormatter
-from app.metrics import Metrics
-from app.services import Services
 from tests.conftest import LiveServer, make_settings
 
 STORE = 'mutation { store(input: {agentId: "bot", content: "%s", tags: ["customer:jane-doe"]}) { id } }'

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from app.models import StoreRequest
-from app.pii import CARD_MARK, PATTERN_MARK, Redactor, luhn_valid
+from casegraph.domain.models import StoreRequest
+from casegraph.domain.pii import CARD_MARK, PATTERN_MARK, Redactor, luhn_valid
 
 VISA = "4111 1111 1111 1111"
 

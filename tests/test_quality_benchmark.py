@@ -4,8 +4,8 @@ threshold test: the figures are in BENCHMARKS.md; `python -m benchmarks.quality`
 from __future__ import annotations
 
 import pytest
+from casegraph.domain.ranking import PRESETS
 
-from app.ranking import PRESETS
 from benchmarks import lowo
 from benchmarks.histories import generate
 from benchmarks.metrics import (

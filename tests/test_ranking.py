@@ -1,4 +1,4 @@
-"""Pure unit tests of app.ranking: recency decay, signal normalisation, the fusions
+"""Pure unit tests of casegraph.domain.ranking: recency decay, signal normalisation, the fusions
 (reciprocal ranks, normalised scores, the weighted sum), ordering and tie-breaks, the
 readable reasons and the presets."""
 
@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-
-from app import ranking
-from app.models import Signals
-from app.ranking import (
+from casegraph.domain import ranking
+from casegraph.domain.models import Signals
+from casegraph.domain.ranking import (
     DEFAULT_PRESET,
     PRESETS,
     Candidate,
@@ -409,7 +408,7 @@ def test_hybrid_graph_is_the_default():
     assert cfg == RecallConfig()
     # Reciprocal-rank fusion: the text sources count by rank; the graph's weight and the
     # priors were chosen by leave-one-world-out (BENCHMARKS.md). Keywords are searched and
-    # count less than the semantic source (app/ranking.py).
+    # count less than the semantic source (app/domain/ranking.py).
     assert cfg.fusion == "rrf" and 0 < cfg.keyword_weight < cfg.semantic_weight
     assert cfg.graph_weight > 0 and cfg.use_vectors and cfg.use_graph and cfg.use_keywords
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from app.errors import (
+from casegraph.domain.models import Memory, RecallFilter, RecallHit, Session
+from casegraph.domain.models import StoreRequest as R
+from casegraph.domain.ranking import PRESETS, combine
+from casegraph.errors import (
     ContentEmpty,
     ContentTooLarge,
     InvalidDate,
@@ -21,10 +23,8 @@ from app.errors import (
     InvalidInput,
     InvalidTopK,
 )
-from app.models import Memory, RecallFilter, RecallHit, Session
-from app.models import StoreRequest as R
-from app.ranking import PRESETS, combine
-from app.services import Services
+from casegraph.services import Services
+
 from tests.conftest import make_settings
 
 A = "acme-support"
@@ -236,7 +236,7 @@ def test_ticket_id_query(ds):
 
 
 def test_email_query_finds_the_customers_other_memories(ds):
-    # The e-mail is an alias of its customer (app/identity.py): it names all of Dan's memories.
+    # The e-mail is an alias of its customer (app/domain/identity.py): it names all of Dan's memories.
     hits = ds.recall("dnguyen82@mailbox.net", 8)
     assert ds.names[hits[0].memory.id] == "dan_email"
     assert hits[0].signals.graph == 1.0
@@ -544,7 +544,7 @@ def test_hybrid_preset_has_no_graph_signal(ds):
 @pytest.mark.parametrize("cache", ["held", "cleared"])
 @pytest.mark.parametrize("query", QUERIES)
 def test_recall_ranks_exactly_like_ranking_every_gathered_candidate(ds, query, cache):
-    from app.ranking import rank
+    from casegraph.domain.ranking import rank
 
     for flt in (None, RecallFilter(customer_id="jane-doe"), RecallFilter(tags=("refund",)),
                 RecallFilter(include_superseded=True)):
@@ -567,7 +567,7 @@ def test_recall_over_a_crowd_of_linked_memories_ranks_exactly_and_builds_few_can
     """One customer with 60 memories: naming her links them all at full strength, so
     recall must drop most of them by their cached attributes before scoring (ties in
     importance and age included, expired ones too) and still answer exactly."""
-    import app.recall as recall_module
+    from casegraph.domain import recall as recall_module
 
     t0 = datetime.now(UTC).replace(microsecond=0)
     clock = FakeClock(t0)
@@ -619,7 +619,7 @@ def test_recall_over_a_crowd_of_linked_memories_ranks_exactly_and_builds_few_can
     ],
 )
 def test_the_rules_half_is_resolved_early_with_the_same_result(ds, query):
-    from app import query_text
+    from casegraph.domain import query_text
 
     refs, mentions = query_text.read(query, ds.s.recall.extractor)
     early = query_text.rule_refs(query)
@@ -628,7 +628,7 @@ def test_the_rules_half_is_resolved_early_with_the_same_result(ds, query):
 
 
 def test_node_ref_set_operations():
-    from app.query_text import NodeRefs, joined, within, without
+    from casegraph.domain.query_text import NodeRefs, joined, within, without
 
     a = NodeRefs(customers=("bob", "jane-doe"), orders=("4521",), entities=(("email", "x@y.z"),))
     b = NodeRefs(customers=("jane-doe",), tickets=("3301",), entities=(("email", "x@y.z"),))

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from casegraph.domain.models import StoreRequest
+from casegraph.domain.ranking import PRESETS
+from casegraph.embedding.embedder import open_embedder
+from casegraph.errors import ModelMismatch
+from casegraph.ops.reembed import PROGRESS_PREFIX, reembed
+from casegraph.services import Services
+from casegraph.storage.embedded.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 
-from app.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
-from app.embeddings import open_embedder
-from app.errors import ModelMismatch
-from app.models import StoreRequest
-from app.ranking import PRESETS
-from app.reembed import PROGRESS_PREFIX, reembed
-from app.services import Services
 from tests.conftest import make_settings
 
 TEXTS = [
@@ -44,7 +44,7 @@ def store_dir(tmp_path, embedder, extractor):
 
 def snapshot(settings, embedder, extractor):
     """What the directory holds: its record, every memory's embedding, the index files."""
-    from app.graph import GraphStore
+    from casegraph.storage.embedded.graph import GraphStore
 
     graph = GraphStore(settings.data_dir, buffer_pool_mb=64)
     try:
@@ -140,7 +140,7 @@ def test_an_interrupted_reembed_is_refused_by_both_spaces_and_resumes(store_dir,
 
 
 def test_the_reembed_command_converts_and_says_how_to_serve(store_dir, int8, extractor, monkeypatch, capsys):
-    from app.cli import main
+    from casegraph.ops.cli import main
 
     monkeypatch.setenv("CASEGRAPH_MODEL_CACHE_DIR", str(int8.folder.parent))
     monkeypatch.setenv("CASEGRAPH_BUFFER_POOL_MB", "64")
@@ -180,7 +180,7 @@ def test_a_reembed_killed_by_sigkill_loses_nothing_and_resumes(tmp_path, embedde
     env.update({"CASEGRAPH_MODEL_CACHE_DIR": str(int8.folder.parent), "CASEGRAPH_BUFFER_POOL_MB": "64",
                 "HF_HUB_OFFLINE": "1"})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "reembed", "--data-dir", str(settings.data_dir), "--runtime", "onnx-int8",
+        [sys.executable, "-m", "casegraph.ops.cli", "reembed", "--data-dir", str(settings.data_dir), "--runtime", "onnx-int8",
          "--batch-size", "1", "--progress"],
         cwd=root, env=env, stderr=subprocess.PIPE,
     )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from app.errors import InvalidInput
-from app.explore import parse_node_ref
-from app.relations import Evidence, combine, relate, strongest_paths
-from app.ticket_models import NodeRef, Reason, Relation
+from casegraph.domain.explore import parse_node_ref
+from casegraph.domain.relations import Evidence, combine, relate, strongest_paths
+from casegraph.domain.ticket_models import NodeRef, Reason, Relation
+from casegraph.errors import InvalidInput
 
 
 def test_combine_is_a_noisy_or():

@@ -1,12 +1,12 @@
 """The GraphQL schema is a public contract: the live schema must match the committed one.
 
 After an intended change, regenerate with:
-    python -c "from app.api.schema import build_schema; open('app/api/schema.graphql','w').write(build_schema().as_str()+'\\n')"
+    python -c "from casegraph.api.schema import build_schema; open('app/api/schema.graphql','w').write(build_schema().as_str()+'\\n')"
 """
 
 from pathlib import Path
 
-from app.api.schema import build_schema
+from casegraph.api.schema import build_schema
 
 COMMITTED = Path(__file__).resolve().parents[1] / "app" / "api" / "schema.graphql"
 

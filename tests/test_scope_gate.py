@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pytest
 import strawberry
+from casegraph.api.auth import Role
+from casegraph.api.schema import build_schema
+from casegraph.api.scope import Scope, ScopeMissing, mark, refuse_unguarded, refuse_unscoped
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-
-from app.api.schema import build_schema
-from app.api.scope import Scope, ScopeMissing, mark, refuse_unguarded, refuse_unscoped
-from app.auth import Role
 
 
 @strawberry.input

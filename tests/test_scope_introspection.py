@@ -28,9 +28,8 @@ from typing import Any
 
 import httpx
 import pytest
-
-from app.customer_data import export_customer
-from app.keys import KeyStore
+from casegraph.domain.customer_data import export_customer
+from casegraph.ops.keys import KeyStore
 
 ATTACKER, VICTIM = "probe-a", "probe-b"
 MARK = "zephyrvictim"  # in every victim memory, never sent by the attacker

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from app.models import StoreRequest
+from casegraph.domain.models import StoreRequest
 
 A = "support-bot"
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -56,7 +56,7 @@ def test_a_batch_is_numbered_in_its_own_order_after_what_the_session_holds(servi
 
 def test_a_batch_over_two_sessions_numbers_each_on_its_own(services):
     one, two = services.memories.session_start(A), services.memories.session_start(A)
-    # 80 memories: over the staging threshold of the edge writer (app/graph.py, STAGE_MIN_EDGES).
+    # 80 memories: over the staging threshold of the edge writer (app/storage/embedded/graph.py, STAGE_MIN_EDGES).
     texts = [f"user: message number {n} about ticket T-{1000 + n}" for n in range(80)]
     services.memories.store_batch(
         [StoreRequest(agent_id=A, content=t, session_id=(one if n % 2 else two).id) for n, t in enumerate(texts)]

@@ -7,9 +7,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
-from app.errors import ConfigurationError
-from app.settings import DEFAULT_MODEL, Secret, Settings, is_loopback
+from casegraph.errors import ConfigurationError
+from casegraph.ops.settings import DEFAULT_MODEL, Secret, Settings, is_loopback
 
 KEY = "s3cret-api-key-0123"
 

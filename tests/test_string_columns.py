@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.models import StoreRequest
+from casegraph.domain.models import StoreRequest
 
 
 def checkpoint(services):

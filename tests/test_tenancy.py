@@ -15,6 +15,7 @@ import json
 import os
 
 import httpx
+from casegraph.ops.keys import KeyStore
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -24,8 +25,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-
-from app.keys import KeyStore
 
 MARKS = {"a": "alphamark", "b": "bravomark"}
 ROLES = ("read", "write", "admin")

@@ -1,4 +1,4 @@
-"""Threads and outcomes (app/threads.py): who speaks, which message is a conversation's
+"""Threads and outcomes (app/domain/threads.py): who speaks, which message is a conversation's
 outcome, where outcomes are placed, and recall on the real stack returning, for a query
 about an order, a ticket or an identifier, the messages that name it and the outcome of
 each conversation that discussed it."""
@@ -8,11 +8,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
-from app import threads
-from app.models import RecallFilter, Signals, StoreRequest
-from app.ranking import Ranked
-from app.threads import AGENT, USER, Message, Thread, last_agent_message, place, speaker
+from casegraph.domain import threads
+from casegraph.domain.models import RecallFilter, Signals, StoreRequest
+from casegraph.domain.ranking import Ranked
+from casegraph.domain.threads import (
+    AGENT,
+    USER,
+    Message,
+    Thread,
+    last_agent_message,
+    place,
+    speaker,
+)
 
 A = "support-bot"
 

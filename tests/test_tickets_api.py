@@ -6,8 +6,8 @@ import threading
 
 import httpx
 import pytest
+from casegraph.services import Services
 
-from app.services import Services
 from tests.conftest import LiveServer, make_settings
 
 AGENT = "bot"

@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from casegraph.domain.models import Session, StoreRequest
+from casegraph.errors import MemoryExists, SessionEnded
+from casegraph.ops.cli import main
+from casegraph.ops.jsonl import stable_id
+from casegraph.ops.transfer import export_jsonl, import_jsonl
 
-from app.cli import main
-from app.errors import MemoryExists, SessionEnded
-from app.jsonl import stable_id
-from app.models import Session, StoreRequest
-from app.transfer import export_jsonl, import_jsonl
 from benchmarks.import_export import AGENT, generate_history, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +143,7 @@ def test_cli_reports_bad_lines_and_a_data_dir_in_use(open_services, tmp_path, ca
 
     open_services(tmp_path / "d")  # the server, as it were, holds the directory
     busy = subprocess.run(
-        [sys.executable, "-m", "app.cli", "export", "--agent", "bot", "--data-dir", str(tmp_path / "d")],
+        [sys.executable, "-m", "casegraph.ops.cli", "export", "--agent", "bot", "--data-dir", str(tmp_path / "d")],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert busy.returncode == 2 and "in use by another process" in busy.stderr

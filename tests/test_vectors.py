@@ -8,8 +8,7 @@ import uuid
 
 import numpy as np
 import pytest
-
-from app.vectors import ReconcileReport, VectorStore, vector_key
+from casegraph.storage.embedded.vectors import ReconcileReport, VectorStore, vector_key
 
 NDIM = 4
 A = "agent-a"

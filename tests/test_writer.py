@@ -9,8 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from app.writer import GroupCommitter
+from casegraph.domain.writer import GroupCommitter
 
 
 def test_groups_coalesce_and_each_caller_gets_its_own_results():

@@ -17,16 +17,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from casegraph.api.auth import NOBODY, Role, authorize_service
+from casegraph.api.scope import mark
+from casegraph.errors import CaseGraphError, Forbidden
+from casegraph.ops import backup
+from casegraph.storage.embedded.integrity import vector_report
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-
-from app import backup
-from app.api.scope import mark
-from app.auth import NOBODY, Role, authorize_service
-from app.errors import CaseGraphError, Forbidden
-from app.integrity import vector_report
 
 log = logging.getLogger("casegraph.admin")
 

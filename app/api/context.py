@@ -7,11 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from casegraph.api.auth import NOBODY, Caller, Role, authorize
+from casegraph.domain.models import Customer
+from casegraph.services import Services
 from strawberry.dataloader import DataLoader
-
-from app.auth import NOBODY, Caller, Role, authorize
-from app.models import Customer
-from app.services import Services
 
 T = TypeVar("T")
 
@@ -32,7 +31,7 @@ class Context:
     tickets: Any = field(init=False)  # TicketLoaders
 
     def __post_init__(self) -> None:
-        from app.api.ticket_loaders import TicketLoaders
+        from casegraph.api.ticket_loaders import TicketLoaders
 
         self.customers = DataLoader(load_fn=self._load_customers)
         self.tickets = TicketLoaders(self.services, self.caller)

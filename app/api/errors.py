@@ -13,11 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from casegraph.errors import CaseGraphError, ConfigurationError, StorageError, StorageFull
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
-
-from app.errors import CaseGraphError, ConfigurationError, StorageError, StorageFull
 
 log = logging.getLogger("casegraph.api")
 

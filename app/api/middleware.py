@@ -3,7 +3,7 @@
 1. every request gets an id (``X-Request-ID`` in, or a fresh one) echoed in the response;
 2. with any key configured, a bearer key is required (401 otherwise) and becomes the
    request's ``Caller`` in ``scope["state"]["caller"]`` (``request.state.caller``), which
-   the GraphQL context and any other adapter hand to ``app.auth.authorize``;
+   the GraphQL context and any other adapter hand to ``casegraph.api.auth.authorize``;
 3. a body larger than ``max_body_bytes`` is refused with 413 before anything parses it;
 4. an exception that escapes a route is logged with the request id and answered with a
    JSON 500 that says nothing about internals.
@@ -15,12 +15,11 @@ import logging
 import uuid
 from typing import Any
 
+from casegraph.api.auth import Authenticator, bearer_token
+from casegraph.errors import ConfigurationError
+from casegraph.ops.logs import bind_request_id
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.auth import Authenticator, bearer_token
-from app.errors import ConfigurationError
-from app.logs import bind_request_id
 
 log = logging.getLogger("casegraph.http")
 

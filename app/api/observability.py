@@ -18,14 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from casegraph.ops.logs import REQUEST_ID
+from casegraph.ops.metrics import CONTENT_TYPE, Metrics
 from graphql import FieldNode, GraphQLResolveInfo, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
-
-from app.logs import REQUEST_ID
-from app.metrics import CONTENT_TYPE, Metrics
 
 access_log = logging.getLogger("casegraph.access")
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import strawberry
-
-from app import customer_data
+from casegraph.domain import customer_data
 
 
 @strawberry.type(description="What forgetCustomer removed, per store.")

@@ -11,6 +11,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import strawberry
+from casegraph.api.auth import Role
+from casegraph.api.context import Context, run_blocking
+from casegraph.api.customer_context_types import CustomerContext
+from casegraph.api.documents import known_documents
+from casegraph.api.errors import ErrorCodes
+from casegraph.api.receipts import ErasureReceipt
+from casegraph.api.scope import Scope, refuse_unscoped
+from casegraph.api.ticket_schema import TicketMutation, TicketQuery
+from casegraph.api.types import (
+    Customer,
+    Memory,
+    RecallFilter,
+    RecallHit,
+    Session,
+    StoreMemoryInput,
+)
+from casegraph.domain import customer_data
+from casegraph.domain.memory import check_agent_id, check_customer_id
+from casegraph.errors import CustomerNotFound, InvalidInput
+from casegraph.ops.settings import Settings
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -21,27 +41,6 @@ from strawberry.extensions import (
 )
 from strawberry.scalars import JSON
 from strawberry.types import Info
-
-from app import customer_data
-from app.api.context import Context, run_blocking
-from app.api.context_types import CustomerContext
-from app.api.documents import known_documents
-from app.api.errors import ErrorCodes
-from app.api.receipts import ErasureReceipt
-from app.api.scope import Scope, refuse_unscoped
-from app.api.ticket_schema import TicketMutation, TicketQuery
-from app.api.types import (
-    Customer,
-    Memory,
-    RecallFilter,
-    RecallHit,
-    Session,
-    StoreMemoryInput,
-)
-from app.auth import Role
-from app.errors import CustomerNotFound, InvalidInput
-from app.memory import check_agent_id, check_customer_id
-from app.settings import Settings
 
 # Paging deeper than this is a scan, not a page (and Kùzu 0.11.3 crashes on huge SKIPs).
 MAX_OFFSET = 10_000
@@ -70,7 +69,7 @@ class Query(TicketQuery):
     async def customer_context(
         self, info: Info[Context, None], agent_id: str, customer_id: str, limit: int = 10
     ) -> CustomerContext:
-        from app.customer_context import customer_context
+        from casegraph.domain.customer_context import customer_context
 
         s = info.context.services
         found = await run_blocking(

@@ -1,6 +1,6 @@
 """The scope gate: no GraphQL root field and no route reaches the domain without passing here.
 
-app/auth.py decides whether a caller may act on an agent; this module finds what each
+app/api/auth.py decides whether a caller may act on an agent; this module finds what each
 request names and asks it, before the resolver or handler runs:
 
 - an agent named in the request (``agentId``, also inside inputs such as
@@ -32,13 +32,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import strawberry
+from casegraph.api.auth import Caller, Role, authorize, authorize_owned, authorize_service
+from casegraph.errors import SessionNotFound
+from casegraph.services import Services
 from strawberry.extensions import FieldExtension
 from strawberry.types.base import StrawberryContainer, StrawberryOptional, has_object_definition
 from strawberry.types.field import StrawberryField
-
-from app.auth import Caller, Role, authorize, authorize_owned, authorize_service
-from app.errors import SessionNotFound
-from app.services import Services
 
 AGENT = "agent_id"
 
@@ -181,7 +180,7 @@ class Scope(FieldExtension):
     async def resolve_async(
         self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any
     ) -> Any:
-        from app.api.context import run_blocking
+        from casegraph.api.context import run_blocking
 
         caller, agents, owned = self._check(info, kwargs)
         # Agents first and off the thread pool: most calls name no object by id.

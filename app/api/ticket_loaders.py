@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from casegraph.api.auth import NOBODY, Caller, Role, authorize
+from casegraph.api.context import run_blocking
+from casegraph.domain.models import Memory
+from casegraph.domain.ticket_models import RelatedTicket, Ticket, TicketEvent
 from strawberry.dataloader import DataLoader
-
-from app.api.context import run_blocking
-from app.auth import NOBODY, Caller, Role, authorize
-from app.models import Memory
-from app.ticket_models import RelatedTicket, Ticket, TicketEvent
 
 K = TypeVar("K", bound=tuple)
 V = TypeVar("V")

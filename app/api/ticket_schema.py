@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
-
-from app.api.context import Context, run_blocking
-from app.api.scope import Scope
-from app.api.ticket_types import (
+from casegraph.api.auth import Role
+from casegraph.api.context import Context, run_blocking
+from casegraph.api.scope import Scope
+from casegraph.api.ticket_types import (
     CustomerCount,
     EntityCount,
     GraphEdge,
@@ -25,8 +24,8 @@ from app.api.ticket_types import (
     TicketStatus,
     entity_counts,
 )
-from app.auth import Role
-from app.memory import check_agent_id
+from casegraph.domain.memory import check_agent_id
+from strawberry.types import Info
 
 
 @strawberry.type(description="Ticket counts for one agent.")

@@ -2,7 +2,7 @@
 
 Every field that needs the graph resolves through a DataLoader (``info.context.tickets``),
 so lists of tickets nested in lists of tickets stay one round trip per field.
-Memory, Customer, Order and Session live in ``app.api.types`` (imported lazily: that
+Memory, Customer, Order and Session live in ``casegraph.api.types`` (imported lazily: that
 module imports this one).
 """
 
@@ -13,18 +13,17 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from casegraph.api.context import Context
+from casegraph.domain import ticket_models as tm
+from casegraph.domain.tickets import check_depth, check_limit, check_weight
+from casegraph.errors import TicketNotFound
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app import ticket_models as tm
-from app.api.context import Context
-from app.errors import TicketNotFound
-from app.tickets import check_depth, check_limit, check_weight
-
 if TYPE_CHECKING:
-    from app.api.types import Customer, Memory, Order, Session
+    from casegraph.api.types import Customer, Memory, Order, Session
 
-_TYPES = "app.api.types"
+_TYPES = "casegraph.api.types"
 LazyMemory = Annotated["Memory", strawberry.lazy(_TYPES)]
 LazyCustomer = Annotated["Customer", strawberry.lazy(_TYPES)]
 LazyOrder = Annotated["Order", strawberry.lazy(_TYPES)]
@@ -71,7 +70,7 @@ class Ticket:
         return (await self._model(info)).updated_at
 
     async def _customers(self, info: Info[Context, None]) -> list[Customer]:
-        from app.api.types import Customer
+        from casegraph.api.types import Customer
 
         ids = await info.context.tickets.customers.load((self.agent_id, str(self.id)))
         found = await info.context.customers.load_many([(self.agent_id, c) for c in ids])
@@ -88,14 +87,14 @@ class Ticket:
 
     @strawberry.field(description="Orders it concerns.")
     async def orders(self, info: Info[Context, None]) -> list[LazyOrder]:
-        from app.api.types import Order
+        from casegraph.api.types import Order
 
         ids = await info.context.tickets.orders.load((self.agent_id, str(self.id)))
         return [Order(id=strawberry.ID(o), agent_id=self.agent_id) for o in ids]
 
     @strawberry.field(description="Memories linked to it, oldest first.")
     async def memories(self, info: Info[Context, None], limit: int = 100) -> list[LazyMemory]:
-        from app.api.types import Memory
+        from casegraph.api.types import Memory
 
         ids = await info.context.tickets.memory_ids.load((self.agent_id, str(self.id)))
         found = await info.context.tickets.memory.load_many([(self.agent_id, m) for m in ids[: max(limit, 0)]])
@@ -178,7 +177,7 @@ class TimelineEvent:
 
     @classmethod
     def from_model(cls, agent_id: str, e: tm.TimelineEvent) -> TimelineEvent:
-        from app.api.types import Memory, Session
+        from casegraph.api.types import Memory, Session
 
         return cls(
             at=e.at, kind=e.kind, summary=e.summary,
@@ -267,7 +266,7 @@ class CustomerCount:
 
     @strawberry.field
     async def customer(self, info: Info[Context, None]) -> LazyCustomer | None:
-        from app.api.types import Customer
+        from casegraph.api.types import Customer
 
         found = await info.context.customers.load((self.agent_id, self.customer_id))
         return Customer.from_model(found) if found else None

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from casegraph.api.context import Context, run_blocking
+from casegraph.api.ticket_types import Ticket, TimelineEvent
+from casegraph.domain import models
 from strawberry.scalars import JSON
 from strawberry.types import Info
-
-from app import models
-from app.api.context import Context, run_blocking
-from app.api.ticket_types import Ticket, TimelineEvent
 
 
 @strawberry.type(description="Something a memory mentions: an order, a ticket, an e-mail, a person...")
@@ -27,7 +26,7 @@ class Order:
 
     @strawberry.field(description="The memories that mention this order.")
     async def memories(self, info: Info[Context, None]) -> list[Memory]:
-        from app.graph import NodeRefs
+        from casegraph.storage.embedded.graph import NodeRefs
 
         info.context.require(self.agent_id)
         services = info.context.services
@@ -223,7 +222,7 @@ class Session:
 
     @strawberry.field(description="The memory that consolidates this session (set when it ended).")
     async def summary_memory(self, info: Info[Context, None]) -> Memory | None:
-        from app.hygiene_store import summary_memory_id
+        from casegraph.storage.embedded.hygiene import summary_memory_id
 
         graph = info.context.services.graph
         memory_id = await run_blocking(summary_memory_id, graph, str(self.id))

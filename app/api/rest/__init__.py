@@ -5,7 +5,7 @@ changing ``base_url``. ``routes()`` goes into the app's route list next to Graph
 port, same bearer-key middleware); ``exception_handlers()`` makes every refusal JSON.
 """
 
-from app.api.rest.errors import exception_handlers
-from app.api.rest.routes import routes
+from casegraph.api.rest.errors import exception_handlers
+from casegraph.api.rest.routes import routes
 
 __all__ = ["exception_handlers", "routes"]

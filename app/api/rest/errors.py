@@ -29,11 +29,7 @@ import logging
 import re
 from typing import Any
 
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-
-from app.errors import (
+from casegraph.errors import (
     AuthenticationRequired,
     CaseGraphError,
     ConfigurationError,
@@ -44,6 +40,9 @@ from app.errors import (
     StorageError,
     StorageFull,
 )
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 log = logging.getLogger("casegraph.rest")
 

@@ -4,7 +4,7 @@ service the GraphQL resolvers call (MemoryService, RecallService) and writes the
 A handler cannot be reached without the scope check: each is built with ``scoped(role,
 source)``, which reads the agent id from where the route carries it (the body, the query
 string, the path) or the session the path names, admits the caller through
-``app.api.scope.admit`` (the function the GraphQL fields call) and only then runs the
+``casegraph.api.scope.admit`` (the function the GraphQL fields call) and only then runs the
 handler with the ``Grant``. The app refuses to start with a route that was not built so.
 
 No storage or ranking happens here. README "Coming from Dakera" lists what is served;
@@ -19,12 +19,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, NamedTuple, TypeVar
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
-from app.api.rest.errors import RestError, error_response
-from app.api.rest.wire import (
+from casegraph.api.auth import NOBODY, Role
+from casegraph.api.rest.errors import RestError, error_response
+from casegraph.api.rest.wire import (
     Fields,
     QueryFields,
     hit_json,
@@ -33,9 +30,11 @@ from app.api.rest.wire import (
     session_json,
     unix,
 )
-from app.api.scope import admit, mark
-from app.auth import NOBODY, Role
-from app.errors import (
+from casegraph.api.scope import admit, mark
+from casegraph.domain.memory import MAX_METADATA_BYTES, check_object_id
+from casegraph.domain.models import RecallFilter, StoreRequest
+from casegraph.domain.recall import MAX_ASSOCIATED
+from casegraph.errors import (
     CaseGraphError,
     InvalidId,
     MemoryNotFound,
@@ -43,10 +42,10 @@ from app.errors import (
     SessionEnded,
     SessionNotFound,
 )
-from app.memory import MAX_METADATA_BYTES, check_object_id
-from app.models import RecallFilter, StoreRequest
-from app.recall import MAX_ASSOCIATED
-from app.services import Services
+from casegraph.services import Services
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]

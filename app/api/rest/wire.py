@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from casegraph.api.rest.errors import RestError, not_implemented
+from casegraph.domain.models import Memory, RecallHit, Session
+from casegraph.errors import InvalidDate, InvalidInput
 from starlette.requests import Request
-
-from app.api.rest.errors import RestError, not_implemented
-from app.errors import InvalidDate, InvalidInput
-from app.models import Memory, RecallHit, Session
 
 # Unix seconds Dakera accepts for event times: 1970 .. 2286.
 _MAX_UNIX = 10_000_000_000

@@ -1,0 +1,891 @@
+"""The write path: validate -> extract -> embed -> hygiene -> graph (one transaction) -> vectors, keywords.
+
+A store is acknowledged only after Kùzu has committed it; the vector index is updated
+afterwards and is reconciled from the graph at start-up, so an acknowledged memory is
+never lost. A batch is validated whole before anything is written and written in one
+transaction: it is stored entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from casegraph.domain import consolidation
+from casegraph.domain.hygiene import HygieneConfig, HygienePlan, HygienePlanner
+from casegraph.domain.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreRequest
+from casegraph.domain.pii import Redactor
+from casegraph.domain.writer import GroupCommitter
+from casegraph.embedding.embedder import Embedder
+from casegraph.errors import (
+    BatchTooLarge,
+    CaseGraphError,
+    Conflict,
+    ContentEmpty,
+    ContentTooLarge,
+    InvalidDate,
+    InvalidId,
+    InvalidImportance,
+    InvalidInput,
+    InvalidTag,
+    MemoryExists,
+    MemoryNotFound,
+    NotFound,
+    SessionEnded,
+    SessionNotFound,
+)
+from casegraph.extractors import (
+    IDENTIFIER,
+    InvalidTagError,
+    normalise_customer_id,
+    normalise_order_key,
+    normalise_ticket_key,
+    parse_tags,
+    validate_tags,
+    weak_identifiers,
+)
+from casegraph.ops.settings import Settings
+from casegraph.storage.embedded import hygiene as hs
+from casegraph.storage.embedded.graph import GraphStore, MemoryRecord, NodeRefs
+from casegraph.storage.embedded.keywords import KeywordIndex, document_text
+from casegraph.storage.embedded.vectors import VectorStore
+
+log = logging.getLogger("casegraph.memory")
+
+Clock = Callable[[], datetime]
+
+UUID_LIKE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+MAX_METADATA_BYTES = 16_384
+MAX_TTL_SECONDS = 10 * 365 * 86_400
+# At most this many weak id shapes of one agent are looked up a batch (_with_known_ids).
+_MAX_WEAK_LOOKUPS = 64
+# Entity kinds that become their own node types; the rest become generic Entity nodes.
+_OWN_NODES = {"order", "ticket", "customer"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_agent_id(agent_id: str) -> str:
+    if not isinstance(agent_id, str) or not AGENT_ID.match(agent_id):
+        raise InvalidId(
+            f"agentId {_short(agent_id)!r} is invalid: use 1-128 letters, digits or _ . : @ - "
+            "starting with a letter or digit",
+            code="INVALID_AGENT_ID",
+        )
+    return agent_id
+
+
+def check_object_id(value: str, what: str) -> str:
+    """Ids we issue are UUIDs; anything else cannot exist, so say it is malformed."""
+    if not isinstance(value, str) or not UUID_LIKE.match(value):
+        raise InvalidId(f"{what} {_short(value)!r} is not a valid id")
+    return value
+
+
+def check_customer_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalise_customer_id(value)
+    except ValueError as exc:
+        raise InvalidId(f"customerId {_short(value)!r} is invalid: {exc}", code="INVALID_CUSTOMER_ID") from exc
+
+
+def check_ticket_id(value: str | None) -> str | None:
+    """``T-1042``, ``1042``, ``ticket #1042`` ... -> ``T-1042``."""
+    if value is None:
+        return None
+    try:
+        return normalise_ticket_key(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidId(f"ticket id {_short(value)!r} is invalid: {exc}", code="INVALID_TICKET_ID") from exc
+
+
+def check_importance(value: float, what: str = "importance") -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
+        raise InvalidImportance(f"{what} must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def check_tags(tags: Sequence[str]) -> list[str]:
+    if isinstance(tags, str):
+        raise InvalidTag("tags must be a list of strings, not one string")
+    try:
+        return validate_tags(list(tags))
+    except InvalidTagError as exc:
+        raise InvalidTag(str(exc)) from exc
+
+
+def check_memory_type(value: str) -> str:
+    if value not in MEMORY_TYPES:
+        raise InvalidInput(
+            f"memoryType {_short(value)!r} is not one of {', '.join(MEMORY_TYPES)}",
+            code="INVALID_MEMORY_TYPE",
+        )
+    return value
+
+
+def check_text(value: str, what: str) -> str:
+    """Text must be storable: no NUL characters, no lone surrogates (not valid UTF-8)."""
+    if "\x00" in value:
+        raise InvalidInput(f"{what} must not contain NUL characters", code="INVALID_TEXT")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode text: {exc.reason}", code="INVALID_TEXT") from exc
+    return value
+
+
+def as_utc(value: datetime, what: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidDate(f"{what} must be a date-time, got {_short(value)!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A validated store request plus what it links to (before extraction)."""
+
+    memory: Memory
+    customers: tuple[str, ...]
+    tag_orders: tuple[str, ...]
+    tag_tickets: tuple[str, ...]
+    learns_customer: str | None = None  # its session's customer, named first by this store
+
+
+class MemoryService:
+    """store / store_batch / forget / sessions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        graph: GraphStore,
+        vectors: VectorStore,
+        embedder: Embedder,
+        extractor: Any,
+        clock: Clock = utcnow,
+        *,
+        keywords: KeywordIndex,
+    ) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.vectors = vectors
+        self.keywords = keywords
+        self.embedder = embedder
+        self.extractor = extractor
+        self.clock = clock
+        # PII is redacted in _prepare, before extraction, embedding or the graph see it.
+        self.redactor = Redactor.from_settings(settings)
+        self._extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
+        # Embedding of the next round overlaps the commit of this one (see app/domain/writer.py).
+        self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
+            self._commit, prepare=self._records, max_items=settings.max_batch_size
+        )
+        self.hygiene = HygienePlanner(
+            graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost), vectors
+        )
+        self._ending = threading.Lock()
+        # Called after every committed change (stores, forgets, sweeps): the ticket
+        # service recomputes the relations of the tickets the change touched.
+        self.listeners: list[Callable[[], object]] = []
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            try:
+                listener()
+            except Exception:  # the change is committed; listeners catch up later
+                log.exception("a change listener failed; it will catch up on the next change")
+
+    # -- store ----------------------------------------------------------------------
+    def store(self, request: StoreRequest) -> Memory:
+        return self.store_batch([request])[0]
+
+    def store_batch(
+        self,
+        requests: Sequence[StoreRequest],
+        *,
+        sessions: Sequence[Session] = (),
+        allow_ended_sessions: bool = False,
+        hygiene: bool = True,
+    ) -> list[Memory]:
+        """Store all of ``requests`` or none of them; return them in request order.
+
+        ``hygiene=False`` (imports) stores every memory as given: no near-duplicate
+        reinforcement or supersession, so an export imports back exactly.
+
+        For importing history: ``sessions`` are created in the same transaction as the
+        memories (those that exist already are kept as they are), and
+        ``allow_ended_sessions`` lets memories join sessions that have ended.
+        """
+        self._check_batch_size(requests)
+        now = self.clock()
+        cache, new_sessions, session_errors = self._import_sessions(sessions)
+        if session_errors:
+            raise next(iter(session_errors.values()))
+        prepared = []
+        for i, outcome in enumerate(self._prepare_all(requests, now, cache, allow_ended_sessions)):
+            if isinstance(outcome, CaseGraphError):
+                if len(requests) == 1:
+                    raise outcome
+                raise type(outcome)(f"inputs[{i}]: {outcome.message}", code=outcome.code) from outcome
+            prepared.append(outcome)
+
+        if new_sessions or not hygiene:
+            # An import commits its sessions with its memories, on its own.
+            return self._write(prepared, new_sessions, hygiene=hygiene)
+        return self._writer.submit(prepared)
+
+    def _write(
+        self, prepared: Sequence[_Prepared], new_sessions: Sequence[Session] = (), *, hygiene: bool = True
+    ) -> list[Memory]:
+        """Extract, embed and commit validated memories on the calling thread."""
+        return self._commit(self._records(prepared), new_sessions, hygiene=hygiene)
+
+    def _commit(
+        self, records: Sequence[MemoryRecord], new_sessions: Sequence[Session] = (), *, hygiene: bool = True
+    ) -> list[Memory]:
+        """Hygiene, graph, vectors for extracted and embedded memories (normally on the
+        writer thread, one round at a time)."""
+        now = self.clock()
+        plan = self.hygiene.plan(records, now) if hygiene else HygienePlan(fresh=list(records))
+        # The commit point: acknowledged from here on. Hygiene commits with the memories.
+        # A store that tells its session who the customer is does so even when its own
+        # memory merges into a near-duplicate.
+        learns = [(r.memory.agent_id, r.memory.session_id, r.learns_customer)
+                  for r in records if r.learns_customer and r.memory.session_id]
+        self.graph.write_memories(
+            plan.fresh, sessions=new_sessions, after=lambda run: plan.apply(run, now), learns=learns
+        )
+        self._index(plan.fresh)
+        self._changed()
+        return self._results(records, plan)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._extract_pool.shutdown(wait=True)
+
+    def check_batch(
+        self,
+        requests: Sequence[StoreRequest],
+        *,
+        sessions: Sequence[Session] = (),
+        allow_ended_sessions: bool = False,
+    ) -> list[tuple[int, CaseGraphError]]:
+        """Validate like ``store_batch`` without writing: ``(index, error)`` per bad request.
+
+        Lets an import report every bad line, or refuse a whole file before writing any.
+        """
+        self._check_batch_size(requests)
+        cache, _, session_errors = self._import_sessions(sessions)
+        outcomes = self._prepare_all(
+            requests, self.clock(), cache, allow_ended_sessions, session_errors
+        )
+        return [(i, o) for i, o in enumerate(outcomes) if isinstance(o, CaseGraphError)]
+
+    def _check_batch_size(self, requests: Sequence[StoreRequest]) -> None:
+        if not requests:
+            raise InvalidInput("a batch needs at least one memory", code="EMPTY_BATCH")
+        if len(requests) > self.settings.max_batch_size:
+            raise BatchTooLarge(
+                f"a batch holds at most {self.settings.max_batch_size} memories, got {len(requests)}"
+            )
+
+    def _prepare_all(
+        self,
+        requests: Sequence[StoreRequest],
+        now: datetime,
+        sessions: dict[str, Session],
+        allow_ended_sessions: bool,
+        session_errors: dict[str, CaseGraphError] | None = None,
+    ) -> list[_Prepared | CaseGraphError]:
+        """Each request prepared, or the input error that refuses it."""
+        given = [r.id for r in requests if isinstance(r.id, str)]
+        existing = self.graph.existing_memory_ids(given) if given else set()
+        seen: set[str] = set()
+        out: list[_Prepared | CaseGraphError] = []
+        for req in requests:
+            try:
+                if session_errors and req.session_id in session_errors:
+                    bad = session_errors[req.session_id]
+                    raise type(bad)(f"session {req.session_id!r}: {bad.message}", code=bad.code)
+                p = self._prepare(req, now, sessions, allow_ended_sessions)
+                if p.memory.id in seen:
+                    raise InvalidInput(f"id {p.memory.id!r} is repeated in this batch", code="DUPLICATE_ID")
+                if p.memory.id in existing:
+                    raise MemoryExists(f"memory {p.memory.id!r} already exists")
+                seen.add(p.memory.id)
+                out.append(p)
+            except (InvalidInput, NotFound, Conflict) as exc:
+                out.append(exc)
+        return out
+
+    def _import_sessions(
+        self, sessions: Sequence[Session]
+    ) -> tuple[dict[str, Session], list[Session], dict[str, CaseGraphError]]:
+        """Validate imported sessions: (known by id, to create, errors by id)."""
+        known: dict[str, Session] = {}
+        new: list[Session] = []
+        errors: dict[str, CaseGraphError] = {}
+        if not sessions:
+            return known, new, errors
+        existing = self.graph.get_sessions([s.id for s in sessions if isinstance(s.id, str)])
+        for raw in sessions:
+            if raw.id in known or raw.id in errors:
+                continue
+            try:
+                session = self._check_session(raw)
+            except InvalidInput as exc:
+                errors[raw.id] = exc
+                continue
+            found = existing.get(session.id)
+            if found is None:
+                new.append(session)
+                known[session.id] = session
+            elif found.agent_id != session.agent_id:
+                errors[session.id] = Conflict(
+                    f"session {session.id!r} belongs to another agent", code="SESSION_CONFLICT"
+                )
+            else:
+                known[session.id] = found  # an existing session is kept as it is
+        return known, new, errors
+
+    def _check_session(self, s: Session) -> Session:
+        agent_id = check_agent_id(s.agent_id)
+        check_object_id(s.id, "session id")
+        started_at = as_utc(s.started_at, "session startedAt")
+        ended_at = as_utc(s.ended_at, "session endedAt") if s.ended_at is not None else None
+        if ended_at is not None and ended_at < started_at:
+            raise InvalidDate("session endedAt lies before its startedAt")
+        summary = s.summary
+        if summary is not None:
+            if not isinstance(summary, str):
+                raise InvalidInput("session summary must be a string", code="INVALID_SUMMARY")
+            if len(summary) > self.settings.max_content_chars:
+                raise ContentTooLarge(
+                    f"session summary has {len(summary)} characters; "
+                    f"the limit is {self.settings.max_content_chars}"
+                )
+        return Session(
+            id=s.id,
+            agent_id=agent_id,
+            started_at=started_at,
+            customer_id=check_customer_id(s.customer_id),
+            ended_at=ended_at,
+            summary=self.redactor.text(check_text(summary, "session summary")) if summary else summary,
+            metadata=self.redactor.json(_check_metadata(s.metadata)),
+        )
+
+    def _records(self, prepared: Sequence[_Prepared]) -> list[MemoryRecord]:
+        """Extract and embed: pure functions of the text, so they may run ahead of commits."""
+        texts = [p.memory.content for p in prepared]
+        # spaCy and torch both release the GIL for most of their work: overlap them.
+        extraction = self._extract_pool.submit(self.extractor.extract_many, texts)
+        vectors = self.embedder.embed(texts)
+        extracted = _with_known_ids(self.graph, prepared, extraction.result())
+        return [
+            self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
+        ]
+
+    def _results(self, records: Sequence[MemoryRecord], plan: HygienePlan) -> list[Memory]:
+        """One memory per request: the new one, or the one a near-duplicate reinforced."""
+        fresh = {r.memory.id: r.memory for r in plan.fresh}
+        wanted: dict[str, list[str]] = {}
+        for index, target in plan.duplicate_of.items():
+            if target not in fresh:
+                wanted.setdefault(records[index].memory.agent_id, []).append(target)
+        existing: dict[str, Memory] = {}
+        for agent_id, ids in wanted.items():
+            existing.update(self.graph.get_memories(agent_id, ids))
+        out = []
+        for index, rec in enumerate(records):
+            target = plan.duplicate_of.get(index)
+            if target is None:
+                out.append(fresh[rec.memory.id])
+            else:
+                found = fresh.get(target) or existing[target]
+                out.append(replace(found, deduplicated=True))
+        return out
+
+    def _prepare(
+        self, req: StoreRequest, now: datetime, sessions: dict[str, Session], allow_ended_sessions: bool
+    ) -> _Prepared:
+        agent_id = check_agent_id(req.agent_id)
+        memory_id = check_object_id(req.id, "id") if req.id is not None else str(uuid.uuid4())
+        if not isinstance(req.content, str) or not req.content.strip():
+            raise ContentEmpty("content must not be empty")
+        content = req.content.strip()
+        if len(content) > self.settings.max_content_chars:
+            raise ContentTooLarge(
+                f"content has {len(content)} characters; the limit is {self.settings.max_content_chars}"
+            )
+        if "\x00" in content:
+            raise InvalidInput("content must not contain NUL characters", code="INVALID_CONTENT")
+        content = self.redactor.text(check_text(content, "content"))
+        importance = check_importance(req.importance)
+        tags = check_tags(req.tags)
+        links = parse_tags(tags)
+        orders = _merged(links.orders, _link_keys(req.orders, normalise_order_key, "order"))
+        tickets = _merged(links.tickets, _link_keys(req.tickets, normalise_ticket_key, "ticket"))
+        memory_type = check_memory_type(req.memory_type)
+        metadata = self.redactor.json(_check_metadata(req.metadata))
+        customer_id = check_customer_id(req.customer_id)
+        ticket_id = check_ticket_id(req.ticket_id)
+        created_at = as_utc(req.created_at, "createdAt") if req.created_at is not None else now
+        if created_at > now + timedelta(days=1):
+            raise InvalidDate(f"createdAt {created_at.isoformat()} lies in the future")
+        updated_at = as_utc(req.updated_at, "updatedAt") if req.updated_at is not None else now
+        expires_at = self._expiry(req, now)
+
+        session_id = None
+        session_customer = None
+        learns_customer = None
+        if req.session_id is not None:
+            session = self._open_session(
+                agent_id, req.session_id, sessions, allow_ended_sessions or req.allow_ended_session
+            )
+            session_id, session_customer = session.id, session.customer_id
+            if session_customer is None and customer_id is not None:
+                # The bot has looked the customer up: the session and what it stored
+                # before belong to them (GraphStore._learn_sessions), as does the rest.
+                learns_customer = customer_id
+                sessions[session.id] = replace(session, customer_id=customer_id)
+
+        customers: list[str] = []
+        for c in (customer_id, *links.customers, session_customer):
+            if c and c not in customers:
+                customers.append(c)
+        memory = Memory(
+            id=memory_id,
+            agent_id=agent_id,
+            content=content,
+            importance=importance,
+            tags=tuple(tags),
+            memory_type=memory_type,
+            metadata=metadata,
+            created_at=created_at,
+            updated_at=updated_at,
+            session_id=session_id,
+            customer_id=customers[0] if customers else None,
+            expires_at=expires_at,
+        )
+        tickets = _merged(tickets, (ticket_id,) if ticket_id else ())
+        return _Prepared(memory, tuple(customers), orders, tickets, learns_customer)
+
+    def _expiry(self, req: StoreRequest, now: datetime) -> datetime | None:
+        if req.ttl_seconds is not None:
+            ttl = req.ttl_seconds
+            if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL_SECONDS:
+                raise InvalidInput(
+                    f"ttlSeconds must be between 1 and {MAX_TTL_SECONDS}, got {req.ttl_seconds!r}",
+                    code="INVALID_TTL",
+                )
+            return now + timedelta(seconds=req.ttl_seconds)
+        if req.expires_at is not None:
+            expires_at = as_utc(req.expires_at, "expiresAt")
+            if expires_at <= now:
+                raise InvalidDate("expiresAt must lie in the future")
+            return expires_at
+        return None
+
+    def _open_session(
+        self, agent_id: str, session_id: str, cache: dict[str, Session], allow_ended: bool = False
+    ) -> Session:
+        check_object_id(session_id, "sessionId")
+        session = cache.get(session_id) or self.graph.get_session(session_id)
+        if session is None or session.agent_id != agent_id:
+            raise SessionNotFound(f"session {session_id!r} does not exist")
+        if session.ended_at is not None and not allow_ended:
+            raise SessionEnded(f"session {session_id!r} has ended; start a new session")
+        cache[session_id] = session
+        return session
+
+    def _record(self, p: _Prepared, found: Sequence[Any], vector: np.ndarray) -> MemoryRecord:
+        entities: dict[tuple[str, str], Entity] = {}
+        for e in found:
+            entities.setdefault((e.kind, e.key), Entity(kind=e.kind, value=e.value, key=e.key))
+        for key in p.tag_orders:
+            entities.setdefault(("order", key), Entity(kind="order", value=f"order:{key}", key=key))
+        for key in p.tag_tickets:
+            entities.setdefault(("ticket", key), Entity(kind="ticket", value=f"ticket:{key}", key=key))
+        for key in parse_tags(p.memory.tags).identifiers:  # order:W1588712, ticket:INC0012345
+            entities.setdefault(("identifier", key), Entity(kind="identifier", value=key, key=key))
+        for product in _product_tags(p.memory.tags):
+            entities.setdefault(("product", product.key), product)
+        all_entities = tuple(entities.values())
+        memory = _with_entities(p.memory, all_entities)
+        return MemoryRecord(
+            memory=memory,
+            embedding=vector,
+            customer_ids=p.customers,
+            orders=tuple(e.key for e in all_entities if e.kind == "order"),
+            tickets=tuple(e.key for e in all_entities if e.kind == "ticket"),
+            others=tuple(e for e in all_entities if e.kind not in _OWN_NODES),
+            learns_customer=p.learns_customer,
+        )
+
+    def _index(self, records: Sequence[MemoryRecord]) -> None:
+        by_agent: dict[str, list[MemoryRecord]] = {}
+        for r in records:
+            by_agent.setdefault(r.memory.agent_id, []).append(r)
+        for agent_id, recs in by_agent.items():
+            self.vectors.add(
+                agent_id, [r.memory.id for r in recs], np.stack([r.embedding for r in recs])
+            )
+            self.keywords.add(agent_id, [(r.memory.id, document_text(r.memory.content, r.memory.tags)) for r in recs])
+
+    # -- read one ---------------------------------------------------------------------
+    def get(self, agent_id: str, memory_id: str) -> Memory:
+        check_agent_id(agent_id)
+        check_object_id(memory_id, "id")
+        memory = self.graph.get_memories(agent_id, [memory_id]).get(memory_id)
+        if memory is None or _expired(memory, self.clock()):
+            raise MemoryNotFound(f"memory {memory_id!r} does not exist")
+        return memory
+
+    # -- update -----------------------------------------------------------------------
+    def update(
+        self,
+        agent_id: str,
+        memory_id: str,
+        *,
+        content: str | None = None,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        memory_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Memory:
+        """Change the given fields of a memory (``tags`` and ``metadata`` replace).
+
+        The memory keeps its id, creation time, session and expiry. It goes through the
+        same validation and extraction as a store, its links to customers, orders and
+        tickets are rebuilt from the new text and tags, and new content is re-embedded;
+        the old and new versions swap in one graph transaction.
+        """
+        fields = (content, importance, tags, memory_type, metadata)
+        if all(f is None for f in fields):
+            raise InvalidInput("give at least one field to update", code="EMPTY_UPDATE")
+        current = self.get(agent_id, memory_id)
+        old_tag_customers = parse_tags(current.tags).customers
+        request = StoreRequest(
+            agent_id=agent_id,
+            content=current.content if content is None else content,
+            importance=current.importance if importance is None else importance,
+            tags=current.tags if tags is None else tuple(tags),
+            session_id=current.session_id,
+            # A customer that came from neither the old tags nor the session was given
+            # explicitly at store time: it stays (the session's is re-derived anyway).
+            customer_id=None if current.customer_id in old_tag_customers else current.customer_id,
+            memory_type=current.memory_type if memory_type is None else memory_type,
+            metadata=current.metadata if metadata is None else metadata,
+            created_at=current.created_at,
+            expires_at=current.expires_at,
+            allow_ended_session=True,
+        )
+        prepared = self._prepare(request, self.clock(), {}, allow_ended_sessions=True)
+        prepared = replace(
+            prepared, memory=replace(prepared.memory, id=memory_id, access_count=current.access_count)
+        )
+        text = prepared.memory.content
+        found = _with_known_ids(self.graph, [prepared], self.extractor.extract_many([text]))[0]
+        if text == current.content:
+            vector = self.graph.embeddings(agent_id, [memory_id])[0]
+        else:
+            vector = self.embedder.embed([text])[0]
+        record = self._record(prepared, found, vector)
+        self.graph.write_memories([record], replace=True)
+        self._index([record])
+        self._changed()
+        return record.memory
+
+    # -- forget -----------------------------------------------------------------------
+    def forget(self, agent_id: str, memory_id: str) -> bool:
+        """Remove a memory from the graph, the keyword index and the vector index."""
+        self.forget_many(agent_id, [memory_id])
+        return True
+
+    def forget_many(self, agent_id: str, memory_ids: Sequence[str]) -> list[str]:
+        """Remove the given memories; return the ids that existed (MemoryNotFound if none did)."""
+        check_agent_id(agent_id)
+        if not memory_ids:
+            raise InvalidInput("give at least one memory id to forget", code="EMPTY_BATCH")
+        if len(memory_ids) > self.settings.max_batch_size:
+            raise BatchTooLarge(
+                f"forget takes at most {self.settings.max_batch_size} ids, got {len(memory_ids)}"
+            )
+        for memory_id in memory_ids:
+            check_object_id(memory_id, "id")
+        deleted = self.graph.delete_memories(agent_id, list(dict.fromkeys(memory_ids)))
+        if not deleted:
+            shown = memory_ids[0] if len(memory_ids) == 1 else f"{memory_ids[0]}, ..."
+            raise MemoryNotFound(f"memory {shown!r} does not exist")
+        self.vectors.remove(agent_id, deleted)
+        self.keywords.delete(agent_id, deleted)
+        self._changed()
+        return deleted
+
+    def sweep_expired(self) -> int:
+        """Delete memories whose TTL has passed; return how many."""
+        expired = self.graph.expired_memory_ids(self.clock())
+        by_agent: dict[str, list[str]] = {}
+        for agent_id, memory_id in expired:
+            by_agent.setdefault(agent_id, []).append(memory_id)
+        count = 0
+        for agent_id, ids in by_agent.items():
+            deleted = self.graph.delete_memories(agent_id, ids)
+            self.vectors.remove(agent_id, deleted)
+            self.keywords.delete(agent_id, deleted)
+            count += len(deleted)
+        if count:
+            self._changed()
+        return count
+
+    # -- sessions ---------------------------------------------------------------------
+    def end_idle_sessions(self, now: datetime | None = None, *, limit: int = 500) -> list[str]:
+        """End the sessions idle for ``session_idle_minutes`` at ``now`` (the service
+        clock by default; none when the setting is 0) as ``session_end`` does, summary
+        memory included; return their ids.
+
+        Idle: started that long ago, and no memory of it created since. Bots rarely end
+        their sessions, and an ended session is what consolidation and recall's
+        outcomes (app/domain/threads.py) read. A session a client ends meanwhile is skipped.
+        """
+        minutes = self.settings.session_idle_minutes
+        if minutes <= 0:
+            return []
+        now = now or self.clock()
+        ended = []
+        for session_id in self.graph.idle_sessions(now - timedelta(minutes=minutes), limit):
+            try:
+                self.session_end(session_id, idle=True)
+            except SessionEnded:
+                continue
+            ended.append(session_id)
+        return ended
+
+    def session_start(
+        self, agent_id: str, customer_id: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> Session:
+        session = Session(
+            id=str(uuid.uuid4()),
+            agent_id=check_agent_id(agent_id),
+            started_at=self.clock(),
+            customer_id=check_customer_id(customer_id),
+            metadata=self.redactor.json(_check_metadata(metadata)),
+        )
+        self.graph.create_session(session)
+        return session
+
+    def session_end(
+        self,
+        session_id: str,
+        summary: str | None = None,
+        *,
+        agent_id: str | None = None,
+        consolidate: bool = True,
+        idle: bool = False,
+    ) -> Session:
+        """End a session. With ``consolidate`` (the default) its summary becomes a memory:
+        the caller's ``summary`` if given, else an extractive one (consolidation.py) when
+        the session holds two or more memories. ``idle``: ended by the idle sweep (the
+        summary's metadata says so)."""
+        with self._ending:  # a client's end and the idle sweep's: one summary, not two
+            return self._end_session(session_id, summary, agent_id=agent_id, consolidate=consolidate, idle=idle)
+
+    def _end_session(
+        self, session_id: str, summary: str | None, *, agent_id: str | None, consolidate: bool, idle: bool
+    ) -> Session:
+        session = self.session_get(session_id, agent_id=agent_id)
+        if session.ended_at is not None:
+            raise SessionEnded(f"session {session_id!r} has already ended")
+        if summary is not None:
+            if not isinstance(summary, str):
+                raise InvalidInput("summary must be a string", code="INVALID_SUMMARY")
+            summary = summary.strip() or None
+            if summary is not None and len(summary) > self.settings.max_content_chars:
+                raise ContentTooLarge(
+                    f"summary has {len(summary)} characters; the limit is {self.settings.max_content_chars}"
+                )
+            if summary is not None:
+                summary = self.redactor.text(check_text(summary, "summary"))
+        ended_at = self.clock()
+        record = self._summary_record(session, summary, ended_at, idle=idle) if consolidate else None
+        if record is None:
+            self.graph.end_session(session_id, ended_at, summary)
+        else:
+            text = record.memory.content
+            self.graph.write_memories(
+                [record], after=lambda run: hs.write_summary(run, record.memory.id, session_id, ended_at, text)
+            )
+            self._index([record])
+            self._changed()
+        return self.session_get(session_id)
+
+    def _summary_record(
+        self, session: Session, summary: str | None, ended_at: datetime, *, idle: bool = False
+    ) -> MemoryRecord | None:
+        """The summary memory of a session about to end, or None when there is nothing to say."""
+        memories = self.graph.session_memories(session.id, ended_at)
+        if summary is None:
+            embeddings = hs.session_embeddings(self.graph, session.id, [m.id for m in memories])
+            found = consolidation.summarise(memories, embeddings)
+            if found is None:
+                return None
+            text, importance = found.text, found.importance
+        else:
+            text, importance = summary, max((m.importance for m in memories), default=0.5)
+        customers = dict.fromkeys(c for c in (session.customer_id, *(m.customer_id for m in memories)) if c)
+        tags = [f"customer:{c}" for c in list(customers)[:10]]
+        tags += [f"order:{o}" for o in dict.fromkeys(o for m in memories for o in m.orders)][:15]
+        tags += [f"ticket:{t}" for t in dict.fromkeys(t for m in memories for t in m.tickets)][:15]
+        request = StoreRequest(
+            agent_id=session.agent_id,
+            content=text[: self.settings.max_content_chars],
+            importance=importance,
+            tags=(*tags, "session-summary"),
+            memory_type="semantic",
+            metadata={
+                "summaryOf": session.id, "sources": [m.id for m in memories][:100],
+                **({"endedBy": "idle"} if idle else {}),
+            },
+            created_at=memories[-1].created_at if memories else ended_at,
+        )
+        prepared = self._prepare(request, ended_at, {}, allow_ended_sessions=False)
+        prepared = replace(prepared, memory=replace(prepared.memory, kind="summary"))
+        return self._records([prepared])[0]
+
+    def session_get(self, session_id: str, *, agent_id: str | None = None) -> Session:
+        check_object_id(session_id, "sessionId")
+        session = self.graph.get_session(session_id)
+        if session is None or (agent_id is not None and session.agent_id != agent_id):
+            raise SessionNotFound(f"session {session_id!r} does not exist")
+        return session
+
+    def session_memories(
+        self, session_id: str, *, agent_id: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Memory]:
+        """A session's memories, oldest first; ``limit``/``offset`` page through them."""
+        _check_page(limit, offset)
+        self.session_get(session_id, agent_id=agent_id)
+        return self.graph.session_memories(session_id, self.clock(), limit=limit, offset=offset)
+
+    def list_sessions(
+        self, agent_id: str, *, active_only: bool = False, limit: int = 50, offset: int = 0
+    ) -> list[Session]:
+        """An agent's sessions, newest first."""
+        check_agent_id(agent_id)
+        _check_page(limit, offset)
+        return self.graph.list_sessions(agent_id, active_only=active_only, limit=limit, offset=offset)
+
+
+MAX_PAGE = 1_000
+
+
+def _check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE):
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}", code="INVALID_LIMIT")
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"offset must be 0 or more, got {offset!r}", code="INVALID_OFFSET")
+
+
+def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:
+    return replace(m, entities=entities)
+
+
+def _link_keys(values: Sequence[str], normalise: Callable[[str], str], what: str) -> tuple[str, ...]:
+    keys = []
+    for value in values:
+        try:
+            keys.append(normalise(value))
+        except (ValueError, TypeError) as exc:
+            raise InvalidId(
+                f"{what} {_short(value)!r} is invalid: {exc}", code=f"INVALID_{what.upper()}_ID"
+            ) from exc
+    return tuple(keys)
+
+
+def _merged(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:
+    """Both sequences without repeats, first-seen order (entity order is part of a memory)."""
+    return tuple(dict.fromkeys((*first, *second)))
+
+
+def _product_tags(tags: Sequence[str]) -> list[Entity]:
+    """``product:<name>`` tags name a product for sure (spaCy's small model rarely does).
+
+    The key is the name lower-cased with whitespace collapsed, as NER keys are.
+    """
+    out = []
+    for tag in tags:
+        prefix, sep, name = tag.partition(":")
+        name = " ".join(name.split())
+        if sep and prefix.strip().lower() == "product" and name:
+            out.append(Entity(kind="product", value=name, key=name.lower()))
+    return out
+
+
+def _expired(m: Memory, now: datetime) -> bool:
+    return m.expires_at is not None and m.expires_at <= now
+
+
+def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be a JSON object", code="INVALID_METADATA")
+    try:
+        encoded = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"metadata is not valid JSON: {exc}", code="INVALID_METADATA") from exc
+    if len(encoded.encode()) > MAX_METADATA_BYTES:
+        raise InvalidInput(
+            f"metadata is {len(encoded.encode())} bytes; the limit is {MAX_METADATA_BYTES}",
+            code="INVALID_METADATA",
+        )
+    return json.loads(encoded)
+
+
+def _with_known_ids(graph: GraphStore, prepared: Sequence[_Prepared], extracted: list[list[Any]]) -> list[list[Any]]:
+    """``extracted`` plus the weak id shapes ("Done, QXKZTB departs Friday": all-caps codes,
+    5+ digits, ``jane_doe`` without a kind word) that the agent already knows as identifiers,
+    from a memory stored before or from this batch: the bot repeats a code bare after the
+    customer named it ("my reservation is QXKZTB")."""
+    weak = [weak_identifiers(p.memory.content) for p in prepared]
+    if not any(weak):
+        return extracted
+    known = {
+        (p.memory.agent_id, e.key) for p, found in zip(prepared, extracted, strict=True)
+        for e in found if e.kind == IDENTIFIER
+    }
+    asked: dict[str, dict[str, None]] = {}
+    for p, candidates in zip(prepared, weak, strict=True):
+        for e in candidates:
+            if (p.memory.agent_id, e.key) not in known:
+                asked.setdefault(p.memory.agent_id, {}).setdefault(e.key)
+    for agent_id, keys in asked.items():
+        refs = NodeRefs(entities=tuple((IDENTIFIER, k) for k in list(keys)[:_MAX_WEAK_LOOKUPS]))
+        known.update((agent_id, k) for _, k in graph.resolve(agent_id, refs).entities)
+    return [
+        [*found, *(e for e in candidates if (p.memory.agent_id, e.key) in known)]
+        for p, found, candidates in zip(prepared, extracted, weak, strict=True)
+    ]

@@ -1,0 +1,155 @@
+"""``casegraph reembed``: convert a data directory to another embedding model or runtime.
+
+Every memory is embedded again from its stored text, in batches. Each batch's vectors
+commit in one transaction with a Meta row recording how far it got, so a killed run
+loses at most the batch in flight and the next run resumes after the last one recorded.
+While it runs (and after it was killed) the directory records the target in
+``reembed_target``, and ``check_vector_space`` refuses to serve it: its vectors are of
+two models. At the end one transaction records the new vector space, marks every ticket
+for a refresh (their mean embeddings and similar-wording relations) and drops the
+progress rows; the vector index, deleted at the start, is rebuilt from the graph by the
+first open (which this command does before it returns).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from casegraph.embedding.embedder import Embedder
+from casegraph.ops.settings import Settings
+from casegraph.storage.embedded.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
+from casegraph.storage.embedded.graph import GraphStore
+
+log = logging.getLogger("casegraph.reembed")
+
+PROGRESS_PREFIX = "reembed_done:"
+
+
+@dataclass(frozen=True)
+class ReembedReport:
+    source: VectorSpace | None
+    target: VectorSpace
+    memories: int
+    embedded: int  # in this run
+    resumed_at: int  # memories already done by an earlier, interrupted run
+    seconds: float
+    converted: bool = True  # False: the vectors already were of the target space
+
+
+def reembed(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    batch_size: int = 256,
+    progress: bool | None = None,
+    after_batch: Callable[[int], None] | None = None,
+) -> ReembedReport:
+    """Re-embed every memory of ``settings.data_dir`` with ``embedder``; resumable.
+
+    ``after_batch(done)`` runs after each committed batch (tests stop a run there).
+    """
+    started = time.perf_counter()
+    target = VectorSpace.of(embedder)
+    graph = GraphStore(
+        settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb, checkpoint_wal_mb=settings.checkpoint_wal_mb
+    )
+    try:
+        recorded = graph.get_meta(EMBEDDING_KEY)
+        source = VectorSpace.from_json(recorded) if recorded is not None else None
+        pending = graph.get_meta(REEMBED_KEY)
+        if pending is None and (source is None or source.compatible(target)):
+            log.info("nothing to re-embed: the directory's vectors are already %s", target.describe())
+            return ReembedReport(source, target, 0, 0, 0, time.perf_counter() - started, converted=False)
+        done_id, done = _start(graph, settings, target, pending)
+        ids = [r[0] for r in graph.read("MATCH (m:Memory) RETURN m.id ORDER BY m.id")]
+        remaining = [i for i in ids if done_id is None or i > done_id]
+        resumed_at = len(ids) - len(remaining)
+        if resumed_at:
+            log.info("resuming: %d of %d memories were re-embedded before", resumed_at, len(ids))
+        embedded = _embed_all(graph, embedder, remaining, batch_size, done, resumed_at, len(ids), progress, after_batch)
+        _finish(graph, target)
+    finally:
+        graph.close()
+    _rebuild_index(settings, embedder)
+    return ReembedReport(source, target, len(ids), embedded, resumed_at, time.perf_counter() - started)
+
+
+def _start(graph: GraphStore, settings: Settings, target: VectorSpace, pending: str | None) -> tuple[str | None, int]:
+    """Record the target (or pick up the one recorded); returns (last id done, batches done)."""
+    if pending is not None and VectorSpace.from_json(pending) == target:
+        rows = graph.read(
+            "MATCH (x:Meta) WHERE starts_with(x.key, $p) RETURN x.key, x.value ORDER BY x.key DESC LIMIT 1",
+            {"p": PROGRESS_PREFIX},
+        )
+        if rows:
+            return json.loads(rows[0][1])["last"], int(rows[0][0][len(PROGRESS_PREFIX):])
+        return None, 0
+    if pending is not None:
+        log.warning(
+            "an interrupted re-embedding aimed at %s; starting again for %s",
+            VectorSpace.from_json(pending).describe(), target.describe(),
+        )
+    with graph.transaction(reports_attrs=True) as run:
+        # Rows are created and deleted, never updated (Kùzu 0.11's string columns).
+        run("MATCH (x:Meta) WHERE x.key = $k OR starts_with(x.key, $p) DELETE x", {"k": REEMBED_KEY, "p": PROGRESS_PREFIX})
+        run("CREATE (:Meta {key: $k, value: $v})", {"k": REEMBED_KEY, "v": target.to_json()})
+    # The index would mix the two spaces; the first open after the end rebuilds it.
+    for path in (settings.data_dir / "vectors").glob("*.usearch"):
+        path.unlink()
+    return None, 0
+
+
+def _embed_all(
+    graph: GraphStore, embedder: Embedder, ids: list[str], batch_size: int, batch_no: int,
+    resumed_at: int, total: int, progress: bool | None, after_batch: Callable[[int], None] | None,
+) -> int:
+    from tqdm import tqdm
+
+    embedded = 0
+    with tqdm(total=total, initial=resumed_at, unit="memory", desc="re-embedding", disable=progress is False,
+              mininterval=1.0) as bar:
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start : start + batch_size]
+            texts = dict(graph.by_keys("MATCH (m:Memory {id: $key}) RETURN m.id, m.content", chunk))
+            order = [i for i in chunk if i in texts]
+            vectors = embedder.embed([texts[i] for i in order])
+            batch_no += 1
+            with graph.transaction(reports_attrs=True) as run:
+                run.rows(
+                    "MATCH (m:Memory {id: r.id}) SET m.embedding = r.e",
+                    [{"id": i, "e": v.tolist()} for i, v in zip(order, vectors, strict=True)],
+                )
+                run(
+                    "CREATE (:Meta {key: $k, value: $v})",
+                    {"k": f"{PROGRESS_PREFIX}{batch_no:09d}", "v": json.dumps({"last": chunk[-1]})},
+                )
+            embedded += len(order)
+            bar.update(len(chunk))
+            if after_batch is not None:
+                after_batch(resumed_at + embedded)
+    return embedded
+
+
+def _finish(graph: GraphStore, target: VectorSpace) -> None:
+    with graph.transaction(reports_attrs=True) as run:
+        run(
+            "MATCH (x:Meta) WHERE x.key IN [$k, $r] OR starts_with(x.key, $p) DELETE x",
+            {"k": EMBEDDING_KEY, "r": REEMBED_KEY, "p": PROGRESS_PREFIX},
+        )
+        run("CREATE (:Meta {key: $k, value: $v})", {"k": EMBEDDING_KEY, "v": target.to_json()})
+        run("MATCH (t:Ticket) SET t.refresh_token = $token", {"token": uuid.uuid4().hex})
+
+
+def _rebuild_index(settings: Settings, embedder: Any) -> None:
+    """Open the directory the way the server does: the vector index is rebuilt from the
+    graph and the tickets refreshed."""
+    from casegraph.extractors import EntityExtractor
+    from casegraph.services import Services
+
+    Services.open(settings, embedder=embedder, extractor=EntityExtractor(settings.spacy_model)).close()

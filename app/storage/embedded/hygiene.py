@@ -1,0 +1,294 @@
+"""The Cypher behind memory hygiene, customer context and session summaries.
+
+Kept apart from ``graph.py`` (which owns the connection and the core schema) so the
+hygiene features read as one unit. Nothing here imports kuzu: reads go through
+``GraphStore.read`` and writes run inside a ``GraphStore`` transaction (the ``run``
+callable), so they commit together with the memories they belong to. All Cypher is
+parameterised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from casegraph.domain.models import Entity, Memory
+from casegraph.storage.embedded.graph import (
+    _MEMORY_COLUMNS,
+    GraphStore,
+    Transaction,
+    _memory_from_row,
+    _utc,
+    node_uid,
+)
+from casegraph.storage.embedded.vectors import VectorStore
+
+# Tickets in these states are no longer open (case-insensitive).
+CLOSED_TICKET_STATES = ("resolved", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """An existing memory a new store may duplicate."""
+
+    id: str
+    content: str
+    embedding: np.ndarray
+    memory_type: str
+    entities: tuple[Entity, ...]
+    states: tuple[str, ...]
+    importance: float
+    reinforce_count: int
+    created_at: datetime
+    last_seen_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatefulMemory:
+    """An existing, current memory that states something about orders or tickets."""
+
+    id: str
+    states: tuple[str, ...]
+    created_at: datetime
+    orders: frozenset[str]
+    tickets: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Reinforcement:
+    memory_id: str
+    importance: float
+    last_seen_at: datetime
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Supersession:
+    older_id: str
+    newer_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TicketActivity:
+    id: str
+    status: str | None
+    last_activity_at: datetime | None
+    latest_states: tuple[str, ...]
+    latest_memory_id: str | None
+
+
+# -- reads -------------------------------------------------------------------------
+def dedup_neighbours(
+    graph: GraphStore,
+    vectors: VectorStore | None,
+    agent_id: str,
+    customer_ids: Sequence[str],
+    now: datetime,
+    limit: int = 2000,
+) -> dict[str, list[Neighbour]]:
+    """Per customer: its current, non-expiring, ordinary memories (most recent first, at
+    most ``limit``).
+
+    A few customers (a single store) are point queries from each customer node; a batch's
+    many customers one UNWIND join (``GraphStore.by_keys``). Embeddings come from the
+    agent's vector index (the graph's vectors in half precision, without shipping 384
+    floats per row through Cypher); a memory the index lacks (written by another thread
+    and not indexed yet) is read from the graph.
+    """
+    if not customer_ids:
+        return {}
+    by_uid = {node_uid(agent_id, c): c for c in customer_ids}
+    rows = graph.by_keys(
+        "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $key}) "
+        "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
+        "RETURN c.uid, m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
+        "m.reinforce_count, m.created_at, m.last_seen_at",
+        by_uid,
+    )
+    grouped: dict[str, list[list[Any]]] = {c: [] for c in customer_ids}
+    for r in rows:
+        grouped[by_uid[r[0]]].append(r)
+    for found in grouped.values():
+        found.sort(key=lambda r: r[8], reverse=True)  # stable: newest first
+        del found[int(limit):]
+    ids = list(dict.fromkeys(r[1] for found in grouped.values() for r in found))
+    embeddings = vectors.vectors_of(agent_id, ids) if vectors is not None else {}
+    for memory_id in (i for i in ids if i not in embeddings):  # rare: point lookups
+        found_rows = graph.read_prepared(
+            "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.embedding",
+            {"id": memory_id, "a": agent_id},
+        )
+        if found_rows:
+            embeddings[memory_id] = found_rows[0][0]
+    return {
+        customer_id: [
+            Neighbour(
+                id=r[1],
+                content=r[2],
+                embedding=np.asarray(embeddings[r[1]], dtype=np.float32),
+                memory_type=r[3],
+                entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[4] or "[]")),
+                states=tuple(r[5] or ()),
+                importance=float(r[6]),
+                reinforce_count=int(r[7] or 0),
+                created_at=_utc(r[8]),
+                last_seen_at=_utc(r[9]),
+            )
+            for r in found
+            if r[1] in embeddings  # else forgotten meanwhile
+        ]
+        for customer_id, found in grouped.items()
+    }
+
+
+def stateful_neighbours(
+    graph: GraphStore, agent_id: str, orders: Sequence[str], tickets: Sequence[str], now: datetime
+) -> list[StatefulMemory]:
+    """Current, unexpired memories with state statements about any of these orders/tickets."""
+    found: dict[str, dict[str, Any]] = {}
+    for label, keys, field in (("`Order`", orders, "orders"), ("Ticket", tickets, "tickets")):
+        if not keys:
+            continue
+        current = (
+            "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.states IS NOT NULL "
+            "AND (m.expires_at IS NULL OR m.expires_at > $now) RETURN m.id, m.states, m.created_at, n.id"
+        )
+        # The key in the pattern: with ``WHERE n.uid = $u`` Kùzu 0.11 starts from the
+        # Memory table (9 ms a ticket at 90k memories, against 1.3 ms).
+        rows = graph.by_keys(
+            f"MATCH (m:Memory)-[:MENTIONS]->(n:{label} {{uid: $key}}) {current}",
+            [node_uid(agent_id, k) for k in keys],
+            {"now": now},
+        )
+        for memory_id, states, created_at, key in rows:
+            entry = found.setdefault(
+                memory_id, {"states": tuple(states or ()), "t": _utc(created_at), "orders": set(), "tickets": set()}
+            )
+            entry[field].add(key)
+    # The subjects found above are only the overlapping ones; fetch each memory's full set
+    # so that "shares a ticket" is judged on everything it mentions.
+    if found:
+        rows = graph.by_keys("MATCH (m:Memory {id: $key})-[:MENTIONS]->(t:Ticket) RETURN m.id, t.id", found)
+        for memory_id, key in rows:
+            found[memory_id]["tickets"].add(key)
+    return [
+        StatefulMemory(
+            id=i, states=e["states"], created_at=e["t"], orders=frozenset(e["orders"]),
+            tickets=frozenset(e["tickets"]),
+        )
+        for i, e in found.items()
+        if e["states"]
+    ]
+
+
+def customer_context_memories(graph: GraphStore, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
+    """A customer's current memories: not expired, not superseded."""
+    rows = graph.read(
+        "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $uid}) "
+        "WHERE (m.expires_at IS NULL OR m.expires_at > $now) AND m.superseded_by IS NULL "
+        f"RETURN {_MEMORY_COLUMNS}",
+        {"uid": node_uid(agent_id, customer_id), "now": now},
+    )
+    return [_memory_from_row(r) for r in rows]
+
+
+def customer_ticket_activity(
+    graph: GraphStore, agent_id: str, customer_id: str, now: datetime
+) -> list[TicketActivity]:
+    """The customer's tickets: stored status, last activity, newest (current if any) memory."""
+    tickets = graph.read(
+        "MATCH (:Customer {uid: $uid})-[:RAISED]->(t:Ticket) RETURN t.uid, t.id, t.status",
+        {"uid": node_uid(agent_id, customer_id)},
+    )
+    if not tickets:
+        return []
+    rows = graph.read(
+        "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u "
+        "AND (m.expires_at IS NULL OR m.expires_at > $now) AND m.kind IS NULL "
+        "RETURN t.uid, m.id, m.created_at, m.states, m.superseded_by IS NULL ORDER BY m.created_at",
+        {"u": [t[0] for t in tickets], "now": now},
+    )
+    last: dict[str, datetime] = {}
+    newest: dict[str, str] = {}
+    newest_current: dict[str, str] = {}
+    ticket_states: dict[str, tuple[str, ...]] = {}
+    for uid, memory_id, created_at, states, current in rows:  # oldest first
+        last[uid] = _utc(created_at)
+        newest[uid] = memory_id
+        if current:
+            newest_current[uid] = memory_id
+            # The newest current memory that states the ticket's own state decides it.
+            if states and any(s.startswith("ticket:") for s in states):
+                ticket_states[uid] = tuple(states)
+    return [
+        TicketActivity(
+            id=key,
+            status=status,
+            last_activity_at=last.get(uid),
+            latest_states=ticket_states.get(uid, ()),
+            latest_memory_id=newest_current.get(uid) or newest.get(uid),
+        )
+        for uid, key, status in tickets
+    ]
+
+
+def summary_memory_id(graph: GraphStore, session_id: str) -> str | None:
+    rows = graph.read(
+        "MATCH (m:Memory)-[:SUMMARISES]->(:Session {id: $id}) RETURN m.id ORDER BY m.created_at DESC LIMIT 1",
+        {"id": session_id},
+    )
+    return rows[0][0] if rows else None
+
+
+def session_embeddings(graph: GraphStore, session_id: str, ids: Sequence[str]) -> np.ndarray:
+    if not ids:
+        return np.zeros((0, 0), dtype=np.float32)
+    rows = graph.read(
+        "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $id}) WHERE m.id IN $ids RETURN m.id, m.embedding",
+        {"id": session_id, "ids": list(ids)},
+    )
+    by_id = {r[0]: r[1] for r in rows}
+    return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
+
+# -- writes (inside a transaction) ---------------------------------------------------
+def write_states(run: Transaction, states: dict[str, tuple[str, ...]]) -> None:
+    rows = [{"id": i, "s": list(s)} for i, s in states.items() if s]
+    run.rows("MATCH (m:Memory {id: r.id}) SET m.states = CAST(r.s AS STRING[])", rows)
+
+
+def write_reinforcements(run: Transaction, items: Sequence[Reinforcement], now: datetime) -> None:
+    run.attrs_changed(x.memory_id for x in items)
+    run.rows(
+        "MATCH (m:Memory {id: r.id}) "
+        "SET m.importance = r.imp, m.last_seen_at = r.seen, "
+        "m.reinforce_count = coalesce(m.reinforce_count, 0) + r.n, m.updated_at = $now",
+        [{"id": x.memory_id, "imp": float(x.importance), "seen": x.last_seen_at, "n": int(x.count)} for x in items],
+        {"now": now},
+    )
+
+
+def write_supersessions(run: Transaction, items: Sequence[Supersession]) -> None:
+    rows = [{"old": x.older_id, "new": x.newer_id, "t": x.at} for x in items]
+    run.attrs_changed(x.older_id for x in items)
+    run.rows("MATCH (m:Memory {id: r.old}) SET m.superseded_by = r.new", rows)
+    run.rows("MATCH (n:Memory {id: r.new}), (o:Memory {id: r.old}) CREATE (n)-[:SUPERSEDES {at: r.t}]->(o)", rows)
+
+
+def write_summary(run: Transaction, memory_id: str, session_id: str, ended_at: datetime, summary: str) -> None:
+    """Mark the summary memory, link it to its session and end the session."""
+    run.attrs_changed([memory_id])
+    run("MATCH (m:Memory {id: $m}) SET m.kind = 'summary'", {"m": memory_id})
+    run(
+        "MATCH (m:Memory {id: $m}), (s:Session {id: $s}) CREATE (m)-[:SUMMARISES]->(s)",
+        {"m": memory_id, "s": session_id},
+    )
+    run(
+        "MATCH (s:Session {id: $s}) SET s.ended_at = $t, s.summary = $sum",
+        {"s": session_id, "t": ended_at, "sum": summary},
+    )

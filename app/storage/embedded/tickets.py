@@ -1,0 +1,552 @@
+"""TicketGraph: the Cypher for tickets, their RELATED edges, exploration and aggregates.
+
+Part of the graph layer: it runs its statements through ``GraphStore.read`` and
+``GraphStore.transaction`` (one writer, per-thread readers, errors translated), so
+``app/storage/embedded/graph.py`` stays the only module that imports kuzu. It is a module of its own
+because these are analytic traversals over the memory graph, a second purpose next to
+graph.py's memory reads and writes. Every query is parameterised and scoped to one
+agent: ticket, customer, order and entity keys carry the agent id, and untyped
+traversals check ``agent_id`` on every node they pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from casegraph.domain.ticket_models import (
+    TICKET_STATUSES,
+    Count,
+    GraphEdge,
+    GraphNode,
+    NodeRef,
+    Reason,
+    Relation,
+    Ticket,
+    TicketEvent,
+)
+from casegraph.storage.embedded.graph import GraphStore, _utc, node_uid
+
+# Relationship tables an analyst walks (HAS_EVENT only leads to a ticket's own history).
+WALKABLE = "ABOUT|MENTIONS|IN_SESSION|PLACED|RAISED|HAD_SESSION|CONCERNS|RELATED"
+# Entities that connect everything to everything ("$20", "yesterday") are not walked.
+NOISE_KINDS = ["money", "date"]
+
+_TICKET_COLUMNS = "t.id, t.agent_id, t.status, t.subject, t.channel, t.created_at, t.updated_at"
+# label -> (node kind, primary-key property, whether the key carries the agent prefix)
+_LABELS = {
+    "Ticket": ("ticket", "uid", True),
+    "Customer": ("customer", "uid", True),
+    "Order": ("order", "uid", True),
+    "Entity": ("entity", "uid", True),
+    "Memory": ("memory", "id", False),
+    "Session": ("session", "id", False),
+}
+_KIND_LABEL = {kind: label for label, (kind, _, _) in _LABELS.items()}
+_NODE_PROPS = (
+    "status, subject, channel, created_at, name, content, importance, started_at, ended_at, "
+    "summary, kind, key, value"
+).split(", ")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSource:
+    """One memory linked to a ticket, as the relation refresh needs it."""
+
+    ticket_id: str
+    memory_id: str
+    content: str
+    metadata: str | None
+    created_at: datetime
+    embedding: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRefresh:
+    """What a refresh writes back to one ticket."""
+
+    ticket_id: str
+    token: str
+    embedding: list[float] | None
+    similar_floor: float | None
+    first_at: datetime | None
+    last_at: datetime | None
+
+
+class TicketGraph:
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+
+    def _uids(self, agent_id: str, ids: Iterable[str]) -> list[str]:
+        return [node_uid(agent_id, i) for i in ids]
+
+    # -- tickets ----------------------------------------------------------------------
+    def get_tickets(self, agent_id: str, ids: Sequence[str]) -> dict[str, Ticket]:
+        if not ids:
+            return {}
+        rows = self.store.read(
+            f"MATCH (t:Ticket) WHERE t.uid IN $u RETURN {_TICKET_COLUMNS}",
+            {"u": self._uids(agent_id, ids)},
+        )
+        return {r[0]: _ticket(r) for r in rows}
+
+    def list_tickets(
+        self, agent_id: str, *, status: str | None, customer_id: str | None, limit: int, offset: int
+    ) -> list[Ticket]:
+        params: dict[str, Any] = {"a": agent_id}
+        match = "MATCH (t:Ticket)"
+        if customer_id is not None:
+            match = "MATCH (:Customer {uid: $c})-[:RAISED]->(t:Ticket)"
+            params["c"] = node_uid(agent_id, customer_id)
+        where = "t.agent_id = $a"
+        if status is not None:
+            where += " AND t.status = $s"
+            params["s"] = status
+        rows = self.store.read(
+            f"{match} WHERE {where} RETURN {_TICKET_COLUMNS} "
+            # LIMIT offset+limit and skip in Python: Kùzu 0.11.3 segfaults on ORDER BY ...
+            # SKIP n when n is far past the rows.
+            f"ORDER BY t.created_at DESC, t.id LIMIT {int(offset) + int(limit)}",
+            params,
+        )
+        return [_ticket(r) for r in rows[int(offset):]]
+
+    def update_ticket(
+        self,
+        agent_id: str,
+        ticket_id: str,
+        *,
+        fields: dict[str, Any],
+        event: TicketEvent | None,
+    ) -> None:
+        """Set ``fields`` (status, subject, channel, updated_at) and record ``event``."""
+        uid = node_uid(agent_id, ticket_id)
+        sets = ", ".join(f"t.{name} = ${name}" for name in fields)
+        with self.store.transaction(reports_attrs=True) as run:
+            run(f"MATCH (t:Ticket {{uid: $uid}}) SET {sets}", {"uid": uid, **fields})
+            if event is not None:
+                run(
+                    "MATCH (t:Ticket {uid: $uid}) CREATE (t)-[:HAS_EVENT]->(:TicketEvent {id: $id, "
+                    "agent_id: $a, kind: $kind, status: $status, previous: $prev, note: $note, at: $at})",
+                    {
+                        "uid": uid, "id": event.id, "a": agent_id, "kind": event.kind,
+                        "status": event.status, "prev": event.previous, "note": event.note, "at": event.at,
+                    },
+                )
+
+    def ticket_orders(self, agent_id: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        rows = self.store.read(
+            "MATCH (t:Ticket)-[:CONCERNS]->(o:`Order`) WHERE t.uid IN $u RETURN t.id, o.id ORDER BY o.id",
+            {"u": self._uids(agent_id, ids)},
+        )
+        return _grouped(rows)
+
+    def ticket_customers(self, agent_id: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        rows = self.store.read(
+            "MATCH (c:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN t.id, c.id ORDER BY c.id",
+            {"u": self._uids(agent_id, ids)},
+        )
+        return _grouped(rows)
+
+    def ticket_memory_ids(self, agent_id: str, ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
+        rows = self.store.read(
+            "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u "
+            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            "RETURN t.id, m.id ORDER BY m.created_at, m.id",
+            {"u": self._uids(agent_id, ids), "now": now},
+        )
+        return _grouped(rows)
+
+    def ticket_events(self, agent_id: str, ids: Sequence[str]) -> dict[str, list[TicketEvent]]:
+        rows = self.store.read(
+            "MATCH (t:Ticket)-[:HAS_EVENT]->(e:TicketEvent) WHERE t.uid IN $u "
+            "RETURN t.id, e.id, e.kind, e.status, e.previous, e.note, e.at ORDER BY e.at, e.id",
+            {"u": self._uids(agent_id, ids)},
+        )
+        out: dict[str, list[TicketEvent]] = {}
+        for r in rows:
+            out.setdefault(r[0], []).append(TicketEvent(r[1], r[0], r[2], r[3], r[4], r[5], _utc(r[6])))
+        return out
+
+    def customer_ticket_ids(self, agent_id: str, customer_id: str) -> list[str]:
+        rows = self.store.read(
+            "MATCH (:Customer {uid: $c})-[:RAISED]->(t:Ticket) RETURN t.id ORDER BY t.id",
+            {"c": node_uid(agent_id, customer_id)},
+        )
+        return [r[0] for r in rows]
+
+    # -- RELATED edges ------------------------------------------------------------------
+    def relations(self, agent_id: str, ids: Iterable[str], min_weight: float) -> dict[str, list[Relation]]:
+        """The RELATED edges of each ticket (either direction) at least ``min_weight`` strong."""
+        ids = list(ids)
+        rows = self.store.read(
+            "MATCH (t:Ticket)-[r:RELATED]-(x:Ticket) WHERE t.uid IN $u AND r.weight >= $w "
+            "AND x.agent_id = $a RETURN t.id, x.id, r.weight, r.reasons, r.kinds, r.parts",
+            {"u": self._uids(agent_id, ids), "w": float(min_weight), "a": agent_id},
+        )
+        out: dict[str, list[Relation]] = {}
+        for t, x, weight, texts, kinds, parts in rows:
+            reasons = tuple(Reason(k, s, float(p)) for s, k, p in zip(texts, kinds, parts, strict=True))
+            out.setdefault(t, []).append(Relation(t, x, float(weight), reasons))
+        return out
+
+    def stale_tickets(self, limit: int) -> list[tuple[str, str, str]]:
+        """(agent id, ticket id, refresh token) of tickets whose relations need recomputing."""
+        rows = self.store.read(
+            "MATCH (t:Ticket) WHERE t.refresh_token IS NOT NULL "
+            f"RETURN t.agent_id, t.id, t.refresh_token ORDER BY t.agent_id, t.id LIMIT {int(limit)}"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def ticket_sources(self, agent_id: str, ids: Sequence[str]) -> list[TicketSource]:
+        rows = self.store.by_keys(
+            "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket {uid: $key}) "
+            "RETURN t.id, m.id, m.content, m.metadata, m.created_at, m.embedding ORDER BY m.created_at, m.id",
+            self._uids(agent_id, ids),
+        )
+        return [TicketSource(r[0], r[1], r[2], r[3], _utc(r[4]), r[5]) for r in rows]
+
+    def mentioned_together(self, agent_id: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+        rows = self.store.read(
+            "MATCH (t:Ticket)<-[:MENTIONS]-(:Memory)-[:MENTIONS]->(x:Ticket) "
+            "WHERE t.uid IN $u AND x.uid <> t.uid RETURN DISTINCT t.id, x.id",
+            {"u": self._uids(agent_id, ids)},
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def shared_keys(
+        self, agent_id: str, ids: Sequence[str], kind: str, hub_limit: int
+    ) -> list[tuple[str, str, str, str, str]]:
+        """(ticket, other ticket, kind, key, value) for every order / customer / entity two
+        tickets share, skipping keys shared by more than ``hub_limit`` tickets (a product
+        in every other ticket relates nothing)."""
+        from casegraph.domain.relations import RELATING_ENTITY_KINDS
+
+        link, params = _SHARED[kind], {"u": self._uids(agent_id, ids)}
+        if kind == "entity":  # Kùzu refuses parameters a statement does not use
+            params["kinds"] = list(RELATING_ENTITY_KINDS)
+        counts = self.store.read(
+            f"MATCH {link.format(t='t')} WHERE t.uid IN $u {_KIND_FILTER[kind]} WITH DISTINCT k "
+            f"MATCH {link.format(t='x')} RETURN k.uid, count(DISTINCT x)",
+            params,
+        )
+        keep = [uid for uid, n in counts if n <= hub_limit]
+        if not keep:
+            return []
+        rows = self.store.read(
+            f"MATCH {link.format(t='t')}, {link.format(t='x')} WHERE t.uid IN $u AND k.uid IN $keep "
+            f"AND x.uid <> t.uid RETURN DISTINCT t.id, x.id, {_KEY_COLUMNS[kind]}",
+            {"u": params["u"], "keep": keep},
+        )
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def tickets_of_memories(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The tickets each memory mentions."""
+        if not memory_ids:
+            return {}
+        # Not ``m.id IN $ids``: Kùzu tests an IN list against every row, and this list
+        # holds thousands of ids (1.5 s against 20 ms as an UNWIND join at 90k memories).
+        rows = self.store.by_keys(
+            "MATCH (m:Memory {id: $key})-[:MENTIONS]->(x:Ticket) WHERE m.agent_id = $a RETURN m.id, x.id",
+            memory_ids,
+            {"a": agent_id},
+        )
+        return _grouped(rows)
+
+    def similar_neighbours(self, agent_id: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(ticket, other) pairs already RELATED by similar wording."""
+        rows = self.store.by_keys(
+            "MATCH (t:Ticket {uid: $key})-[r:RELATED]-(x:Ticket) WHERE list_contains(r.kinds, 'similar') "
+            "RETURN t.id, x.id",
+            self._uids(agent_id, ids),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def ticket_vectors(self, agent_id: str, ids: Sequence[str]) -> dict[str, tuple[list[float] | None, float | None]]:
+        """Stored (embedding, similar_floor) of tickets."""
+        if not ids:
+            return {}
+        rows = self.store.by_keys(
+            "MATCH (x:Ticket {uid: $key}) RETURN x.id, x.embedding, x.similar_floor", self._uids(agent_id, ids)
+        )
+        return {r[0]: (r[1] or None, r[2]) for r in rows}
+
+    def save_refresh(
+        self, agent_id: str, refreshed: Sequence[TicketRefresh], relations: Sequence[Relation], now: datetime
+    ) -> int:
+        """Replace the refreshed tickets' RELATED edges; return how many tokens were cleared.
+
+        All of a refreshed ticket's edges are deleted and the wanted ones created. (Writing
+        only the changed ones, reading the edges and updating or deleting them along their
+        path in the same transaction, ran Kùzu 0.11's 256 MB buffer pool out at ~7k memories
+        of the quality benchmark, and an earlier form of it crashed once with a corrupted
+        heap; it was taken back.) A token changed since it was read means a newer memory
+        touched the ticket: its token stays, and the next refresh recomputes it with that
+        memory included. Taken again after a checkpoint if it fills the buffer pool.
+        """
+        return self.store.once_more_when_full(lambda: self._save_refresh(agent_id, refreshed, relations, now))
+
+    def _save_refresh(
+        self, agent_id: str, refreshed: Sequence[TicketRefresh], relations: Sequence[Relation], now: datetime
+    ) -> int:
+        uids = self._uids(agent_id, dict.fromkeys(r.ticket_id for r in refreshed))
+        wanted = {(row["f"], row["t"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}
+        with_emb = [r for r in refreshed if r.embedding]
+        with self.store.transaction(reports_attrs=True) as run:
+            run("MATCH (t:Ticket)-[r:RELATED]->(:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
+            run("MATCH (:Ticket)-[r:RELATED]->(t:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
+            run.edges(
+                ("Ticket", "uid"),
+                ("Ticket", "uid"),
+                "CREATE (a)-[:RELATED {{weight: {r}.w, reasons: CAST({r}.reasons AS STRING[]), "
+                "kinds: CAST({r}.kinds AS STRING[]), parts: CAST({r}.parts AS DOUBLE[]), updated_at: $now}}]->(b)",
+                list(wanted.values()),
+                {"now": now},
+            )
+            # The CASTs type fields that are NULL in every row (a ticket with no memories left).
+            run(
+                "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) "
+                "WITH t, CAST(r.first AS TIMESTAMP) AS first, CAST(r.last AS TIMESTAMP) AS last, "
+                "CAST(r.floor AS DOUBLE) AS floor "
+                "SET t.created_at = CASE WHEN first IS NOT NULL AND (t.created_at IS NULL OR first < t.created_at) "
+                "THEN first ELSE t.created_at END, "
+                "t.updated_at = CASE WHEN last IS NOT NULL AND (t.updated_at IS NULL OR last > t.updated_at) "
+                "THEN last ELSE t.updated_at END, t.embedding = NULL, t.similar_floor = floor",
+                {"rows": [
+                    {"uid": node_uid(agent_id, r.ticket_id), "first": r.first_at, "last": r.last_at,
+                     "floor": r.similar_floor}
+                    for r in refreshed
+                ]},
+            )
+            # Subject and channel are written when a ticket is created (GraphStore.write_memories)
+            # and never here: see NO_TEXT.
+            if with_emb:
+                # Embeddings travel as a parallel list (see GraphStore.write_memories).
+                run(
+                    "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) SET t.embedding = $embs[r.i]",
+                    {
+                        "rows": [{"uid": node_uid(agent_id, r.ticket_id), "i": i + 1} for i, r in enumerate(with_emb)],
+                        "embs": [list(map(float, r.embedding)) for r in with_emb],
+                    },
+                )
+            cleared = run(
+                "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) WHERE t.refresh_token = r.tok "
+                "SET t.refresh_token = NULL RETURN count(t)",
+                {"rows": [{"uid": node_uid(agent_id, r.ticket_id), "tok": r.token} for r in refreshed]},
+            )
+        return int(cleared[0][0]) if cleared else 0
+
+    # -- exploration ----------------------------------------------------------------------
+    def find_node(self, agent_id: str, ref: NodeRef) -> GraphNode | None:
+        label, prop, value = _match(agent_id, ref)
+        rows = self.store.read(
+            f"MATCH (b:{_quoted(label)} {{{prop}: $v}}) WHERE b.agent_id = $a RETURN b",
+            {"v": value, "a": agent_id},
+        )
+        return _node_from_dict(rows[0][0]) if rows else None
+
+    def shortest_path(
+        self, agent_id: str, source: NodeRef, target: NodeRef, max_hops: int
+    ) -> tuple[list[GraphNode], list[GraphEdge]] | None:
+        """The shortest connection (fewest hops) between two nodes, or None."""
+        la, pa, va = _match(agent_id, source)
+        lb, pb, vb = _match(agent_id, target)
+        rows = self.store.read(
+            f"MATCH p = (a:{_quoted(la)} {{{pa}: $va}})-[e:{WALKABLE}* SHORTEST 1..{int(max_hops)} "
+            "(r, n | WHERE n.agent_id = $ag AND (n.kind IS NULL OR NOT n.kind IN $noise))]-"
+            f"(b:{_quoted(lb)} {{{pb}: $vb}}) WHERE a.agent_id = $ag AND b.agent_id = $ag "
+            "RETURN nodes(p), rels(p) LIMIT 1",
+            {"va": va, "vb": vb, "ag": agent_id, "noise": NOISE_KINDS},
+        )
+        if not rows:
+            return None
+        raw_nodes, raw_rels = rows[0]
+        by_id = {}
+        nodes = []
+        for n in raw_nodes:
+            node = _node_from_dict(n)
+            by_id[(n["_id"]["table"], n["_id"]["offset"])] = node.ref
+            nodes.append(node)
+        edges = [
+            _edge(
+                by_id[(r["_src"]["table"], r["_src"]["offset"])],
+                by_id[(r["_dst"]["table"], r["_dst"]["offset"])],
+                r["_label"], r.get("weight"), r.get("reasons"),
+            )
+            for r in raw_rels
+        ]
+        return nodes, edges
+
+    def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, GraphNode]]:
+        """Every walkable edge at ``refs`` with the node at its other end (two queries)."""
+        groups: dict[str, list[str]] = {f"in_{label.lower()}": [] for label in _LABELS}
+        for ref in refs:
+            label, _, value = _match(agent_id, ref)
+            groups[f"in_{label.lower()}"].append(value)
+        frontier = " OR ".join(
+            f"(label(a) = '{label}' AND a.{prop} IN $in_{label.lower()})"
+            for label, (_, prop, _) in _LABELS.items()
+        )
+        params = {**groups, "ag": agent_id, "noise": NOISE_KINDS}
+        out = []
+        for arrow, outgoing in (("-[r:{w}]->", True), ("<-[r:{w}]-", False)):
+            rows = self.store.read(
+                f"MATCH (a){arrow.format(w=WALKABLE)}(b) WHERE a.agent_id = $ag AND ({frontier}) "
+                "AND b.agent_id = $ag AND (b.kind IS NULL OR NOT b.kind IN $noise) "
+                f"RETURN label(a), a.uid, a.id, label(r), r.weight, r.reasons, label(b), b.uid, b.id, {_props('b')}",
+                params,
+            )
+            for r in rows:
+                here = _ref(r[0], r[1], r[2])
+                other = _node_from_row([r[6], r[7], r[8], *r[9:]])
+                src, dst = (here, other.ref) if outgoing else (other.ref, here)
+                out.append((_edge(src, dst, r[3], r[4], r[5]), other))
+        return out
+
+    # -- aggregates ---------------------------------------------------------------------
+    def status_counts(self, agent_id: str) -> list[Count]:
+        rows = self.store.read(
+            "MATCH (t:Ticket) WHERE t.agent_id = $a RETURN t.status, count(t)", {"a": agent_id}
+        )
+        found = {r[0]: int(r[1]) for r in rows}
+        return [Count(s, s, found.get(s, 0)) for s in TICKET_STATUSES]
+
+    def top_entities(self, agent_id: str, kind: str | None, limit: int) -> list[Count]:
+        params: dict[str, Any] = {"a": agent_id}
+        if kind is None:
+            where = "AND NOT e.kind IN $noise"
+            params["noise"] = NOISE_KINDS
+        else:
+            where = "AND e.kind = $k"
+            params["k"] = kind
+        rows = self.store.read(
+            "MATCH (t:Ticket)<-[:MENTIONS]-(:Memory)-[:MENTIONS]->(e:Entity) "
+            f"WHERE t.agent_id = $a {where} "
+            "WITH e, count(DISTINCT t) AS n "
+            f"RETURN e.kind, e.key, e.value, n ORDER BY n DESC, e.kind, e.key LIMIT {int(limit)}",
+            params,
+        )
+        return [Count(key=f"{r[0]}:{r[1]}", label=r[2], count=int(r[3]), kind=r[0]) for r in rows]
+
+    def repeat_customers(self, agent_id: str, min_tickets: int, limit: int) -> list[Count]:
+        rows = self.store.read(
+            "MATCH (c:Customer)-[:RAISED]->(t:Ticket) WHERE c.agent_id = $a "
+            "WITH c, count(DISTINCT t) AS n WHERE n >= $min "
+            f"RETURN c.id, coalesce(c.name, c.id), n ORDER BY n DESC, c.id LIMIT {int(limit)}",
+            {"a": agent_id, "min": int(min_tickets)},
+        )
+        return [Count(key=r[0], label=r[1], count=int(r[2]), kind="customer") for r in rows]
+
+    def customers_by_ids(self, agent_id: str, ids: Sequence[str]) -> set[str]:
+        rows = self.store.read("MATCH (c:Customer) WHERE c.uid IN $u RETURN c.id", {"u": self._uids(agent_id, ids)})
+        return {r[0] for r in rows}
+
+
+# -- shared-key patterns (k = the shared node; {t} = the ticket variable) ---------------
+_SHARED = {
+    "order": "({t}:Ticket)-[:CONCERNS]->(k:`Order`)",
+    "customer": "(k:Customer)-[:RAISED]->({t}:Ticket)",
+    "entity": "({t}:Ticket)<-[:MENTIONS]-(:Memory)-[:MENTIONS]->(k:Entity)",
+}
+_KIND_FILTER = {"order": "", "customer": "", "entity": "AND k.kind IN $kinds"}
+_KEY_COLUMNS = {
+    "order": "'order', k.id, k.id AS shown",
+    "customer": "'customer', k.id, coalesce(k.name, k.id)",
+    "entity": "k.kind, k.key, k.value",
+}
+
+
+# -- row mapping --------------------------------------------------------------------------
+def _ticket(r: list[Any]) -> Ticket:
+    return Ticket(
+        id=r[0], agent_id=r[1], status=r[2] or "open", subject=r[3], channel=r[4] or None,
+        created_at=_utc(r[5]), updated_at=_utc(r[6]),
+    )
+
+
+def _grouped(rows: list[list[Any]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in rows:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _relation_row(agent_id: str, rel: Relation) -> dict[str, Any]:
+    a, b = sorted((rel.a, rel.b))  # one edge per pair, stored in a fixed direction
+    return {
+        "f": node_uid(agent_id, a),
+        "t": node_uid(agent_id, b),
+        "w": float(rel.weight),
+        "reasons": [r.text for r in rel.reasons],
+        "kinds": [r.kind for r in rel.reasons],
+        "parts": [float(r.weight) for r in rel.reasons],
+    }
+
+
+def _quoted(label: str) -> str:
+    return "`Order`" if label == "Order" else label
+
+
+def _match(agent_id: str, ref: NodeRef) -> tuple[str, str, str]:
+    """(label, key property, key value) that finds ``ref`` for this agent."""
+    label = _KIND_LABEL[ref.kind]
+    _, prop, prefixed = _LABELS[label]
+    return label, prop, node_uid(agent_id, ref.key) if prefixed else ref.key
+
+
+def _ref(label: str, uid: str | None, id_: str | None) -> NodeRef:
+    kind, _, prefixed = _LABELS[label]
+    if prefixed:
+        return NodeRef(kind, uid.split("|", 1)[1])
+    return NodeRef(kind, id_)
+
+
+def _props(var: str) -> str:
+    return ", ".join(f"{var}.{p}" for p in _NODE_PROPS)
+
+
+def _node_from_row(r: Sequence[Any]) -> GraphNode:
+    label, uid, id_, *values = r
+    return _node(label, uid, id_, dict(zip(_NODE_PROPS, values, strict=True)))
+
+
+def _node_from_dict(d: dict[str, Any]) -> GraphNode:
+    return _node(d["_label"], d.get("uid"), d.get("id"), {p: d.get(p) for p in _NODE_PROPS})
+
+
+def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> GraphNode:
+    ref = _ref(label, uid, id_)
+    if label == "Ticket":
+        props = {"status": p["status"], "subject": p["subject"], "channel": p["channel"] or None,
+                 "createdAt": _iso(p["created_at"])}
+        text = ref.key
+    elif label == "Customer":
+        props, text = {"name": p["name"]}, p["name"] or ref.key
+    elif label == "Order":
+        props, text = {}, f"#{ref.key}"
+    elif label == "Memory":
+        content = p["content"] or ""
+        props = {"content": content, "createdAt": _iso(p["created_at"]), "importance": p["importance"]}
+        text = content if len(content) <= 60 else content[:57] + "..."
+    elif label == "Session":
+        props = {"startedAt": _iso(p["started_at"]), "endedAt": _iso(p["ended_at"]), "summary": p["summary"] or None}
+        started = _utc(p["started_at"])
+        text = f"session {started:%Y-%m-%d}" if started else "session"
+    else:  # Entity
+        props, text = {"kind": p["kind"], "value": p["value"]}, p["value"] or ref.key
+    return GraphNode(ref=ref, label=text, properties=props)
+
+
+def _edge(src: NodeRef, dst: NodeRef, label: str, weight: Any, reasons: Any) -> GraphEdge:
+    return GraphEdge(
+        source=src, target=dst, type=label,
+        weight=float(weight) if weight is not None else None,
+        reasons=tuple(reasons or ()),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = _utc(value)
+    return value.isoformat() if value else None
