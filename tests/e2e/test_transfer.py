@@ -24,7 +24,7 @@ from casegraph.ops.transfer import export_jsonl, import_jsonl
 
 from benchmarks.import_export import AGENT, generate_history, write_jsonl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROUNDTRIP_MEMORIES = int(os.environ.get("CASEGRAPH_ROUNDTRIP_MEMORIES", "500"))
 
 

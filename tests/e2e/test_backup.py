@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 ADMIN = "backup-admin-key-1"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUERIES = ("damaged parcel refund", "order 4521", "Jane Doe preferences", "router reset")
 
 

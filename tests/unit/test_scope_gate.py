@@ -1,7 +1,7 @@
 """The scope gate refuses to build a schema or an app that could skip it (app/api/scope.py).
 
 The live proof that every field and route refuses another agent's key is
-tests/test_scope_introspection.py; these are the build-time refusals.
+tests/api/test_scope_introspection.py; these are the build-time refusals.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import pytest
 
 from tests.conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 # ENV of the python:3.11-slim base image that the final stage inherits.
 BASE_ENV = {

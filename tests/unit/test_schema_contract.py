@@ -8,7 +8,7 @@ from pathlib import Path
 
 from casegraph.api.schema import build_schema
 
-COMMITTED = Path(__file__).resolve().parents[1] / "app" / "api" / "schema.graphql"
+COMMITTED = Path(__file__).resolve().parents[2] / "app" / "api" / "schema.graphql"
 
 
 def test_live_schema_matches_committed_contract():
