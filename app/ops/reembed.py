@@ -96,7 +96,7 @@ def _start(graph: GraphStore, settings: Settings, target: VectorSpace, pending: 
             VectorSpace.from_json(pending).describe(), target.describe(),
         )
     with graph.transaction(reports_attrs=True) as run:
-        # Rows are created and deleted, never updated (Kùzu 0.11's string columns).
+        # Rows are created and deleted, never updated (docs/kuzu-quirks.md #1).
         run("MATCH (x:Meta) WHERE x.key = $k OR starts_with(x.key, $p) DELETE x", {"k": REEMBED_KEY, "p": PROGRESS_PREFIX})
         run("CREATE (:Meta {key: $k, value: $v})", {"k": REEMBED_KEY, "v": target.to_json()})
     # The index would mix the two spaces; the first open after the end rebuilds it.

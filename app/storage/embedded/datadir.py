@@ -1,7 +1,7 @@
 """What a data directory holds beside its data: who has it open, and what made its vectors.
 
-``DataDirLock``: Kùzu allows one process per database; this lock makes that rule visible
-to our own tools too: ``casegraph restore`` refuses to touch a directory a server has open.
+``DataDirLock``: Kùzu allows one process per database (docs/kuzu-quirks.md #8); this lock
+makes that rule visible to our own tools too: ``casegraph restore`` refuses to touch a directory a server has open.
 The kernel drops the lock when the process dies, even by SIGKILL.
 
 ``VectorSpace``: the model, runtime and quantization that computed the stored embeddings,
