@@ -1861,6 +1861,74 @@ class GraphStore:
             out.setdefault(memory_id, []).append(customer_id)
         return out
 
+    # -- batch reads by node (the API's DataLoaders): per key up to _FEW_KEYS, then one UNWIND
+    def customers_memories(self, agent_id: str, customer_ids: Sequence[str], now: datetime) -> dict[str, list[Memory]]:
+        """Customer id -> its unexpired memories, newest first."""
+        rows = self.by_keys(
+            "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $key}) WHERE m.expires_at IS NULL OR m.expires_at > $now "
+            f"RETURN c.id, {_MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
+            [node_uid(agent_id, c) for c in customer_ids], {"now": now},
+        )
+        return _memories_by_key(rows)
+
+    def orders_memories(self, agent_id: str, order_ids: Sequence[str], now: datetime) -> dict[str, list[Memory]]:
+        """Order id -> the unexpired memories that mention it (or are tagged with it), oldest first."""
+        rows = self.by_keys(
+            "MATCH (m:Memory)-[:MENTIONS]->(o:`Order` {uid: $key}) WHERE m.expires_at IS NULL OR m.expires_at > $now "
+            f"RETURN o.id, {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id",
+            [node_uid(agent_id, o) for o in order_ids], {"now": now},
+        )
+        return _memories_by_key(rows)
+
+    def sessions_live_memories(
+        self, agent_id: str, session_ids: Sequence[str], now: datetime
+    ) -> dict[str, list[Memory]]:
+        """Session id -> its unexpired memories in the order they were stored (``session_memories``)."""
+        rows = self.by_keys(
+            "MATCH (m:Memory)-[e:IN_SESSION]->(s:Session {id: $key}) "
+            "WHERE m.agent_id = $a AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            f"RETURN s.id, {_MEMORY_COLUMNS} ORDER BY e.seq, m.created_at, m.id",
+            session_ids, {"a": agent_id, "now": now},
+        )
+        return _memories_by_key(rows)
+
+    def sessions_summaries(self, agent_id: str, session_ids: Sequence[str]) -> dict[str, str]:
+        """Session id -> the id of its newest summary memory, for the sessions that have one."""
+        rows = self.by_keys(
+            "MATCH (m:Memory)-[:SUMMARISES]->(s:Session {id: $key}) WHERE m.agent_id = $a "
+            "RETURN s.id, m.id ORDER BY m.created_at DESC",
+            session_ids, {"a": agent_id},
+        )
+        out: dict[str, str] = {}
+        for session_id, memory_id in rows:
+            out.setdefault(session_id, memory_id)
+        return out
+
+    def customers_aliases(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, list[KnownAlias]]:
+        """Customer id -> what it is known by, in the order it was learned (``customer_aliases``)."""
+        rows = self.by_keys(
+            "MATCH (c:Customer {uid: $key})-[k:KNOWN_AS]->(n:Alias) "
+            "RETURN c.id, n.kind, n.key, n.value, k.source, k.at ORDER BY k.at, n.kind, n.key",
+            [node_uid(agent_id, c) for c in customer_ids],
+        )
+        out: dict[str, list[KnownAlias]] = {}
+        for r in rows:
+            out.setdefault(r[0], []).append(KnownAlias(r[1], r[2], r[3], r[4], _utc(r[5])))
+        return out
+
+    def customers_neighbours(self, agent_id: str, customer_ids: Sequence[str], kind: str) -> dict[str, list[str]]:
+        """Customer id -> the ids of its orders (``kind`` "order"), tickets ("ticket") or
+        sessions ("session"); orders and tickets sorted by id, sessions unordered."""
+        pattern = _CUSTOMER_NEIGHBOURS[kind]
+        rows = self.by_keys(
+            f"MATCH (c:Customer {{uid: $key}})-{pattern} RETURN c.id, n.id ORDER BY n.id",
+            [node_uid(agent_id, c) for c in customer_ids],
+        )
+        out: dict[str, list[str]] = {}
+        for customer_id, node_id in rows:
+            out.setdefault(customer_id, []).append(node_id)
+        return out
+
     def count_memories(self, agent_id: str | None = None) -> int:
         if agent_id is None:
             return int(self.read("MATCH (m:Memory) RETURN count(m)")[0][0])
@@ -2027,6 +2095,25 @@ def _memory_from_row(r: list[Any]) -> Memory:
         superseded_by=r[17],
         kind=r[18],
     )
+
+
+# What ``GraphStore.customers_neighbours`` follows from a customer, to the node ``n``.
+_CUSTOMER_NEIGHBOURS = {
+    "order": "[:PLACED]->(n:`Order`)",
+    "ticket": "[:RAISED]->(n:Ticket)",
+    "session": "[:HAD_SESSION]->(n:Session)",
+}
+
+
+def _memories_by_key(rows: list[list[Any]]) -> dict[str, list[Memory]]:
+    """Rows of (key, memory columns...) -> key -> its memories in row order, each once."""
+    out: dict[str, list[Memory]] = {}
+    seen: set[tuple[str, str]] = set()
+    for r in rows:
+        if (r[0], r[1]) not in seen:
+            seen.add((r[0], r[1]))
+            out.setdefault(r[0], []).append(_memory_from_row(r[1:]))
+    return out
 
 
 def _session_from_row(r: list[Any]) -> Session:
