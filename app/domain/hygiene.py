@@ -34,8 +34,9 @@ from casegraph.domain import threads
 from casegraph.domain.models import Entity, Memory
 from casegraph.domain.states import TICKET_TOPICS, extract_states, supersedes
 from casegraph.storage.embedded import hygiene as hs
-from casegraph.storage.embedded.graph import GraphStore, MemoryRecord, Transaction
+from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.memories import MemoryRecord, Transaction
 
 # Entity kinds whose values must agree for two memories to be duplicates.
 _IDENTITY_KINDS = frozenset(

@@ -24,7 +24,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from casegraph.extractors import find_rule_entities
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -83,18 +82,6 @@ class Alias:
     def node_key(self) -> str:
         """The per-agent node key (``node_uid(agent, alias.node_key)``)."""
         return f"{self.kind}:{self.key}"
-
-
-@dataclass(frozen=True, slots=True)
-class KnownAlias:
-    """An alias as the graph keeps it for one customer: learned from ``source`` (a memory
-    id, or ``SOURCE_ID``) at ``at``."""
-
-    kind: str
-    key: str
-    value: str
-    source: str
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

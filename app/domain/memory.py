@@ -56,9 +56,11 @@ from casegraph.extractors import (
 )
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded import hygiene as hs
-from casegraph.storage.embedded.graph import GraphStore, MemoryRecord, NodeRefs
+from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.keywords import KeywordIndex, document_text
 from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.memories import MemoryRecord
+from casegraph.storage.search import NodeRefs
 
 log = logging.getLogger("casegraph.memory")
 

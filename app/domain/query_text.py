@@ -23,7 +23,7 @@ from casegraph.extractors import (
     find_rule_entities,
     slugify,
 )
-from casegraph.storage.embedded.graph import NodeRefs
+from casegraph.storage.search import NodeRefs
 
 # Query entity kinds that can name a generic Entity node.
 ENTITY_KINDS = ("email", "phone", "tracking", "person", "product", "org", IDENTIFIER)

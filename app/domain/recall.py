@@ -49,10 +49,11 @@ from casegraph.domain.ranking import (
 from casegraph.embedding.embedder import Embedder
 from casegraph.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
 from casegraph.ops.settings import Settings
-from casegraph.storage.embedded.attrs_cache import NO_TIME, micros
-from casegraph.storage.embedded.graph import Attrs, GraphLink, GraphStore, NodeRefs
+from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.keywords import KeywordIndex
-from casegraph.storage.embedded.vectors import VectorStore, vector_key
+from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.memories import NO_TIME, Attrs, micros
+from casegraph.storage.search import GraphLink, NodeRefs, vector_key
 
 log = logging.getLogger("casegraph.recall")
 

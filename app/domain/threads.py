@@ -29,7 +29,8 @@ from datetime import datetime
 from typing import Any
 
 from casegraph.domain.ranking import Ranked
-from casegraph.storage.embedded.graph import GraphLink, GraphStore, NodeRefs
+from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.search import GraphLink, NodeRefs
 
 # Sessions walked per query (the newest first), and messages read from the end of each.
 MAX_THREADS = 5

@@ -40,8 +40,9 @@ from casegraph.errors import CustomerNotFound, InvalidInput, TicketNotFound
 from casegraph.extractors import ENTITY_KINDS
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.tickets import TicketGraph, TicketRefresh, TicketSource
+from casegraph.storage.embedded.tickets import TicketGraph
 from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.tickets import TicketRefresh, TicketSource
 
 log = logging.getLogger("casegraph.tickets")
 

@@ -1,11 +1,16 @@
 """Storage: where memories, sessions, customers, tickets and their search indexes live.
 
+The interfaces the domain calls, one module per kind of record: ``memories``,
+``sessions``, ``customers``, ``tickets`` and ``search`` (vectors, keywords, graph links).
+Each holds the record types of its kind and ``typing.Protocol``s listing the operations;
+the domain imports these and never an engine.
+
 Owns: every query language and engine. ``storage/embedded/`` is the engine that runs in the
 server's own process: Kùzu (the graph; the only ``import kuzu``), USearch (vectors; the only
 ``import usearch``) and tantivy (keywords; the only ``import tantivy``), with their
-migrations, row mapping and connection policy.
+migrations, row mapping and connection policy; it implements every interface.
 
 May import: ``casegraph.domain.models`` and ``casegraph.domain.ticket_models`` (the records it
-stores), ``casegraph.errors``, ``casegraph.extractors`` and ``casegraph.graph_schema``.
-Never the API.
+stores), ``casegraph.errors``, ``casegraph.extractors`` and ``casegraph.graph_schema``; the
+interface modules import only the record modules. Never the API.
 """

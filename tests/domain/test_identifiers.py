@@ -16,7 +16,7 @@ from casegraph.extractors import (
     identifier_key,
     split_handle,
 )
-from casegraph.storage.embedded.vectors import vector_key
+from casegraph.storage.search import vector_key
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

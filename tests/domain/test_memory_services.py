@@ -18,7 +18,7 @@ from casegraph.errors import (
     MemoryNotFound,
     SessionEnded,
 )
-from casegraph.storage.embedded.graph import NodeRefs
+from casegraph.storage.search import NodeRefs
 
 
 def put(services, content: str, **fields):

@@ -12,8 +12,9 @@ from casegraph.domain.customer_data import forget_customer
 from casegraph.domain.models import StoreRequest
 from casegraph.domain.ranking import rank
 from casegraph.services import Services
-from casegraph.storage.embedded.attrs_cache import Attrs, AttrsCache
+from casegraph.storage.embedded.attrs_cache import AttrsCache
 from casegraph.storage.embedded.graph import _ATTR_COLUMNS, _attrs
+from casegraph.storage.memories import Attrs
 
 from tests.conftest import make_settings
 
@@ -44,8 +45,8 @@ def test_attributes_round_trip_exactly():
 
 def test_columns_hold_what_get_gives_as_arrays():
     import numpy as np
-    from casegraph.storage.embedded.attrs_cache import NO_TIME, micros
-    from casegraph.storage.embedded.vectors import vector_key
+    from casegraph.storage.memories import NO_TIME, micros
+    from casegraph.storage.search import vector_key
 
     cache = AttrsCache()
     assert not cache.columns(BOT, np.array([vector_key(_id())], dtype=np.uint64)).known.any()

@@ -14,8 +14,9 @@ import pytest
 from casegraph import graph_schema
 from casegraph.domain.models import Entity, Memory, RecallFilter, Session
 from casegraph.errors import ConfigurationError, ModelMismatch, StorageError
-from casegraph.storage.embedded.graph import GraphStore, MemoryRecord, NodeRefs, node_uid
-from casegraph.storage.embedded.vectors import vector_key
+from casegraph.storage.embedded.graph import GraphStore, node_uid
+from casegraph.storage.memories import MemoryRecord
+from casegraph.storage.search import NodeRefs, vector_key
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 A = "agent-a"

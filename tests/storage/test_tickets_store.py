@@ -90,7 +90,7 @@ def test_tickets_from_before_migration_003_get_relations(open_services, tmp_path
 def test_a_refresh_replaces_exactly_the_refreshed_tickets_relations(services, staged, monkeypatch):
     import casegraph.storage.embedded.graph
     from casegraph.domain.ticket_models import Reason, Relation
-    from casegraph.storage.embedded.tickets import TicketRefresh
+    from casegraph.storage.tickets import TicketRefresh
 
     # Many edges go through the EdgeStage join (006_edge_staging), a few through point
     # statements: the same edges either way.

@@ -13,7 +13,7 @@ from casegraph.domain.models import Entity, Memory
 from casegraph.domain.query_text import Mention, masked
 from casegraph.domain.ranking import Candidate, RecallConfig, rank
 from casegraph.domain.states import extract_states, supersedes
-from casegraph.storage.embedded.graph import NodeRefs
+from casegraph.storage.search import NodeRefs
 
 NOW = datetime(2025, 6, 30, tzinfo=UTC)
 

@@ -20,43 +20,15 @@ import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
 
 import numpy as np
-from casegraph.storage.embedded.vectors import vector_key
-
-
-class Attrs(NamedTuple):
-    """What ranking needs of a memory besides its text signals (a few cheap columns)."""
-
-    importance: float
-    created_at: datetime
-    expires_at: datetime | None
-    superseded_by: str | None = None
-    kind: str | None = None
-
-
-class Columns(NamedTuple):
-    """``AttrsCache.columns``: per asked key, whether it is held and its attributes
-    (times in microseconds since the epoch; ``NO_TIME`` for no expiry)."""
-
-    known: np.ndarray  # bool
-    importance: np.ndarray  # float64
-    created_us: np.ndarray  # int64
-    expires_us: np.ndarray  # int64
-    superseded: np.ndarray  # bool
-
+from casegraph.storage.memories import NO_TIME, Attrs, Columns, micros
+from casegraph.storage.search import vector_key
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-NO_TIME = np.iinfo(np.int64).min
 _KNOWN = 1
 # At most this many memories are held (~30 bytes each); past it, lookups serve the rest.
 DEFAULT_LIMIT = 5_000_000
-
-
-def micros(t: datetime) -> int:
-    return (t - _EPOCH) // _US
 
 
 def _time(us: int) -> datetime:

@@ -18,7 +18,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ from typing import Any, TypeVar
 import kuzu
 import numpy as np
 from casegraph import graph_schema
-from casegraph.domain.identity import SOURCE_ID, Alias, KnownAlias, id_aliases, text_aliases
+from casegraph.domain.identity import SOURCE_ID, Alias, id_aliases, text_aliases
 from casegraph.domain.models import Customer, Entity, Memory, RecallFilter, Session
 from casegraph.domain.ticket_models import (
     MAX_CHANNEL,
@@ -36,9 +35,11 @@ from casegraph.domain.ticket_models import (
 )
 from casegraph.errors import ConfigurationError, MemoryNotFound, StorageError, StorageFull
 from casegraph.extractors import IDENTIFIER, identifier_mentions
-from casegraph.storage.embedded.attrs_cache import Attrs, AttrsCache, Columns
+from casegraph.storage.customers import KnownAlias
+from casegraph.storage.embedded.attrs_cache import AttrsCache
 from casegraph.storage.embedded.datadir import DataDirLock
-from casegraph.storage.embedded.vectors import vector_key
+from casegraph.storage.memories import Attrs, Columns, MemoryRecord
+from casegraph.storage.search import GraphLink, KeyIds, NodeRefs, vector_key
 
 log = logging.getLogger("casegraph.graph")
 
@@ -97,34 +98,6 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryRecord:
-    """Everything the write path hands the graph for one memory."""
-
-    memory: Memory
-    embedding: np.ndarray
-    customer_ids: tuple[str, ...] = ()
-    orders: tuple[str, ...] = ()
-    tickets: tuple[str, ...] = ()
-    others: tuple[Entity, ...] = ()
-    # The customer this store names for its session, which had none when the store was
-    # validated (the write path passes it to ``write_memories(learns=...)``).
-    learns_customer: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NodeRefs:
-    """Graph nodes a recall query names (resolved from its entities)."""
-
-    customers: tuple[str, ...] = ()
-    orders: tuple[str, ...] = ()
-    tickets: tuple[str, ...] = ()
-    entities: tuple[tuple[str, str], ...] = ()  # (kind, key)
-
-    def __bool__(self) -> bool:
-        return bool(self.customers or self.orders or self.tickets or self.entities)
-
-
 # Sessions whose last position _number_in_sessions keeps (past it, it starts again empty).
 _MAX_CACHED_SESSIONS = 100_000
 
@@ -169,18 +142,8 @@ _LINK_HOPS: tuple[tuple[str, str, str, float, str, bool], ...] = (
 )
 
 
-# (agent id, memory keys) -> {key: memory id} for the keys it knows (VectorStore.ids_of).
-KeyIds = Callable[[str, Sequence[int]], dict[int, str]]
-
-
 def _attrs(row: Sequence[Any]) -> Attrs:
     return Attrs(float(row[0]), _utc(row[1]), _utc(row[2]), row[3], row[4])
-
-
-@dataclass(slots=True)
-class GraphLink:
-    strength: float
-    reasons: list[str] = field(default_factory=list)
 
 
 class Transaction:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.vectors import VectorStore, vector_key
+from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.search import vector_key
 
 SAMPLE = 20
 

@@ -12,7 +12,6 @@ traversals check ``agent_id`` on every node they pass.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +27,7 @@ from casegraph.domain.ticket_models import (
     TicketEvent,
 )
 from casegraph.storage.embedded.graph import GraphStore, _utc, node_uid
+from casegraph.storage.tickets import TicketRefresh, TicketSource
 
 # Relationship tables an analyst walks (HAS_EVENT only leads to a ticket's own history).
 WALKABLE = "ABOUT|MENTIONS|IN_SESSION|PLACED|RAISED|HAD_SESSION|CONCERNS|RELATED"
@@ -49,30 +49,6 @@ _NODE_PROPS = (
     "status, subject, channel, created_at, name, content, importance, started_at, ended_at, "
     "summary, kind, key, value"
 ).split(", ")
-
-
-@dataclass(frozen=True, slots=True)
-class TicketSource:
-    """One memory linked to a ticket, as the relation refresh needs it."""
-
-    ticket_id: str
-    memory_id: str
-    content: str
-    metadata: str | None
-    created_at: datetime
-    embedding: list[float]
-
-
-@dataclass(frozen=True, slots=True)
-class TicketRefresh:
-    """What a refresh writes back to one ticket."""
-
-    ticket_id: str
-    token: str
-    embedding: list[float] | None
-    similar_floor: float | None
-    first_at: datetime | None
-    last_at: datetime | None
 
 
 class TicketGraph:

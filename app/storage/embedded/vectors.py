@@ -9,17 +9,16 @@ so a crash between a graph commit and an index save loses nothing.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from casegraph.storage.search import VectorHit, vector_key
 from usearch.index import Index
 
 log = logging.getLogger("casegraph.vectors")
@@ -28,26 +27,6 @@ log = logging.getLogger("casegraph.vectors")
 # memories); cosine similarities move by about 1e-3. The graph keeps the float32 originals.
 # An index file saved as f32 by an earlier version loads as f32 (USearch keeps the file's kind).
 _DTYPE = "f16"
-
-
-def vector_key(memory_id: str) -> int:
-    """A stable 63-bit USearch key for a memory id (a UUID)."""
-    digits = memory_id.replace("-", "")
-    if len(digits) == 32:
-        # What uuid.UUID parses, for the usual spelling, at a third of its cost (recall
-        # keys a few hundred ids a query); anything else takes the full parse below.
-        with contextlib.suppress(ValueError):
-            return int(digits, 16) >> 65
-    try:
-        return uuid.UUID(memory_id).int >> 65
-    except ValueError:
-        return int.from_bytes(hashlib.blake2b(memory_id.encode(), digest_size=8).digest()) >> 1
-
-
-@dataclass(frozen=True, slots=True)
-class VectorHit:
-    memory_id: str
-    similarity: float
 
 
 @dataclass(frozen=True, slots=True)
