@@ -17,8 +17,9 @@ The data flows one way, and the packages show the layers:
     graph_schema  Cypher DDL and the recorded migrations (casegraph.graph_schema)
 
 ``services.py`` wires one storage engine, the embedder and the domain services together;
-``errors.py`` is the exception tree every layer raises; ``client.py`` is the Python client
-(``from casegraph import CaseGraphClient``), which needs only httpx.
+``errors.py`` is the exception tree every layer raises; ``client/`` is the Python client,
+sync and async (``from casegraph import CaseGraphClient, AsyncCaseGraphClient``), which needs
+only httpx and is also its own distribution, ``casegraph-client`` (clients/python).
 """
 
 __version__ = "0.1.0"
@@ -32,12 +33,12 @@ import os as _os
 # used ~180 ms of CPU each instead of ~30 ms. Set OMP_WAIT_POLICY to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["CaseGraphClient", "__version__"]
+__all__ = ["AsyncCaseGraphClient", "CaseGraphClient", "CaseGraphClientError", "__version__"]
 
 
 def __getattr__(name: str):
     # The client is imported on first use, so ``import casegraph.x`` stays free of httpx.
-    if name == "CaseGraphClient":
+    if name in ("AsyncCaseGraphClient", "CaseGraphClient", "CaseGraphClientError"):
         from casegraph import client
 
         return getattr(client, name)

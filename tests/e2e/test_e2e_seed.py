@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from casegraph.client import CaseGraphClient, CaseGraphClientError
+from casegraph import CaseGraphClient, CaseGraphClientError
 
 from tests.procs import ServerProcess
 
