@@ -16,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from casegraph.embedding.query_cache import QueryVectorCache
 from casegraph.errors import ConfigurationError
 from casegraph.ops.settings import EMBEDDING_RUNTIMES as RUNTIMES
 
@@ -148,9 +147,7 @@ class SentenceTransformerEmbedder:
         # Text to model inputs: ``preprocess`` since sentence-transformers 6 (which calls
         # ``tokenize`` deprecated), ``tokenize`` before it.
         self._prepare = getattr(self._model, "preprocess", None) or self._model.tokenize
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = query_cache_size
-        self._lock = threading.Lock()
+        self.query_cache = QueryVectorCache(query_cache_size)
         self._traced = self._one_text_trace() if trace_queries else None
 
     @property
@@ -236,15 +233,4 @@ class SentenceTransformerEmbedder:
         return np.asarray(vector.numpy(), dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        vector = self._embed_one(text)
-        vector.setflags(write=False)
-        with self._lock:
-            self._cache[text] = vector
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return vector
+        return self.query_cache.get(text, self._embed_one)

@@ -22,14 +22,13 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from casegraph.embedding.query_cache import QueryVectorCache
 from casegraph.errors import ConfigurationError
 
 log = logging.getLogger("casegraph.embeddings")
@@ -239,9 +238,7 @@ class OnnxEmbedder:
             self._load(folder, model_path)
             self.check()
         self.dimension = int(self._reference.shape[1])
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = query_cache_size
-        self._lock = threading.Lock()
+        self.query_cache = QueryVectorCache(query_cache_size)
 
     def _load(self, folder: Path, model_path: str) -> None:
         import onnxruntime as ort
@@ -305,15 +302,4 @@ class OnnxEmbedder:
         return result
 
     def embed_query(self, text: str) -> np.ndarray:
-        with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        vector = self._run(self._query_session, [text])[0]
-        vector.setflags(write=False)
-        with self._lock:
-            self._cache[text] = vector
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return vector
+        return self.query_cache.get(text, lambda t: self._run(self._query_session, [t])[0])

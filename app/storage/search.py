@@ -1,6 +1,7 @@
 """The search interface: how recall finds memories, by meaning, by words and by links.
 
-Owns the records recall passes and gets back (``NodeRefs``, ``GraphLink``, ``VectorHit``),
+Owns the records recall passes and gets back (``NodeRefs``, ``GraphLink``, ``VectorHit``,
+``ReconcileReport``),
 the memory key every index shares (``vector_key``), and the protocols an engine
 implements (``storage/embedded/`` is one):
 
@@ -70,6 +71,16 @@ class VectorHit:
     similarity: float
 
 
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What bringing an index (vectors or keywords, a cache of the graph) back in line with
+    the graph did: the agents it covered, the memory ids added and removed."""
+
+    agents: int
+    added: int
+    removed: int
+
+
 class GraphSearch(Protocol):
     """What recall asks of the graph."""
 
@@ -128,7 +139,9 @@ class VectorIndex(Protocol):
         """Cosine similarity of ``query`` to each held memory's vector."""
         ...
 
-    def reconcile(self, graph_ids: dict[str, set[str]], load_vectors: Callable[[str, list[str]], Any]) -> Any:
+    def reconcile(
+        self, graph_ids: dict[str, set[str]], load_vectors: Callable[[str, list[str]], Any]
+    ) -> ReconcileReport:
         """Make every agent's index hold exactly ``graph_ids`` (loading missing vectors)."""
         ...
 
@@ -154,7 +167,7 @@ class KeywordSearch(Protocol):
 
     def reconcile(
         self, graph_ids: dict[str, set[str]], load_texts: Callable[[str, list[str]], Iterable[tuple[str, str]]]
-    ) -> Any:
+    ) -> ReconcileReport:
         """Make every agent's index hold exactly ``graph_ids`` (loading missing texts)."""
         ...
 

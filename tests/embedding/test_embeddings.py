@@ -13,7 +13,7 @@ def test_a_query_vector_is_the_vector_embed_gives_the_same_text(embedder):
         "a long message " * 80,  # past the model's 256-token window: truncated the same way
     ]
     batch = embedder.embed(texts)
-    embedder._cache.clear()
+    embedder.query_cache.clear()
     for text, stored in zip(texts, batch, strict=True):
         query = embedder.embed_query(text)
         assert query.shape == (embedder.dimension,) and query.dtype == np.float32
@@ -30,12 +30,12 @@ def test_a_query_runs_on_one_thread_and_a_batch_on_every_core_each_in_its_own_th
     seen: dict[str, int] = {}
 
     def query_side() -> None:
-        embedder._cache.clear()
+        embedder.query_cache.clear()
         embedder.embed_query("where is my refund for order 4521?")
         seen["after query"] = torch.get_num_threads()
         embedder.embed(["a batch after it"])
         seen["after batch"] = torch.get_num_threads()
-        embedder._cache.clear()
+        embedder.query_cache.clear()
         embedder.embed_query("and the replacement?")
 
     embedder.embed(["the calling thread embeds a batch first"])
@@ -79,6 +79,6 @@ def test_without_a_trace_a_query_runs_eagerly_with_the_same_vector(embedder, mon
     assert not eager.traced
     assert "queries run eagerly" in caplog.text
     text = "where is my refund for order 4521?"
-    embedder._cache.clear()
+    embedder.query_cache.clear()
     assert np.abs(eager.embed_query(text) - embedder.embed_query(text)).max() < 1e-6
     assert not SentenceTransformerEmbedder("all-MiniLM-L6-v2", trace_queries=False).traced

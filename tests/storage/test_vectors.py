@@ -8,8 +8,8 @@ import uuid
 
 import numpy as np
 import pytest
-from casegraph.storage.embedded.vectors import ReconcileReport, VectorStore
-from casegraph.storage.search import vector_key
+from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.search import ReconcileReport, vector_key
 
 NDIM = 4
 A = "agent-a"

@@ -36,10 +36,10 @@ import string
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import tantivy
+from casegraph.storage.search import ReconcileReport
 
 log = logging.getLogger("casegraph.keywords")
 
@@ -145,13 +145,6 @@ def _schema() -> tantivy.Schema:
 
 _ANALYZER = _analyzer()
 _SCHEMA = _schema()
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileReport:
-    agents: int
-    added: int
-    removed: int
 
 
 class _AgentIndex:

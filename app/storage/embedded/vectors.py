@@ -13,12 +13,11 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from casegraph.storage.search import VectorHit, vector_key
+from casegraph.storage.search import ReconcileReport, VectorHit, vector_key
 from usearch.index import Index
 
 log = logging.getLogger("casegraph.vectors")
@@ -27,13 +26,6 @@ log = logging.getLogger("casegraph.vectors")
 # memories); cosine similarities move by about 1e-3. The graph keeps the float32 originals.
 # An index file saved as f32 by an earlier version loads as f32 (USearch keeps the file's kind).
 _DTYPE = "f16"
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileReport:
-    agents: int
-    added: int
-    removed: int
 
 
 class _AgentIndex:
@@ -190,9 +182,12 @@ class VectorStore:
     def reconcile(
         self,
         graph_ids: dict[str, set[str]],
-        load_vectors: callable,  # (agent_id, [memory_id]) -> np.ndarray
+        load_vectors: Callable[[str, list[str]], np.ndarray],
     ) -> ReconcileReport:
-        """Make every agent's index hold exactly the memories the graph holds."""
+        """Make every agent's index hold exactly the memories the graph holds.
+
+        ``load_vectors(agent_id, ids)`` gives the embeddings of those ids, in their order.
+        """
         added = removed = 0
         agents = set(graph_ids)
         # Index files of agents that no longer have memories are orphans too.
