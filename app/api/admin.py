@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import threading
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from casegraph.api.auth import NOBODY, Role, authorize_service
+from casegraph.api.blocking import run_blocking
 from casegraph.api.scope import mark
 from casegraph.errors import CaseGraphError, Forbidden
 from casegraph.ops import backup
@@ -55,8 +55,8 @@ def admin_routes(services_ref: dict[str, Any]) -> list[Route]:
         finish = _Once(lambda: (shutil.rmtree(work, ignore_errors=True), one_backup.release()))
         try:
             # Left over from a backup whose server died mid-stream.
-            await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
-            manifest = await asyncio.to_thread(backup.snapshot, services, work)
+            await run_blocking(shutil.rmtree, staging, ignore_errors=True)
+            manifest = await run_blocking(backup.snapshot, services, work)
         except CaseGraphError as exc:
             finish()
             return _error(500, exc, request)
@@ -83,7 +83,7 @@ def admin_routes(services_ref: dict[str, Any]) -> list[Route]:
         if refused is not None:
             return refused
         services = services_ref["services"]
-        report = await asyncio.to_thread(vector_report, services.graph, services.vectors)
+        report = await run_blocking(vector_report, services.graph, services.vectors)
         return JSONResponse(report)
 
     return [

@@ -13,6 +13,7 @@ from casegraph import __version__
 from casegraph.api import rest
 from casegraph.api.admin import admin_routes, service_wide
 from casegraph.api.auth import NOBODY, Authenticator
+from casegraph.api.blocking import run_blocking
 from casegraph.api.context import Context
 from casegraph.api.middleware import RequestGate
 from casegraph.api.observability import HttpObservability, graphql_metrics, metrics_endpoint
@@ -91,7 +92,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = services is None
-        ref["services"] = services or await asyncio.to_thread(open_services)
+        ref["services"] = services or await run_blocking(open_services)
         app.state.services = ref["services"]
         chores = asyncio.create_task(_housekeeping(ref["services"], settings))
         log.info("CaseGraph %s ready on %s", __version__, settings.data_dir)
@@ -102,9 +103,9 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await chores
             if owned:
-                await asyncio.to_thread(ref["services"].close)
+                await run_blocking(ref["services"].close)
             else:
-                await asyncio.to_thread(ref["services"].vectors.save)
+                await run_blocking(ref["services"].vectors.save)
 
     async def health(request: Request) -> JSONResponse:
         ready = "services" in ref
@@ -148,12 +149,12 @@ async def _housekeeping(services: Services, settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.vector_save_interval_s)
         try:
-            swept = await asyncio.to_thread(services.memories.sweep_expired)
+            swept = await run_blocking(services.memories.sweep_expired)
             if swept:
                 log.info("swept %d expired memories", swept)
-            ended = await asyncio.to_thread(services.memories.end_idle_sessions)
+            ended = await run_blocking(services.memories.end_idle_sessions)
             if ended:
                 log.info("ended %d idle sessions", len(ended))
-            await asyncio.to_thread(services.vectors.save)
+            await run_blocking(services.vectors.save)
         except Exception:
             log.exception("housekeeping failed; retrying next round")

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from casegraph.api.auth import NOBODY, Caller, Role, authorize
+from casegraph.api.blocking import run_blocking
+from casegraph.api.ticket_loaders import TicketLoaders
 from casegraph.domain.models import Customer
 from casegraph.services import Services
 from strawberry.dataloader import DataLoader
-
-T = TypeVar("T")
-
-
-async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Domain calls block (Kùzu, the model): keep them off the event loop."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 @dataclass
@@ -28,11 +21,9 @@ class Context:
     # Who is asking (from the request's API key); fail closed when absent.
     caller: Caller = NOBODY
     customers: DataLoader[tuple[str, str], Customer | None] = field(init=False)
-    tickets: Any = field(init=False)  # TicketLoaders
+    tickets: TicketLoaders = field(init=False)
 
     def __post_init__(self) -> None:
-        from casegraph.api.ticket_loaders import TicketLoaders
-
         self.customers = DataLoader(load_fn=self._load_customers)
         self.tickets = TicketLoaders(self.services, self.caller)
 

@@ -11,13 +11,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from casegraph.api.blocking import run_blocking
 from casegraph.ops.logs import REQUEST_ID
 from casegraph.ops.metrics import CONTENT_TYPE, Metrics
 from graphql import FieldNode, GraphQLResolveInfo, OperationDefinitionNode
@@ -150,7 +150,7 @@ def _root_fields(ec: Any) -> list[str]:
 def metrics_endpoint(metrics: Metrics) -> Callable[[Request], Any]:
     async def serve_metrics(request: Request) -> Response:
         # Rendering reads the graph (memories per agent): keep it off the event loop.
-        body = await asyncio.to_thread(metrics.render)
+        body = await run_blocking(metrics.render)
         return Response(body, media_type=CONTENT_TYPE)
 
     return serve_metrics

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import strawberry
 from casegraph.api.auth import Role
-from casegraph.api.context import Context, run_blocking
+from casegraph.api.blocking import run_blocking
+from casegraph.api.context import Context
 from casegraph.api.customer_context_types import CustomerContext
 from casegraph.api.documents import known_documents
 from casegraph.api.errors import ErrorCodes

@@ -33,6 +33,7 @@ from typing import Any
 
 import strawberry
 from casegraph.api.auth import Caller, Role, authorize, authorize_owned, authorize_service
+from casegraph.api.blocking import run_blocking
 from casegraph.errors import SessionNotFound
 from casegraph.services import Services
 from strawberry.extensions import FieldExtension
@@ -180,8 +181,6 @@ class Scope(FieldExtension):
     async def resolve_async(
         self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any
     ) -> Any:
-        from casegraph.api.context import run_blocking
-
         caller, agents, owned = self._check(info, kwargs)
         # Agents first and off the thread pool: most calls name no object by id.
         admit(caller, None, self.role, agents=agents, service=self.service)

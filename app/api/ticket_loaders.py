@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from casegraph.api.auth import NOBODY, Caller, Role, authorize
-from casegraph.api.context import run_blocking
+from casegraph.api.blocking import run_blocking
 from casegraph.domain.models import Memory
 from casegraph.domain.ticket_models import RelatedTicket, Ticket, TicketEvent
+from casegraph.domain.tickets import TicketService
+from casegraph.services import Services
 from strawberry.dataloader import DataLoader
 
 K = TypeVar("K", bound=tuple)
@@ -52,7 +54,7 @@ def _by_agent(
 class TicketLoaders:
     """Per-request loaders, keyed by (agent id, ticket id) unless said otherwise."""
 
-    def __init__(self, services: Any, caller: Caller = NOBODY) -> None:
+    def __init__(self, services: Services, caller: Caller = NOBODY) -> None:
         tickets = services.tickets
         graph = services.graph
         self.ticket: DataLoader[tuple[str, str], Ticket | None] = DataLoader(
@@ -78,7 +80,7 @@ class TicketLoaders:
         )
 
     @staticmethod
-    def _load_related(tickets: Any, caller: Caller) -> Callable[[list[tuple[str, str, int, float, int]]], Any]:
+    def _load_related(tickets: TicketService, caller: Caller) -> Callable[[list[tuple[str, str, int, float, int]]], Any]:
         async def load(keys: list[tuple[str, str, int, float, int]]) -> list[list[RelatedTicket]]:
             for agent_id in {k[0] for k in keys}:
                 authorize(caller, agent_id, Role.READ)

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import strawberry
 from casegraph.api.auth import Role
-from casegraph.api.context import Context, run_blocking
+from casegraph.api.blocking import run_blocking
+from casegraph.api.context import Context
 from casegraph.api.scope import Scope
 from casegraph.api.ticket_types import (
     CustomerCount,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from casegraph.api.context import Context, run_blocking
+from casegraph.api.blocking import run_blocking
+from casegraph.api.context import Context
 from casegraph.api.ticket_types import Ticket, TimelineEvent
 from casegraph.domain import models
 from strawberry.scalars import JSON

@@ -13,13 +13,13 @@ app/api/rest/errors.py holds the error answers.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple
 
 from casegraph.api.auth import NOBODY, Role
+from casegraph.api.blocking import run_blocking
 from casegraph.api.rest.errors import RestError, error_response
 from casegraph.api.rest.wire import (
     Fields,
@@ -47,7 +47,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 
 SESSION_MEMORIES_PAGE = 50
@@ -74,11 +73,6 @@ def services_of(request: Request) -> Services:
     if services is None:
         raise RestError(503, "SERVICE_UNAVAILABLE", "CaseGraph is starting", {"Retry-After": "1"})
     return services
-
-
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Domain calls block (Kùzu, the model): keep them off the event loop."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 async def body_of(request: Request) -> Fields:
@@ -122,7 +116,7 @@ async def _admit(request: Request, role: Role, source: Source) -> Grant:
     fields = await body_of(request) if request.method in ("POST", "PUT", "PATCH") else QueryFields(request)
     if source == "session":
         session_id = path_id(request.path_params["session_id"], SessionNotFound, "session")
-        [owner] = await call(admit, caller, services_of(request), role, owned=[("session", session_id)])
+        [owner] = await run_blocking(admit, caller, services_of(request), role, owned=[("session", session_id)])
         return Grant(owner, fields)
     agent_id = request.path_params.get("agent_id") if source == "path_or_query" else None
     if agent_id is None:
@@ -175,7 +169,7 @@ def store_request(f: Fields, agent_id: str) -> StoreRequest:
 async def session_states(services: Services, session_ids: set[str]) -> dict[str, str]:
     states = {}
     for session_id in sorted(session_ids):
-        session = await call(services.memories.session_get, session_id)
+        session = await run_blocking(services.memories.session_get, session_id)
         states[session_id] = "active" if session.active else "ended"
     return states
 
@@ -184,7 +178,7 @@ async def session_states(services: Services, session_ids: set[str]) -> dict[str,
 async def store(request: Request, grant: Grant) -> Response:
     f, agent_id = grant.fields, grant.agent_id
     services = services_of(request)
-    stored = await call(services.memories.store, store_request(f, agent_id))
+    stored = await run_blocking(services.memories.store, store_request(f, agent_id))
     body: dict[str, Any] = {"memory": memory_json(stored)}
     if stored.session_id:
         body["session_state"] = (await session_states(services, {stored.session_id}))[stored.session_id]
@@ -200,7 +194,7 @@ async def store_batch(request: Request, grant: Grant) -> Response:
     items = [Fields(m, prefix=f"memories[{i}].", what=f"memories[{i}]") for i, m in enumerate(raw_items)]
     requests = [store_request(item, agent_id) for item in items]
     try:
-        stored = await call(services.memories.store_batch, requests)
+        stored = await run_blocking(services.memories.store_batch, requests)
     except CaseGraphError as exc:
         exc.message = exc.message.replace("inputs[", "memories[", 1)
         raise
@@ -255,10 +249,10 @@ async def recall(request: Request, grant: Grant) -> Response:
     top_k = 5 if (k := f.integer("top_k")) is None else k
 
     started = time.perf_counter()
-    hits = await call(services.recall.recall, agent_id, f.text("query") or "", top_k, flt)
+    hits = await run_blocking(services.recall.recall, agent_id, f.text("query") or "", top_k, flt)
     body: dict[str, Any] = {"memories": [hit_json(h) for h in hits]}
     if include_associated:
-        linked = await call(
+        linked = await run_blocking(
             services.recall.associated, agent_id, [h.memory.id for h in hits],
             depth=1 if depth is None else depth, limit=MAX_ASSOCIATED if cap is None else cap,
         )
@@ -271,7 +265,7 @@ async def recall(request: Request, grant: Grant) -> Response:
 async def get_memory(request: Request, grant: Grant) -> Response:
     q, agent_id = grant.fields, grant.agent_id
     memory_id = path_id(request.path_params["memory_id"], MemoryNotFound, "memory")
-    found = await call(services_of(request).memories.get, agent_id, memory_id)
+    found = await run_blocking(services_of(request).memories.get, agent_id, memory_id)
     return answer(memory_json(found), q)
 
 
@@ -282,7 +276,7 @@ async def update_memory(request: Request, grant: Grant) -> Response:
     q.text("agent_id")
     memory_id = path_id(request.path_params["memory_id"], MemoryNotFound, "memory")
     f.ignore("lang", "CaseGraph extracts entities from English text")
-    updated = await call(
+    updated = await run_blocking(
         services_of(request).memories.update, agent_id, memory_id,
         content=f.text("content"), importance=f.number("importance"), tags=f.texts("tags"),
         memory_type=f.text("memory_type"), metadata=f.mapping("metadata"),
@@ -299,7 +293,7 @@ async def forget(request: Request, grant: Grant) -> Response:
     well_formed = [i for i in ids if _well_formed(i)]
     if ids and not well_formed:  # ids that cannot exist are unknown, like a path id
         raise MemoryNotFound(f"memory {ids[0]!r} does not exist")
-    deleted = await call(services_of(request).memories.forget_many, agent_id, well_formed)
+    deleted = await run_blocking(services_of(request).memories.forget_many, agent_id, well_formed)
     return answer({"deleted_count": len(deleted)}, f)
 
 
@@ -316,7 +310,7 @@ def _well_formed(memory_id: str) -> bool:
 async def start_session(request: Request, grant: Grant) -> Response:
     f, agent_id = grant.fields, grant.agent_id
     f.ignore("idle_timeout_secs", "CaseGraph sessions stay open until ended")
-    started = await call(
+    started = await run_blocking(
         services_of(request).memories.session_start, agent_id, f.text("customer_id"), f.mapping("metadata"),
     )
     return answer({"session": session_json(started)}, f)
@@ -329,16 +323,16 @@ async def end_session(request: Request, grant: Grant) -> Response:
     f.ignore("auto_summarize", "CaseGraph does not write summaries; send 'summary'")
     memories = services_of(request).memories
     try:
-        ended = await call(memories.session_end, session_id, f.text("summary"), agent_id=grant.agent_id)
+        ended = await run_blocking(memories.session_end, session_id, f.text("summary"), agent_id=grant.agent_id)
     except SessionEnded:
         # Dakera: ending an ended session answers its persisted state.
-        ended = await call(memories.session_get, session_id)
+        ended = await run_blocking(memories.session_get, session_id)
     return answer({"session": session_json(ended)}, f)
 
 
 @scoped(Role.READ, "session")
 async def get_session(request: Request, grant: Grant) -> Response:
-    found = await call(
+    found = await run_blocking(
         services_of(request).memories.session_get, request.path_params["session_id"], agent_id=grant.agent_id
     )
     return answer({"session": session_json(found)}, grant.fields)
@@ -347,7 +341,7 @@ async def get_session(request: Request, grant: Grant) -> Response:
 @scoped(Role.READ, "path_or_query")
 async def list_sessions(request: Request, grant: Grant) -> Response:
     q, agent_id = grant.fields, grant.agent_id
-    found = await call(
+    found = await run_blocking(
         services_of(request).memories.list_sessions, agent_id,
         active_only=bool(q.flag("active_only")),
         limit=50 if (n := q.integer("limit")) is None else n,
@@ -364,7 +358,7 @@ async def session_memories(request: Request, grant: Grant) -> Response:
     if preview is not None and not 1 <= preview <= MAX_PREVIEW_CHARS:
         raise RestError(400, "INVALID_REQUEST",
                         f"content_preview_chars must be between 1 and {MAX_PREVIEW_CHARS}, got {preview}")
-    found = await call(
+    found = await run_blocking(
         services_of(request).memories.session_memories, session_id, agent_id=grant.agent_id,
         limit=SESSION_MEMORIES_PAGE if (n := q.integer("limit")) is None else n,
         offset=q.integer("offset") or 0,
@@ -377,7 +371,7 @@ async def session_memories(request: Request, grant: Grant) -> Response:
 async def wake_up(request: Request, grant: Grant) -> Response:
     q = grant.fields
     q.ignore("include_derived", "CaseGraph stores no derived sub-memories")
-    woken = await call(
+    woken = await run_blocking(
         services_of(request).recall.wake_up, grant.agent_id,
         20 if (n := q.integer("top_n")) is None else n,
         0.0 if (m := q.number("min_importance")) is None else m,
