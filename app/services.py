@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from casegraph.domain.customer_data import CustomerDataService
 from casegraph.domain.explore import GraphExplorer
 from casegraph.domain.memory import Clock, MemoryService, utcnow
 from casegraph.domain.recall import RecallService
@@ -14,6 +15,7 @@ from casegraph.embedding.embedder import Embedder, open_embedder
 from casegraph.ops.native_memory import FreeMemoryReleaser
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.datadir import check_vector_space
+from casegraph.storage.embedded.erasure import EmbeddedCustomerErasure
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.keywords import KeywordIndex, document_text
 from casegraph.storage.embedded.tickets import TicketGraph
@@ -34,6 +36,7 @@ class Services:
     recall: RecallService
     tickets: TicketService
     explorer: GraphExplorer
+    customer_data: CustomerDataService
 
     @classmethod
     def open(
@@ -104,6 +107,9 @@ class Services:
             recall=RecallService(settings, graph, vectors, embedder, extractor, clock, keywords=keywords),
             tickets=tickets,
             explorer=GraphExplorer(ticket_graph),
+            customer_data=CustomerDataService(
+                EmbeddedCustomerErasure(graph, vectors, keywords), clock, on_change=memories.notify_changed
+            ),
         )
 
     def close(self) -> None:

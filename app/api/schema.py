@@ -28,7 +28,6 @@ from casegraph.api.types import (
     Session,
     StoreMemoryInput,
 )
-from casegraph.domain import customer_data
 from casegraph.domain.memory import check_agent_id, check_customer_id
 from casegraph.errors import CustomerNotFound, InvalidInput
 from casegraph.ops.settings import Settings
@@ -117,7 +116,7 @@ class Query(TicketQuery):
     )
     async def export_customer(self, info: Info[Context, None], agent_id: str, customer_id: str) -> JSON:
         s = info.context.services
-        return await run_blocking(customer_data.export_customer, s.graph, agent_id, customer_id, s.memories.clock())
+        return await run_blocking(s.customer_data.export_customer, agent_id, customer_id)
 
 
 @strawberry.type
@@ -173,9 +172,7 @@ class Mutation(TicketMutation):
     )
     async def forget_customer(self, info: Info[Context, None], agent_id: str, customer_id: str) -> ErasureReceipt:
         s = info.context.services
-        receipt = await run_blocking(
-            customer_data.forget_customer, s.graph, s.vectors, s.keywords, agent_id, customer_id, s.memories._changed
-        )
+        receipt = await run_blocking(s.customer_data.forget_customer, agent_id, customer_id)
         return ErasureReceipt.from_model(receipt)
 
 

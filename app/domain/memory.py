@@ -213,7 +213,8 @@ class MemoryService:
         # service recomputes the relations of the tickets the change touched.
         self.listeners: list[Callable[[], object]] = []
 
-    def _changed(self) -> None:
+    def notify_changed(self) -> None:
+        """Run the change listeners (after a committed change to memories)."""
         for listener in self.listeners:
             try:
                 listener()
@@ -281,7 +282,7 @@ class MemoryService:
             plan.fresh, sessions=new_sessions, after=lambda run: plan.apply(run, now), learns=learns
         )
         self._index(plan.fresh)
-        self._changed()
+        self.notify_changed()
         return self._results(records, plan)
 
     def close(self) -> None:
@@ -618,7 +619,7 @@ class MemoryService:
         record = self._record(prepared, found, vector)
         self.graph.write_memories([record], replace=True)
         self._index([record])
-        self._changed()
+        self.notify_changed()
         return record.memory
 
     # -- forget -----------------------------------------------------------------------
@@ -644,7 +645,7 @@ class MemoryService:
             raise MemoryNotFound(f"memory {shown!r} does not exist")
         self.vectors.remove(agent_id, deleted)
         self.keywords.delete(agent_id, deleted)
-        self._changed()
+        self.notify_changed()
         return deleted
 
     def sweep_expired(self) -> int:
@@ -660,7 +661,7 @@ class MemoryService:
             self.keywords.delete(agent_id, deleted)
             count += len(deleted)
         if count:
-            self._changed()
+            self.notify_changed()
         return count
 
     # -- sessions ---------------------------------------------------------------------
@@ -741,7 +742,7 @@ class MemoryService:
                 [record], after=lambda run: hs.write_summary(run, record.memory.id, session_id, ended_at, text)
             )
             self._index([record])
-            self._changed()
+            self.notify_changed()
         return self.session_get(session_id)
 
     def _summary_record(

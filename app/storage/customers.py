@@ -4,6 +4,12 @@ Owns the ``KnownAlias`` record and the ``CustomerStore`` protocol an engine impl
 (``storage/embedded/`` is one). A customer is keyed by (agent, customer id); its memories,
 sessions, orders and tickets are reached through the links a write made or learned.
 
+Data-subject requests (``CustomerErasure``, with the records it answers) erase one customer
+everywhere and read all of theirs. "Everything of a customer" is what the stores link to
+them: memories about them (linked, naming them, or stored in their sessions), their
+sessions, the Customer record, the aliases no other customer is known by, and the orders,
+tickets (with their status history) and entities only their memories mention.
+
 May import: ``casegraph.domain.models`` (the records).
 """
 
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from casegraph.domain.models import Customer, Memory
+from casegraph.domain.models import Customer, Memory, Session
 
 # Alias node key -> (its value, the ids it leads to: customers or sessions).
 AliasMatches = dict[str, tuple[str, tuple[str, ...]]]
@@ -81,4 +87,74 @@ class CustomerStore(Protocol):
     def aliases_forgotten(self) -> None:
         """Customers or aliases were deleted behind the store's back: forget what it
         remembers of their links."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What one erasure removed, per kind of record and per index."""
+
+    memories: int
+    sessions: int
+    customers: int
+    orders: int
+    tickets: int
+    ticket_events: int
+    entities: int
+    edges: int
+    aliases: int
+    vectors: int
+    keyword_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecords:
+    """Everything stored about one customer, as records.
+
+    ``orders`` and ``tickets`` are the ids the customer is linked to directly (placed,
+    raised); the ones their memories mention are on the memories."""
+
+    customer: Customer | None
+    memories: list[Memory]
+    sessions: list[Session]
+    orders: list[str]
+    tickets: list[str]
+    aliases: list[KnownAlias]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketStatusEvent:
+    kind: str
+    status: str | None
+    previous: str | None
+    note: str | None
+    at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketHistory:
+    """A ticket as an export shows it: its stored fields and its status events, oldest first."""
+
+    id: str
+    status: str | None
+    subject: str | None
+    channel: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    events: list[TicketStatusEvent]
+
+
+class CustomerErasure(Protocol):
+    def erase_customer(self, agent_id: str, customer_id: str) -> Erased:
+        """Remove everything of the customer: the graph in one transaction, then the
+        memories' vectors and keyword entries. Idempotent (a second call removes 0).
+        Tickets that lose memories but stay are marked for their relations to be recomputed."""
+        ...
+
+    def customer_records(self, agent_id: str, customer_id: str) -> CustomerRecords:
+        """Everything stored about the customer (records in no particular order)."""
+        ...
+
+    def ticket_histories(self, agent_id: str, ticket_ids: list[str]) -> list[TicketHistory]:
+        """These tickets (those that exist, in the order given) with their status events."""
         ...

@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx
 import pytest
-from casegraph.domain.customer_data import export_customer
 from casegraph.ops.keys import KeyStore
 
 ATTACKER, VICTIM = "probe-a", "probe-b"
@@ -277,7 +276,7 @@ def seed(server, operator: str) -> tuple[Victim, Victim]:
 
 def state_of(services, victim: Victim) -> str:
     """Everything of the victim's a call could change, as one comparable string."""
-    exported = export_customer(services.graph, victim.agent, CUSTOMER, services.memories.clock())
+    exported = services.customer_data.export_customer(victim.agent, CUSTOMER)
     exported.pop("exportedAt")
     memories = services.graph.get_memories(victim.agent, victim.memories)
     return json.dumps({

@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from casegraph.domain.customer_data import forget_customer
 from casegraph.domain.models import StoreRequest
 from casegraph.domain.ranking import rank
 from casegraph.services import Services
@@ -180,7 +179,7 @@ def test_every_write_leaves_the_cache_equal_to_the_graph(svc):
     assert "summary" in {a.kind for a in graph_attrs(svc).values()}
     assert_cache_is_exact(svc)
     # Erasing a customer.
-    forget_customer(svc.graph, svc.vectors, svc.keywords, BOT, "jane-doe")
+    svc.customer_data.forget_customer(BOT, "jane-doe")
     assert_cache_is_exact(svc)
     # A write that does not report what it changed clears the cache; lookups refill it.
     with svc.graph.transaction() as run:
