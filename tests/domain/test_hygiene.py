@@ -14,28 +14,16 @@ from casegraph.errors import CustomerNotFound, InvalidInput, MemoryNotFound, Ses
 from casegraph.services import Services
 from casegraph.storage.embedded import hygiene as hs
 
+from tests.clock import FakeClock
 from tests.conftest import make_settings
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 BOT = "support-bot"
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture

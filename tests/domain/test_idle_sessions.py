@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from casegraph.domain.models import StoreRequest
@@ -14,29 +14,19 @@ from casegraph.errors import ConfigurationError, SessionEnded
 from casegraph.ops.settings import Settings
 from casegraph.services import Services
 
+from tests.clock import FakeClock
 from tests.conftest import make_settings
 
 A = "support-bot"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
-
-
 @pytest.fixture
 def clocked(embedder, extractor, tmp_path):
     opened: list[Services] = []
 
-    def _open(**overrides) -> tuple[Services, Clock]:
-        clock = Clock()
+    def _open(**overrides) -> tuple[Services, FakeClock]:
+        clock = FakeClock(T0)
         s = Services.open(
             make_settings(tmp_path / f"d{len(opened)}", **overrides), embedder=embedder, extractor=extractor, clock=clock
         )

@@ -27,6 +27,7 @@ from casegraph.errors import (
 )
 from casegraph.services import Services
 
+from tests.clock import FakeClock
 from tests.conftest import make_settings
 
 A = "support-bot"
@@ -45,17 +46,6 @@ def snapshot(s: Services) -> tuple[int, ...]:
         int(s.graph.read("MATCH (n) RETURN count(n)")[0][0]),
         int(s.graph.read("MATCH ()-[r]->() RETURN count(r)")[0][0]),
     )
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw) -> None:
-        self.now += timedelta(**kw)
 
 
 @pytest.fixture

@@ -25,18 +25,11 @@ from casegraph.errors import (
 )
 from casegraph.services import Services
 
+from tests.clock import FakeClock
 from tests.conftest import make_settings
 
 A = "acme-support"
 B = "other-bot"
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -7,25 +7,19 @@ import sys
 import pytest
 from casegraph.ops.native_memory import FreeMemoryReleaser
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
 def test_release_trims_at_most_once_per_interval():
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     releaser = FreeMemoryReleaser(min_interval_s=2.0, clock=clock)
     assert releaser.available
     assert releaser.release() is True
     assert releaser.release() is False  # too soon
-    clock.now += 1.9
+    clock.advance(seconds=1.9)
     assert releaser.release() is False
-    clock.now += 0.2
+    clock.advance(seconds=0.2)
     assert releaser.release() is True
     assert releaser.releases == 2
 
