@@ -5,9 +5,12 @@ Every candidate memory gets five signals in [0, 1]:
 - ``semantic``   cosine similarity of query and memory embeddings (negatives clip to 0);
 - ``keyword``    BM25 score from the keyword index, divided by the best BM25 score among
                  the candidates (so the best keyword match is 1.0);
-- ``graph``      1.0 when the memory is linked to a node the query names (a customer,
-                 an order, a ticket, an e-mail...), less when it is linked through that
-                 node (its customer, its thread), 0 otherwise;
+- ``graph``      how the memory is linked to a node the query names (a customer, an
+                 order, a ticket, an e-mail...), its strongest link: 1.0 it names the
+                 node; 0.9 it ends a conversation that named it (threads.py); 0.75 one
+                 ticket<->order hop away; 0.5 through the node's customer; 0.25 the named
+                 node's own memories when the query asks for *other* tickets or orders;
+                 0 not linked (the hops: ``linked_memories`` in storage);
 - ``importance`` the importance given at store time (a prior, never a filter);
 - ``recency``    ``0.5 ** (age_days / half_life_days)``.
 
@@ -19,12 +22,12 @@ sources fuse is the config's ``fusion``:
   candidate pool by their own signal (equal values share a rank), and a candidate gets
   ``(k + 1) / (k + rank)`` from each (1.0 for the first). Ranks, not raw scores: cosine
   and BM25 scales differ per query and per dataset, and ranks need no weights for them.
-  The graph strength is already on a fixed scale (1.0 linked to what the query names,
-  less through it) and counts as it is. The source score is the mean over the sources
-  that found anything for the query, weighted by the source weights;
+  The graph strength is already on a fixed scale (the steps above) and counts as it is.
+  The source score is the mean over the sources that found anything for the query,
+  weighted by the source weights;
 - ``score``: the same with each text signal divided by its best in the pool;
-- ``weighted``: the weighted sum of the signals, with hand-tuned weights (the old default,
-  kept as the ``weighted`` preset).
+- ``weighted``: the weighted sum of the signals, with hand-tuned weights (the ``weighted``
+  preset).
 
 For ``rrf`` and ``score`` a candidate's source score depends on the whole pool
 (``fuse``); recall computes it over every live candidate, then ranks. A superseded

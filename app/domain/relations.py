@@ -55,7 +55,7 @@ class Evidence:
     similarity: float | None = None
 
 
-def combine(weights: Iterable[float]) -> float:
+def noisy_or(weights: Iterable[float]) -> float:
     """Noisy-or of reason weights, rounded to 3 decimals."""
     remaining = 1.0
     for w in weights:
@@ -81,7 +81,7 @@ def relate(a: str, b: str, evidence: Evidence, similarity_threshold: float) -> R
         reasons.append(Reason("similar", f"similar wording ({s:.2f})", round(SIMILARITY_SCALE * s, 3)))
     if not reasons:
         return None
-    return Relation(a, b, combine(r.weight for r in reasons), tuple(reasons))
+    return Relation(a, b, noisy_or(r.weight for r in reasons), tuple(reasons))
 
 
 EdgeLoader = Callable[[set[str]], Mapping[str, Sequence[Relation]]]

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 from casegraph.domain.explore import parse_node_ref
-from casegraph.domain.relations import Evidence, combine, relate, strongest_paths
+from casegraph.domain.relations import Evidence, noisy_or, relate, strongest_paths
 from casegraph.domain.ticket_models import NodeRef, Reason, Relation
 from casegraph.errors import InvalidInput
 
 
-def test_combine_is_a_noisy_or():
-    assert combine([]) == 0.0
-    assert combine([0.8]) == 0.8
-    assert combine([0.8, 0.5]) == 0.9
-    assert combine([1.0, 0.3]) == 1.0
-    assert combine([0.4, 0.4]) == 0.64
+def test_reason_weights_add_up_as_a_noisy_or():
+    assert noisy_or([]) == 0.0
+    assert noisy_or([0.8]) == 0.8
+    assert noisy_or([0.8, 0.5]) == 0.9
+    assert noisy_or([1.0, 0.3]) == 1.0
+    assert noisy_or([0.4, 0.4]) == 0.64
 
 
 def test_relate_lists_every_reason_with_its_weight():
@@ -26,7 +26,7 @@ def test_relate_lists_every_reason_with_its_weight():
         "shared order #4521", "same customer jane-doe", "shared product AquaPure 300", "similar wording (0.70)",
     ]
     assert [r.weight for r in rel.reasons] == [0.8, 0.5, 0.4, 0.35]
-    assert rel.weight == combine([0.8, 0.5, 0.4, 0.35]) == 0.961
+    assert rel.weight == noisy_or([0.8, 0.5, 0.4, 0.35]) == 0.961
 
 
 def test_relate_needs_a_reason():
