@@ -19,7 +19,7 @@ import string
 import time
 
 import httpx
-from casegraph.storage.embedded.graph import _ATTR_COLUMNS, _attrs
+from casegraph.storage.embedded.rows import ATTR_COLUMNS, attrs_from_row
 
 KEY = "fuzz-admin-key-1"
 AGENTS = ("fuzz-bot", "fuzz-2")
@@ -337,7 +337,7 @@ def test_fuzzed_requests_never_hurt(live_server_factory):
     assert {i: c for i, c in held.items()} == {i: acked[i] for i in held}
     assert {i for i in acked if i not in forgotten and i not in expiring} <= held.keys()
     # What recall ranks from (app/storage/embedded/attrs_cache.py) is what the graph holds.
-    stored = {(r[0], r[1]): _attrs(r[2:]) for r in graph.read(f"MATCH (m:Memory) RETURN m.agent_id, m.id, {_ATTR_COLUMNS}")}
+    stored = {(r[0], r[1]): attrs_from_row(r[2:]) for r in graph.read(f"MATCH (m:Memory) RETURN m.agent_id, m.id, {ATTR_COLUMNS}")}
     for agent in {a for a, _ in stored}:
         cached, _ = graph._attrs_cache.get(agent, [i for a, i in stored if a == agent])
         assert cached == {i: stored[(agent, i)] for i in cached}

@@ -12,7 +12,7 @@ from casegraph.domain.models import StoreRequest
 from casegraph.domain.ranking import rank
 from casegraph.services import Services
 from casegraph.storage.embedded.attrs_cache import AttrsCache
-from casegraph.storage.embedded.graph import _ATTR_COLUMNS, _attrs
+from casegraph.storage.embedded.rows import ATTR_COLUMNS, attrs_from_row
 from casegraph.storage.memories import Attrs
 
 from tests.conftest import make_settings
@@ -123,8 +123,8 @@ def svc(embedder, extractor, tmp_path):
 
 
 def graph_attrs(s: Services) -> dict[tuple[str, str], Attrs]:
-    rows = s.graph.read(f"MATCH (m:Memory) RETURN m.agent_id, m.id, {_ATTR_COLUMNS}")
-    return {(r[0], r[1]): _attrs(r[2:]) for r in rows}
+    rows = s.graph.read(f"MATCH (m:Memory) RETURN m.agent_id, m.id, {ATTR_COLUMNS}")
+    return {(r[0], r[1]): attrs_from_row(r[2:]) for r in rows}
 
 
 def assert_cache_is_exact(s: Services, *, complete: bool = True) -> None:
@@ -203,7 +203,7 @@ def test_recall_ranks_from_the_cache_without_lookups_and_it_is_rebuilt_on_open(e
         lookups = svc.graph._point_lookups
 
         def counting(ids, query, agent_id):
-            if query.endswith(f"RETURN m.id, {_ATTR_COLUMNS}"):  # not the answers' full rows
+            if query.endswith(f"RETURN m.id, {ATTR_COLUMNS}"):  # not the answers' full rows
                 looked_up.append(len(ids))
             return lookups(ids, query, agent_id)
 

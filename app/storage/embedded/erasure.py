@@ -12,13 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from casegraph.storage.customers import CustomerRecords, Erased, TicketHistory, TicketStatusEvent
-from casegraph.storage.embedded.graph import (
-    UNCLAIMED_ALIAS,
-    GraphStore,
-    _mark_tickets_stale,
-    node_uid,
-)
+from casegraph.storage.embedded.graph import UNCLAIMED_ALIAS, GraphStore
 from casegraph.storage.embedded.keywords import KeywordIndex
+from casegraph.storage.embedded.rows import node_uid
+from casegraph.storage.embedded.tickets import mark_tickets_stale
 from casegraph.storage.embedded.vectors import VectorStore
 
 # Nodes a customer's memories may mention, and the customer edge that also claims them.
@@ -78,7 +75,7 @@ class EmbeddedCustomerErasure:
             edges_before = run("MATCH ()-[r]->() RETURN count(r)")[0][0]
             if memory_ids:
                 # Tickets that keep other memories must recompute their relations.
-                _mark_tickets_stale(run, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids",
+                mark_tickets_stale(run, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids",
                                     {"ids": memory_ids})
                 run("MATCH (m:Memory) WHERE m.id IN $ids DETACH DELETE m", {"ids": memory_ids})
             if session_ids:

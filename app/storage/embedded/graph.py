@@ -26,7 +26,7 @@ import kuzu
 import numpy as np
 from casegraph import graph_schema
 from casegraph.domain.identity import SOURCE_ID, Alias, id_aliases, text_aliases
-from casegraph.domain.models import Customer, Entity, Memory, RecallFilter, Session
+from casegraph.domain.models import Customer, Memory, RecallFilter, Session
 from casegraph.domain.ticket_models import (
     MAX_CHANNEL,
     MAX_SUBJECT,
@@ -38,6 +38,21 @@ from casegraph.extractors import IDENTIFIER, identifier_mentions
 from casegraph.storage.customers import KnownAlias
 from casegraph.storage.embedded.attrs_cache import AttrsCache
 from casegraph.storage.embedded.datadir import DataDirLock
+from casegraph.storage.embedded.rows import (
+    ATTR_COLUMNS,
+    MEMORY_COLUMNS,
+    NO_TEXT,
+    attrs_from_row,
+    entity_triples,
+    entity_triples_json,
+    memories_by_key,
+    memory_from_row,
+    memory_row,
+    node_uid,
+    session_from_row,
+    utc,
+)
+from casegraph.storage.embedded.tickets import mark_tickets_stale
 from casegraph.storage.memories import Attrs, Columns, MemoryRecord
 from casegraph.storage.search import GraphLink, KeyIds, NodeRefs, vector_key
 
@@ -80,23 +95,6 @@ _OPEN_LOCK = threading.Lock()
 
 Tracer = Callable[[str, dict[str, Any] | None], None]
 
-_MEMORY_COLUMNS = (
-    "m.id, m.agent_id, m.content, m.importance, m.tags, m.memory_type, m.metadata, "
-    "m.entities, m.created_at, m.updated_at, m.expires_at, m.session_id, m.customer_id, "
-    "m.access_count, m.reinforce_count, m.last_seen_at, m.states, m.superseded_by, m.kind"
-)
-
-
-def node_uid(agent_id: str, key: str) -> str:
-    """Primary key of a per-agent node (agent ids never contain '|')."""
-    return f"{agent_id}|{key}"
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
 
 # Sessions whose last position _number_in_sessions keeps (past it, it starts again empty).
 _MAX_CACHED_SESSIONS = 100_000
@@ -112,8 +110,6 @@ _CACHE_MISSES_LOOKED_UP = 16
 # its customer's id aliases again each time; past this many, the set starts again.
 _ALIAS_MEMO_LIMIT = 200_000
 
-# The columns behind Attrs, in its order (after the memory id).
-_ATTR_COLUMNS = "m.importance, m.created_at, m.expires_at, m.superseded_by, m.kind"
 
 # How a memory reaches a node the query names: (named kind, path from m to that node n
 # [WHERE more], what the reason shows, strength, reason, direct). Direct links to named
@@ -140,10 +136,6 @@ _LINK_HOPS: tuple[tuple[str, str, str, float, str, bool], ...] = (
     ("entity", "(m:Memory)-[e:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)", "c.id", 0.5,
      "same customer ({}) as a mentioned entity", False),
 )
-
-
-def _attrs(row: Sequence[Any]) -> Attrs:
-    return Attrs(float(row[0]), _utc(row[1]), _utc(row[2]), row[3], row[4])
 
 
 class Transaction:
@@ -569,9 +561,9 @@ class GraphStore:
                     # Still under the write lock: nothing can change them again meanwhile.
                     for memory_id in tx._changed:
                         for row in self.read_prepared(
-                            f"MATCH (m:Memory {{id: $id}}) RETURN m.agent_id, {_ATTR_COLUMNS}", {"id": memory_id}
+                            f"MATCH (m:Memory {{id: $id}}) RETURN m.agent_id, {ATTR_COLUMNS}", {"id": memory_id}
                         ):
-                            cache.record(row[0], {memory_id: _attrs(row[1:])})
+                            cache.record(row[0], {memory_id: attrs_from_row(row[1:])})
         except Exception:  # a cache must not fail a committed write
             log.exception("attribute cache update failed; cleared")
             cache.clear()
@@ -804,7 +796,7 @@ class GraphStore:
             self._writer,
             "MATCH (m:Memory)-[:ABOUT]->(c:Customer) RETURN m.agent_id, c.id, m.id, m.content, m.entities, m.created_at",
         )
-        linked = [(a, cid, mid, text, _entity_triples_json(ents), _utc(at)) for a, cid, mid, text, ents, at in rows]
+        linked = [(a, cid, mid, text, entity_triples_json(ents), utc(at)) for a, cid, mid, text, ents, at in rows]
         for start in range(0, len(linked), 5_000):
             self._learn_aliases(Transaction(self, self._writer), linked[start : start + 5_000])
         self._alias_memo.clear()
@@ -876,7 +868,7 @@ class GraphStore:
             m = rec.memory
             a = m.agent_id
             key_of = vector_key(m.id)  # on its ABOUT/MENTIONS edges (005_edge_keys)
-            mems.append(_memory_row(m))
+            mems.append(memory_row(m))
             embs.append(np.asarray(rec.embedding, dtype=np.float32).tolist())
             for cid in rec.customer_ids:
                 customers[node_uid(a, cid)] = {"uid": node_uid(a, cid), "a": a, "id": cid, "t": m.created_at}
@@ -983,7 +975,7 @@ class GraphStore:
                 if rec.memory.session_id and not rec.customer_ids and rec.memory.id not in known
             ])
             self._learn_aliases(run, [
-                (rec.memory.agent_id, cid, rec.memory.id, rec.memory.content, _entity_triples(rec.memory.entities),
+                (rec.memory.agent_id, cid, rec.memory.id, rec.memory.content, entity_triples(rec.memory.entities),
                  rec.memory.created_at)
                 for rec in records
                 for cid in rec.customer_ids
@@ -1054,7 +1046,7 @@ class GraphStore:
                     for cid in known:
                         about.append({"f": m.id, "t": node_uid(m.agent_id, cid), "k": vector_key(m.id)})
                         linked.append(
-                            (m.agent_id, cid, m.id, m.content, _entity_triples(m.entities), m.created_at)
+                            (m.agent_id, cid, m.id, m.content, entity_triples(m.entities), m.created_at)
                         )
                 continue
             if sid not in learning:
@@ -1073,7 +1065,7 @@ class GraphStore:
             ):
                 if memory_id not in have:
                     about.append({"f": memory_id, "t": uid, "k": vector_key(memory_id)})
-                    linked.append((agent_id, cid, memory_id, content, _entity_triples_json(entities), _utc(at)))
+                    linked.append((agent_id, cid, memory_id, content, entity_triples_json(entities), utc(at)))
         run.edges(("Memory", "id"), ("Customer", "uid"), "CREATE (a)-[:ABOUT {{k: {r}.k}}]->(b)", about)
         return linked
 
@@ -1112,7 +1104,7 @@ class GraphStore:
         facts: dict[tuple[str, str], tuple[str, Alias, str, datetime]] = {}
         for rec in records:
             m = rec.memory
-            for alias in text_aliases(m.content, _entity_triples(m.entities)):
+            for alias in text_aliases(m.content, entity_triples(m.entities)):
                 facts.setdefault((m.session_id or "", node_uid(m.agent_id, alias.node_key)),
                                  (m.agent_id, alias, m.id, m.created_at))
         if not facts:
@@ -1147,7 +1139,7 @@ class GraphStore:
                 # One primary-key statement per id: an IN list scans the whole table.
                 found = []
                 for memory_id in dict.fromkeys(ids):
-                    _mark_tickets_stale(
+                    mark_tickets_stale(
                         run,
                         "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id = $id AND m.agent_id = $a",
                         {"id": memory_id, "a": agent_id},
@@ -1174,7 +1166,7 @@ class GraphStore:
             )
             found = [r[0] for r in rows]
             if found:
-                _mark_tickets_stale(
+                mark_tickets_stale(
                     run, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE m.id IN $ids", {"ids": found}
                 )
                 run(
@@ -1235,11 +1227,11 @@ class GraphStore:
             where += " AND (m.created_at > $t OR (m.created_at = $t AND m.id > $id))"
             params["t"], params["id"] = after
         rows = self.read(
-            f"MATCH (m:Memory) WHERE {where} RETURN {_MEMORY_COLUMNS} "
+            f"MATCH (m:Memory) WHERE {where} RETURN {MEMORY_COLUMNS} "
             f"ORDER BY m.created_at, m.id LIMIT {int(limit)}",
             params,
         )
-        return [_memory_from_row(r) for r in rows]
+        return [memory_from_row(r) for r in rows]
 
     def get_memories(self, agent_id: str, ids: Sequence[str]) -> dict[str, Memory]:
         """Memories by id: a few ids as primary-key lookups, many as one UNWIND join."""
@@ -1247,14 +1239,14 @@ class GraphStore:
             return {}
         if len(ids) <= _POINT_LOOKUP_LIMIT:
             rows = self._point_lookups(
-                ids, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN {_MEMORY_COLUMNS}", agent_id
+                ids, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN {MEMORY_COLUMNS}", agent_id
             )
         else:
             rows = self.read(
-                f"UNWIND $ids AS i MATCH (m:Memory {{id: i}}) WHERE m.agent_id = $a RETURN {_MEMORY_COLUMNS}",
+                f"UNWIND $ids AS i MATCH (m:Memory {{id: i}}) WHERE m.agent_id = $a RETURN {MEMORY_COLUMNS}",
                 {"ids": list(dict.fromkeys(ids)), "a": agent_id},
             )
-        return {r[0]: _memory_from_row(r) for r in rows}
+        return {r[0]: memory_from_row(r) for r in rows}
 
     def cached_attrs(self, agent_id: str, ids: Sequence[str]) -> dict[str, Attrs]:
         """The ranking attributes the attribute cache holds for ``ids`` (no lookups)."""
@@ -1270,10 +1262,10 @@ class GraphStore:
         with self._attrs_cache.reading() as reading:
             found, missing = self._attrs_cache.get(agent_id, list(dict.fromkeys(ids)))
             rows = self._point_lookups(
-                missing, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {_ATTR_COLUMNS}",
+                missing, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {ATTR_COLUMNS}",
                 agent_id,
             )
-            fresh = {r[0]: _attrs(r[1:]) for r in rows}
+            fresh = {r[0]: attrs_from_row(r[1:]) for r in rows}
             self._attrs_cache.put(reading, agent_id, fresh)
         return {**found, **fresh}
 
@@ -1291,19 +1283,19 @@ class GraphStore:
         rows = self.read(
             "MATCH (m:Memory)-[e:IN_SESSION]->(s:Session {id: $id}) "
             "WHERE m.expires_at IS NULL OR m.expires_at > $now "
-            f"RETURN {_MEMORY_COLUMNS} ORDER BY e.seq, m.created_at, m.id{page}",
+            f"RETURN {MEMORY_COLUMNS} ORDER BY e.seq, m.created_at, m.id{page}",
             {"id": session_id, "now": now},
         )
-        return [_memory_from_row(r) for r in rows[int(offset):]]
+        return [memory_from_row(r) for r in rows[int(offset):]]
 
     def customer_memories(self, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
         rows = self.read(
             "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $uid}) "
             "WHERE m.expires_at IS NULL OR m.expires_at > $now "
-            f"RETURN {_MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
+            f"RETURN {MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
             {"uid": node_uid(agent_id, customer_id), "now": now},
         )
-        return [_memory_from_row(r) for r in rows]
+        return [memory_from_row(r) for r in rows]
 
     def memory_priors(
         self, agent_id: str, now: datetime, min_importance: float = 0.0
@@ -1315,7 +1307,7 @@ class GraphStore:
             "RETURN m.id, m.importance, m.created_at",
             {"a": agent_id, "mi": float(min_importance), "now": now},
         )
-        return [(r[0], float(r[1]), _utc(r[2])) for r in rows]
+        return [(r[0], float(r[1]), utc(r[2])) for r in rows]
 
     def embeddings(self, agent_id: str, ids: Sequence[str]) -> np.ndarray:
         rows = self.read(
@@ -1338,10 +1330,10 @@ class GraphStore:
             where = " AND ".join(c for c, v in (("m.id >= $lo", lo), ("m.id < $hi", hi)) if v)
             params = {k: v for k, v in (("lo", lo), ("hi", hi)) if v}
             with self._attrs_cache.reading() as reading:
-                rows = self.read(f"MATCH (m:Memory) WHERE {where} RETURN m.agent_id, m.id, {_ATTR_COLUMNS}", params)
+                rows = self.read(f"MATCH (m:Memory) WHERE {where} RETURN m.agent_id, m.id, {ATTR_COLUMNS}", params)
                 by_agent: dict[str, dict[str, Attrs]] = {}
                 for r in rows:
-                    by_agent.setdefault(r[0], {})[r[1]] = _attrs(r[2:])
+                    by_agent.setdefault(r[0], {})[r[1]] = attrs_from_row(r[2:])
                 for agent_id, attrs in by_agent.items():
                     self._attrs_cache.put(reading, agent_id, attrs)
                     out.setdefault(agent_id, set()).update(attrs)
@@ -1374,10 +1366,10 @@ class GraphStore:
                 return found
         where, params = _filter_clause(agent_id, flt, now)
         match = _filter_match(agent_id, flt, params)
-        rows = self.read(f"{match} WHERE {where} RETURN m.id, m.tags, {_ATTR_COLUMNS} LIMIT {int(limit) + 1}", params)
+        rows = self.read(f"{match} WHERE {where} RETURN m.id, m.tags, {ATTR_COLUMNS} LIMIT {int(limit) + 1}", params)
         if len(rows) > limit:
             return None
-        return {r[0]: _attrs(r[2:]) for r in rows if _tags_pass(flt, r[1])}
+        return {r[0]: attrs_from_row(r[2:]) for r in rows if _tags_pass(flt, r[1])}
 
     def _customer_attrs(
         self, agent_id: str, flt: RecallFilter, now: datetime, limit: int, ids_of: KeyIds
@@ -1405,7 +1397,7 @@ class GraphStore:
         if len(missing) > _CACHE_MISSES_LOOKED_UP:
             return False, None
         attrs.update(self.memory_attrs(agent_id, missing) if missing else {})
-        since, until = _utc(flt.since), _utc(flt.until)
+        since, until = utc(flt.since), utc(flt.until)
         passing = {
             i: a
             for i in ordered
@@ -1592,7 +1584,7 @@ class GraphStore:
             f"RETURN m.id, s.id, e.seq, s.started_at, s.ended_at IS NOT NULL LIMIT {int(limit)}",
             {"u": node_uid(agent_id, key)},
         )
-        return [(r[0], r[1], int(r[2] or 0), _utc(r[3]), bool(r[4])) for r in rows]
+        return [(r[0], r[1], int(r[2] or 0), utc(r[3]), bool(r[4])) for r in rows]
 
     def session_tail(
         self, session_id: str, after: int, limit: int, now: datetime
@@ -1659,7 +1651,7 @@ class GraphStore:
             "s.metadata, count(m)",
             {"id": session_id},
         )
-        return _session_from_row(rows[0]) if rows else None
+        return session_from_row(rows[0]) if rows else None
 
     def get_sessions(self, ids: Sequence[str]) -> dict[str, Session]:
         if not ids:
@@ -1670,7 +1662,7 @@ class GraphStore:
             "s.metadata, count(m)",
             {"ids": list(ids)},
         )
-        return {r[0]: _session_from_row(r) for r in rows}
+        return {r[0]: session_from_row(r) for r in rows}
 
     def list_sessions(
         self, agent_id: str, *, customer_id: str | None = None, active_only: bool = False,
@@ -1694,7 +1686,7 @@ class GraphStore:
             f"s.metadata, count(m) ORDER BY s.started_at DESC, s.id LIMIT {int(offset) + int(limit)}",
             params,
         )
-        return [_session_from_row(r) for r in rows[int(offset):]]
+        return [session_from_row(r) for r in rows[int(offset):]]
 
     def get_customer(self, agent_id: str, customer_id: str) -> Customer | None:
         rows = self.read(
@@ -1704,7 +1696,7 @@ class GraphStore:
         if not rows:
             return None
         r = rows[0]
-        return Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3]))
+        return Customer(id=r[0], agent_id=r[1], name=r[2], created_at=utc(r[3]))
 
     def get_customers(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, Customer]:
         """Several customers in one query (for DataLoaders)."""
@@ -1714,7 +1706,7 @@ class GraphStore:
             "MATCH (c:Customer) WHERE c.uid IN $uids RETURN c.id, c.agent_id, c.name, c.created_at",
             {"uids": [node_uid(agent_id, c) for c in customer_ids]},
         )
-        return {r[0]: Customer(id=r[0], agent_id=r[1], name=r[2], created_at=_utc(r[3])) for r in rows}
+        return {r[0]: Customer(id=r[0], agent_id=r[1], name=r[2], created_at=utc(r[3])) for r in rows}
 
     def customer_session_memories(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, str]:
         """Memory id -> session id, for the memories of these customers' sessions (their
@@ -1735,7 +1727,7 @@ class GraphStore:
             "RETURN n.kind, n.key, n.value, k.source, k.at ORDER BY k.at, n.kind, n.key",
             {"uid": node_uid(agent_id, customer_id)},
         )
-        return [KnownAlias(r[0], r[1], r[2], r[3], _utc(r[4])) for r in rows]
+        return [KnownAlias(r[0], r[1], r[2], r[3], utc(r[4])) for r in rows]
 
     def alias_customers(self, agent_id: str, node_keys: Sequence[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
         """For each alias node key (``Alias.node_key``) that exists for this agent: its
@@ -1829,19 +1821,19 @@ class GraphStore:
         """Customer id -> its unexpired memories, newest first."""
         rows = self.by_keys(
             "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $key}) WHERE m.expires_at IS NULL OR m.expires_at > $now "
-            f"RETURN c.id, {_MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
+            f"RETURN c.id, {MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
             [node_uid(agent_id, c) for c in customer_ids], {"now": now},
         )
-        return _memories_by_key(rows)
+        return memories_by_key(rows)
 
     def orders_memories(self, agent_id: str, order_ids: Sequence[str], now: datetime) -> dict[str, list[Memory]]:
         """Order id -> the unexpired memories that mention it (or are tagged with it), oldest first."""
         rows = self.by_keys(
             "MATCH (m:Memory)-[:MENTIONS]->(o:`Order` {uid: $key}) WHERE m.expires_at IS NULL OR m.expires_at > $now "
-            f"RETURN o.id, {_MEMORY_COLUMNS} ORDER BY m.created_at, m.id",
+            f"RETURN o.id, {MEMORY_COLUMNS} ORDER BY m.created_at, m.id",
             [node_uid(agent_id, o) for o in order_ids], {"now": now},
         )
-        return _memories_by_key(rows)
+        return memories_by_key(rows)
 
     def sessions_live_memories(
         self, agent_id: str, session_ids: Sequence[str], now: datetime
@@ -1850,10 +1842,10 @@ class GraphStore:
         rows = self.by_keys(
             "MATCH (m:Memory)-[e:IN_SESSION]->(s:Session {id: $key}) "
             "WHERE m.agent_id = $a AND (m.expires_at IS NULL OR m.expires_at > $now) "
-            f"RETURN s.id, {_MEMORY_COLUMNS} ORDER BY e.seq, m.created_at, m.id",
+            f"RETURN s.id, {MEMORY_COLUMNS} ORDER BY e.seq, m.created_at, m.id",
             session_ids, {"a": agent_id, "now": now},
         )
-        return _memories_by_key(rows)
+        return memories_by_key(rows)
 
     def sessions_summaries(self, agent_id: str, session_ids: Sequence[str]) -> dict[str, str]:
         """Session id -> the id of its newest summary memory, for the sessions that have one."""
@@ -1876,7 +1868,7 @@ class GraphStore:
         )
         out: dict[str, list[KnownAlias]] = {}
         for r in rows:
-            out.setdefault(r[0], []).append(KnownAlias(r[1], r[2], r[3], r[4], _utc(r[5])))
+            out.setdefault(r[0], []).append(KnownAlias(r[1], r[2], r[3], r[4], utc(r[5])))
         return out
 
     def customers_neighbours(self, agent_id: str, customer_ids: Sequence[str], kind: str) -> dict[str, list[str]]:
@@ -1918,14 +1910,6 @@ def _by_keys(
     if len(keys) <= _FEW_KEYS:
         return [row for key in keys for row in run(query, {**params, "key": key})]
     return run("UNWIND $keys AS key " + _KEY_PARAM.sub("key", query), {**params, "keys": keys})
-
-
-# Stands for "none" in string columns that are written again after their row was created
-# (Session.summary, Ticket.channel). Kùzu 0.11: after a checkpoint that folded an update of
-# such a column, a row inserted with NULL in it, once checkpointed, corrupted the column
-# (values read back as every string of the column joined, or as other rows' values).
-# Empty strings do not.
-NO_TEXT = ""
 
 
 def _session_positions(run: Callable[..., list[list[Any]]], memory_ids: Sequence[str]) -> dict[str, int]:
@@ -2008,88 +1992,12 @@ def _merge_aliases(run: Transaction, facts: dict[tuple[str, str], tuple[str, Ali
 _Linked = tuple[str, str, str, str, list[tuple[str, str, str]], datetime]
 
 
-def _entity_triples(entities: Iterable[Entity]) -> list[tuple[str, str, str]]:
-    return [(e.kind, e.value, e.key) for e in entities]
-
-
-def _entity_triples_json(encoded: str | None) -> list[tuple[str, str, str]]:
-    return [(k, v, key) for k, v, key in json.loads(encoded or "[]")]
-
-
-# -- row mapping -------------------------------------------------------------------
-def _memory_row(m: Memory) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "agent_id": m.agent_id,
-        "content": m.content,
-        "importance": float(m.importance),
-        "tags": list(m.tags),
-        "memory_type": m.memory_type,
-        "metadata": json.dumps(m.metadata, sort_keys=True),
-        "entities": json.dumps([[e.kind, e.value, e.key] for e in m.entities]),
-        "created_at": m.created_at,
-        "updated_at": m.updated_at,
-        "expires_at": m.expires_at,
-        "session_id": m.session_id,
-        "customer_id": m.customer_id,
-        "access_count": int(m.access_count),
-    }
-
-
-def _memory_from_row(r: list[Any]) -> Memory:
-    return Memory(
-        id=r[0],
-        agent_id=r[1],
-        content=r[2],
-        importance=float(r[3]),
-        tags=tuple(r[4] or ()),
-        memory_type=r[5],
-        metadata=json.loads(r[6]) if r[6] else {},
-        entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[7] or "[]")),
-        created_at=_utc(r[8]),
-        updated_at=_utc(r[9]),
-        expires_at=_utc(r[10]),
-        session_id=r[11],
-        customer_id=r[12],
-        access_count=int(r[13] or 0),
-        reinforce_count=int(r[14] or 0),
-        last_seen_at=_utc(r[15]),
-        states=tuple(r[16] or ()),
-        superseded_by=r[17],
-        kind=r[18],
-    )
-
-
 # What ``GraphStore.customers_neighbours`` follows from a customer, to the node ``n``.
 _CUSTOMER_NEIGHBOURS = {
     "order": "[:PLACED]->(n:`Order`)",
     "ticket": "[:RAISED]->(n:Ticket)",
     "session": "[:HAD_SESSION]->(n:Session)",
 }
-
-
-def _memories_by_key(rows: list[list[Any]]) -> dict[str, list[Memory]]:
-    """Rows of (key, memory columns...) -> key -> its memories in row order, each once."""
-    out: dict[str, list[Memory]] = {}
-    seen: set[tuple[str, str]] = set()
-    for r in rows:
-        if (r[0], r[1]) not in seen:
-            seen.add((r[0], r[1]))
-            out.setdefault(r[0], []).append(_memory_from_row(r[1:]))
-    return out
-
-
-def _session_from_row(r: list[Any]) -> Session:
-    return Session(
-        id=r[0],
-        agent_id=r[1],
-        started_at=_utc(r[2]),
-        customer_id=r[3],
-        ended_at=_utc(r[4]),
-        summary=r[5] or None,  # NO_TEXT
-        metadata=json.loads(r[6]) if r[6] else {},
-        memory_count=int(r[7]),
-    )
 
 
 def _customer_and_attrs_only(flt: RecallFilter) -> bool:
@@ -2150,11 +2058,6 @@ def _to_kuzu(value: Any) -> Any:
 
 def _tags_pass(flt: RecallFilter, tags: list[str] | None) -> bool:
     return not flt.tags or bool(set(flt.tags).intersection(tags or ()))
-
-
-def _mark_tickets_stale(run: Callable[..., Any], match: str, params: dict[str, Any]) -> None:
-    """Give the matched tickets (variable ``t``) a new refresh token."""
-    run(f"{match} WITH DISTINCT t SET t.refresh_token = $token", {**params, "token": uuid.uuid4().hex})
 
 
 @contextlib.contextmanager

@@ -17,14 +17,8 @@ from typing import Any
 
 import numpy as np
 from casegraph.domain.models import Entity, Memory
-from casegraph.storage.embedded.graph import (
-    _MEMORY_COLUMNS,
-    GraphStore,
-    Transaction,
-    _memory_from_row,
-    _utc,
-    node_uid,
-)
+from casegraph.storage.embedded.graph import GraphStore, Transaction
+from casegraph.storage.embedded.rows import MEMORY_COLUMNS, memory_from_row, node_uid, utc
 from casegraph.storage.embedded.vectors import VectorStore
 
 # Tickets in these states are no longer open (case-insensitive).
@@ -136,8 +130,8 @@ def dedup_neighbours(
                 states=tuple(r[5] or ()),
                 importance=float(r[6]),
                 reinforce_count=int(r[7] or 0),
-                created_at=_utc(r[8]),
-                last_seen_at=_utc(r[9]),
+                created_at=utc(r[8]),
+                last_seen_at=utc(r[9]),
             )
             for r in found
             if r[1] in embeddings  # else forgotten meanwhile
@@ -167,7 +161,7 @@ def stateful_neighbours(
         )
         for memory_id, states, created_at, key in rows:
             entry = found.setdefault(
-                memory_id, {"states": tuple(states or ()), "t": _utc(created_at), "orders": set(), "tickets": set()}
+                memory_id, {"states": tuple(states or ()), "t": utc(created_at), "orders": set(), "tickets": set()}
             )
             entry[field].add(key)
     # The subjects found above are only the overlapping ones; fetch each memory's full set
@@ -191,10 +185,10 @@ def customer_context_memories(graph: GraphStore, agent_id: str, customer_id: str
     rows = graph.read(
         "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $uid}) "
         "WHERE (m.expires_at IS NULL OR m.expires_at > $now) AND m.superseded_by IS NULL "
-        f"RETURN {_MEMORY_COLUMNS}",
+        f"RETURN {MEMORY_COLUMNS}",
         {"uid": node_uid(agent_id, customer_id), "now": now},
     )
-    return [_memory_from_row(r) for r in rows]
+    return [memory_from_row(r) for r in rows]
 
 
 def customer_ticket_activity(
@@ -218,7 +212,7 @@ def customer_ticket_activity(
     newest_current: dict[str, str] = {}
     ticket_states: dict[str, tuple[str, ...]] = {}
     for uid, memory_id, created_at, states, current in rows:  # oldest first
-        last[uid] = _utc(created_at)
+        last[uid] = utc(created_at)
         newest[uid] = memory_id
         if current:
             newest_current[uid] = memory_id

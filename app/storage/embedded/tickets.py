@@ -11,9 +11,10 @@ traversals check ``agent_id`` on every node they pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from casegraph.domain.ticket_models import (
     TICKET_STATUSES,
@@ -26,8 +27,11 @@ from casegraph.domain.ticket_models import (
     Ticket,
     TicketEvent,
 )
-from casegraph.storage.embedded.graph import GraphStore, _utc, node_uid
+from casegraph.storage.embedded.rows import node_uid, utc
 from casegraph.storage.tickets import TicketRefresh, TicketSource
+
+if TYPE_CHECKING:
+    from casegraph.storage.embedded.graph import GraphStore
 
 # Relationship tables an analyst walks (HAS_EVENT only leads to a ticket's own history).
 WALKABLE = "ABOUT|MENTIONS|IN_SESSION|PLACED|RAISED|HAD_SESSION|CONCERNS|RELATED"
@@ -49,6 +53,11 @@ _NODE_PROPS = (
     "status, subject, channel, created_at, name, content, importance, started_at, ended_at, "
     "summary, kind, key, value"
 ).split(", ")
+
+
+def mark_tickets_stale(run: Callable[..., Any], match: str, params: dict[str, Any]) -> None:
+    """Give the matched tickets (variable ``t``) a new refresh token."""
+    run(f"{match} WITH DISTINCT t SET t.refresh_token = $token", {**params, "token": uuid.uuid4().hex})
 
 
 class TicketGraph:
@@ -143,7 +152,7 @@ class TicketGraph:
         )
         out: dict[str, list[TicketEvent]] = {}
         for r in rows:
-            out.setdefault(r[0], []).append(TicketEvent(r[1], r[0], r[2], r[3], r[4], r[5], _utc(r[6])))
+            out.setdefault(r[0], []).append(TicketEvent(r[1], r[0], r[2], r[3], r[4], r[5], utc(r[6])))
         return out
 
     def customer_ticket_ids(self, agent_id: str, customer_id: str) -> list[str]:
@@ -182,7 +191,7 @@ class TicketGraph:
             "RETURN t.id, m.id, m.content, m.metadata, m.created_at, m.embedding ORDER BY m.created_at, m.id",
             self._uids(agent_id, ids),
         )
-        return [TicketSource(r[0], r[1], r[2], r[3], _utc(r[4]), r[5]) for r in rows]
+        return [TicketSource(r[0], r[1], r[2], r[3], utc(r[4]), r[5]) for r in rows]
 
     def mentioned_together(self, agent_id: str, ids: Sequence[str]) -> list[tuple[str, str]]:
         rows = self.store.read(
@@ -438,7 +447,7 @@ _KEY_COLUMNS = {
 def _ticket(r: list[Any]) -> Ticket:
     return Ticket(
         id=r[0], agent_id=r[1], status=r[2] or "open", subject=r[3], channel=r[4] or None,
-        created_at=_utc(r[5]), updated_at=_utc(r[6]),
+        created_at=utc(r[5]), updated_at=utc(r[6]),
     )
 
 
@@ -508,7 +517,7 @@ def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> Gr
         text = content if len(content) <= 60 else content[:57] + "..."
     elif label == "Session":
         props = {"startedAt": _iso(p["started_at"]), "endedAt": _iso(p["ended_at"]), "summary": p["summary"] or None}
-        started = _utc(p["started_at"])
+        started = utc(p["started_at"])
         text = f"session {started:%Y-%m-%d}" if started else "session"
     else:  # Entity
         props, text = {"kind": p["kind"], "value": p["value"]}, p["value"] or ref.key
@@ -524,5 +533,5 @@ def _edge(src: NodeRef, dst: NodeRef, label: str, weight: Any, reasons: Any) -> 
 
 
 def _iso(value: datetime | None) -> str | None:
-    value = _utc(value)
+    value = utc(value)
     return value.isoformat() if value else None
