@@ -443,8 +443,6 @@ class MemoryService:
             raise ContentTooLarge(
                 f"content has {len(content)} characters; the limit is {self.settings.max_content_chars}"
             )
-        if "\x00" in content:
-            raise InvalidInput("content must not contain NUL characters", code="INVALID_CONTENT")
         content = self.redactor.text(check_text(content, "content"))
         importance = check_importance(req.importance)
         tags = check_tags(req.tags)
