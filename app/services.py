@@ -9,6 +9,7 @@ from typing import Any
 from casegraph.domain.customer_data import CustomerDataService
 from casegraph.domain.explore import GraphExplorer
 from casegraph.domain.memory import Clock, MemoryService, utcnow
+from casegraph.domain.readers import NodeReader
 from casegraph.domain.recall import RecallService
 from casegraph.domain.tickets import TicketService
 from casegraph.embedding.embedder import Embedder, open_embedder
@@ -37,6 +38,7 @@ class Services:
     tickets: TicketService
     explorer: GraphExplorer
     customer_data: CustomerDataService
+    nodes: NodeReader
 
     @classmethod
     def open(
@@ -110,6 +112,7 @@ class Services:
             customer_data=CustomerDataService(
                 EmbeddedCustomerErasure(graph, vectors, keywords), clock, on_change=memories.notify_changed
             ),
+            nodes=NodeReader(graph, graph, graph, clock),
         )
 
     def close(self) -> None:

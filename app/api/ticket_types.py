@@ -73,7 +73,7 @@ class Ticket:
         from casegraph.api.types import Customer
 
         ids = await info.context.tickets.customers.load((self.agent_id, str(self.id)))
-        found = await info.context.customers.load_many([(self.agent_id, c) for c in ids])
+        found = await info.context.nodes.customer.load_many([(self.agent_id, c) for c in ids])
         return [Customer.from_model(c) for c in found if c is not None]
 
     @strawberry.field(description="The customer who raised it (the first, if several did).")
@@ -97,7 +97,7 @@ class Ticket:
         from casegraph.api.types import Memory
 
         ids = await info.context.tickets.memory_ids.load((self.agent_id, str(self.id)))
-        found = await info.context.tickets.memory.load_many([(self.agent_id, m) for m in ids[: max(limit, 0)]])
+        found = await info.context.nodes.memory.load_many([(self.agent_id, m) for m in ids[: max(limit, 0)]])
         return [Memory.from_model(m) for m in found if m is not None]
 
     @strawberry.field(description="Status changes, oldest first.")
@@ -268,7 +268,7 @@ class CustomerCount:
     async def customer(self, info: Info[Context, None]) -> LazyCustomer | None:
         from casegraph.api.types import Customer
 
-        found = await info.context.customers.load((self.agent_id, self.customer_id))
+        found = await info.context.nodes.customer.load((self.agent_id, self.customer_id))
         return Customer.from_model(found) if found else None
 
 

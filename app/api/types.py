@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from casegraph.api.blocking import run_blocking
 from casegraph.api.context import Context
 from casegraph.api.ticket_types import Ticket, TimelineEvent
 from casegraph.domain import models
@@ -27,19 +26,9 @@ class Order:
 
     @strawberry.field(description="The memories that mention this order.")
     async def memories(self, info: Info[Context, None]) -> list[Memory]:
-        from casegraph.storage.embedded.graph import NodeRefs
-
         info.context.require(self.agent_id)
-        services = info.context.services
-        links = await run_blocking(
-            services.graph.linked_memories, self.agent_id, NodeRefs(orders=(str(self.id),)),
-            ids_of=services.vectors.ids_of,
-        )
-        direct = [i for i, link in links.items() if link.strength >= 1.0]
-        found = await run_blocking(services.graph.get_memories, self.agent_id, direct)
-        now = services.memories.clock()
-        alive = [m for m in found.values() if m.expires_at is None or m.expires_at > now]  # TTL: never returned
-        return [Memory.from_model(m) for m in sorted(alive, key=lambda m: m.created_at)]
+        found = await info.context.nodes.order_memories.load((self.agent_id, str(self.id)))
+        return [Memory.from_model(m) for m in found]
 
 
 @strawberry.type(description="Something a customer is known by, and where it was learned.")
@@ -65,35 +54,32 @@ class Customer:
     @strawberry.field(description="This customer's memories, newest first.")
     async def memories(self, info: Info[Context, None], limit: int = 100) -> list[Memory]:
         info.context.require(self.agent_id)
-        s = info.context.services
-        found = await run_blocking(s.graph.customer_memories, self.agent_id, str(self.id), s.memories.clock())
+        found = await info.context.nodes.customer_memories.load((self.agent_id, str(self.id)))
         return [Memory.from_model(m) for m in found[: max(limit, 0)]]
 
     @strawberry.field(description="What this customer is known by (names, e-mails, phones, account handles), "
                       "learned from its memories and its id; a query naming one finds the customer.")
     async def aliases(self, info: Info[Context, None]) -> list[CustomerAlias]:
         info.context.require(self.agent_id)
-        found = await run_blocking(info.context.services.graph.customer_aliases, self.agent_id, str(self.id))
+        found = await info.context.nodes.customer_aliases.load((self.agent_id, str(self.id)))
         return [CustomerAlias(kind=a.kind, key=a.key, value=a.value, source=a.source, learned_at=a.at) for a in found]
 
     @strawberry.field
     async def orders(self, info: Info[Context, None]) -> list[Order]:
         info.context.require(self.agent_id)
-        keys = await run_blocking(info.context.services.graph.customer_orders, self.agent_id, str(self.id))
+        keys = await info.context.nodes.customer_orders.load((self.agent_id, str(self.id)))
         return [Order(id=strawberry.ID(k), agent_id=self.agent_id) for k in keys]
 
     @strawberry.field
     async def tickets(self, info: Info[Context, None]) -> list[Ticket]:
         info.context.require(self.agent_id)
-        keys = await run_blocking(info.context.services.graph.customer_tickets, self.agent_id, str(self.id))
+        keys = await info.context.nodes.customer_tickets.load((self.agent_id, str(self.id)))
         return [Ticket(id=strawberry.ID(k), agent_id=self.agent_id) for k in keys]
 
     @strawberry.field
     async def sessions(self, info: Info[Context, None]) -> list[Session]:
         info.context.require(self.agent_id)
-        found = await run_blocking(
-            info.context.services.graph.list_sessions, self.agent_id, customer_id=str(self.id), limit=1000
-        )
+        found = await info.context.nodes.customer_sessions.load((self.agent_id, str(self.id)))
         return [Session.from_model(s) for s in found]
 
     @strawberry.field(description="Memories, sessions and ticket events in time order (oldest first).")
@@ -101,9 +87,7 @@ class Customer:
         self, info: Info[Context, None], limit: int = 200, since: datetime | None = None
     ) -> list[TimelineEvent]:
         info.context.require(self.agent_id)
-        found = await run_blocking(
-            info.context.services.tickets.timeline, self.agent_id, str(self.id), limit=limit, since=since
-        )
+        found = await info.context.nodes.timeline.load((self.agent_id, str(self.id), limit, since))
         return [TimelineEvent.from_model(self.agent_id, e) for e in found]
 
 
@@ -165,7 +149,7 @@ class Memory:
         if not self.customer_id:
             return None
         info.context.require(self.agent_id)
-        found = await info.context.customers.load((self.agent_id, self.customer_id))
+        found = await info.context.nodes.customer.load((self.agent_id, self.customer_id))
         return Customer.from_model(found) if found else None
 
     @strawberry.field(description="Orders this memory mentions or is tagged with.")
@@ -208,9 +192,7 @@ class Session:
     @strawberry.field(description="Memories stored in this session, oldest first.")
     async def memories(self, info: Info[Context, None]) -> list[Memory]:
         info.context.require(self.agent_id)
-        found = await run_blocking(
-            info.context.services.memories.session_memories, str(self.id), agent_id=self.agent_id
-        )
+        found = await info.context.nodes.session_memories.load((self.agent_id, str(self.id)))
         return [Memory.from_model(m) for m in found]
 
     @strawberry.field
@@ -218,19 +200,14 @@ class Session:
         if not self.customer_id:
             return None
         info.context.require(self.agent_id)
-        found = await info.context.customers.load((self.agent_id, self.customer_id))
+        found = await info.context.nodes.customer.load((self.agent_id, self.customer_id))
         return Customer.from_model(found) if found else None
 
     @strawberry.field(description="The memory that consolidates this session (set when it ended).")
     async def summary_memory(self, info: Info[Context, None]) -> Memory | None:
-        from casegraph.storage.embedded.hygiene import summary_memory_id
-
-        graph = info.context.services.graph
-        memory_id = await run_blocking(summary_memory_id, graph, str(self.id))
-        if memory_id is None:
-            return None
-        found = await run_blocking(graph.get_memories, self.agent_id, [memory_id])
-        return Memory.from_model(found[memory_id]) if memory_id in found else None
+        info.context.require(self.agent_id)
+        found = await info.context.nodes.session_summary.load((self.agent_id, str(self.id)))
+        return Memory.from_model(found) if found else None
 
 
 @strawberry.type(description="Each signal is in [0, 1]; score is their weighted sum.")

@@ -61,6 +61,19 @@ class CustomerStore(Protocol):
         """The ids of the tickets the customer raised, sorted."""
         ...
 
+    def customers_memories(self, agent_id: str, customer_ids: Sequence[str], now: datetime) -> dict[str, list[Memory]]:
+        """Customer id -> its live memories, newest first (those with none are left out)."""
+        ...
+
+    def customers_aliases(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, list[KnownAlias]]:
+        """Customer id -> what it is known by, in the order it was learned."""
+        ...
+
+    def customers_neighbours(self, agent_id: str, customer_ids: Sequence[str], kind: str) -> dict[str, list[str]]:
+        """Customer id -> the sorted ids of its orders (``kind`` "order"), tickets ("ticket")
+        or sessions ("session")."""
+        ...
+
     def customer_session_memories(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, str]:
         """Memory id -> session id, for the memories (and summaries) of these customers'
         sessions."""

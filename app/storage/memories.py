@@ -116,6 +116,10 @@ class MemoryStore(Protocol):
         """The agent's memories among ``ids``, by id (expired ones included)."""
         ...
 
+    def orders_memories(self, agent_id: str, order_ids: Sequence[str], now: datetime) -> dict[str, list[Memory]]:
+        """Order id -> the live memories that mention it (or are tagged with it), oldest first."""
+        ...
+
     def existing_memory_ids(self, ids: Sequence[str]) -> set[str]:
         """The ids among ``ids`` that are stored, for any agent."""
         ...

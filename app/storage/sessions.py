@@ -73,6 +73,16 @@ class SessionStore(Protocol):
         oldest first."""
         ...
 
+    def sessions_live_memories(
+        self, agent_id: str, session_ids: Sequence[str], now: datetime
+    ) -> dict[str, list[Memory]]:
+        """Session id -> the agent's live memories in it, in the order they were stored."""
+        ...
+
+    def sessions_summaries(self, agent_id: str, session_ids: Sequence[str]) -> dict[str, str]:
+        """Session id -> the id of its newest summary memory, for the sessions that have one."""
+        ...
+
     def sessions_memories(self, session_ids: Sequence[str]) -> dict[str, str]:
         """Memory id -> session id, for the memories (and summaries) of these sessions."""
         ...

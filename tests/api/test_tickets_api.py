@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import httpx
 import pytest
 from casegraph.services import Services
 
+from tests.api.statements import StatementCounter
 from tests.conftest import LiveServer, make_settings
 
 AGENT = "bot"
@@ -76,31 +75,6 @@ def server(live_server_factory):
     server = live_server_factory(ticket_similarity_threshold=0.99)
     store_scenario(server)
     return server
-
-
-class StatementCounter:
-    """Counts the Cypher statements the graph store runs (its tracer hook).
-
-    Primary-key point lookups (``WHERE m.id = $id``, one per memory fetched by id) are
-    not counted: each is an index probe, cheaper than one scan of the table, and the store
-    uses them on purpose for small id lists. Everything that traverses or scans is.
-    """
-
-    def __init__(self, graph):
-        self.graph, self.count, self.lock = graph, 0, threading.Lock()
-
-    def __call__(self, query, params):
-        if "WHERE m.id = $id" in query:
-            return
-        with self.lock:
-            self.count += 1
-
-    def __enter__(self):
-        self.graph.tracer = self
-        return self
-
-    def __exit__(self, *exc):
-        self.graph.tracer = None
 
 
 def test_related_tickets_within_two_hops_with_reasons_in_one_request(shared):

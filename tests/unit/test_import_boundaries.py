@@ -42,8 +42,6 @@ DOMAIN_RECORD_MODULES = {"domain.models", "domain.ticket_models"}
 KNOWN: set[tuple[str, str, str]] = {
     ('api-import', 'api.admin', 'storage.embedded.integrity'),
     ('api-import', 'api.app', 'embedding.embedder'),
-    ('api-import', 'api.types', 'storage.embedded.graph'),
-    ('api-import', 'api.types', 'storage.embedded.hygiene'),
     ('cypher', 'domain.hygiene', 'a Cypher string'),
     ('cypher', 'ops.reembed', 'a Cypher string'),
     ('domain-import', 'domain.customer_context', 'storage.embedded.graph'),

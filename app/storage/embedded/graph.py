@@ -1872,8 +1872,8 @@ class GraphStore:
         return out
 
     def customers_neighbours(self, agent_id: str, customer_ids: Sequence[str], kind: str) -> dict[str, list[str]]:
-        """Customer id -> the ids of its orders (``kind`` "order"), tickets ("ticket") or
-        sessions ("session"); orders and tickets sorted by id, sessions unordered."""
+        """Customer id -> the sorted ids of its orders (``kind`` "order"), tickets ("ticket")
+        or sessions ("session")."""
         pattern = _CUSTOMER_NEIGHBOURS[kind]
         rows = self.by_keys(
             f"MATCH (c:Customer {{uid: $key}})-{pattern} RETURN c.id, n.id ORDER BY n.id",
