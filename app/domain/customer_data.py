@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 from casegraph.domain.memory import Clock, check_agent_id, check_customer_id
 from casegraph.domain.models import Memory, Session
 from casegraph.storage.customers import CustomerErasure, TicketHistory
+from casegraph.times import iso
 
 log = logging.getLogger("casegraph.customer_data")
 
@@ -95,7 +95,7 @@ class CustomerDataService:
                 {"kind": e.kind, "value": e.value, "key": e.key} for _, e in sorted(entities.items())
             ],
             "aliases": [
-                {"kind": a.kind, "value": a.value, "key": a.key, "source": a.source, "learnedAt": _iso(a.at)}
+                {"kind": a.kind, "value": a.value, "key": a.key, "source": a.source, "learnedAt": iso(a.at)}
                 for a in found.aliases
             ],
         }
@@ -104,21 +104,17 @@ class CustomerDataService:
 def _ticket_json(t: TicketHistory) -> dict[str, Any]:
     return {
         "id": t.id, "status": t.status, "subject": t.subject, "channel": t.channel,
-        "createdAt": _iso(t.created_at), "updatedAt": _iso(t.updated_at),
-        "events": [{"kind": e.kind, "status": e.status, "previous": e.previous, "note": e.note, "at": _iso(e.at)}
+        "createdAt": iso(t.created_at), "updatedAt": iso(t.updated_at),
+        "events": [{"kind": e.kind, "status": e.status, "previous": e.previous, "note": e.note, "at": iso(e.at)}
                    for e in t.events],
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _memory_json(m: Memory) -> dict[str, Any]:
     return {
         "id": m.id, "content": m.content, "importance": m.importance, "tags": list(m.tags),
-        "memoryType": m.memory_type, "metadata": m.metadata, "createdAt": _iso(m.created_at),
-        "updatedAt": _iso(m.updated_at), "expiresAt": _iso(m.expires_at), "sessionId": m.session_id,
+        "memoryType": m.memory_type, "metadata": m.metadata, "createdAt": iso(m.created_at),
+        "updatedAt": iso(m.updated_at), "expiresAt": iso(m.expires_at), "sessionId": m.session_id,
         "customerId": m.customer_id,
         "entities": [{"kind": e.kind, "value": e.value, "key": e.key} for e in m.entities],
     }
@@ -126,6 +122,6 @@ def _memory_json(m: Memory) -> dict[str, Any]:
 
 def _session_json(s: Session) -> dict[str, Any]:
     return {
-        "id": s.id, "customerId": s.customer_id, "startedAt": _iso(s.started_at), "endedAt": _iso(s.ended_at),
+        "id": s.id, "customerId": s.customer_id, "startedAt": iso(s.started_at), "endedAt": iso(s.ended_at),
         "summary": s.summary, "metadata": s.metadata, "memoryCount": s.memory_count,
     }

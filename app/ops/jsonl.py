@@ -28,6 +28,7 @@ from typing import Any
 
 from casegraph.domain.memory import UUID_LIKE
 from casegraph.domain.models import Memory, Session, StoreRequest
+from casegraph.times import iso
 
 # Fixed namespace for derived ids: the same input always maps to the same id.
 ID_NAMESPACE = uuid.UUID("6f0c1f0e-6a53-4c1b-9d55-6361736567f2")
@@ -193,9 +194,9 @@ def memory_line(memory: Memory, session: Session | None) -> str:
         "memoryType": memory.memory_type,
         "tags": list(memory.tags),
         "metadata": memory.metadata,
-        "createdAt": iso(memory.created_at),
-        "updatedAt": iso(memory.updated_at),
-        "expiresAt": iso(memory.expires_at),
+        "createdAt": iso(memory.created_at, zulu=True),
+        "updatedAt": iso(memory.updated_at, zulu=True),
+        "expiresAt": iso(memory.expires_at, zulu=True),
         "customerId": memory.customer_id,
         "orders": list(memory.orders),
         "tickets": list(memory.tickets),
@@ -209,15 +210,10 @@ def session_object(s: Session) -> dict[str, Any]:
     return {
         "id": s.id,
         "customerId": s.customer_id,
-        "startedAt": iso(s.started_at),
-        "endedAt": iso(s.ended_at),
+        "startedAt": iso(s.started_at, zulu=True),
+        "endedAt": iso(s.ended_at, zulu=True),
         "summary": s.summary,
         "metadata": s.metadata,
     }
 
 
-def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with a ``Z`` (microseconds only when there are any)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from casegraph.domain.models import Entity, Memory, Session
 from casegraph.storage.memories import Attrs
+from casegraph.times import utc
 
 MEMORY_COLUMNS = (
     "m.id, m.agent_id, m.content, m.importance, m.tags, m.memory_type, m.metadata, "
@@ -25,13 +25,6 @@ MEMORY_COLUMNS = (
 def node_uid(agent_id: str, key: str) -> str:
     """Primary key of a per-agent node (agent ids never contain '|')."""
     return f"{agent_id}|{key}"
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """``value`` as an aware UTC datetime (Kùzu returns naive UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # The columns behind Attrs, in its order (after the memory id).

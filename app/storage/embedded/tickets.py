@@ -29,6 +29,7 @@ from casegraph.domain.ticket_models import (
 )
 from casegraph.storage.embedded.rows import node_uid, utc
 from casegraph.storage.tickets import TicketRefresh, TicketSource
+from casegraph.times import iso
 
 if TYPE_CHECKING:
     from casegraph.storage.embedded.graph import GraphStore
@@ -505,7 +506,7 @@ def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> Gr
     ref = _ref(label, uid, id_)
     if label == "Ticket":
         props = {"status": p["status"], "subject": p["subject"], "channel": p["channel"] or None,
-                 "createdAt": _iso(p["created_at"])}
+                 "createdAt": iso(p["created_at"])}
         text = ref.key
     elif label == "Customer":
         props, text = {"name": p["name"]}, p["name"] or ref.key
@@ -513,10 +514,10 @@ def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> Gr
         props, text = {}, f"#{ref.key}"
     elif label == "Memory":
         content = p["content"] or ""
-        props = {"content": content, "createdAt": _iso(p["created_at"]), "importance": p["importance"]}
+        props = {"content": content, "createdAt": iso(p["created_at"]), "importance": p["importance"]}
         text = content if len(content) <= 60 else content[:57] + "..."
     elif label == "Session":
-        props = {"startedAt": _iso(p["started_at"]), "endedAt": _iso(p["ended_at"]), "summary": p["summary"] or None}
+        props = {"startedAt": iso(p["started_at"]), "endedAt": iso(p["ended_at"]), "summary": p["summary"] or None}
         started = utc(p["started_at"])
         text = f"session {started:%Y-%m-%d}" if started else "session"
     else:  # Entity
@@ -532,6 +533,3 @@ def _edge(src: NodeRef, dst: NodeRef, label: str, weight: Any, reasons: Any) -> 
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    value = utc(value)
-    return value.isoformat() if value else None
