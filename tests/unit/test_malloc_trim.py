@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from casegraph.ops.native_memory import FreeMemoryReleaser
+from casegraph.ops.malloc_trim import FreeMemoryReleaser
 
 from tests.clock import FakeClock
 
