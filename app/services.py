@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.datadir import check_vector_space
 from casegraph.storage.embedded.erasure import EmbeddedCustomerErasure
 from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.embedded.integrity import vector_report
 from casegraph.storage.embedded.keywords import KeywordIndex, document_text
 from casegraph.storage.embedded.tickets import TicketGraph
 from casegraph.storage.embedded.vectors import VectorStore
@@ -48,13 +50,17 @@ class Services:
         embedder: Embedder | None = None,
         extractor: Any | None = None,
         clock: Clock = utcnow,
+        wrap_embedder: Callable[[Embedder], Embedder] | None = None,
     ) -> Services:
-        """Open the data directory: models, graph (migrated), vectors and keywords (reconciled)."""
+        """Open the data directory: models, graph (migrated), vectors and keywords (reconciled).
+
+        ``wrap_embedder`` wraps the embedder this opens (the app's metrics count its calls)."""
         from casegraph.extractors import EntityExtractor
 
-        embedder = embedder or open_embedder(
-            settings.embedding_model, settings.embedding_runtime, settings.model_cache_path
-        )
+        if embedder is None:
+            embedder = open_embedder(settings.embedding_model, settings.embedding_runtime, settings.model_cache_path)
+            if wrap_embedder is not None:
+                embedder = wrap_embedder(embedder)
         extractor = extractor or EntityExtractor(settings.spacy_model)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         graph = GraphStore(
@@ -114,6 +120,10 @@ class Services:
             ),
             nodes=NodeReader(graph, graph, graph, clock),
         )
+
+    def vector_report(self) -> dict[str, Any]:
+        """Does each agent's vector index hold exactly its memories? (``integrity.vector_report``)"""
+        return vector_report(self.graph, self.vectors)
 
     def close(self) -> None:
         try:

@@ -21,7 +21,6 @@ from casegraph.api.blocking import run_blocking
 from casegraph.api.scope import mark
 from casegraph.errors import CaseGraphError, Forbidden
 from casegraph.ops import backup
-from casegraph.storage.embedded.integrity import vector_report
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -83,7 +82,7 @@ def admin_routes(services_ref: dict[str, Any]) -> list[Route]:
         if refused is not None:
             return refused
         services = services_ref["services"]
-        report = await run_blocking(vector_report, services.graph, services.vectors)
+        report = await run_blocking(services.vector_report)
         return JSONResponse(report)
 
     return [

@@ -20,7 +20,6 @@ from casegraph.api.observability import HttpObservability, graphql_metrics, metr
 from casegraph.api.playground import ASSETS_DIR, playground_html
 from casegraph.api.schema import build_schema
 from casegraph.api.scope import mark, refuse_unguarded
-from casegraph.embedding.embedder import open_embedder
 from casegraph.ops.keys import KeyStore
 from casegraph.ops.metrics import Metrics
 from casegraph.ops.settings import Settings
@@ -84,10 +83,7 @@ def create_app(
     metrics.watch(lambda: ref.get("services"))
 
     def open_services() -> Services:
-        embedder = metrics.instrument(
-            open_embedder(settings.embedding_model, settings.embedding_runtime, settings.model_cache_path)
-        )
-        return Services.open(settings, embedder=embedder)
+        return Services.open(settings, wrap_embedder=metrics.instrument)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -28,8 +28,7 @@ from casegraph.api.types import (
     Session,
     StoreMemoryInput,
 )
-from casegraph.domain.memory import check_agent_id, check_customer_id
-from casegraph.errors import CustomerNotFound, InvalidInput
+from casegraph.errors import InvalidInput
 from casegraph.ops.settings import Settings
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -103,12 +102,7 @@ class Query(TicketQuery):
 
     @strawberry.field(extensions=[Scope(Role.READ)])
     async def customer(self, info: Info[Context, None], agent_id: str, id: str) -> Customer:
-        check_agent_id(agent_id)
-        customer_id = check_customer_id(id)
-        found = await run_blocking(info.context.services.graph.get_customer, agent_id, customer_id)
-        if found is None:
-            raise CustomerNotFound(f"customer {id!r} does not exist")
-        return Customer.from_model(found)
+        return Customer.from_model(await run_blocking(info.context.services.nodes.customer, agent_id, id))
 
     @strawberry.field(
         description="Everything stored about one customer, as JSON (a subject-access request). Admin keys only.",
