@@ -151,6 +151,11 @@ class SentenceTransformerEmbedder:
         self._traced = self._one_text_trace() if trace_queries else None
 
     @property
+    def threads(self) -> int:
+        """Threads a batch runs on (a single query runs on ``query_threads``)."""
+        return self._threads
+
+    @property
     def traced(self) -> bool:
         """True when single texts run through the TorchScript trace."""
         return self._traced is not None

@@ -23,12 +23,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from casegraph.domain.memory import UUID_LIKE
 from casegraph.domain.models import Memory, Session, StoreRequest
-from casegraph.times import iso
+from casegraph.times import iso, utc
 
 # Fixed namespace for derived ids: the same input always maps to the same id.
 ID_NAMESPACE = uuid.UUID("6f0c1f0e-6a53-4c1b-9d55-6361736567f2")
@@ -180,7 +180,7 @@ def _opt_date(obj: dict[str, Any], key: str, name: str | None = None) -> datetim
     except ValueError as exc:
         raise LineError(f"{name or key} {value!r} is not an ISO 8601 date-time", "INVALID_DATE") from exc
     # A date-time without an offset is taken as UTC (as the GraphQL API does).
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return utc(parsed)
 
 
 # -- export ------------------------------------------------------------------------

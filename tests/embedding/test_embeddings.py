@@ -43,9 +43,9 @@ def test_a_query_runs_on_one_thread_and_a_batch_on_every_core_each_in_its_own_th
     worker = threading.Thread(target=query_side)
     worker.start()
     worker.join()
-    assert seen == {"after query": 1, "after batch": embedder._threads}
+    assert seen == {"after query": 1, "after batch": embedder.threads}
     # Another thread's query left this thread's count alone.
-    assert mine == embedder._threads and torch.get_num_threads() == mine
+    assert mine == embedder.threads and torch.get_num_threads() == mine
 
 
 def test_a_single_query_runs_through_the_trace_and_gives_the_eager_vector(embedder):

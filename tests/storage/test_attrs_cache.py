@@ -132,10 +132,16 @@ def assert_cache_is_exact(s: Services, *, complete: bool = True) -> None:
     stored = graph_attrs(s)
     for agent in {a for a, _ in stored}:
         ids = [i for a, i in stored if a == agent]
-        found, missing = s.graph._attrs_cache.get(agent, ids)
+        found = s.graph.cached_attrs(agent, ids)
         assert {i: stored[(agent, i)] for i in found} == found
         if complete:
-            assert missing == []
+            assert set(found) == set(ids)
+
+
+def cached(s: Services) -> int:
+    """How many stored memories the attribute cache holds."""
+    stored = graph_attrs(s)
+    return sum(len(s.graph.cached_attrs(a, [i for b, i in stored if b == a])) for a in {a for a, _ in stored})
 
 
 def store(s: Services, content: str, days_ago: float = 0, **fields):
@@ -184,9 +190,9 @@ def test_every_write_leaves_the_cache_equal_to_the_graph(svc):
     # A write that does not report what it changed clears the cache; lookups refill it.
     with svc.graph.transaction() as run:
         run("MATCH (m:Memory) SET m.importance = 0.25")
-    assert len(svc.graph._attrs_cache) == 0
+    assert cached(svc) == 0
     svc.recall.recall(BOT, "delivery slot", 5)
-    assert len(svc.graph._attrs_cache) > 0
+    assert cached(svc) > 0
     assert_cache_is_exact(svc, complete=False)
 
 
@@ -199,17 +205,16 @@ def test_recall_ranks_from_the_cache_without_lookups_and_it_is_rebuilt_on_open(e
                          importance=0.1 + n / 100, created_at=now - timedelta(hours=n))
             for n in range(40)
         ])
-        looked_up: list[int] = []
-        lookups = svc.graph._point_lookups
+        looked_up: list[str] = []
 
-        def counting(ids, query, agent_id):
+        def counting(query, params):
             if query.endswith(f"RETURN m.id, {ATTR_COLUMNS}"):  # not the answers' full rows
-                looked_up.append(len(ids))
-            return lookups(ids, query, agent_id)
+                looked_up.append(query)
 
-        svc.graph._point_lookups = counting
+        svc.graph.tracer = counting
         hits = svc.recall.recall(BOT, "refund question", 5)
-        assert len(hits) == 5 and sum(looked_up) == 0
+        svc.graph.tracer = None
+        assert len(hits) == 5 and looked_up == []
         # The same answer as ranking every candidate from its full row.
         candidates, _, now = svc.recall.gather(BOT, "refund question", 5)
         ranked = rank(candidates, now=now, config=svc.recall.default_config(), top_k=5)
@@ -218,7 +223,7 @@ def test_recall_ranks_from_the_cache_without_lookups_and_it_is_rebuilt_on_open(e
         svc.close()
     reopened = Services.open(make_settings(tmp_path / "data"), embedder=embedder, extractor=extractor)
     try:
-        assert len(reopened.graph._attrs_cache) == 40
+        assert cached(reopened) == 40
         assert_cache_is_exact(reopened)
     finally:
         reopened.close()
