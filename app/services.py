@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from casegraph.domain.customer_context import CustomerContextService
 from casegraph.domain.customer_data import CustomerDataService
 from casegraph.domain.explore import GraphExplorer
 from casegraph.domain.memory import Clock, MemoryService, utcnow
@@ -19,6 +20,7 @@ from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.datadir import check_vector_space
 from casegraph.storage.embedded.erasure import EmbeddedCustomerErasure
 from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.embedded.hygiene import EmbeddedHygiene
 from casegraph.storage.embedded.integrity import vector_report
 from casegraph.storage.embedded.keywords import KeywordIndex, document_text
 from casegraph.storage.embedded.tickets import TicketGraph
@@ -41,6 +43,7 @@ class Services:
     explorer: GraphExplorer
     customer_data: CustomerDataService
     nodes: NodeReader
+    customer_context: CustomerContextService
 
     @classmethod
     def open(
@@ -89,7 +92,10 @@ class Services:
             settings.data_dir, graph.schema_version, report.agents, report.added, report.removed,
             kw_report.added, kw_report.removed,
         )
-        memories = MemoryService(settings, graph, vectors, embedder, extractor, clock, keywords=keywords)
+        hygiene = EmbeddedHygiene(graph, vectors)
+        memories = MemoryService(
+            settings, graph, vectors, embedder, extractor, clock, keywords=keywords, hygiene=hygiene
+        )
         ticket_graph = TicketGraph(graph)
         tickets = TicketService(settings, graph, ticket_graph, vectors, clock)
         memories.listeners.append(tickets.refresh)
@@ -119,6 +125,7 @@ class Services:
                 EmbeddedCustomerErasure(graph, vectors, keywords), clock, on_change=memories.notify_changed
             ),
             nodes=NodeReader(graph, graph, graph, clock),
+            customer_context=CustomerContextService(settings, graph, graph, hygiene, clock),
         )
 
     def vector_report(self) -> dict[str, Any]:

@@ -68,12 +68,7 @@ class Query(TicketQuery):
     async def customer_context(
         self, info: Info[Context, None], agent_id: str, customer_id: str, limit: int = 10
     ) -> CustomerContext:
-        from casegraph.domain.customer_context import customer_context
-
-        s = info.context.services
-        found = await run_blocking(
-            customer_context, s.graph, s.settings, s.memories.clock(), agent_id, customer_id, limit
-        )
+        found = await run_blocking(info.context.services.customer_context.customer_context, agent_id, customer_id, limit)
         return CustomerContext.from_model(found)
 
     @strawberry.field(extensions=[Scope(Role.READ)])

@@ -11,15 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from casegraph.domain.memory import check_agent_id, check_customer_id
+from casegraph.domain.memory import Clock, check_agent_id, check_customer_id
 from casegraph.domain.models import Customer, Memory, RecallHit
 from casegraph.domain.ranking import Candidate, RecallConfig, rank
 from casegraph.domain.states import topics
 from casegraph.errors import CustomerNotFound, InvalidInput
 from casegraph.ops.settings import Settings
-from casegraph.storage.embedded import hygiene as hs
-from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.customers import CustomerStore
+from casegraph.storage.hygiene import CustomerContextStore, TicketActivity
+from casegraph.storage.memories import MemoryStore
 
+# Tickets in these states are no longer open (case-insensitive).
+CLOSED_TICKET_STATES = ("resolved", "closed")
 # Weights of the context ranking: no query, so only the priors count.
 CONTEXT_CONFIG = RecallConfig(
     name="context", semantic_weight=0.0, keyword_weight=0.0, graph_weight=0.0,
@@ -42,56 +45,78 @@ class CustomerContext:
     open_tickets: tuple[OpenTicket, ...]
 
 
-def customer_context(
-    graph: GraphStore, settings: Settings, now: datetime, agent_id: str, customer_id: str, limit: int = 10
-) -> CustomerContext:
-    """The customer's most important and most recent memories, and their open tickets."""
-    check_agent_id(agent_id)
-    cid = check_customer_id(customer_id)
-    if not isinstance(limit, int) or not 1 <= limit <= settings.max_top_k:
-        raise InvalidInput(f"limit must be between 1 and {settings.max_top_k}, got {limit!r}", code="INVALID_LIMIT")
-    customer = graph.get_customer(agent_id, cid or "")
-    if customer is None:
-        raise CustomerNotFound(f"customer {customer_id!r} does not exist")
+class CustomerContextService:
+    """customerContext: reads customers, memories and the customer's ticket activity."""
 
-    tickets = [t for t in hs.customer_ticket_activity(graph, agent_id, customer.id, now) if _is_open(t)]
-    tickets.sort(key=lambda t: (t.last_activity_at is None, -(t.last_activity_at or now).timestamp(), t.id))
-    open_ids = {t.id for t in tickets}
+    def __init__(
+        self,
+        settings: Settings,
+        customers: CustomerStore,
+        memories: MemoryStore,
+        context: CustomerContextStore,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.customers = customers
+        self.memories = memories
+        self.store = context
+        self.clock = clock
 
-    memories = {m.id: m for m in hs.customer_context_memories(graph, agent_id, customer.id, now)}
-    config = CONTEXT_CONFIG.with_half_life(settings.recency_half_life_days)
-    candidates = [
-        Candidate(
-            memory_id=m.id, semantic=0.0, keyword_bm25=0.0, graph=0.0, importance=m.importance,
-            created_at=m.last_seen_at or m.created_at, is_summary=m.kind == "summary",
+    def customer_context(
+        self, agent_id: str, customer_id: str, limit: int = 10, *, now: datetime | None = None
+    ) -> CustomerContext:
+        """The customer's most important and most recent memories, and their open tickets
+        (at ``now``, the service clock by default)."""
+        settings = self.settings
+        now = now or self.clock()
+        check_agent_id(agent_id)
+        cid = check_customer_id(customer_id)
+        if not isinstance(limit, int) or not 1 <= limit <= settings.max_top_k:
+            raise InvalidInput(
+                f"limit must be between 1 and {settings.max_top_k}, got {limit!r}", code="INVALID_LIMIT"
+            )
+        customer = self.customers.get_customer(agent_id, cid or "")
+        if customer is None:
+            raise CustomerNotFound(f"customer {customer_id!r} does not exist")
+
+        tickets = [t for t in self.store.customer_ticket_activity(agent_id, customer.id, now) if _is_open(t)]
+        tickets.sort(key=lambda t: (t.last_activity_at is None, -(t.last_activity_at or now).timestamp(), t.id))
+        open_ids = {t.id for t in tickets}
+
+        memories = {m.id: m for m in self.store.customer_context_memories(agent_id, customer.id, now)}
+        config = CONTEXT_CONFIG.with_half_life(settings.recency_half_life_days)
+        candidates = [
+            Candidate(
+                memory_id=m.id, semantic=0.0, keyword_bm25=0.0, graph=0.0, importance=m.importance,
+                created_at=m.last_seen_at or m.created_at, is_summary=m.kind == "summary",
+            )
+            for m in memories.values()
+        ]
+        ranked = rank(candidates, now=now, config=config, top_k=limit)
+        hits = []
+        for r in ranked:
+            m = memories[r.memory_id]
+            why = [*r.why, *(f"about open ticket {t}" for t in m.tickets if t in open_ids)]
+            hits.append(RecallHit(m, r.score, r.signals, tuple(why)))
+
+        latest_ids = [t.latest_memory_id for t in tickets if t.latest_memory_id]
+        latest = self.memories.get_memories(agent_id, latest_ids) if latest_ids else {}
+        open_tickets = tuple(
+            OpenTicket(
+                id=t.id,
+                status=_status(t),
+                last_activity_at=t.last_activity_at,
+                latest=latest.get(t.latest_memory_id or ""),
+            )
+            for t in tickets
         )
-        for m in memories.values()
-    ]
-    ranked = rank(candidates, now=now, config=config, top_k=limit)
-    hits = []
-    for r in ranked:
-        m = memories[r.memory_id]
-        why = [*r.why, *(f"about open ticket {t}" for t in m.tickets if t in open_ids)]
-        hits.append(RecallHit(m, r.score, r.signals, tuple(why)))
-
-    latest_ids = [t.latest_memory_id for t in tickets if t.latest_memory_id]
-    latest = graph.get_memories(agent_id, latest_ids) if latest_ids else {}
-    open_tickets = tuple(
-        OpenTicket(
-            id=t.id,
-            status=_status(t),
-            last_activity_at=t.last_activity_at,
-            latest=latest.get(t.latest_memory_id or ""),
-        )
-        for t in tickets
-    )
-    return CustomerContext(customer=customer, memories=tuple(hits), open_tickets=open_tickets)
+        return CustomerContext(customer=customer, memories=tuple(hits), open_tickets=open_tickets)
 
 
-def _status(t: hs.TicketActivity) -> str:
+def _status(t: TicketActivity) -> str:
     stated = topics(t.latest_states).get("ticket")
     return stated or (t.status or "open").lower()
 
 
-def _is_open(t: hs.TicketActivity) -> bool:
-    return _status(t) not in hs.CLOSED_TICKET_STATES and (t.status or "").lower() not in hs.CLOSED_TICKET_STATES
+def _is_open(t: TicketActivity) -> bool:
+    return _status(t) not in CLOSED_TICKET_STATES and (t.status or "").lower() not in CLOSED_TICKET_STATES

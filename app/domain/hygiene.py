@@ -18,7 +18,8 @@
   order, so importing history out of order still marks the older statement. Forgetting
   (or sweeping) the newer memory makes the older one current again.
 
-The plan is applied inside the same transaction as the new memories (hygiene_store).
+The plan is written inside the same transaction as the new memories (``HygienePlanner.write``
+hands the write path's open transaction to the store).
 Two concurrent stores of the same fact may both be created: dedup is best effort.
 """
 
@@ -33,9 +34,7 @@ import numpy as np
 from casegraph.domain import threads
 from casegraph.domain.models import Entity, Memory
 from casegraph.domain.states import TICKET_TOPICS, extract_states, supersedes
-from casegraph.storage.embedded import hygiene as hs
-from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage import hygiene as hs
 from casegraph.storage.memories import MemoryRecord, Transaction
 
 # Entity kinds whose values must agree for two memories to be duplicates.
@@ -58,7 +57,8 @@ class HygieneConfig:
 
 @dataclass
 class HygienePlan:
-    """What a store does besides creating memories; applied in the same transaction."""
+    """What a store does besides creating memories; written in the same transaction
+    (``HygienePlanner.write``)."""
 
     fresh: list[MemoryRecord]
     # index of a request in the batch -> id of the memory it reinforced instead
@@ -66,11 +66,6 @@ class HygienePlan:
     reinforcements: list[hs.Reinforcement] = field(default_factory=list)
     supersessions: list[hs.Supersession] = field(default_factory=list)
     states: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def apply(self, run: Transaction, now: datetime) -> None:
-        hs.write_states(run, self.states)
-        hs.write_reinforcements(run, self.reinforcements, now)
-        hs.write_supersessions(run, self.supersessions)
 
 
 def identity(content: str, entities: Sequence[Entity]) -> tuple[str, ...]:
@@ -116,11 +111,15 @@ class _Item:
 
 
 class HygienePlanner:
-    def __init__(self, graph: GraphStore, config: HygieneConfig, vectors: VectorStore | None = None) -> None:
-        self.graph = graph
+    """Plans a batch's hygiene from what ``store`` holds, and writes the plan through it."""
+
+    def __init__(self, store: hs.HygieneStore, config: HygieneConfig) -> None:
+        self.store = store
         self.config = config
-        # Where existing memories' embeddings are read from (the graph when None).
-        self.vectors = vectors
+
+    def write(self, plan: HygienePlan, tx: Transaction, now: datetime) -> None:
+        """Write the plan inside the write path's open transaction ``tx``."""
+        self.store.write_hygiene(tx, plan.states, plan.reinforcements, plan.supersessions, now)
 
     def plan(self, records: Sequence[MemoryRecord], now: datetime) -> HygienePlan:
         records = [self._with_states(r) for r in records]
@@ -189,7 +188,7 @@ class HygienePlanner:
                 customers.setdefault(r.memory.agent_id, {})[r.memory.customer_id] = None
         out: dict[tuple[str, str], list[hs.Neighbour]] = {}
         for agent_id, ids in customers.items():
-            found = hs.dedup_neighbours(self.graph, self.vectors, agent_id, list(ids), now)
+            found = self.store.dedup_neighbours(agent_id, list(ids), now)
             out.update(((agent_id, c), n) for c, n in found.items())
         return out
 
@@ -220,11 +219,7 @@ class HygienePlanner:
         if not match.existing:
             return match.session_id == m.session_id
         if match.id not in sessions:
-            rows = self.graph.read_prepared(
-                "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.session_id",
-                {"id": match.id, "a": m.agent_id},
-            )
-            sessions[match.id] = rows[0][0] if rows else None
+            sessions[match.id] = self.store.memory_session(m.agent_id, match.id)
         return sessions[match.id] == m.session_id
 
     def _reinforce(self, target: _Item, dup: _Item) -> None:
@@ -263,7 +258,7 @@ class HygienePlanner:
             tickets = sorted({t for r in recs for t in r.tickets})
             pool = [
                 _Stated(s.id, s.states, s.created_at, s.orders, s.tickets)
-                for s in hs.stateful_neighbours(self.graph, agent_id, orders, tickets, now)
+                for s in self.store.stateful_neighbours(agent_id, orders, tickets, now)
             ]
             pool += [
                 _Stated(r.memory.id, r.memory.states, r.memory.created_at, frozenset(r.orders),

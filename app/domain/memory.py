@@ -55,10 +55,10 @@ from casegraph.extractors import (
     weak_identifiers,
 )
 from casegraph.ops.settings import Settings
-from casegraph.storage.embedded import hygiene as hs
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.keywords import KeywordIndex, document_text
 from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.hygiene import HygieneStore
 from casegraph.storage.memories import MemoryRecord
 from casegraph.storage.search import NodeRefs
 
@@ -190,6 +190,7 @@ class MemoryService:
         clock: Clock = utcnow,
         *,
         keywords: KeywordIndex,
+        hygiene: HygieneStore,
     ) -> None:
         self.settings = settings
         self.graph = graph
@@ -205,8 +206,9 @@ class MemoryService:
         self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
             self._commit, prepare=self._records, max_items=settings.max_batch_size
         )
+        self.hygiene_store = hygiene
         self.hygiene = HygienePlanner(
-            graph, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost), vectors
+            hygiene, HygieneConfig(settings.dedup_threshold, settings.dedup_importance_boost)
         )
         self._ending = threading.Lock()
         # Called after every committed change (stores, forgets, sweeps): the ticket
@@ -279,7 +281,7 @@ class MemoryService:
         learns = [(r.memory.agent_id, r.memory.session_id, r.learns_customer)
                   for r in records if r.learns_customer and r.memory.session_id]
         self.graph.write_memories(
-            plan.fresh, sessions=new_sessions, after=lambda run: plan.apply(run, now), learns=learns
+            plan.fresh, sessions=new_sessions, after=lambda tx: self.hygiene.write(plan, tx, now), learns=learns
         )
         self._index(plan.fresh)
         self.notify_changed()
@@ -737,7 +739,7 @@ class MemoryService:
         else:
             text = record.memory.content
             self.graph.write_memories(
-                [record], after=lambda run: hs.write_summary(run, record.memory.id, session_id, ended_at, text)
+                [record], after=lambda tx: self.hygiene_store.write_summary(tx, record.memory.id, session_id, ended_at, text)
             )
             self._index([record])
             self.notify_changed()
@@ -749,7 +751,7 @@ class MemoryService:
         """The summary memory of a session about to end, or None when there is nothing to say."""
         memories = self.graph.session_memories(session.id, ended_at)
         if summary is None:
-            embeddings = hs.session_embeddings(self.graph, session.id, [m.id for m in memories])
+            embeddings = self.hygiene_store.session_embeddings(session.id, [m.id for m in memories])
             found = consolidation.summarise(memories, embeddings)
             if found is None:
                 return None

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from casegraph.domain.customer_context import customer_context
 from casegraph.domain.models import RecallFilter, StoreRequest
 from casegraph.domain.ranking import PRESETS, total
 from casegraph.errors import CustomerNotFound, InvalidInput, MemoryNotFound, SessionEnded
@@ -223,7 +222,7 @@ def test_expired_memories_are_never_returned_and_the_sweep_removes_them_everywhe
     assert temp.id not in ids(svc.recall.recall(BOT, "Jane Doe espresso", 5, RecallFilter(customer_id="jane-doe")))
     with pytest.raises(MemoryNotFound):
         svc.memories.get(BOT, temp.id)
-    assert temp.id not in ids(customer_context(svc.graph, svc.settings, clock(), BOT, "jane-doe").memories)
+    assert temp.id not in ids(svc.customer_context.customer_context(BOT, "jane-doe").memories)
 
     assert svc.memories.sweep_expired() == 1
     assert svc.graph.count_memories() == 1 and svc.vectors.count(BOT) == 1
@@ -242,7 +241,7 @@ def test_customer_context_ranks_important_and_recent_memories_and_lists_open_tic
     store(svc, "Ticket T-2 resolved: new jar delivered.", days_ago=30, importance=0.6, tags=("customer:jane-doe", "ticket:T-2"))
     store(svc, "Someone else entirely.", tags=("customer:john-doe",), importance=1.0)
 
-    ctx = customer_context(svc.graph, svc.settings, NOW, BOT, "Jane Doe", limit=3)
+    ctx = svc.customer_context.customer_context(BOT, "Jane Doe", limit=3, now=NOW)
     assert ctx.customer.id == "jane-doe"
     assert [t.id for t in ctx.open_tickets] == ["T-1"] and ctx.open_tickets[0].status == "open"
     assert ctx.open_tickets[0].latest.content == "Kettle from order #48213 arrived cracked."
@@ -251,12 +250,12 @@ def test_customer_context_ranks_important_and_recent_memories_and_lists_open_tic
     assert all(h.memory.customer_id == "jane-doe" for h in ctx.memories)
     first = ctx.memories[0]
     assert first.signals.semantic == 0 and first.score == pytest.approx(0.5 * first.signals.importance + 0.5 * first.signals.recency)
-    kettle = customer_context(svc.graph, svc.settings, NOW, BOT, "jane-doe", limit=10).memories
+    kettle = svc.customer_context.customer_context(BOT, "jane-doe", limit=10, now=NOW).memories
     assert any("about open ticket T-1" in h.why for h in kettle)
     with pytest.raises(CustomerNotFound):
-        customer_context(svc.graph, svc.settings, NOW, BOT, "nobody")
+        svc.customer_context.customer_context(BOT, "nobody", now=NOW)
     with pytest.raises(InvalidInput) as bad:
-        customer_context(svc.graph, svc.settings, NOW, BOT, "jane-doe", limit=0)
+        svc.customer_context.customer_context(BOT, "jane-doe", limit=0, now=NOW)
     assert bad.value.code == "INVALID_LIMIT"
 
 

@@ -40,17 +40,10 @@ DOMAIN_RECORD_MODULES = {"domain.models", "domain.ticket_models"}
 
 # Violations still in the tree: (rule, module, what it reaches). Shrinks to empty.
 KNOWN: set[tuple[str, str, str]] = {
-    ('cypher', 'domain.hygiene', 'a Cypher string'),
     ('cypher', 'ops.reembed', 'a Cypher string'),
-    ('domain-import', 'domain.customer_context', 'storage.embedded.graph'),
-    ('domain-import', 'domain.customer_context', 'storage.embedded.hygiene'),
     ('domain-import', 'domain.explore', 'storage.embedded.tickets'),
-    ('domain-import', 'domain.hygiene', 'storage.embedded.graph'),
-    ('domain-import', 'domain.hygiene', 'storage.embedded.hygiene'),
-    ('domain-import', 'domain.hygiene', 'storage.embedded.vectors'),
     ('domain-import', 'domain.memory', 'embedding.embedder'),
     ('domain-import', 'domain.memory', 'storage.embedded.graph'),
-    ('domain-import', 'domain.memory', 'storage.embedded.hygiene'),
     ('domain-import', 'domain.memory', 'storage.embedded.keywords'),
     ('domain-import', 'domain.memory', 'storage.embedded.vectors'),
     ('domain-import', 'domain.recall', 'embedding.embedder'),

@@ -1,17 +1,17 @@
 """The Cypher behind memory hygiene, customer context and session summaries.
 
-Kept apart from ``graph.py`` (which owns the connection and the core schema) so the
-hygiene features read as one unit. Nothing here imports kuzu: reads go through
-``GraphStore.read`` and writes run inside a ``GraphStore`` transaction (the ``run``
-callable), so they commit together with the memories they belong to. All Cypher is
-parameterised.
+``EmbeddedHygiene`` implements the ``HygieneStore`` and ``CustomerContextStore`` protocols
+(app/storage/hygiene.py) on the graph and the vector index. Kept apart from ``graph.py``
+(which owns the connection and the core schema) so the hygiene features read as one unit.
+Nothing here imports kuzu: reads go through ``GraphStore.read`` and writes run inside a
+``GraphStore`` transaction (the ``run`` callable), so they commit together with the
+memories they belong to. All Cypher is parameterised.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,60 +20,14 @@ from casegraph.domain.models import Entity, Memory
 from casegraph.storage.embedded.graph import GraphStore, Transaction
 from casegraph.storage.embedded.rows import MEMORY_COLUMNS, memory_from_row, node_uid, utc
 from casegraph.storage.embedded.vectors import VectorStore
-
-# Tickets in these states are no longer open (case-insensitive).
-CLOSED_TICKET_STATES = ("resolved", "closed")
-
-
-@dataclass(frozen=True, slots=True)
-class Neighbour:
-    """An existing memory a new store may duplicate."""
-
-    id: str
-    content: str
-    embedding: np.ndarray
-    memory_type: str
-    entities: tuple[Entity, ...]
-    states: tuple[str, ...]
-    importance: float
-    reinforce_count: int
-    created_at: datetime
-    last_seen_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class StatefulMemory:
-    """An existing, current memory that states something about orders or tickets."""
-
-    id: str
-    states: tuple[str, ...]
-    created_at: datetime
-    orders: frozenset[str]
-    tickets: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Reinforcement:
-    memory_id: str
-    importance: float
-    last_seen_at: datetime
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Supersession:
-    older_id: str
-    newer_id: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TicketActivity:
-    id: str
-    status: str | None
-    last_activity_at: datetime | None
-    latest_states: tuple[str, ...]
-    latest_memory_id: str | None
+from casegraph.storage.hygiene import (
+    Neighbour,
+    Reinforcement,
+    StatefulMemory,
+    Supersession,
+    TicketActivity,
+)
+from casegraph.storage.memories import Transaction as WriteTransaction
 
 
 # -- reads -------------------------------------------------------------------------
@@ -286,3 +240,63 @@ def write_summary(run: Transaction, memory_id: str, session_id: str, ended_at: d
         "MATCH (s:Session {id: $s}) SET s.ended_at = $t, s.summary = $sum",
         {"s": session_id, "t": ended_at, "sum": summary},
     )
+
+
+class EmbeddedHygiene:
+    """``HygieneStore`` and ``CustomerContextStore`` on the graph (and, for embeddings, the
+    vector index; the graph's when None)."""
+
+    def __init__(self, graph: GraphStore, vectors: VectorStore | None = None) -> None:
+        self.graph = graph
+        self.vectors = vectors
+
+    def dedup_neighbours(
+        self, agent_id: str, customer_ids: Sequence[str], now: datetime, limit: int = 2000
+    ) -> dict[str, list[Neighbour]]:
+        return dedup_neighbours(self.graph, self.vectors, agent_id, customer_ids, now, limit)
+
+    def stateful_neighbours(
+        self, agent_id: str, orders: Sequence[str], tickets: Sequence[str], now: datetime
+    ) -> list[StatefulMemory]:
+        return stateful_neighbours(self.graph, agent_id, orders, tickets, now)
+
+    def memory_session(self, agent_id: str, memory_id: str) -> str | None:
+        rows = self.graph.read_prepared(
+            "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.session_id",
+            {"id": memory_id, "a": agent_id},
+        )
+        return rows[0][0] if rows else None
+
+    def session_embeddings(self, session_id: str, ids: Sequence[str]) -> np.ndarray:
+        return session_embeddings(self.graph, session_id, ids)
+
+    def write_hygiene(
+        self,
+        tx: WriteTransaction,
+        states: dict[str, tuple[str, ...]],
+        reinforcements: Sequence[Reinforcement],
+        supersessions: Sequence[Supersession],
+        now: datetime,
+    ) -> None:
+        run = _ours(tx)
+        write_states(run, states)
+        write_reinforcements(run, reinforcements, now)
+        write_supersessions(run, supersessions)
+
+    def write_summary(
+        self, tx: WriteTransaction, memory_id: str, session_id: str, ended_at: datetime, summary: str
+    ) -> None:
+        write_summary(_ours(tx), memory_id, session_id, ended_at, summary)
+
+    def customer_context_memories(self, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
+        return customer_context_memories(self.graph, agent_id, customer_id, now)
+
+    def customer_ticket_activity(self, agent_id: str, customer_id: str, now: datetime) -> list[TicketActivity]:
+        return customer_ticket_activity(self.graph, agent_id, customer_id, now)
+
+
+def _ours(tx: WriteTransaction) -> Transaction:
+    """The open transaction the write path handed on is this engine's own."""
+    if not isinstance(tx, Transaction):
+        raise TypeError(f"not a transaction of the embedded graph store: {type(tx).__name__}")
+    return tx
