@@ -238,7 +238,7 @@ def test_writers_beyond_the_limit_are_committed_and_closed(tmp_path):
     try:
         for n in range(5):
             kw.add(f"agent-{n}", [(f"m{n}", f"kettle number{n}")])
-        assert len(kw._writers) == 2
+        assert kw.open_writers == 2
         for n in range(5):
             assert ids(kw.search(f"agent-{n}", f"number{n}", 10)) == [f"m{n}"]
     finally:
@@ -287,7 +287,7 @@ def test_a_search_scores_uncommitted_writes_without_committing_them(unflushed):
     unflushed.flush()
     unflushed.add("bot", [("new1", "printer jams again and again"), ("new2", "the printer is fine")])
     before_commit = unflushed.search("bot", "printer jams", 10)
-    assert unflushed._agents["bot"].dirty  # the search did not commit
+    assert unflushed.uncommitted("bot")  # the search did not commit
     unflushed.flush()
     after_commit = unflushed.search("bot", "printer jams", 10)
     assert set(ids(before_commit)) == set(ids(after_commit)) == {"old1", "new1", "new2"}
@@ -313,7 +313,7 @@ def test_a_bulk_load_past_the_scan_limit_is_committed_by_the_search(unflushed, m
     monkeypatch.setattr(casegraph.storage.embedded.keywords, "_PENDING_SCAN_LIMIT", 3)
     unflushed.add("bot", [(f"m{i}", f"kettle number{i}") for i in range(5)])
     assert len(unflushed.search("bot", "kettle", 10)) == 5
-    assert not unflushed._agents["bot"].dirty
+    assert not unflushed.uncommitted("bot")
 
 
 def test_a_rewritten_memory_on_the_first_page_makes_room_for_the_next(unflushed):

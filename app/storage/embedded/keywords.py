@@ -197,6 +197,18 @@ class KeywordIndex:
         self._flusher = threading.Thread(target=self._flush_loop, name="keywords-flush", daemon=True)
         self._flusher.start()
 
+    @property
+    def open_writers(self) -> int:
+        """How many agents hold an open writer (at most ``max_writers``)."""
+        with self._lock:
+            return len(self._writers)
+
+    def uncommitted(self, agent_id: str) -> bool:
+        """True while the agent has writes no commit has made durable yet (a search scores
+        them itself; the background flusher commits them a moment later)."""
+        agent = self._agent(agent_id, create=False)
+        return agent is not None and agent.dirty
+
     def _check_version(self) -> None:
         marker = self.directory / _VERSION_FILE
         found = marker.read_text().strip() if marker.exists() else None
