@@ -17,17 +17,11 @@ from casegraph.api.context import Context
 from casegraph.api.customer_context_types import CustomerContext
 from casegraph.api.documents import known_documents
 from casegraph.api.errors import ErrorCodes
+from casegraph.api.inputs import RecallFilter, StoreMemoryInput
 from casegraph.api.receipts import ErasureReceipt
 from casegraph.api.scope import Scope, refuse_unscoped
 from casegraph.api.ticket_schema import TicketMutation, TicketQuery
-from casegraph.api.types import (
-    Customer,
-    Memory,
-    RecallFilter,
-    RecallHit,
-    Session,
-    StoreMemoryInput,
-)
+from casegraph.api.types import Customer, Memory, RecallHit, Session
 from casegraph.errors import InvalidInput
 from casegraph.ops.settings import Settings
 from graphql.validation import NoSchemaIntrospectionCustomRule

@@ -12,19 +12,17 @@ import strawberry
 from casegraph.api.auth import Role
 from casegraph.api.blocking import run_blocking
 from casegraph.api.context import Context
-from casegraph.api.scope import Scope
-from casegraph.api.ticket_types import (
-    CustomerCount,
+from casegraph.api.explore_types import (
     EntityCount,
     GraphEdge,
     GraphNode,
     GraphPath,
     StatusCount,
     Subgraph,
-    Ticket,
-    TicketStatus,
     entity_counts,
 )
+from casegraph.api.scope import Scope
+from casegraph.api.types import CustomerCount, Ticket, TicketStatus
 from casegraph.domain.memory import check_agent_id
 from strawberry.types import Info
 

@@ -1,13 +1,23 @@
-"""GraphQL object and input types, and their mapping from the domain models."""
+"""The GraphQL object types and their mapping from the domain's records.
+
+Memories, customers, orders, sessions and tickets link to one another, so their types live
+together here; each nested field resolves through a per-request DataLoader
+(``info.context.nodes`` and ``info.context.tickets``, app/api/loaders.py), so a list nested
+in a list costs one round trip per field, not one per object. Inputs are in
+``api/inputs.py``; graph exploration and count types in ``api/explore_types.py``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 from casegraph.api.context import Context
-from casegraph.api.ticket_types import Ticket, TimelineEvent
 from casegraph.domain import models
+from casegraph.domain import ticket_models as tm
+from casegraph.domain.tickets import check_depth, check_limit, check_weight
+from casegraph.errors import TicketNotFound
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -210,6 +220,167 @@ class Session:
         return Memory.from_model(found) if found else None
 
 
+@strawberry.enum(description="Where a ticket stands.")
+class TicketStatus(Enum):
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+@strawberry.type(description="A support ticket, keyed like T-1042.")
+class Ticket:
+    id: strawberry.ID
+    agent_id: strawberry.Private[str]
+
+    async def _model(self, info: Info[Context, None]) -> tm.Ticket:
+        found = await info.context.tickets.ticket.load((self.agent_id, str(self.id)))
+        if found is None:
+            raise TicketNotFound(f"ticket {self.id!r} does not exist")
+        return found
+
+    @strawberry.field
+    async def status(self, info: Info[Context, None]) -> TicketStatus:
+        return TicketStatus((await self._model(info)).status)
+
+    @strawberry.field(description="Set with updateTicket; defaults to the first sentence of its first memory.")
+    async def subject(self, info: Info[Context, None]) -> str | None:
+        return (await self._model(info)).subject
+
+    @strawberry.field(description="Set with updateTicket; defaults to its first memory's metadata.channel.")
+    async def channel(self, info: Info[Context, None]) -> str | None:
+        return (await self._model(info)).channel
+
+    @strawberry.field(description="When its earliest memory happened.")
+    async def created_at(self, info: Info[Context, None]) -> datetime | None:
+        return (await self._model(info)).created_at
+
+    @strawberry.field
+    async def updated_at(self, info: Info[Context, None]) -> datetime | None:
+        return (await self._model(info)).updated_at
+
+    async def _customers(self, info: Info[Context, None]) -> list[Customer]:
+        ids = await info.context.tickets.customers.load((self.agent_id, str(self.id)))
+        found = await info.context.nodes.customer.load_many([(self.agent_id, c) for c in ids])
+        return [Customer.from_model(c) for c in found if c is not None]
+
+    @strawberry.field(description="The customer who raised it (the first, if several did).")
+    async def customer(self, info: Info[Context, None]) -> Customer | None:
+        customers = await self._customers(info)
+        return customers[0] if customers else None
+
+    @strawberry.field(description="Everyone who raised it (usually one customer).")
+    async def customers(self, info: Info[Context, None]) -> list[Customer]:
+        return await self._customers(info)
+
+    @strawberry.field(description="Orders it concerns.")
+    async def orders(self, info: Info[Context, None]) -> list[Order]:
+        ids = await info.context.tickets.orders.load((self.agent_id, str(self.id)))
+        return [Order(id=strawberry.ID(o), agent_id=self.agent_id) for o in ids]
+
+    @strawberry.field(description="Memories linked to it, oldest first.")
+    async def memories(self, info: Info[Context, None], limit: int = 100) -> list[Memory]:
+        ids = await info.context.tickets.memory_ids.load((self.agent_id, str(self.id)))
+        found = await info.context.nodes.memory.load_many([(self.agent_id, m) for m in ids[: max(limit, 0)]])
+        return [Memory.from_model(m) for m in found if m is not None]
+
+    @strawberry.field(description="Status changes, oldest first.")
+    async def events(self, info: Info[Context, None]) -> list[TicketEvent]:
+        found = await info.context.tickets.events.load((self.agent_id, str(self.id)))
+        return [TicketEvent.from_model(e) for e in found]
+
+    @strawberry.field(
+        description="Tickets within `depth` RELATED hops (1-3), strongest first. A path's weight is "
+        "the product of its edge weights; paths weaker than `minWeight` are not followed."
+    )
+    async def related(
+        self, info: Info[Context, None], depth: int = 1, min_weight: float = 0.0, limit: int = 50
+    ) -> list[RelatedTicket]:
+        key = (self.agent_id, str(self.id), check_depth(depth), check_weight(min_weight), check_limit(limit))
+        found = await info.context.tickets.related.load(key)
+        return [RelatedTicket.from_model(self.agent_id, r) for r in found]
+
+
+@strawberry.type(description="One reason two tickets are related, and the weight it adds.")
+class RelationReason:
+    kind: str = strawberry.field(
+        description="mention, order, customer, similar, via, or an entity kind (product, email...)"
+    )
+    text: str
+    weight: float
+
+
+@strawberry.type
+class RelatedTicket:
+    ticket: Ticket
+    weight: float = strawberry.field(description="0-1; noisy-or of the reasons, times earlier hops' weights.")
+    hops: int
+    via: list[Ticket] = strawberry.field(description="Tickets in between (empty for a direct relation).")
+    reasons: list[str] = strawberry.field(description='e.g. "shared order #4521", "same customer jane-doe".')
+    reason_details: list[RelationReason]
+
+    @classmethod
+    def from_model(cls, agent_id: str, r: tm.RelatedTicket) -> RelatedTicket:
+        return cls(
+            ticket=Ticket(id=strawberry.ID(r.ticket_id), agent_id=agent_id),
+            weight=r.weight,
+            hops=r.hops,
+            via=[Ticket(id=strawberry.ID(t), agent_id=agent_id) for t in r.via],
+            reasons=[x.text for x in r.reasons],
+            reason_details=[RelationReason(kind=x.kind, text=x.text, weight=x.weight) for x in r.reasons],
+        )
+
+
+@strawberry.type
+class TicketEvent:
+    id: strawberry.ID
+    kind: str
+    status: TicketStatus
+    previous: TicketStatus | None
+    note: str | None
+    at: datetime
+
+    @classmethod
+    def from_model(cls, e: tm.TicketEvent) -> TicketEvent:
+        return cls(
+            id=strawberry.ID(e.id), kind=e.kind, status=TicketStatus(e.status),
+            previous=TicketStatus(e.previous) if e.previous else None, note=e.note, at=e.at,
+        )
+
+
+@strawberry.type(description="One dated entry of a customer's history.")
+class TimelineEvent:
+    at: datetime
+    kind: str = strawberry.field(
+        description="memory, session_started, session_ended, ticket_opened or ticket_status"
+    )
+    summary: str
+    memory: Memory | None
+    session: Session | None
+    ticket: Ticket | None
+
+    @classmethod
+    def from_model(cls, agent_id: str, e: tm.TimelineEvent) -> TimelineEvent:
+        return cls(
+            at=e.at, kind=e.kind, summary=e.summary,
+            memory=Memory.from_model(e.memory) if e.memory else None,
+            session=Session.from_model(e.session) if e.session else None,
+            ticket=Ticket(id=strawberry.ID(e.ticket_id), agent_id=agent_id) if e.ticket_id else None,
+        )
+
+
+@strawberry.type
+class CustomerCount:
+    customer_id: str
+    ticket_count: int
+    agent_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def customer(self, info: Info[Context, None]) -> Customer | None:
+        found = await info.context.nodes.customer.load((self.agent_id, self.customer_id))
+        return Customer.from_model(found) if found else None
+
+
 @strawberry.type(description="Each signal is in [0, 1]; score is their weighted sum.")
 class Signals:
     semantic: float
@@ -241,66 +412,3 @@ class RecallHit:
             ),
             why=list(h.why),
         )
-
-
-@strawberry.input
-class StoreMemoryInput:
-    agent_id: str
-    content: str
-    importance: float = 0.5
-    tags: list[str] | None = None
-    session_id: strawberry.ID | None = None
-    customer_id: str | None = None
-    memory_type: str = strawberry.field(
-        default="episodic", description="episodic (default), semantic, procedural or working"
-    )
-    metadata: JSON | None = None
-    created_at: datetime | None = strawberry.field(
-        default=None, description="When it happened (for importing history); defaults to now."
-    )
-    ttl_seconds: int | None = strawberry.field(default=None, description="Forget it after this long.")
-    ticket_id: str | None = strawberry.field(
-        default=None, description="Link it to this ticket (like a ticket:<id> tag), e.g. T-1042."
-    )
-
-    def to_model(self) -> models.StoreRequest:
-        return models.StoreRequest(
-            agent_id=self.agent_id,
-            content=self.content,
-            importance=self.importance,
-            tags=tuple(self.tags or ()),
-            session_id=str(self.session_id) if self.session_id is not None else None,
-            customer_id=self.customer_id,
-            memory_type=self.memory_type,
-            metadata=self.metadata,
-            created_at=self.created_at,
-            ttl_seconds=self.ttl_seconds,
-            ticket_id=self.ticket_id,
-        )
-
-
-@strawberry.input
-class RecallFilter:
-    session_id: strawberry.ID | None = None
-    customer_id: str | None = None
-    tags: list[str] | None = strawberry.field(default=None, description="Any of these tags.")
-    since: datetime | None = None
-    until: datetime | None = None
-    min_importance: float | None = None
-    memory_types: list[str] | None = None
-    include_superseded: bool = strawberry.field(
-        default=False, description="Also return superseded (out-of-date) memories, ranked below current ones."
-    )
-
-    def to_model(self) -> models.RecallFilter:
-        return models.RecallFilter(
-            session_id=str(self.session_id) if self.session_id is not None else None,
-            customer_id=self.customer_id,
-            tags=tuple(self.tags or ()),
-            since=self.since,
-            until=self.until,
-            min_importance=self.min_importance,
-            memory_types=tuple(self.memory_types or ()),
-            include_superseded=self.include_superseded,
-        )
-
