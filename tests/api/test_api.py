@@ -188,10 +188,10 @@ def test_unexpected_errors_are_masked_and_logged(caplog):
 
 def test_a_full_buffer_pool_is_told_to_the_client_with_its_code_and_no_internals():
     from casegraph.errors import StorageFull
-    from casegraph.storage.embedded.graph import _translated
+    from casegraph.storage.embedded.connection import translated
 
     with pytest.raises(StorageFull) as full:
-        with _translated("MATCH (m:Memory) secret cypher"):
+        with translated("MATCH (m:Memory) secret cypher"):
             raise RuntimeError("Buffer manager exception: Unable to allocate memory! The buffer pool is full and no memory could be freed!")
     shaped = shape_error(GraphQLError("boom", original_error=full.value), "req-2")
     assert shaped.extensions == {"code": "STORAGE_FULL", "requestId": "req-2"}

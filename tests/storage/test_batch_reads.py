@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from casegraph.domain.models import Memory, Session
-from casegraph.storage.embedded.graph import GraphStore, MemoryRecord
+from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.hygiene import write_summary
+from casegraph.storage.memories import MemoryRecord
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 A, B = "agent-a", "agent-b"

@@ -137,10 +137,10 @@ def all_edges(store: GraphStore) -> dict[str, list]:
 def test_many_edges_are_written_through_the_staging_join_exactly_as_point_statements_write_them(
     tmp_path, monkeypatch
 ):
-    import casegraph.storage.embedded.graph
+    import casegraph.storage.embedded.batching
 
     def world(directory, stage_min):
-        monkeypatch.setattr(casegraph.storage.embedded.graph, "STAGE_MIN_EDGES", stage_min)
+        monkeypatch.setattr(casegraph.storage.embedded.batching, "STAGE_MIN_EDGES", stage_min)
         s = GraphStore(directory, buffer_pool_mb=64)
         session = Session(id="s-1", agent_id=A, started_at=NOW, customer_id="c0")
         records = [
@@ -1076,13 +1076,13 @@ def test_a_parameterised_query_is_prepared_once_per_connection(store):
 
 # -- many rows: one UNWIND or point statements, whichever measured cheaper -----------------
 def test_row_modes_measure_both_ways_then_run_the_cheaper_and_probe_again():
-    from casegraph.storage.embedded.graph import _PROBE_EVERY, _RowModes
+    from casegraph.storage.embedded.batching import PROBE_EVERY, RowModes
 
-    modes = _RowModes()
+    modes = RowModes()
     assert modes.plan("body") == ("point", True)  # first: a sample runs as one UNWIND
     modes.record("body", "unwind", 32, 0.032)  # 1 ms a row
     modes.record("body", "point", 468, 0.1404)  # 0.3 ms a row
-    plans = [modes.plan("body") for _ in range(2 * _PROBE_EVERY)]
+    plans = [modes.plan("body") for _ in range(2 * PROBE_EVERY)]
     assert {mode for mode, _ in plans} == {"point"}
     assert sum(probe for _, probe in plans) == 2  # the other way is sampled now and then
     for _ in range(10):  # the tables changed: UNWIND got cheaper
@@ -1099,7 +1099,7 @@ def test_many_rows_give_the_same_graph_either_way(store, monkeypatch, plan):
         for label, nodes in (("Customer", customers), ("`Order`", orders)):
             run.rows(f"MERGE (n:{label} {{uid: r.uid}}) ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
                      nodes)
-    monkeypatch.setattr(store._row_modes, "plan", lambda body: plan)
+    monkeypatch.setattr(store.row_modes, "plan", lambda body: plan)
     pairs = [{"f": c["uid"], "t": o["uid"]} for c, o in zip(customers, orders, strict=True)]
     for _ in range(2):  # MERGE: a second pass adds nothing
         with store.transaction() as run:
@@ -1114,14 +1114,14 @@ POOL_FULL = "Buffer manager exception: Unable to allocate memory! The buffer poo
 
 def test_kuzus_full_buffer_pool_is_told_apart_from_other_failures():
     from casegraph.errors import StorageFull
-    from casegraph.storage.embedded.graph import _translated
+    from casegraph.storage.embedded.connection import translated
 
     with pytest.raises(StorageFull, match="buffer pool is full") as full:
-        with _translated("a write"):
+        with translated("a write"):
             raise RuntimeError(POOL_FULL)
     assert full.value.code == "STORAGE_FULL" and isinstance(full.value, StorageError)
     with pytest.raises(StorageError) as other:
-        with _translated("a read"):
+        with translated("a read"):
             raise RuntimeError("Binder exception: Table Nope does not exist.")
     assert type(other.value) is StorageError
 

@@ -88,13 +88,13 @@ def test_tickets_from_before_migration_003_get_relations(open_services, tmp_path
 
 @pytest.mark.parametrize("staged", [False, True], ids=["point-statements", "staged-join"])
 def test_a_refresh_replaces_exactly_the_refreshed_tickets_relations(services, staged, monkeypatch):
-    import casegraph.storage.embedded.graph
+    import casegraph.storage.embedded.batching
     from casegraph.domain.ticket_models import Reason, Relation
     from casegraph.storage.tickets import TicketRefresh
 
     # Many edges go through the EdgeStage join (006_edge_staging), a few through point
     # statements: the same edges either way.
-    monkeypatch.setattr(casegraph.storage.embedded.graph, "STAGE_MIN_EDGES", 0 if staged else 1000)
+    monkeypatch.setattr(casegraph.storage.embedded.batching, "STAGE_MIN_EDGES", 0 if staged else 1000)
 
     for ticket in ("T-1", "T-2", "T-3", "T-4"):
         store(services, ticket, "ann", f"Ticket {ticket} opened about a late parcel.")
@@ -138,10 +138,10 @@ def test_a_refresh_replaces_exactly_the_refreshed_tickets_relations(services, st
 
 
 def test_a_staged_edge_write_that_fails_leaves_nothing_staged(services, monkeypatch):
-    import casegraph.storage.embedded.graph
+    import casegraph.storage.embedded.batching
     from casegraph.errors import StorageError
 
-    monkeypatch.setattr(casegraph.storage.embedded.graph, "STAGE_MIN_EDGES", 0)
+    monkeypatch.setattr(casegraph.storage.embedded.batching, "STAGE_MIN_EDGES", 0)
     for ticket in ("T-1", "T-2"):
         store(services, ticket, "ann", f"Ticket {ticket} about a late parcel.")
     graph = services.graph

@@ -1,43 +1,34 @@
-"""GraphStore: the one module that imports kuzu.
+"""GraphStore: the embedded Kùzu graph, the store every kind of record lives in.
 
 Kùzu is CaseGraph's source of truth: memories (with their embeddings), customers,
-orders, tickets, sessions and extracted entities, all scoped by ``agent_id``. All Cypher
-is parameterised. Writes go through one connection under one lock (Kùzu allows one
-writer); reads use a connection per thread. Kùzu raises plain ``RuntimeError`` with
-prefixes such as "Binder exception:"; ``_translated`` turns them into ``StorageError``.
+orders, tickets, sessions and extracted entities, all scoped by ``agent_id``. The
+connection, statements and pool policy are ``connection.py``'s; the migrations
+``migrations.py``'s; the row layout ``rows.py``'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import re
-import threading
-import time
 import uuid
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import kuzu
 import numpy as np
-from casegraph import graph_schema
 from casegraph.domain.identity import SOURCE_ID, Alias, id_aliases, text_aliases
 from casegraph.domain.models import Customer, Memory, RecallFilter, Session
 from casegraph.domain.ticket_models import (
-    MAX_CHANNEL,
-    MAX_SUBJECT,
     default_channel,
     default_subject,
 )
-from casegraph.errors import ConfigurationError, MemoryNotFound, StorageError, StorageFull
-from casegraph.extractors import IDENTIFIER, identifier_mentions
+from casegraph.errors import MemoryNotFound
 from casegraph.storage.customers import KnownAlias
 from casegraph.storage.embedded.attrs_cache import AttrsCache
-from casegraph.storage.embedded.datadir import DataDirLock
+from casegraph.storage.embedded.batching import POINT_LOOKUP_LIMIT
+from casegraph.storage.embedded.connection import Connection, Tracer, Transaction
+from casegraph.storage.embedded.migrations import Linked, migrate
 from casegraph.storage.embedded.rows import (
     ATTR_COLUMNS,
     MEMORY_COLUMNS,
@@ -50,50 +41,18 @@ from casegraph.storage.embedded.rows import (
     memory_row,
     node_uid,
     session_from_row,
-    utc,
 )
 from casegraph.storage.embedded.tickets import mark_tickets_stale
 from casegraph.storage.memories import Attrs, Columns, MemoryRecord
 from casegraph.storage.search import GraphLink, KeyIds, NodeRefs, vector_key
+from casegraph.times import utc
 
 log = logging.getLogger("casegraph.graph")
 
-T = TypeVar("T")
-# How Kùzu 0.11 words a buffer pool it cannot free a frame of.
-_POOL_FULL = "The buffer pool is full"
 
-_OPEN_PATHS: set[Path] = set()
-# A commit that leaves more of the buffer pool in use than this checkpoints (_relieve_pool).
-_POOL_HIGH_WATER = 0.75
-# ...and once more only after the pool has grown by this share of it since the last one.
-_POOL_REGROWTH = 0.125
-# How many times frozen() takes the locks and checkpoints before it gives up.
-_FREEZE_ATTEMPTS = 4
 # Up to this many ids, one primary-key lookup each beats one scan of the Memory table.
 # More memory texts than this are read by a scan of the agent's memories (memory_texts).
 _TEXT_LOOKUP_LIMIT = 500
-_POINT_LOOKUP_LIMIT = 64
-# Transaction.rows: rows run the other way to measure it, and how often (see _RowModes).
-_PROBE_ROWS = 32
-_PROBE_EVERY = 16
-# Lists of keys: up to this many, point statements with the key in the pattern; past it,
-# one ``UNWIND $keys AS k MATCH (n {key: k})`` join. Never ``n.key IN $keys``: Kùzu 0.11
-# tests an IN list against every row of the table (at 90k memories, 3,000 ids: 0.9 s as
-# an IN list, 19 ms as an UNWIND join).
-_FEW_KEYS = 16
-# Prepared statements kept per connection (see GraphStore._run).
-_MAX_PREPARED = 4096
-_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-# A field of the row variable ``r`` in a statement run by ``Transaction.rows``.
-_ROW_FIELD = re.compile(r"\br\.(\w+)")
-# The key parameter of a ``by_keys`` query.
-_KEY_PARAM = re.compile(r"\$key\b")
-# Past this many edges of one kind, Transaction.edges stages them and joins (006_edge_staging).
-STAGE_MIN_EDGES = 64
-_STAGE_FIELDS = ("f", "t", "k", "w", "reasons", "kinds", "parts")
-_OPEN_LOCK = threading.Lock()
-
-Tracer = Callable[[str, dict[str, Any] | None], None]
 
 
 # Sessions whose last position _number_in_sessions keeps (past it, it starts again empty).
@@ -138,162 +97,7 @@ _LINK_HOPS: tuple[tuple[str, str, str, float, str, bool], ...] = (
 )
 
 
-class Transaction:
-    """The statements of one write transaction (see ``GraphStore.transaction``)."""
-
-    def __init__(self, store: GraphStore, conn: Any) -> None:
-        self._store = store
-        self._conn = conn
-        # What the transaction reports of memories' ranking attributes (app/storage/embedded/attrs_cache.py).
-        self._written: dict[str, dict[str, Attrs]] = {}
-        self._changed: set[str] = set()
-        # A statement of it names tickets: settled_memories reads them again after it.
-        self.touches_tickets = False
-        # Customer-alias links this transaction writes (GraphStore._alias_memo, on commit).
-        self._aliases_linked: set[tuple[str, str]] = set()
-
-    def attrs_written(self, agent_id: str, attrs: dict[str, Attrs]) -> None:
-        """These memories have exactly these attributes once this transaction commits."""
-        self._written.setdefault(agent_id, {}).update(attrs)
-
-    def attrs_changed(self, ids: Iterable[str]) -> None:
-        """This transaction changes (or deletes) these memories' ranking attributes."""
-        self._changed.update(ids)
-
-    def __call__(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
-        self.touches_tickets = self.touches_tickets or "Ticket" in query
-        return self._store._run(self._conn, query, params)
-
-    def each(self, query: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Run one prepared statement once per row."""
-        self.touches_tickets = self.touches_tickets or "Ticket" in query
-        for row in rows:
-            self._store._run_prepared(self._conn, self._store._statements(self._conn), query, row)
-
-    def by_keys(self, query: str, keys: Iterable[Any], params: dict[str, Any] | None = None) -> list[list[Any]]:
-        """``GraphStore.by_keys`` inside this transaction."""
-        return _by_keys(self, query, keys, params)
-
-    def rows(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any] | None = None) -> None:
-        """Run ``body``, a statement over one row ``r``, for every row.
-
-        A few rows run as prepared point statements (``r.x`` as ``$x``). Many rows of a body
-        that only MERGEs nodes run as one UNWIND. Many rows of a body that MATCHes nodes by
-        key run whichever way ``_RowModes`` has measured cheaper for that body: Kùzu 0.11
-        plans such an UNWIND as a scan per row, cheap while the tables are small and
-        ruinous when they are large (500 order mentions at 90k memories: 4.4 s as one
-        UNWIND, 0.11 s as point statements, whose cost does not grow with the table).
-        """
-        if not rows:
-            return
-        params = params or {}
-        if len(rows) <= _POINT_LOOKUP_LIMIT:
-            self._points(body, rows, params)
-        elif not body.lstrip().upper().startswith("MATCH"):
-            self._unwind(body, rows, params)
-        else:
-            modes = self._store._row_modes
-            mode, probe = modes.plan(body)
-            run = {"unwind": self._unwind, "point": self._points}
-            if probe:  # a sample of the rows measures the other way
-                other = "point" if mode == "unwind" else "unwind"
-                t = time.perf_counter()
-                run[other](body, rows[:_PROBE_ROWS], params)
-                modes.record(body, other, _PROBE_ROWS, time.perf_counter() - t)
-                rows = rows[_PROBE_ROWS:]
-            t = time.perf_counter()
-            run[mode](body, rows, params)
-            modes.record(body, mode, len(rows), time.perf_counter() - t)
-
-    def edges(
-        self,
-        src: tuple[str, str],
-        dst: tuple[str, str],
-        action: str,
-        rows: Sequence[dict[str, Any]],
-        params: dict[str, Any] | None = None,
-    ) -> None:
-        """One edge per row, between the ``src`` (label, key property) node whose key is the
-        row's ``f`` and the ``dst`` node whose key is its ``t``. ``action`` creates or
-        merges ``(a)->(b)``; ``{r}`` in it names the row, whose other fields are the edge
-        properties EdgeStage has (k, w, reasons, kinds, parts).
-
-        Up to ``STAGE_MIN_EDGES`` rows run as ``rows`` runs them. More are staged in
-        EdgeStage and joined with both node tables in one statement, which Kùzu hashes,
-        then deleted (006_edge_staging): at 100k memories a point statement costs
-        ~0.2-1 ms an edge, the join a few ms for them all.
-        """
-        if not rows:
-            return
-        (src_label, src_key), (dst_label, dst_key) = src, dst
-        if len(rows) <= STAGE_MIN_EDGES:
-            self.rows(
-                f"MATCH (a:{src_label} {{{src_key}: r.f}}), (b:{dst_label} {{{dst_key}: r.t}}) "
-                f"{action.format(r='r')}",
-                rows,
-                params,
-            )
-            return
-        self(
-            "UNWIND $rows AS r CREATE (:EdgeStage {f: r.f, t: r.t, k: CAST(r.k AS INT64), w: CAST(r.w AS DOUBLE), "
-            "reasons: CAST(r.reasons AS STRING[]), kinds: CAST(r.kinds AS STRING[]), parts: CAST(r.parts AS DOUBLE[])})",
-            {"rows": [{field: row.get(field) for field in _STAGE_FIELDS} for row in rows]},
-        )
-        self(
-            f"MATCH (s:EdgeStage), (a:{src_label}), (b:{dst_label}) "
-            f"WHERE a.{src_key} = s.f AND b.{dst_key} = s.t {action.format(r='s')}",
-            params,
-        )
-        self("MATCH (s:EdgeStage) DELETE s")
-
-    def _unwind(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any]) -> None:
-        self(f"UNWIND $rows AS r {body}", {**params, "rows": list(rows)})
-
-    def _points(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any]) -> None:
-        point = _ROW_FIELD.sub(r"$\1", body)
-        self.touches_tickets = self.touches_tickets or "Ticket" in body
-        used = set(_ROW_FIELD.findall(body))  # Kùzu refuses parameters a statement does not use
-        for row in rows:
-            self._store._run_prepared(
-                self._conn, self._store._statements(self._conn), point,
-                {**params, **{k: v for k, v in row.items() if k in used}},
-            )
-
-
-class _RowModes:
-    """Per statement body, whether many rows run as one UNWIND or as point statements.
-
-    Measured, not guessed: the first time, ``_PROBE_ROWS`` rows run as one UNWIND and the
-    rest as point statements; after that the cheaper way (seconds per row, a moving
-    average) runs, and every ``_PROBE_EVERY``-th time a sample is measured the other way
-    again, since the balance moves as the tables grow.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cost: dict[str, dict[str, float]] = {}
-        self._calls: dict[str, int] = {}
-
-    def plan(self, body: str) -> tuple[str, bool]:
-        """(the way to run the rows, whether to measure a sample the other way first)."""
-        with self._lock:
-            cost = self._cost.get(body, {})
-            calls = self._calls[body] = self._calls.get(body, 0) + 1
-            if len(cost) < 2:
-                return "point", True
-            best = min(cost, key=lambda mode: cost[mode])
-            return best, calls % _PROBE_EVERY == 0
-
-    def record(self, body: str, mode: str, rows: int, seconds: float) -> None:
-        if rows <= 0:
-            return
-        with self._lock:
-            cost = self._cost.setdefault(body, {})
-            per_row = seconds / rows
-            cost[mode] = per_row if mode not in cost else 0.7 * cost[mode] + 0.3 * per_row
-
-
-class GraphStore:
+class GraphStore(Connection):
     """The embedded Kùzu database in ``<data_dir>/graph``."""
 
     def __init__(
@@ -304,261 +108,49 @@ class GraphStore:
         checkpoint_wal_mb: int = 32,
         tracer: Tracer | None = None,
     ) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = (directory / "graph").resolve()
-        self.tracer = tracer
-        # Two Database objects on one path in one process silently overwrite each
-        # other's writes (Kùzu 0.11): refuse the second one.
-        with _OPEN_LOCK:
-            if self.path in _OPEN_PATHS:
-                raise ConfigurationError(f"the graph database {self.path} is already open in this process")
-            _OPEN_PATHS.add(self.path)
-        # Our own lock beside Kùzu's: `casegraph restore` checks it without opening Kùzu.
-        self._dir_lock = DataDirLock(directory)
-        try:
-            self._dir_lock.acquire()
-            self._open(buffer_pool_mb, checkpoint_wal_mb)
-        except BaseException:
-            self._dir_lock.release()
-            with _OPEN_LOCK:
-                _OPEN_PATHS.discard(self.path)
-            raise
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-        self._pool_bytes = buffer_pool_mb * 1024 * 1024
-        self.pool_checkpoints = 0  # checkpoints taken early, the pool filling with changes
-        self._pool_after_checkpoint = 0  # what bm_info reported used right after the last one
-        self.full_checkpoints = 0  # checkpoints taken because the buffer pool filled up
+        Connection.__init__(
+            self, directory, buffer_pool_mb=buffer_pool_mb, checkpoint_wal_mb=checkpoint_wal_mb, tracer=tracer
+        )
         self._attrs_cache = AttrsCache()
         self._alias_memo: set[tuple[str, str]] = set()
         # Every Alias uid ever written (a superset: deleted ones stay), loaded on first use:
         # a query's dozens of candidate names are checked here before any lookup.
         self._alias_uids: set[str] | None = None
-        self._row_modes = _RowModes()
         # Session id -> the last position a write gave one of its memories (_number_in_sessions).
         self._last_seq: dict[str, int] = {}
         # Bumped by every committed write that touched tickets; agent -> (the generation
         # read, memory key -> settled ticket) for settled_memories.
         self._ticket_generation = 0
         self._settled: dict[str, tuple[int, dict[int, str]]] = {}
-        self._closed = False
-        self._readers: list[Any] = []
-        self._readers_lock = threading.Lock()
+        self.on_write(self._after_write)
         self.applied_migrations = self.migrate()
 
-    def _open(self, buffer_pool_mb: int, checkpoint_wal_mb: int) -> None:
-        try:
-            with _translated("opening the graph database"):
-                self._db = kuzu.Database(
-                    str(self.path),
-                    buffer_pool_size=buffer_pool_mb * 1024 * 1024,
-                    checkpoint_threshold=checkpoint_wal_mb * 1024 * 1024,
-                )
-                self._writer = kuzu.Connection(self._db)
-        except StorageError as exc:
-            if "Could not set lock" not in exc.message:
-                raise
-            raise ConfigurationError(
-                f"the data directory {self.path.parent} is in use by another process (a running "
-                "server?): Kùzu allows one writer, so stop it first",
-                code="DATA_DIR_IN_USE",
-            ) from exc
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded in this database; return their names."""
+        return migrate(self)
 
-    # -- plumbing -----------------------------------------------------------------
-    def close(self) -> None:
-        """Close the database; closing twice is harmless."""
-        with self._write_lock, self._readers_lock:
-            if self._closed:
-                return
-            self._closed = True
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-            self._writer.close()
-            self._db.close()
-            self._dir_lock.release()
-        with _OPEN_LOCK:
-            _OPEN_PATHS.discard(self.path)
 
-    def _reader(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = kuzu.Connection(self._db)
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
-
-    def _run(self, conn: Any, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
-        if params:
-            # Kùzu 0.11 leaks every statement it prepares, and `execute(query, params)`
-            # prepares one per call: ~5-40 KB of native memory per statement, without end
-            # (RSS grew ~40 KB per stored memory). A statement prepared once per connection
-            # and kept is reused for free, so every parameterised query goes through the
-            # connection's cache. A prepared statement refuses parameters it does not use
-            # (plain execute ignored them), so only the ones the query names are passed.
-            # Statements Kùzu cannot prepare without the values (a parameter inside a
-            # recursive pattern's predicate) run the leaky way; they are the rare analyst
-            # queries, never the write or recall path.
-            statements = self._statements(conn)
-            if statements.get(query, True) is not None:
-                used = set(_PARAMETER.findall(query))
-                return self._run_prepared(conn, statements, query, {k: v for k, v in params.items() if k in used})
-        if self.tracer is not None:
-            self.tracer(query, params)
-        with _translated(query.split("\n", 1)[0][:80]):
-            result = conn.execute(query, _to_kuzu(params)) if params else conn.execute(query)
-            rows = result.get_all()
-            result.close()
-            return rows
-
-    @staticmethod
-    def _statements(conn: Any) -> dict[str, Any]:
-        """The prepared statements of ``conn``, kept on it (they belong to that connection)."""
-        cache = getattr(conn, "_casegraph_statements", None)
-        if cache is None:
-            cache = conn._casegraph_statements = {}
-        return cache
-
-    def read(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
-        return self.once_more_when_full(lambda: self._run(self._reader(), query, params))
-
-    def read_prepared(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
-        """``read`` for hot point queries: the plan is prepared once per connection."""
-        return self._run(self._reader(), query, params)
-
-    def by_keys(self, query: str, keys: Iterable[Any], params: dict[str, Any] | None = None) -> list[list[Any]]:
-        """``query`` for every key in ``keys``; ``query`` names the key ``$key`` in a node pattern."""
-        return _by_keys(lambda q, p: self._run(self._reader(), q, p), query, keys, params)
-
-    @contextlib.contextmanager
-    def transaction(self, *, reports_attrs: bool = False) -> Iterator[Transaction]:
-        """One write transaction; everything in it commits or nothing does.
-
-        ``reports_attrs``: the caller reports through ``Transaction.attrs_written`` and
-        ``attrs_changed`` every memory whose ranking attributes it creates, changes or
-        deletes, so the attribute cache keeps the rest. Without it, the cache is cleared.
-        """
-        with self._write_lock, self._holding():
-            conn = self._writer
-            tx = Transaction(self, conn)
-            committed = False
-            try:
-                self._run(conn, "BEGIN TRANSACTION")
-                try:
-                    yield tx
-                    self._run(conn, "COMMIT")
-                    committed = True
-                except BaseException as exc:
-                    with contextlib.suppress(StorageError):
-                        self._run(conn, "ROLLBACK")
-                    if isinstance(exc, StorageFull):
-                        exc.checkpointed = self._checkpoint_when_full()
-                    raise
-                self._relieve_pool()
-            finally:
-                self._after_write(tx, committed=committed, reported=reports_attrs)
-
-    def _relieve_pool(self) -> None:
-        """After a commit: checkpoint early if the buffer pool is filling with changes.
-
-        What ``CALL bm_info()`` reports as used grows with every write until a checkpoint
-        and falls back after one (the quality replay with 64 MB of log: 41 MB after 500
-        writes, 508 MB after 4,500, 64 MB after the checkpoint), so a checkpoint past
-        ``_POOL_HIGH_WATER`` of the pool comes before Kùzu runs out.
-
-        What is used includes pages cached by reads, which a checkpoint keeps: at 100k
-        memories ~290 MB of a 384 MB pool stayed used right after one, and checkpointing
-        after every following commit (2.3 s each) halved ingest. So after a checkpoint the
-        next one waits until the pool has grown by ``_POOL_REGROWTH`` of itself again;
-        cached pages are evicted as needed, changes are not. Never raises: the write has
-        committed."""
-        try:
-            used = int(self._run(self._writer, "CALL bm_info() RETURN *")[0][1])
-            regrown = self._pool_after_checkpoint + self._pool_bytes * _POOL_REGROWTH
-            if used <= max(self._pool_bytes * _POOL_HIGH_WATER, regrown):
-                return
-            self._run(self._writer, "CHECKPOINT")
-            self._pool_after_checkpoint = int(self._run(self._writer, "CALL bm_info() RETURN *")[0][1])
-        except Exception as exc:  # committed: a failed check must not say otherwise
-            log.warning("checking the buffer pool after a write failed: %s", exc)
-            return
-        self.pool_checkpoints += 1
-        log.info("checkpointed early: the buffer pool held %d MB of %d", used >> 20, self._pool_bytes >> 20)
-
-    def _checkpoint_when_full(self) -> bool:
-        """Fold the write-ahead log into the file (the caller holds the write lock).
-
-        Kùzu keeps every page changed since its last checkpoint in the buffer pool until the
-        next one, and checkpoints by log size only. Many small writes can change more pages
-        than the pool holds before the log reaches ``checkpoint_wal_mb`` (the quality
-        benchmark's replay did, at ~4k memories with a 512 MB pool and 64 MB of log); then
-        every statement fails until a checkpoint, which nothing would trigger."""
-        self.full_checkpoints += 1
-        try:
-            self._run(self._writer, "CHECKPOINT")
-        except StorageError as exc:
-            log.error("the buffer pool is full and a checkpoint failed (raise buffer_pool_mb): %s", exc.message)
-            return False
-        log.warning(
-            "the buffer pool filled up with changes; checkpointed (%d so far; a smaller checkpoint_wal_mb "
-            "or a larger buffer_pool_mb avoids this)", self.full_checkpoints
-        )
-        return True
-
-    @contextlib.contextmanager
-    def _holding(self) -> Iterator[None]:
-        """Mark this thread as holding the write lock (until exit)."""
-        before = getattr(self._local, "holding", False)
-        self._local.holding = True
-        try:
-            yield
-        finally:
-            self._local.holding = before
-
-    def once_more_when_full(self, call: Callable[[], T]) -> T:
-        """``call()`` (one write transaction, or a read); if the buffer pool was full, once
-        more after a checkpoint."""
-        try:
-            return call()
-        except StorageFull as exc:
-            if getattr(self._local, "holding", False):
-                # This thread holds the write lock (a read inside its transaction or a
-                # migration): it cannot take it again.
-                # A transaction checkpoints on its way out.
-                raise
-            # A failed transaction has taken its checkpoint on the way out; a read has not.
-            # Kùzu 0.11 has crashed on the next statement after a checkpoint that failed:
-            # no second try then.
-            checkpointed = getattr(exc, "checkpointed", None)
-            if checkpointed is None:
-                with self._write_lock:
-                    checkpointed = self._checkpoint_when_full()
-            if not checkpointed:
-                raise
-            return call()
-
-    def _after_write(self, tx: Transaction, *, committed: bool, reported: bool) -> None:
+    def _after_write(self, tx: Transaction, committed: bool, reported: bool) -> None:
         """Bring the attribute cache up to a finished write (never raises: it clears)."""
         cache = self._attrs_cache
         if committed and tx.touches_tickets:
             self._ticket_generation += 1
-        if committed and tx._aliases_linked:
-            if len(self._alias_memo) + len(tx._aliases_linked) > _ALIAS_MEMO_LIMIT:
+        if committed and tx.aliases_linked:
+            if len(self._alias_memo) + len(tx.aliases_linked) > _ALIAS_MEMO_LIMIT:
                 self._alias_memo.clear()
-            self._alias_memo.update(tx._aliases_linked)
+            self._alias_memo.update(tx.aliases_linked)
         try:
             if not committed:
-                cache.forget(tx._changed)  # nothing changed; only in case
+                cache.forget(tx.changed)  # nothing changed; only in case
             elif not reported:
                 cache.clear()
             else:
-                for agent_id, attrs in tx._written.items():
+                for agent_id, attrs in tx.written.items():
                     cache.record(agent_id, attrs)
-                cache.forget(tx._changed)
-                if len(tx._changed) <= _REREAD_CHANGED:
+                cache.forget(tx.changed)
+                if len(tx.changed) <= _REREAD_CHANGED:
                     # Still under the write lock: nothing can change them again meanwhile.
-                    for memory_id in tx._changed:
+                    for memory_id in tx.changed:
                         for row in self.read_prepared(
                             f"MATCH (m:Memory {{id: $id}}) RETURN m.agent_id, {ATTR_COLUMNS}", {"id": memory_id}
                         ):
@@ -567,239 +159,6 @@ class GraphStore:
             log.exception("attribute cache update failed; cleared")
             cache.clear()
 
-    @contextlib.contextmanager
-    def frozen(self) -> Iterator[Path]:
-        """Hold off writers and checkpoint: until exit, the database file alone is complete
-        and does not change (backups copy it here; readers carry on)."""
-        for attempt in range(_FREEZE_ATTEMPTS):
-            with self._write_lock, self._holding():
-                try:
-                    self._run(self._writer, "CHECKPOINT")
-                except StorageError as exc:
-                    # Kùzu waits a few seconds for the transactions in flight to end, and
-                    # under a stream of writes one sometimes did not (1 backup in 4 in
-                    # test_backup's writer loop): let go of the locks and take them again.
-                    if attempt + 1 == _FREEZE_ATTEMPTS or "active transactions" not in exc.message:
-                        raise
-                    log.warning("checkpoint before a backup waited too long (%s); trying again", exc.message)
-                else:
-                    yield self.path
-                    return
-            time.sleep(0.05 * (attempt + 1))
-
-    def _prepared(self, conn: Any, cache: dict[str, Any], query: str) -> Any:
-        if query in cache:
-            return cache[query]  # None: Kùzu could not prepare it (see below)
-        if len(cache) >= _MAX_PREPARED:
-            # Only queries with literals in their text could get here (all values are
-            # parameters); forgetting the oldest leaks it, but keeps the cache bounded.
-            cache.pop(next(iter(cache)))
-        with warnings.catch_warnings():
-            # Kùzu 0.11 calls prepare() deprecated, yet it halves a point query's cost.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            with _translated(query[:80]):
-                statement = conn.prepare(query)
-        if not statement.is_success():
-            cache[query] = None  # GraphStore._run executes it unprepared from now on
-            return None
-        cache[query] = statement
-        return statement
-
-    def _run_prepared(self, conn: Any, cache: dict[str, Any], query: str, params: dict[str, Any]) -> list[list[Any]]:
-        statement = self._prepared(conn, cache, query)
-        if statement is None:
-            return self._run(conn, query, params)
-        if self.tracer is not None:
-            self.tracer(query, params)
-        with _translated(query[:80]):
-            result = conn.execute(statement, _to_kuzu(params))
-            rows = result.get_all()
-            result.close()
-            return rows
-
-    # -- schema -------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded in this database; return their names."""
-        with self._write_lock, self._holding():
-            self._run(
-                self._writer,
-                "CREATE NODE TABLE IF NOT EXISTS Migration("
-                "name STRING, applied_at TIMESTAMP, PRIMARY KEY (name))",
-            )
-            done = {r[0] for r in self._run(self._writer, "MATCH (x:Migration) RETURN x.name")}
-            applied = []
-            for migration in graph_schema.migrations():
-                if migration.name in done:
-                    continue
-                for statement in migration.statements:
-                    self._run(self._writer, statement)
-                if migration.name in _DATA_STEPS:
-                    _DATA_STEPS[migration.name](self)
-                self._run(
-                    self._writer,
-                    "CREATE (:Migration {name: $n, applied_at: $t})",
-                    {"n": migration.name, "t": datetime.now(UTC)},
-                )
-                applied.append(migration.name)
-                log.info("applied schema migration %s", migration.name)
-            return applied
-
-    def _backfill_edge_keys(self) -> None:
-        """005_edge_keys: give every ABOUT/MENTIONS edge its memory's key.
-
-        The keys are computed here and joined in through a scratch table: one UNWIND that
-        MATCHes memories by id is planned as a table scan per row (~1 ms a memory at 100k),
-        the join takes ~3.5 s for 91k memories. Rerunnable: a crash before the migration is
-        recorded runs it again from the start.
-        """
-        started = time.perf_counter()
-        self._run(self._writer, "DROP TABLE IF EXISTS EdgeKeyBackfill")
-        self._run(self._writer, "CREATE NODE TABLE EdgeKeyBackfill(id STRING, k INT64, PRIMARY KEY (id))")
-        ids = [r[0] for r in self._run(self._writer, "MATCH (m:Memory) RETURN m.id")]
-        for start in range(0, len(ids), 20_000):
-            rows = [{"id": i, "k": vector_key(i)} for i in ids[start : start + 20_000]]
-            self._run(self._writer, "UNWIND $rows AS r CREATE (:EdgeKeyBackfill {id: r.id, k: r.k})", {"rows": rows})
-        for rel in ("ABOUT", "MENTIONS"):
-            self._run(
-                self._writer,
-                f"MATCH (x:EdgeKeyBackfill), (m:Memory)-[e:{rel}]->() WHERE m.id = x.id SET e.k = x.k",
-            )
-        self._run(self._writer, "DROP TABLE EdgeKeyBackfill")
-        log.info("keyed the edges of %d memories in %.1f s", len(ids), time.perf_counter() - started)
-
-    def _compact_ticket_text(self) -> None:
-        """007_ticket_text: copy Ticket.subject and Ticket.channel into new columns.
-
-        Before 007 each ticket refresh SET its tickets' subjects again, and each such
-        checkpoint appended the whole column to its dictionary (see NO_TEXT): at 100k
-        memories 8k subjects held 530k entries, 50 MB. A column filled by one statement
-        holds one entry a ticket.
-
-        A column an insert of NULL has corrupted holds a value that is the whole dictionary
-        joined (longer than the API allows), and its other values may belong to other
-        tickets; at 100k it could not be read at all. Such a column is not copied: the
-        subjects are computed again from each ticket's first memory, the channels are
-        left empty. Kùzu 0.11 crashed checkpointing a copy, a drop and a rename together
-        on the 100k store, so each is checkpointed alone; and a column that need not be
-        copied (a new store's) is left alone. Rerunnable: a crash part-way leaves a state
-        the next run finishes.
-        """
-        w = self._writer
-        self._run(w, "CHECKPOINT")  # storage_info describes what is checkpointed
-        tickets = int(self._run(w, "MATCH (t:Ticket) RETURN count(t)")[0][0])
-        for column, limit in (("subject", MAX_SUBJECT), ("channel", MAX_CHANNEL)):
-            fresh = f"{column}_compacted"
-            columns = {r[0] for r in self._run(w, "CALL table_info('Ticket') RETURN name")}
-            if column in columns:
-                try:
-                    longest = self._run(w, f"MATCH (t:Ticket) RETURN max(size(t.{column}))")[0][0]
-                except StorageError as exc:
-                    intact, reason = False, f"it cannot be read: {exc.message}"
-                else:
-                    intact, reason = longest is None or longest <= limit, f"a value of {longest} characters"
-                entries = sum(
-                    n for name, n in self._run(w, "CALL storage_info('Ticket') RETURN column_name, num_values")
-                    if name == f"{column}_offset"
-                )
-                if intact and fresh not in columns and entries <= 2 * tickets:
-                    continue  # as compact as a copy would be: no DDL (a new store)
-                self._run(w, f"ALTER TABLE Ticket ADD IF NOT EXISTS {fresh} STRING")
-                if intact:
-                    self._run(w, f"MATCH (t:Ticket) WHERE t.{column} IS NOT NULL SET t.{fresh} = t.{column}")
-                else:
-                    log.error("Ticket.%s is corrupted (%s); not copied", column, reason)
-                self._run(w, "CHECKPOINT")
-                self._run(w, f"ALTER TABLE Ticket DROP {column}")
-                self._run(w, "CHECKPOINT")
-            if fresh in {r[0] for r in self._run(w, "CALL table_info('Ticket') RETURN name")}:
-                self._run(w, f"ALTER TABLE Ticket RENAME {fresh} TO {column}")
-                self._run(w, "CHECKPOINT")
-        # Tickets without a subject: all of them after a corrupted column, and any a crash
-        # left stale before 007 (the refresh no longer writes subjects).
-        first: dict[str, tuple[datetime, str]] = {}
-        for uid, content, at in self._run(
-            w, "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.subject IS NULL RETURN t.uid, m.content, m.created_at"
-        ):
-            if uid not in first or at < first[uid][0]:
-                first[uid] = (at, content)
-        rows = [{"uid": uid, "s": default_subject(content)} for uid, (_, content) in first.items()]
-        for start in range(0, len(rows), 20_000):  # one update each, not one a ticket
-            self._run(
-                w, "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) SET t.subject = r.s",
-                {"rows": rows[start : start + 20_000]},
-            )
-        if rows:
-            self._run(w, "CHECKPOINT")
-            log.warning("computed the subjects of %d tickets from their first memories", len(rows))
-
-    def _number_sessions(self) -> None:
-        """009_session_order: number the memories of existing sessions, oldest first.
-
-        Ties in createdAt (a batch) fall back to the id: the order they were given in was
-        not kept. Computed here and joined in through a scratch table, like
-        ``_backfill_edge_keys``; rerunnable from the start.
-        """
-        w = self._writer
-        started = time.perf_counter()
-        by_session: dict[str, list[tuple[datetime, str]]] = {}
-        for session_id, memory_id, at in self._run(
-            w, "MATCH (m:Memory)-[:IN_SESSION]->(s:Session) RETURN s.id, m.id, m.created_at"
-        ):
-            by_session.setdefault(session_id, []).append((at, memory_id))
-        rows = [
-            {"id": memory_id, "q": n}
-            for items in by_session.values()
-            for n, (_, memory_id) in enumerate(sorted(items), start=1)
-        ]
-        if not rows:
-            return
-        self._run(w, "DROP TABLE IF EXISTS SeqBackfill")
-        self._run(w, "CREATE NODE TABLE SeqBackfill(id STRING, q INT64, PRIMARY KEY (id))")
-        for start in range(0, len(rows), 20_000):
-            self._run(w, "UNWIND $rows AS r CREATE (:SeqBackfill {id: r.id, q: r.q})", {"rows": rows[start : start + 20_000]})
-        self._run(w, "MATCH (x:SeqBackfill), (m:Memory)-[e:IN_SESSION]->() WHERE m.id = x.id SET e.seq = x.q")
-        self._run(w, "DROP TABLE SeqBackfill")
-        log.info("numbered the memories of %d sessions in %.1f s", len(by_session), time.perf_counter() - started)
-
-    def _link_existing_identifiers(self) -> None:
-        """011_identifiers: link every memory to the identifiers its text names (the rules
-        alone, as a store runs them). Rerunnable: nodes and edges are merged."""
-        started = time.perf_counter()
-        nodes: dict[str, dict[str, str]] = {}
-        links: list[dict[str, Any]] = []
-        for a, memory_id, content in self._run(self._writer, "MATCH (m:Memory) RETURN m.agent_id, m.id, m.content"):
-            for key, value in identifier_mentions(content or "").items():
-                uid = node_uid(a, f"{IDENTIFIER}:{key}")
-                nodes.setdefault(uid, {"uid": uid, "a": a, "kind": IDENTIFIER, "key": key, "value": value})
-                links.append({"f": memory_id, "t": uid, "k": vector_key(memory_id)})
-        run = Transaction(self, self._writer)
-        node_rows = list(nodes.values())
-        for start in range(0, len(node_rows), 20_000):
-            run.rows(
-                "MERGE (n:Entity {uid: r.uid}) "
-                "ON CREATE SET n.agent_id = r.a, n.kind = r.kind, n.key = r.key, n.value = r.value",
-                node_rows[start : start + 20_000],
-            )
-        for start in range(0, len(links), 20_000):
-            run.edges(
-                ("Memory", "id"), ("Entity", "uid"), "MERGE (a)-[e:MENTIONS]->(b) ON CREATE SET e.k = {r}.k",
-                links[start : start + 20_000],
-            )
-        log.info("linked %d mentions of %d identifiers in %.1f s", len(links), len(nodes), time.perf_counter() - started)
-
-    def _learn_existing_aliases(self) -> None:
-        """008_customer_identity: learn the aliases of the customers stored before it, from
-        their ids and their memories. Rerunnable: nodes and edges are merged."""
-        started = time.perf_counter()
-        rows = self._run(
-            self._writer,
-            "MATCH (m:Memory)-[:ABOUT]->(c:Customer) RETURN m.agent_id, c.id, m.id, m.content, m.entities, m.created_at",
-        )
-        linked = [(a, cid, mid, text, entity_triples_json(ents), utc(at)) for a, cid, mid, text, ents, at in rows]
-        for start in range(0, len(linked), 5_000):
-            self._learn_aliases(Transaction(self, self._writer), linked[start : start + 5_000])
-        self._alias_memo.clear()
-        log.info("learned the aliases of %d linked memories in %.1f s", len(linked), time.perf_counter() - started)
 
     @property
     def schema_version(self) -> str:
@@ -856,7 +215,7 @@ class GraphStore:
         if not records:
             if after is not None or learns:
                 with self.transaction(reports_attrs=True) as run:
-                    self._learn_aliases(run, self._learn_sessions(run, (), learns))
+                    self.learn_aliases(run, self._learn_sessions(run, (), learns))
                     if after is not None:
                         after(run)
             return
@@ -973,7 +332,7 @@ class GraphStore:
                 rec for rec in records
                 if rec.memory.session_id and not rec.customer_ids and rec.memory.id not in known
             ])
-            self._learn_aliases(run, [
+            self.learn_aliases(run, [
                 (rec.memory.agent_id, cid, rec.memory.id, rec.memory.content, entity_triples(rec.memory.entities),
                  rec.memory.created_at)
                 for rec in records
@@ -1014,7 +373,7 @@ class GraphStore:
 
     def _learn_sessions(
         self, run: Transaction, records: Sequence[MemoryRecord], learns: Sequence[tuple[str, str, str]]
-    ) -> list[_Linked]:
+    ) -> list[Linked]:
         """Link sessions to the customers they learn, and memories to their session's customer.
 
         A store that names a customer for a session which had none (``learns``)
@@ -1034,7 +393,7 @@ class GraphStore:
             if rec.memory.session_id and not rec.customer_ids:
                 unlinked.setdefault(rec.memory.session_id, []).append(rec)
         about: list[dict[str, Any]] = []
-        linked: list[_Linked] = []
+        linked: list[Linked] = []
         for sid in dict.fromkeys([*learning, *unlinked]):
             known = [r[0] for r in run(
                 "MATCH (c:Customer)-[:HAD_SESSION]->(s:Session {id: $sid}) RETURN c.id ORDER BY c.id", {"sid": sid}
@@ -1068,7 +427,7 @@ class GraphStore:
         run.edges(("Memory", "id"), ("Customer", "uid"), "CREATE (a)-[:ABOUT {{k: {r}.k}}]->(b)", about)
         return linked
 
-    def _learn_aliases(self, run: Transaction, linked: Sequence[_Linked]) -> None:
+    def learn_aliases(self, run: Transaction, linked: Sequence[Linked]) -> None:
         """Learn what the customers of ``linked`` memories are known by (app/domain/identity.py):
         the aliases each memory reveals (source: the memory) and each customer's id
         aliases (source: "id"). An Alias node and its KNOWN_AS edge are written whole
@@ -1089,16 +448,15 @@ class GraphStore:
                     facts[pair] = (agent_id, alias, SOURCE_ID, at)  # the id speaks first
         if not facts:
             return
-        _merge_aliases(run, facts)
+        _merge_aliases(run, facts, self._alias_uids)
         run.rows(
             "MATCH (c:Customer {uid: r.c}), (n:Alias {uid: r.u}) MERGE (c)-[k:KNOWN_AS]->(n) "
             "ON CREATE SET k.source = r.s, k.at = r.t",
             [{"c": c, "u": u, "s": source, "t": at} for (c, u), (_, _, source, at) in facts.items()],
         )
-        run._aliases_linked.update(facts)
+        run.aliases_linked.update(facts)
 
-    @staticmethod
-    def _learn_session_aliases(run: Transaction, records: Sequence[MemoryRecord]) -> None:
+    def _learn_session_aliases(self, run: Transaction, records: Sequence[MemoryRecord]) -> None:
         """What memories of a session without a customer say of who speaks (008_session_aliases)."""
         facts: dict[tuple[str, str], tuple[str, Alias, str, datetime]] = {}
         for rec in records:
@@ -1108,7 +466,7 @@ class GraphStore:
                                  (m.agent_id, alias, m.id, m.created_at))
         if not facts:
             return
-        _merge_aliases(run, facts)
+        _merge_aliases(run, facts, self._alias_uids)
         run.rows(
             "MATCH (s:Session {id: r.s}), (n:Alias {uid: r.u}) MERGE (s)-[k:SAID]->(n) "
             "ON CREATE SET k.source = r.m, k.at = r.t",
@@ -1134,7 +492,7 @@ class GraphStore:
         the ids that existed."""
         with self.transaction(reports_attrs=True) as run:
             run.attrs_changed(ids)
-            if len(ids) <= _POINT_LOOKUP_LIMIT:
+            if len(ids) <= POINT_LOOKUP_LIMIT:
                 # One primary-key statement per id: an IN list scans the whole table.
                 found = []
                 for memory_id in dict.fromkeys(ids):
@@ -1236,7 +594,7 @@ class GraphStore:
         """Memories by id: a few ids as primary-key lookups, many as one UNWIND join."""
         if not ids:
             return {}
-        if len(ids) <= _POINT_LOOKUP_LIMIT:
+        if len(ids) <= POINT_LOOKUP_LIMIT:
             rows = self._point_lookups(
                 ids, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN {MEMORY_COLUMNS}", agent_id
             )
@@ -1894,23 +1252,6 @@ class GraphStore:
         return {r[0]: int(r[1]) for r in self.read("MATCH (m:Memory) RETURN m.agent_id, count(*)")}
 
 
-def _by_keys(
-    run: Callable[[str, dict[str, Any]], list[list[Any]]], query: str, keys: Iterable[Any], params: dict[str, Any] | None
-) -> list[list[Any]]:
-    """Run ``query`` (with ``$key`` inside a node pattern, e.g. ``(t:Ticket {uid: $key})``)
-    for each distinct key: up to ``_FEW_KEYS`` as prepared point statements (an UNWIND join
-    costs a table scan however short its list: 170 ms for one ticket's memories at 90k
-    memories), past that as one ``UNWIND $keys AS key`` join. Rows come key by key; an
-    ORDER BY in ``query`` orders the rows of each key."""
-    keys = list(dict.fromkeys(keys))
-    if not keys:
-        return []
-    params = params or {}
-    if len(keys) <= _FEW_KEYS:
-        return [row for key in keys for row in run(query, {**params, "key": key})]
-    return run("UNWIND $keys AS key " + _KEY_PARAM.sub("key", query), {**params, "keys": keys})
-
-
 def _session_positions(run: Callable[..., list[list[Any]]], memory_ids: Sequence[str]) -> dict[str, int]:
     """Memory id -> its position in its session, for those of ``memory_ids`` that have one."""
     out: dict[str, int] = {}
@@ -1970,14 +1311,15 @@ UNCLAIMED_ALIAS = (
 _SAID_LIMIT = 25
 
 
-def _merge_aliases(run: Transaction, facts: dict[tuple[str, str], tuple[str, Alias, str, datetime]]) -> None:
+def _merge_aliases(
+    run: Transaction, facts: dict[tuple[str, str], tuple[str, Alias, str, datetime]], known: set[str] | None
+) -> None:
     """Alias nodes for ``facts`` ((owner, alias uid) -> (agent, alias, source, at)), written
     whole when first learned."""
     nodes = {
         auid: {"uid": auid, "a": agent_id, "kind": a.kind, "key": a.key, "value": a.value, "t": at}
         for (_, auid), (agent_id, a, _, at) in facts.items()
     }
-    known = run._store._alias_uids
     if known is not None:
         known.update(nodes)  # before the commit: at worst a lookup finds nothing
     run.rows(
@@ -1985,10 +1327,6 @@ def _merge_aliases(run: Transaction, facts: dict[tuple[str, str], tuple[str, Ali
         "n.value = r.value, n.created_at = r.t",
         list(nodes.values()),
     )
-
-
-# (agent, customer, memory id, content, entity triples, created_at) of a memory linked to a customer.
-_Linked = tuple[str, str, str, str, list[tuple[str, str, str]], datetime]
 
 
 # What ``GraphStore.customers_neighbours`` follows from a customer, to the node ``n``.
@@ -2043,44 +1381,7 @@ def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str
     return " AND ".join(where), params
 
 
-def _to_kuzu(value: Any) -> Any:
-    """Parameters as Kùzu needs them: it drops a datetime's UTC offset instead of applying
-    it, so aware datetimes are converted to UTC first (all times are stored as UTC)."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo is not None else value
-    if isinstance(value, dict):
-        return {k: _to_kuzu(v) for k, v in value.items()}
-    if isinstance(value, list) and value and not isinstance(value[0], float | int | str):
-        return [_to_kuzu(v) for v in value]
-    return value
-
-
 def _tags_pass(flt: RecallFilter, tags: list[str] | None) -> bool:
     return not flt.tags or bool(set(flt.tags).intersection(tags or ()))
 
 
-@contextlib.contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Map Kùzu's RuntimeErrors to StorageError at the boundary."""
-    try:
-        yield
-    except RuntimeError as exc:
-        if _POOL_FULL in str(exc):
-            # Callers are told without the statement; the log has it.
-            log.warning("buffer pool full while %r: %s", what, exc)
-            raise StorageFull(
-                "the graph store's buffer pool is full of changes not yet checkpointed; nothing was "
-                "written. Try again; if it persists, raise CASEGRAPH_BUFFER_POOL_MB or lower "
-                "CASEGRAPH_CHECKPOINT_WAL_MB"
-            ) from exc
-        raise StorageError(f"graph store failed while {what!r}: {exc}") from exc
-
-
-# Python steps of migrations, run after their statements and before they are recorded.
-_DATA_STEPS: dict[str, Callable[[GraphStore], None]] = {
-    "005_edge_keys": GraphStore._backfill_edge_keys,
-    "007_ticket_text": GraphStore._compact_ticket_text,
-    "008_customer_identity": GraphStore._learn_existing_aliases,
-    "009_session_order": GraphStore._number_sessions,
-    "011_identifiers": GraphStore._link_existing_identifiers,
-}

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 from casegraph.domain.models import Entity, Memory
-from casegraph.storage.embedded.graph import GraphStore, Transaction
-from casegraph.storage.embedded.rows import MEMORY_COLUMNS, memory_from_row, node_uid, utc
+from casegraph.storage.embedded.connection import Transaction
+from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.embedded.rows import MEMORY_COLUMNS, memory_from_row, node_uid
 from casegraph.storage.embedded.vectors import VectorStore
 from casegraph.storage.hygiene import (
     Neighbour,
@@ -28,6 +29,7 @@ from casegraph.storage.hygiene import (
     TicketActivity,
 )
 from casegraph.storage.memories import Transaction as WriteTransaction
+from casegraph.times import utc
 
 
 # -- reads -------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from casegraph.domain.ticket_models import (
     Ticket,
     TicketEvent,
 )
-from casegraph.storage.embedded.rows import node_uid, utc
+from casegraph.storage.embedded.rows import node_uid
 from casegraph.storage.tickets import TicketRefresh, TicketSource
-from casegraph.times import iso
+from casegraph.times import iso, utc
 
 if TYPE_CHECKING:
     from casegraph.storage.embedded.graph import GraphStore
