@@ -25,7 +25,7 @@ Domain code raises these; the API layer turns them into GraphQL errors whose
     ├── AuthenticationRequired           UNAUTHENTICATED
     ├── Forbidden                        FORBIDDEN  (a valid key outside its agents or role)
     ├── StorageError                     STORAGE_ERROR  (a Kùzu failure, translated in graph.py)
-    │   └── StorageFull                  STORAGE_FULL   (buffer pool full of unfolded changes)
+    │   └── StorageFull                  STORAGE_FULL   (buffer pool full: docs/kuzu-quirks.md #9)
     └── ConfigurationError               CONFIGURATION_ERROR
         └── ModelMismatch                MODEL_MISMATCH
 """
