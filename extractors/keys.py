@@ -127,6 +127,11 @@ def slugify(name: str) -> str:
     return "-".join(_ascii_words(name))[:128].strip("-")
 
 
+def is_stop_word(word: str) -> bool:
+    """Whether ``word`` (lower-case) is an English stop word ("the", "is", "what"...): spaCy's list."""
+    return word in STOP_WORDS
+
+
 def _is_stop(word: str) -> bool:
     # Single letters come from split contractions ("what's" -> "what", "s").
     return word in STOP_WORDS or (len(word) == 1 and word.isalpha())

@@ -25,8 +25,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from casegraph.extractors import find_rule_entities
-from spacy.lang.en.stop_words import STOP_WORDS
+from casegraph.extractors import find_rule_entities, is_stop_word
 
 KINDS = ("name", "initial", "email", "phone", "handle")
 # How a reason names each kind ("name 'Jane Doe'", "e-mail 'jane@example.com'").
@@ -139,7 +138,7 @@ def _name(value: str) -> Alias | None:
     words = words_of(value)
     if not 1 <= len(words) <= 4 or len(words[0]) < 2 or not all(w.isalpha() for w in words):
         return None
-    if words[0] in STOP_WORDS or words[0] in _NOT_NAMES or all(w in STOP_WORDS for w in words):
+    if is_stop_word(words[0]) or words[0] in _NOT_NAMES or all(map(is_stop_word, words)):
         return None
     return Alias("name", " ".join(words), " ".join(value.split()))
 
@@ -149,7 +148,7 @@ def _cut_name(raw: str, strong: bool) -> str | None:
     kept: list[str] = []
     for word in raw.split():
         low = word.lower()
-        if low in STOP_WORDS or low in _NOT_NAMES:
+        if is_stop_word(low) or low in _NOT_NAMES:
             break
         if word.endswith("-") or (len(word) > 1 and word.isupper()):
             break  # the letters of an id ("it's RMA-311975") or an acronym, not a name
@@ -187,7 +186,7 @@ def _spelled(local: str) -> list[Alias]:
         name = _name(_title(parts))
         return [name] if name is not None else []
     m = _INITIAL_SURNAME.fullmatch(local.lower())
-    if m is not None and m.group(2) not in STOP_WORDS:
+    if m is not None and not is_stop_word(m.group(2)):
         return [Alias("initial", f"{m.group(1)} {m.group(2)}", f"{m.group(1).upper()}. {m.group(2).capitalize()}")]
     return []
 
@@ -297,7 +296,7 @@ def query_mentions(query: str, max_names: int = 40) -> list[AliasMention]:
             if any(s < gram[-1].end() and gram[0].start() < e for s, e in taken):
                 break  # inside an e-mail or a handle
             keys = [name_key(w.group()) for w in gram]
-            if any(len(k) < 2 for k in keys) or all(k in STOP_WORDS for k in keys):
+            if any(len(k) < 2 for k in keys) or all(map(is_stop_word, keys)):
                 continue
             if n == 1 and not gram[0].group()[0].isupper():
                 continue  # one lower-case word is a word ("mark as resolved"), not a name

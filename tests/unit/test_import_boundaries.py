@@ -54,7 +54,6 @@ KNOWN: set[tuple[str, str, str]] = {
     ('domain-import', 'domain.tickets', 'storage.embedded.graph'),
     ('domain-import', 'domain.tickets', 'storage.embedded.tickets'),
     ('domain-import', 'domain.tickets', 'storage.embedded.vectors'),
-    ('engine', 'domain.identity', 'spacy'),
     ('storage-import', 'storage.embedded.graph', 'domain.identity'),
     ('storage-import', 'storage.embedded.tickets', 'domain.relations'),
 }
