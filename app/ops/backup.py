@@ -1,11 +1,13 @@
 """Backups of a running server, and restores into a stopped one.
 
-Kùzu lets only one process open the database, so the running server takes the snapshot
-itself: it holds off writers, CHECKPOINTs (the database file alone is then complete) and
-copies the file, which takes a moment even for large graphs; readers carry on. We copy
-the file rather than use Kùzu's ``EXPORT DATABASE`` because a copy is exact and cheap:
-the recorded migrations and every property come back byte for byte, with no re-import (EXPORT writes Parquet/CSV that must be imported into an empty
-database and re-indexed). The copy is tied to the Kùzu version, which the manifest records.
+Kùzu lets only one process open the database (docs/kuzu-quirks.md #8), so the running
+server takes the snapshot itself: it holds off writers, CHECKPOINTs (the database file
+alone is then complete) and copies the file, which takes a moment even for large graphs;
+readers carry on. The file is copied rather than written with Kùzu's ``EXPORT DATABASE``
+because a copy is exact and cheap: the recorded migrations and every property come back
+byte for byte, with no re-import (EXPORT writes Parquet/CSV that must be imported into an
+empty database and re-indexed). The copy is tied to the Kùzu version, which the manifest
+records.
 
     server  snapshot(services, dir)      graph + vector indexes + manifest.json (sha256s)
             tar_stream(dir)              streamed to ``casegraph backup`` over HTTP

@@ -1,7 +1,7 @@
 """API keys, stored hashed in a small JSON file (``<data_dir>/keys.json`` by default).
 
-Why a file and not the Kùzu graph: Kùzu lets one process open a database, and that
-process is the running server. Keeping the keys beside the graph lets
+Why a file and not the Kùzu graph: Kùzu lets one process open a database
+(docs/kuzu-quirks.md #8), and that process is the running server. Keeping the keys beside the graph lets
 ``casegraph keys create|list|revoke`` work while the server runs; the server notices the
 file changed (one ``stat`` per request) and a revoked key stops working on its next
 request. Keys are also not customer data: they stay out of backups and erasure.

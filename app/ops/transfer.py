@@ -8,7 +8,8 @@ their line number and either skipped (``on_error="skip"``) or refuse the whole i
 written, so an aborted import writes nothing. Memories whose id is already stored are
 counted as already present and left alone, which makes an import safe to re-run.
 
-Both work on a data directory directly, with the server stopped: Kùzu allows one writer.
+Both work on a data directory directly, with the server stopped: Kùzu allows one writer
+(docs/kuzu-quirks.md #8).
 """
 
 from __future__ import annotations
