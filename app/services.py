@@ -9,12 +9,13 @@ from typing import Any
 
 from casegraph.domain.customer_context import CustomerContextService
 from casegraph.domain.customer_data import CustomerDataService
+from casegraph.domain.embedder import Embedder
 from casegraph.domain.explore import GraphExplorer
 from casegraph.domain.memory import Clock, MemoryService, utcnow
 from casegraph.domain.readers import NodeReader
 from casegraph.domain.recall import RecallService
 from casegraph.domain.tickets import TicketService
-from casegraph.embedding.embedder import Embedder, open_embedder
+from casegraph.embedding.embedder import open_embedder
 from casegraph.ops.malloc_trim import FreeMemoryReleaser
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.datadir import check_vector_space

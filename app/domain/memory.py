@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 from casegraph.domain import consolidation
+from casegraph.domain.embedder import Embedder
 from casegraph.domain.hygiene import HygieneConfig, HygienePlan, HygienePlanner
 from casegraph.domain.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from casegraph.domain.pii import Redactor
 from casegraph.domain.writer import GroupCommitter
-from casegraph.embedding.embedder import Embedder
 from casegraph.errors import (
     BatchTooLarge,
     CaseGraphError,

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from casegraph.domain import identity, query_text, threads
+from casegraph.domain.embedder import Embedder
 from casegraph.domain.memory import (
     as_utc,
     check_agent_id,
@@ -46,7 +47,6 @@ from casegraph.domain.ranking import (
     signals_for,
     wake_up_order,
 )
-from casegraph.embedding.embedder import Embedder
 from casegraph.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.graph import GraphStore

@@ -1,6 +1,7 @@
 """Text embeddings, fully offline.
 
-``Embedder`` is the seam; ``open_embedder`` picks the real one for a runtime:
+``Embedder`` (the protocol, app/domain/embedder.py) is the seam; ``open_embedder`` picks the
+real one for a runtime:
 
     torch       sentence-transformers on PyTorch, fp32 (``SentenceTransformerEmbedder``)
     onnx        ONNX Runtime, fp32, the same vectors (``app/embedding/onnx_runtime.py``)
@@ -19,9 +20,10 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
+from casegraph.domain.embedder import Embedder
 from casegraph.embedding.query_cache import QueryVectorCache
 from casegraph.errors import ConfigurationError
 from casegraph.ops.settings import EMBEDDING_RUNTIMES as RUNTIMES
@@ -37,21 +39,6 @@ _TRACE_PROBES = (
     " ".join(["the customer asked again about the replacement charger for order 4521"] * 40),
 )
 _TRACE_TOLERANCE = 1e-5
-
-
-class Embedder(Protocol):
-    model_id: str
-    dimension: int
-    # What computes the vectors, recorded in the data directory (app/storage/embedded/datadir.py); an
-    # embedder without them counts as "torch" / "fp32".
-    runtime: str
-    quantization: str
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised float32 vectors, one row per text."""
-        ...
-
-    def embed_query(self, text: str) -> np.ndarray: ...
 
 
 def resolve_model_path(name: str) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 from casegraph import __version__
-from casegraph.embedding.embedder import Embedder
+from casegraph.domain.embedder import Embedder
 from prometheus_client import (
     CollectorRegistry,
     Counter,

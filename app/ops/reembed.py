@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from casegraph.embedding.embedder import Embedder
+from casegraph.domain.embedder import Embedder
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 from casegraph.storage.embedded.graph import GraphStore

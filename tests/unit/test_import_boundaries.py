@@ -42,11 +42,9 @@ DOMAIN_RECORD_MODULES = {"domain.models", "domain.ticket_models"}
 KNOWN: set[tuple[str, str, str]] = {
     ('cypher', 'ops.reembed', 'a Cypher string'),
     ('domain-import', 'domain.explore', 'storage.embedded.tickets'),
-    ('domain-import', 'domain.memory', 'embedding.embedder'),
     ('domain-import', 'domain.memory', 'storage.embedded.graph'),
     ('domain-import', 'domain.memory', 'storage.embedded.keywords'),
     ('domain-import', 'domain.memory', 'storage.embedded.vectors'),
-    ('domain-import', 'domain.recall', 'embedding.embedder'),
     ('domain-import', 'domain.recall', 'storage.embedded.graph'),
     ('domain-import', 'domain.recall', 'storage.embedded.keywords'),
     ('domain-import', 'domain.recall', 'storage.embedded.vectors'),
