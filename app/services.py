@@ -125,7 +125,7 @@ class Services:
             customer_data=CustomerDataService(
                 EmbeddedCustomerErasure(graph, vectors, keywords), clock, on_change=memories.notify_changed
             ),
-            nodes=NodeReader(graph, graph, graph, clock),
+            nodes=NodeReader(graph, graph, graph, ticket_graph, clock),
             customer_context=CustomerContextService(settings, graph, graph, hygiene, clock),
         )
 

@@ -87,17 +87,7 @@ class NodeLoaders:
             grouped(nodes.sessions_summaries, _none, caller))
         # (agent id, customer id, limit, since) -> its timeline
         self.timeline: DataLoader[tuple[str, str, int, datetime | None], list[TimelineEvent]] = DataLoader(
-            grouped(self._timelines(services), _list, caller))
-
-    @staticmethod
-    def _timelines(services: Services) -> Callable[..., dict[str, list[TimelineEvent]]]:
-        def fetch(
-            agent_id: str, customer_ids: list[str], limit: int, since: datetime | None
-        ) -> dict[str, list[TimelineEvent]]:
-            timeline = services.tickets.timeline
-            return {c: timeline(agent_id, c, limit=limit, since=since) for c in customer_ids}
-
-        return fetch
+            grouped(nodes.timelines, _list, caller))
 
 
 class TicketLoaders:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
-from casegraph.domain.memory import as_utc, check_agent_id, check_customer_id, check_ticket_id
+from casegraph.domain.memory import check_agent_id, check_customer_id, check_ticket_id
 from casegraph.domain.relations import Evidence, relate, strongest_paths
 from casegraph.domain.ticket_models import (
     MAX_CHANNEL,
@@ -33,10 +33,8 @@ from casegraph.domain.ticket_models import (
     Relation,
     Ticket,
     TicketEvent,
-    TimelineEvent,
-    snippet,
 )
-from casegraph.errors import CustomerNotFound, InvalidInput, TicketNotFound
+from casegraph.errors import InvalidInput, TicketNotFound
 from casegraph.extractors import ENTITY_KINDS
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded.graph import GraphStore
@@ -302,39 +300,6 @@ class TicketService:
         return floors
 
     # -- analyst views --------------------------------------------------------------------
-    def timeline(
-        self, agent_id: str, customer_id: str, *, limit: int = 200, since: datetime | None = None
-    ) -> list[TimelineEvent]:
-        """Memories, sessions and ticket events of one customer, oldest first."""
-        check_agent_id(agent_id)
-        cid = check_customer_id(customer_id)
-        check_limit(limit)
-        since = as_utc(since, "since") if since is not None else None
-        if self.graph.get_customer(agent_id, cid) is None:
-            raise CustomerNotFound(f"customer {customer_id!r} does not exist")
-        events: list[TimelineEvent] = []
-        for m in self.graph.customer_memories(agent_id, cid, self.clock()):
-            events.append(TimelineEvent(m.created_at, "memory", snippet(m.content), memory=m))
-        for s in self.graph.list_sessions(agent_id, customer_id=cid, limit=MAX_LIMIT):
-            events.append(TimelineEvent(s.started_at, "session_started", "session started", session=s))
-            if s.ended_at is not None:
-                summary = f"session ended: {s.summary}" if s.summary else "session ended"
-                events.append(TimelineEvent(s.ended_at, "session_ended", summary, session=s))
-        ticket_ids = self.tickets.customer_ticket_ids(agent_id, cid)
-        for t in self.tickets.get_tickets(agent_id, ticket_ids).values():
-            if t.created_at is not None:
-                opened = f"{t.id} opened: {t.subject}" if t.subject else f"{t.id} opened"
-                events.append(TimelineEvent(t.created_at, "ticket_opened", opened, ticket_id=t.id))
-        for ticket_id, history in self.tickets.ticket_events(agent_id, ticket_ids).items():
-            for e in history:
-                text = f"{ticket_id} {e.previous or 'new'} → {e.status}" + (f": {e.note}" if e.note else "")
-                events.append(TimelineEvent(e.at, "ticket_status", text, ticket_id=ticket_id))
-        order = {"session_started": 0, "ticket_opened": 1, "memory": 2, "ticket_status": 3, "session_ended": 4}
-        events.sort(key=lambda e: (e.at, order[e.kind], e.summary))
-        if since is not None:
-            events = [e for e in events if e.at >= since]
-        return events[:limit]
-
     def status_counts(self, agent_id: str) -> list[Count]:
         check_agent_id(agent_id)
         return self.tickets.status_counts(agent_id)

@@ -23,6 +23,7 @@ NESTED = """{ sessions(agentId: "bot", limit: 1000) {
     orders { id memories { id content } }
     tickets { id status customer { id } }
     sessions { id active memories { id } customer { id } }
+    timeline { kind summary memory { id } session { id } ticket { id } }
   } } }"""
 
 
@@ -82,6 +83,13 @@ def test_a_list_of_customers_with_nested_fields_costs_statements_independent_of_
         assert c["tickets"] == [{"id": f"T-{700 + i}", "status": "OPEN", "customer": {"id": c["id"]}}]
         assert c["sessions"] == [{"id": s["id"], "active": False, "memories": [{"id": stored[0].id}],
                                   "customer": {"id": c["id"]}}]
+        assert [(e["kind"], e["summary"]) for e in c["timeline"]] == [
+            ("session_started", "session started"),
+            ("ticket_opened", f"T-{700 + i} opened: {stored[0].content}"),
+            ("memory", stored[0].content),
+            ("memory", "waiting for the courier"),
+            ("session_ended", "session ended: waiting for the courier"),
+        ]
 
 
 def test_nested_fields_leave_out_expired_memories(embedder, extractor, tmp_path):
