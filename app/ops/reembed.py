@@ -13,22 +13,22 @@ first open (which this command does before it returns).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from casegraph.domain.embedder import Embedder
 from casegraph.ops.settings import Settings
+from casegraph.storage.embedded import reembed as progress_rows
 from casegraph.storage.embedded.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.embedded.reembed import PROGRESS_PREFIX
 
 log = logging.getLogger("casegraph.reembed")
 
-PROGRESS_PREFIX = "reembed_done:"
+__all__ = ["PROGRESS_PREFIX", "ReembedReport", "reembed"]
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,13 @@ def reembed(
             log.info("nothing to re-embed: the directory's vectors are already %s", target.describe())
             return ReembedReport(source, target, 0, 0, 0, time.perf_counter() - started, converted=False)
         done_id, done = _start(graph, settings, target, pending)
-        ids = [r[0] for r in graph.read("MATCH (m:Memory) RETURN m.id ORDER BY m.id")]
+        ids = progress_rows.memory_ids(graph)
         remaining = [i for i in ids if done_id is None or i > done_id]
         resumed_at = len(ids) - len(remaining)
         if resumed_at:
             log.info("resuming: %d of %d memories were re-embedded before", resumed_at, len(ids))
         embedded = _embed_all(graph, embedder, remaining, batch_size, done, resumed_at, len(ids), progress, after_batch)
-        _finish(graph, target)
+        progress_rows.finish(graph, target)
     finally:
         graph.close()
     _rebuild_index(settings, embedder)
@@ -83,22 +83,14 @@ def reembed(
 def _start(graph: GraphStore, settings: Settings, target: VectorSpace, pending: str | None) -> tuple[str | None, int]:
     """Record the target (or pick up the one recorded); returns (last id done, batches done)."""
     if pending is not None and VectorSpace.from_json(pending) == target:
-        rows = graph.read(
-            "MATCH (x:Meta) WHERE starts_with(x.key, $p) RETURN x.key, x.value ORDER BY x.key DESC LIMIT 1",
-            {"p": PROGRESS_PREFIX},
-        )
-        if rows:
-            return json.loads(rows[0][1])["last"], int(rows[0][0][len(PROGRESS_PREFIX):])
-        return None, 0
+        found = progress_rows.last_progress(graph)
+        return found if found is not None else (None, 0)
     if pending is not None:
         log.warning(
             "an interrupted re-embedding aimed at %s; starting again for %s",
             VectorSpace.from_json(pending).describe(), target.describe(),
         )
-    with graph.transaction(reports_attrs=True) as run:
-        # Rows are created and deleted, never updated (docs/kuzu-quirks.md #1).
-        run("MATCH (x:Meta) WHERE x.key = $k OR starts_with(x.key, $p) DELETE x", {"k": REEMBED_KEY, "p": PROGRESS_PREFIX})
-        run("CREATE (:Meta {key: $k, value: $v})", {"k": REEMBED_KEY, "v": target.to_json()})
+    progress_rows.record_target(graph, target)
     # The index would mix the two spaces; the first open after the end rebuilds it.
     for path in (settings.data_dir / "vectors").glob("*.usearch"):
         path.unlink()
@@ -116,34 +108,16 @@ def _embed_all(
               mininterval=1.0) as bar:
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
-            texts = dict(graph.by_keys("MATCH (m:Memory {id: $key}) RETURN m.id, m.content", chunk))
+            texts = progress_rows.memory_contents(graph, chunk)
             order = [i for i in chunk if i in texts]
             vectors = embedder.embed([texts[i] for i in order])
             batch_no += 1
-            with graph.transaction(reports_attrs=True) as run:
-                run.rows(
-                    "MATCH (m:Memory {id: r.id}) SET m.embedding = r.e",
-                    [{"id": i, "e": v.tolist()} for i, v in zip(order, vectors, strict=True)],
-                )
-                run(
-                    "CREATE (:Meta {key: $k, value: $v})",
-                    {"k": f"{PROGRESS_PREFIX}{batch_no:09d}", "v": json.dumps({"last": chunk[-1]})},
-                )
+            progress_rows.write_batch(graph, order, vectors, batch_no, chunk[-1])
             embedded += len(order)
             bar.update(len(chunk))
             if after_batch is not None:
                 after_batch(resumed_at + embedded)
     return embedded
-
-
-def _finish(graph: GraphStore, target: VectorSpace) -> None:
-    with graph.transaction(reports_attrs=True) as run:
-        run(
-            "MATCH (x:Meta) WHERE x.key IN [$k, $r] OR starts_with(x.key, $p) DELETE x",
-            {"k": EMBEDDING_KEY, "r": REEMBED_KEY, "p": PROGRESS_PREFIX},
-        )
-        run("CREATE (:Meta {key: $k, value: $v})", {"k": EMBEDDING_KEY, "v": target.to_json()})
-        run("MATCH (t:Ticket) SET t.refresh_token = $token", {"token": uuid.uuid4().hex})
 
 
 def _rebuild_index(settings: Settings, embedder: Any) -> None:
