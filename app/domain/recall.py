@@ -81,6 +81,10 @@ _ASKS_FOR_OTHERS = re.compile(
 )
 
 
+def asks_for_others(query: str) -> bool:
+    """True when ``query`` asks past the nodes it names ("other tickets about order 4521")."""
+    return _ASKS_FOR_OTHERS.search(query) is not None
+
 
 @dataclass(frozen=True, slots=True)
 class KeywordHit:
@@ -348,7 +352,7 @@ class RecallService:
         graph_job = self._pool.submit(self._graph_candidates, agent_id, query, refs, named) if refs else None
         thread_job = (
             self._pool.submit(threads.find_threads, self.graph, agent_id, refs, now)
-            if threads.node_labels(refs) and not _ASKS_FOR_OTHERS.search(query)
+            if threads.node_labels(refs) and not asks_for_others(query)
             else None
         )
         # A query naming customers (or conversations by what they gave) and nothing else
@@ -686,7 +690,7 @@ class RecallService:
         self, agent_id: str, query: str, refs: NodeRefs, named: _Named | None = None
     ) -> dict[str, GraphLink]:
         # "other tickets about the same order as T-1042": T-1042's own memories are not wanted.
-        others = bool((refs.orders or refs.tickets) and _ASKS_FOR_OTHERS.search(query))
+        others = bool(refs.orders or refs.tickets) and asks_for_others(query)
         links = self.graph.linked_memories(
             agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT, ids_of=self.vectors.ids_of
         )

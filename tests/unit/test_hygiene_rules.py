@@ -134,6 +134,6 @@ def test_masking_removes_what_the_graph_resolved():
     ],
 )
 def test_questions_asking_past_the_named_ticket(query, asks):
-    from casegraph.domain.recall import _ASKS_FOR_OTHERS
+    from casegraph.domain.recall import asks_for_others
 
-    assert bool(_ASKS_FOR_OTHERS.search(query)) is asks
+    assert asks_for_others(query) is asks
