@@ -129,6 +129,15 @@ class Services:
             customer_context=CustomerContextService(settings, graph, graph, hygiene, clock),
         )
 
+    @property
+    def schema_version(self) -> str:
+        """The graph schema's last applied migration."""
+        return self.graph.schema_version
+
+    def save(self) -> None:
+        """Write what is kept only in memory to disk (the vector indexes changed since the last save)."""
+        self.vectors.save()
+
     def vector_report(self) -> dict[str, Any]:
         """Does each agent's vector index hold exactly its memories? (``integrity.vector_report``)"""
         return vector_report(self.graph, self.vectors)

@@ -101,13 +101,13 @@ def create_app(
             if owned:
                 await run_blocking(ref["services"].close)
             else:
-                await run_blocking(ref["services"].vectors.save)
+                await run_blocking(ref["services"].save)
 
     async def health(request: Request) -> JSONResponse:
         ready = "services" in ref
         body = {"status": "healthy" if ready else "starting", "version": __version__}
         if ready:
-            body["schemaVersion"] = ref["services"].graph.schema_version
+            body["schemaVersion"] = ref["services"].schema_version
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def live(request: Request) -> JSONResponse:
@@ -151,6 +151,6 @@ async def _housekeeping(services: Services, settings: Settings) -> None:
             ended = await run_blocking(services.memories.end_idle_sessions)
             if ended:
                 log.info("ended %d idle sessions", len(ended))
-            await run_blocking(services.vectors.save)
+            await run_blocking(services.save)
         except Exception:
             log.exception("housekeeping failed; retrying next round")
