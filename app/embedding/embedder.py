@@ -14,16 +14,16 @@ runtimes export it from there once, into a cache, and check it against PyTorch a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from casegraph.domain.embedder import Embedder
+from casegraph.embedding.offline import quiet, stay_offline
 from casegraph.embedding.query_cache import QueryVectorCache
 from casegraph.errors import ConfigurationError
 from casegraph.ops.settings import EMBEDDING_RUNTIMES as RUNTIMES
@@ -70,20 +70,6 @@ def open_embedder(
     return OnnxEmbedder(model, resolve_model_path(model), runtime, cache_dir, threads=threads)
 
 
-@contextlib.contextmanager
-def _quiet(*loggers: str) -> Iterator[None]:
-    """Only errors from these loggers (and their children) while the block runs."""
-    found = [logging.getLogger(name) for name in loggers]
-    levels = [lg.level for lg in found]
-    for lg in found:
-        lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for lg, level in zip(found, levels, strict=True):
-            lg.setLevel(level)
-
-
 class SentenceTransformerEmbedder:
     """sentence-transformers on the CPU, with a small LRU cache for query vectors.
 
@@ -108,11 +94,7 @@ class SentenceTransformerEmbedder:
         query_threads: int = 1,
         trace_queries: bool = True,
     ):
-        # The hub must never be contacted: models come from packages or local paths.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        # Its "Loading weights" bar would break one-JSON-object-per-line logs.
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        stay_offline()
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -171,7 +153,7 @@ class SentenceTransformerEmbedder:
                 def forward(self, *tensors: Any) -> Any:
                     return self.model.forward(dict(zip(names, tensors, strict=True)))["sentence_embedding"]
 
-            with warnings.catch_warnings(), _quiet("sentence_transformers", "transformers"), torch.inference_mode():
+            with warnings.catch_warnings(), quiet("sentence_transformers", "transformers"), torch.inference_mode():
                 # The tracer warns about every shape-dependent branch (see above), torch
                 # >= 2.10 about torch.jit itself, and reading every attribute of every module
                 # makes sentence-transformers log its deprecated ones.

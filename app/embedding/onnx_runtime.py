@@ -15,7 +15,6 @@ require transformers < 4.58 while sentence-transformers 6 requires transformers 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from casegraph.embedding.offline import quiet, stay_offline
 from casegraph.embedding.query_cache import QueryVectorCache
 from casegraph.errors import ConfigurationError
 
@@ -118,8 +118,7 @@ def export(model_path: str, directory: Path) -> Path:
 
 
 def _export_into(source: Path, work: Path) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    stay_offline()
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from sentence_transformers import SentenceTransformer
@@ -156,23 +155,11 @@ def _export_into(source: Path, work: Path) -> None:
     # Only the matrix multiplications: the embedding table stays fp32 (it is looked up, not
     # multiplied; quantizing it lowered the probes' minimum cosine, 0.969 -> 0.964).
     # Unsigned weights: signed ones can saturate AVX2's u8 x s8 multiply-add.
-    with _quiet_root():
+    with quiet(""):  # onnxruntime.quantization warns on the root logger about pre-processing
         quantize_dynamic(
             str(work / FILES["onnx"]), str(work / FILES["onnx-int8"]),
             weight_type=QuantType.QUInt8, per_channel=True, op_types_to_quantize=["MatMul"],
         )
-
-
-@contextlib.contextmanager
-def _quiet_root() -> Any:
-    # onnxruntime.quantization warns on the root logger about optional pre-processing.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def _tokenizer(model_path: Path, max_length: int) -> Any:
