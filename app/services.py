@@ -23,9 +23,10 @@ from casegraph.storage.embedded.erasure import EmbeddedCustomerErasure
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.hygiene import EmbeddedHygiene
 from casegraph.storage.embedded.integrity import vector_report
-from casegraph.storage.embedded.keywords import KeywordIndex, document_text
+from casegraph.storage.embedded.keywords import KeywordIndex
 from casegraph.storage.embedded.tickets import TicketGraph
 from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.search import document_text
 
 log = logging.getLogger("casegraph.services")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from casegraph.domain import consolidation
@@ -55,12 +55,16 @@ from casegraph.extractors import (
     weak_identifiers,
 )
 from casegraph.ops.settings import Settings
-from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.keywords import KeywordIndex, document_text
-from casegraph.storage.embedded.vectors import VectorStore
 from casegraph.storage.hygiene import HygieneStore
-from casegraph.storage.memories import MemoryRecord
-from casegraph.storage.search import NodeRefs
+from casegraph.storage.memories import MemoryRecord, MemoryStore
+from casegraph.storage.search import (
+    GraphSearch,
+    KeywordSearch,
+    NodeRefs,
+    VectorIndex,
+    document_text,
+)
+from casegraph.storage.sessions import SessionStore
 
 log = logging.getLogger("casegraph.memory")
 
@@ -166,6 +170,11 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+class WriteGraph(MemoryStore, SessionStore, GraphSearch, Protocol):
+    """The graph as the write path uses it: memories, their sessions, and the identifiers
+    it already knows (one engine implements all three)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """A validated store request plus what it links to (before extraction)."""
@@ -183,13 +192,13 @@ class MemoryService:
     def __init__(
         self,
         settings: Settings,
-        graph: GraphStore,
-        vectors: VectorStore,
+        graph: WriteGraph,
+        vectors: VectorIndex,
         embedder: Embedder,
         extractor: Any,
         clock: Clock = utcnow,
         *,
-        keywords: KeywordIndex,
+        keywords: KeywordSearch,
         hygiene: HygieneStore,
     ) -> None:
         self.settings = settings
@@ -868,7 +877,7 @@ def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
     return json.loads(encoded)
 
 
-def _with_known_ids(graph: GraphStore, prepared: Sequence[_Prepared], extracted: list[list[Any]]) -> list[list[Any]]:
+def _with_known_ids(graph: GraphSearch, prepared: Sequence[_Prepared], extracted: list[list[Any]]) -> list[list[Any]]:
     """``extracted`` plus the weak id shapes ("Done, QXKZTB departs Friday": all-caps codes,
     5+ digits, ``jane_doe`` without a kind word) that the agent already knows as identifiers,
     from a memory stored before or from this batch: the bot repeats a code bare after the

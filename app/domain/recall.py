@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from casegraph.domain import identity, query_text, threads
@@ -49,11 +49,17 @@ from casegraph.domain.ranking import (
 )
 from casegraph.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
 from casegraph.ops.settings import Settings
-from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.keywords import KeywordIndex
-from casegraph.storage.embedded.vectors import VectorStore
-from casegraph.storage.memories import NO_TIME, Attrs, micros
-from casegraph.storage.search import GraphLink, NodeRefs, vector_key
+from casegraph.storage.customers import CustomerStore
+from casegraph.storage.memories import NO_TIME, Attrs, MemoryStore, micros
+from casegraph.storage.search import (
+    GraphLink,
+    GraphSearch,
+    KeywordSearch,
+    NodeRefs,
+    VectorIndex,
+    vector_key,
+)
+from casegraph.storage.sessions import SessionStore
 
 log = logging.getLogger("casegraph.recall")
 
@@ -174,17 +180,22 @@ def by_session(ranked: Sequence[Ranked], session_of: dict[str, str]) -> list[Ran
     return out
 
 
+class RecallGraph(MemoryStore, SessionStore, CustomerStore, GraphSearch, Protocol):
+    """The graph as recall reads it: memories and their ranking attributes, sessions,
+    customers and their aliases, and the links between nodes (one engine implements all)."""
+
+
 class RecallService:
     def __init__(
         self,
         settings: Settings,
-        graph: GraphStore,
-        vectors: VectorStore,
+        graph: RecallGraph,
+        vectors: VectorIndex,
         embedder: Embedder,
         extractor: Any,
         clock: Callable[[], datetime],
         *,
-        keywords: KeywordIndex,
+        keywords: KeywordSearch,
     ) -> None:
         self.settings = settings
         self.graph = graph

@@ -29,8 +29,8 @@ from datetime import datetime
 from typing import Any
 
 from casegraph.domain.ranking import Ranked
-from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.search import GraphLink, NodeRefs
+from casegraph.storage.sessions import SessionStore
 
 # Sessions walked per query (the newest first), and messages read from the end of each.
 MAX_THREADS = 5
@@ -138,7 +138,7 @@ def node_labels(refs: NodeRefs) -> list[tuple[str, str, str]]:
     return out
 
 
-def find_threads(graph: GraphStore, agent_id: str, refs: NodeRefs, now: datetime) -> list[Thread]:
+def find_threads(graph: SessionStore, agent_id: str, refs: NodeRefs, now: datetime) -> list[Thread]:
     """The newest ``MAX_THREADS`` sessions that name a node of ``refs``, with their outcomes."""
     threads: dict[str, Thread] = {}
     for kind, key, label in node_labels(refs):

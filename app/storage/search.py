@@ -150,6 +150,11 @@ class VectorIndex(Protocol):
         ...
 
 
+def document_text(content: str, tags: Iterable[str]) -> str:
+    """What a memory is indexed by for keyword search: its content and its tags."""
+    return " ".join((content, *tags))
+
+
 class KeywordSearch(Protocol):
     """Per-agent full-text (BM25) search over memory texts."""
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from casegraph.storage.embedded.keywords import KeywordIndex, document_text, terms
+from casegraph.storage.embedded.keywords import KeywordIndex, terms
+from casegraph.storage.search import document_text
 
 
 @pytest.fixture

@@ -121,11 +121,6 @@ def _scan(
     return out
 
 
-def document_text(content: str, tags: Iterable[str]) -> str:
-    """What a memory is indexed by: its content and its tags."""
-    return " ".join((content, *tags))
-
-
 def _analyzer() -> tantivy.TextAnalyzer:
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace())
