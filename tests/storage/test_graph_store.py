@@ -14,7 +14,8 @@ import pytest
 from casegraph import graph_schema
 from casegraph.domain.models import Entity, Memory, RecallFilter, Session
 from casegraph.errors import ConfigurationError, ModelMismatch, StorageError
-from casegraph.storage.embedded.graph import GraphStore, node_uid
+from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.embedded.rows import node_uid
 from casegraph.storage.memories import MemoryRecord
 from casegraph.storage.search import NodeRefs, vector_key
 
@@ -618,7 +619,7 @@ def test_delete_is_agent_scoped_and_reports_only_existing_ids(store, linked):
 
 # -- memory texts (what the keyword index is rebuilt from) ------------------------------
 def test_memory_texts_by_point_lookups_and_by_scan(store, monkeypatch):
-    import casegraph.storage.embedded.graph
+    import casegraph.storage.embedded.memories
 
     mems = [make_memory(f"memory number {i}", tags=(f"customer:c{i}",)) for i in range(6)]
     other = make_memory("another agent's memory", agent=B)
@@ -626,7 +627,7 @@ def test_memory_texts_by_point_lookups_and_by_scan(store, monkeypatch):
     wanted = [m.id for m in mems[:4]] + [other.id, new_id()]
     expected = {m.id: (m.content, [f"customer:c{i}"]) for i, m in enumerate(mems[:4])}
     looked_up = {i: (c, t) for i, c, t in store.memory_texts(A, wanted)}
-    monkeypatch.setattr(casegraph.storage.embedded.graph, "_TEXT_LOOKUP_LIMIT", 2)
+    monkeypatch.setattr(casegraph.storage.embedded.memories, "_TEXT_LOOKUP_LIMIT", 2)
     scanned = {i: (c, t) for i, c, t in store.memory_texts(A, wanted)}
     assert looked_up == scanned == expected
 
@@ -984,7 +985,7 @@ def test_a_customer_filter_from_edge_keys_and_the_cache_equals_the_scan(filter_d
 
 
 def test_a_customer_filter_looks_up_what_the_cache_lacks(filter_db, monkeypatch):
-    import casegraph.storage.embedded.graph
+    import casegraph.storage.embedded.memories
 
     store, filtered = filter_db
     ids, *_ = filtered
@@ -994,7 +995,7 @@ def test_a_customer_filter_looks_up_what_the_cache_lacks(filter_db, monkeypatch)
     assert store._customer_attrs(A, jane, NOW, 100, _key_map(ids)) == (True, scanned)
     # Past the allowance of misses, the scan answers.
     store._attrs_cache.forget([ids["jane_old"]])
-    monkeypatch.setattr(casegraph.storage.embedded.graph, "_CACHE_MISSES_LOOKED_UP", 0)
+    monkeypatch.setattr(casegraph.storage.embedded.memories, "_CACHE_MISSES_LOOKED_UP", 0)
     assert store._customer_attrs(A, jane, NOW, 100, _key_map(ids)) == (False, None)
     assert store.filtered_attrs(A, jane, NOW, 100, _key_map(ids)) == scanned
 

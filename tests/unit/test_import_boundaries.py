@@ -44,7 +44,7 @@ KNOWN: set[tuple[str, str, str]] = {
     ('domain-import', 'domain.tickets', 'storage.embedded.graph'),
     ('domain-import', 'domain.tickets', 'storage.embedded.tickets'),
     ('domain-import', 'domain.tickets', 'storage.embedded.vectors'),
-    ('storage-import', 'storage.embedded.graph', 'domain.identity'),
+    ('storage-import', 'storage.embedded.aliases', 'domain.identity'),
     ('storage-import', 'storage.embedded.tickets', 'domain.relations'),
 }
 

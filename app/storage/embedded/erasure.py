@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from casegraph.storage.customers import CustomerRecords, Erased, TicketHistory, TicketStatusEvent
-from casegraph.storage.embedded.graph import UNCLAIMED_ALIAS, GraphStore
+from casegraph.storage.embedded.aliases import UNCLAIMED_ALIAS
+from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.keywords import KeywordIndex
 from casegraph.storage.embedded.rows import node_uid
 from casegraph.storage.embedded.tickets import mark_tickets_stale

@@ -19,15 +19,13 @@ from casegraph import graph_schema
 from casegraph.domain.ticket_models import MAX_CHANNEL, MAX_SUBJECT, default_subject
 from casegraph.errors import StorageError
 from casegraph.extractors import IDENTIFIER, identifier_mentions
+from casegraph.storage.embedded.aliases import Linked
 from casegraph.storage.embedded.connection import Transaction
 from casegraph.storage.embedded.rows import entity_triples_json, node_uid
 from casegraph.storage.search import vector_key
 from casegraph.times import utc
 
 log = logging.getLogger("casegraph.graph")
-
-# (agent, customer, memory id, content, entity triples, created_at) of a memory linked to a customer.
-Linked = tuple[str, str, str, str, list[tuple[str, str, str]], datetime]
 
 
 class MigratingStore(Protocol):

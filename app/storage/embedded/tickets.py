@@ -1,10 +1,8 @@
 """TicketGraph: the Cypher for tickets, their RELATED edges, exploration and aggregates.
 
-Part of the graph layer: it runs its statements through ``GraphStore.read`` and
-``GraphStore.transaction`` (one writer, per-thread readers, errors translated), so
-``app/storage/embedded/graph.py`` stays the only module that imports kuzu. It is a module of its own
-because these are analytic traversals over the memory graph, a second purpose next to
-graph.py's memory reads and writes. Every query is parameterised and scoped to one
+Implements ``TicketStore`` (app/storage/tickets.py). Its statements run through the
+graph's ``Connection`` (connection.py: one writer, per-thread readers, errors
+translated). Every query is parameterised and scoped to one
 agent: ticket, customer, order and entity keys carry the agent id, and untyped
 traversals check ``agent_id`` on every node they pass.
 """
@@ -14,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from casegraph.domain.ticket_models import (
     TICKET_STATUSES,
@@ -27,12 +25,10 @@ from casegraph.domain.ticket_models import (
     Ticket,
     TicketEvent,
 )
+from casegraph.storage.embedded.connection import Connection
 from casegraph.storage.embedded.rows import node_uid
 from casegraph.storage.tickets import TicketRefresh, TicketSource
 from casegraph.times import iso, utc
-
-if TYPE_CHECKING:
-    from casegraph.storage.embedded.graph import GraphStore
 
 # Relationship tables an analyst walks (HAS_EVENT only leads to a ticket's own history).
 WALKABLE = "ABOUT|MENTIONS|IN_SESSION|PLACED|RAISED|HAD_SESSION|CONCERNS|RELATED"
@@ -62,7 +58,7 @@ def mark_tickets_stale(run: Callable[..., Any], match: str, params: dict[str, An
 
 
 class TicketGraph:
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: Connection) -> None:
         self.store = store
 
     def _uids(self, agent_id: str, ids: Iterable[str]) -> list[str]:
