@@ -85,14 +85,8 @@ class NodeReader:
     def customers_sessions(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, list[Session]]:
         """Customer id -> its sessions (given at the start or learned later), newest first,
         at most ``MAX_CUSTOMER_SESSIONS``."""
-        ids = self._customers.customers_neighbours(check_agent_id(agent_id), customer_ids, "session")
-        found = self._sessions.get_sessions(sorted({s for owned in ids.values() for s in owned}))
-        out: dict[str, list[Session]] = {}
-        for customer_id, owned in ids.items():
-            sessions = sorted((found[s] for s in owned if s in found), key=lambda s: s.id)
-            sessions.sort(key=lambda s: s.started_at, reverse=True)  # stable: ties stay in id order
-            out[customer_id] = sessions[:MAX_CUSTOMER_SESSIONS]
-        return out
+        found = self._customers.customers_sessions(check_agent_id(agent_id), customer_ids)
+        return {c: sessions[:MAX_CUSTOMER_SESSIONS] for c, sessions in found.items()}
 
     def orders_memories(self, agent_id: str, order_ids: Sequence[str]) -> dict[str, list[Memory]]:
         """Order id -> the live memories that mention it or are tagged with it, oldest first."""

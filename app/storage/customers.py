@@ -70,8 +70,11 @@ class CustomerStore(Protocol):
         ...
 
     def customers_neighbours(self, agent_id: str, customer_ids: Sequence[str], kind: str) -> dict[str, list[str]]:
-        """Customer id -> the sorted ids of its orders (``kind`` "order"), tickets ("ticket")
-        or sessions ("session")."""
+        """Customer id -> the sorted ids of its orders (``kind`` "order") or tickets ("ticket")."""
+        ...
+
+    def customers_sessions(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, list[Session]]:
+        """Customer id -> its sessions (given at the start or learned later), newest first."""
         ...
 
     def customer_session_memories(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, str]:

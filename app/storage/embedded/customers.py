@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from casegraph.domain.models import Customer, Memory
+from casegraph.domain.models import Customer, Memory, Session
 from casegraph.storage.customers import KnownAlias
 from casegraph.storage.embedded.connection import Connection
 from casegraph.storage.embedded.rows import (
@@ -19,6 +19,7 @@ from casegraph.storage.embedded.rows import (
     memories_by_key,
     memory_from_row,
     node_uid,
+    session_from_row,
 )
 from casegraph.times import utc
 
@@ -29,7 +30,6 @@ _SAID_LIMIT = 25
 _CUSTOMER_NEIGHBOURS = {
     "order": "[:PLACED]->(n:`Order`)",
     "ticket": "[:RAISED]->(n:Ticket)",
-    "session": "[:HAD_SESSION]->(n:Session)",
 }
 
 
@@ -189,9 +189,23 @@ class CustomerQueries(Connection):
             out.setdefault(memory_id, []).append(customer_id)
         return out
 
+    def customers_sessions(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, list[Session]]:
+        """Customer id -> its sessions (given at the start or learned later), newest first."""
+        rows = self.by_keys(
+            "MATCH (c:Customer {uid: $key})-[:HAD_SESSION]->(s:Session) "
+            "OPTIONAL MATCH (lc:Customer)-[:HAD_SESSION]->(s) WITH c, s, min(lc.id) AS learned "
+            "OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
+            "RETURN c.id, s.id, s.agent_id, s.started_at, coalesce(s.customer_id, learned), s.ended_at, s.summary, "
+            "s.metadata, count(m) ORDER BY s.started_at DESC, s.id",
+            [node_uid(agent_id, c) for c in customer_ids],
+        )
+        out: dict[str, list[Session]] = {}
+        for r in rows:
+            out.setdefault(r[0], []).append(session_from_row(r[1:]))
+        return out
+
     def customers_neighbours(self, agent_id: str, customer_ids: Sequence[str], kind: str) -> dict[str, list[str]]:
-        """Customer id -> the sorted ids of its orders (``kind`` "order"), tickets ("ticket")
-        or sessions ("session")."""
+        """Customer id -> the sorted ids of its orders (``kind`` "order") or tickets ("ticket")."""
         pattern = _CUSTOMER_NEIGHBOURS[kind]
         rows = self.by_keys(
             f"MATCH (c:Customer {{uid: $key}})-{pattern} RETURN c.id, n.id ORDER BY n.id",
