@@ -99,7 +99,7 @@ class Services:
             settings, graph, vectors, embedder, extractor, clock, keywords=keywords, hygiene=hygiene
         )
         ticket_graph = TicketGraph(graph)
-        tickets = TicketService(settings, graph, ticket_graph, vectors, clock)
+        tickets = TicketService(settings, ticket_graph, vectors, clock)
         memories.listeners.append(tickets.refresh)
         # Last: after a write round, what it freed goes back to the OS (ops/malloc_trim.py).
         memories.listeners.append(FreeMemoryReleaser().release)

@@ -20,7 +20,7 @@ from casegraph.domain.memory import (
 from casegraph.domain.ticket_models import NODE_KINDS, GraphEdge, GraphNode, NodeRef, Subgraph
 from casegraph.errors import InvalidInput, NodeNotFound
 from casegraph.extractors import normalise_order_key
-from casegraph.storage.embedded.tickets import TicketGraph
+from casegraph.storage.tickets import TicketStore
 
 MAX_PATH_HOPS = 8
 MAX_DEPTH = 3
@@ -78,7 +78,7 @@ def _entity_key(kind: str, key: str) -> str:
 
 
 class GraphExplorer:
-    def __init__(self, tickets: TicketGraph) -> None:
+    def __init__(self, tickets: TicketStore) -> None:
         self.tickets = tickets
 
     def node(self, agent_id: str, ref: NodeRef) -> GraphNode:

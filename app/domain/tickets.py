@@ -37,10 +37,8 @@ from casegraph.domain.ticket_models import (
 from casegraph.errors import InvalidInput, TicketNotFound
 from casegraph.extractors import ENTITY_KINDS
 from casegraph.ops.settings import Settings
-from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.tickets import TicketGraph
-from casegraph.storage.embedded.vectors import VectorStore
-from casegraph.storage.tickets import TicketRefresh, TicketSource
+from casegraph.storage.search import VectorIndex
+from casegraph.storage.tickets import TicketRefresh, TicketSource, TicketStore
 
 log = logging.getLogger("casegraph.tickets")
 
@@ -95,13 +93,11 @@ class TicketService:
     def __init__(
         self,
         settings: Settings,
-        graph: GraphStore,
-        tickets: TicketGraph,
-        vectors: VectorStore,
+        tickets: TicketStore,
+        vectors: VectorIndex,
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
-        self.graph = graph
         self.tickets = tickets
         self.vectors = vectors
         self.clock = clock
