@@ -11,6 +11,7 @@ store (``order:#4521`` is ``order:4521``, ``customer:Jane Doe`` is ``customer:ja
 
 from __future__ import annotations
 
+from casegraph.domain.display import shown
 from casegraph.domain.memory import (
     check_agent_id,
     check_customer_id,
@@ -85,7 +86,7 @@ class GraphExplorer:
         found = self.tickets.find_node(agent_id, ref)
         if found is None:
             raise NodeNotFound(f"{ref} does not exist")
-        return found
+        return shown(found)
 
     def path(self, agent_id: str, source: str, target: str, max_hops: int = 6) -> Subgraph | None:
         """The shortest connection between two nodes (fewest hops), or None if there is none
@@ -101,7 +102,7 @@ class GraphExplorer:
         if found is None:
             return None
         nodes, edges = found
-        return Subgraph(nodes=tuple(nodes), edges=tuple(edges))
+        return Subgraph(nodes=tuple(shown(n) for n in nodes), edges=tuple(edges))
 
     def neighbourhood(self, agent_id: str, around: str, depth: int = 2, limit: int = 200) -> Subgraph:
         """Nodes within ``depth`` hops of ``around`` (closest first, at most ``limit``) and
@@ -120,7 +121,7 @@ class GraphExplorer:
         for _ in range(depth):
             if not frontier or truncated:
                 break
-            found = self.tickets.neighbours(agent_id, frontier)
+            found = [(edge, shown(n)) for edge, n in self.tickets.neighbours(agent_id, frontier)]
             fresh = {n.ref: n for _, n in found if n.ref not in nodes}
             ordered = sorted(fresh.values(), key=lambda n: (_KIND_ORDER[n.ref.kind], n.ref.key))
             room = limit - len(nodes)

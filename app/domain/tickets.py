@@ -23,7 +23,7 @@ from datetime import datetime
 
 import numpy as np
 from casegraph.domain.memory import check_agent_id, check_customer_id, check_ticket_id
-from casegraph.domain.relations import Evidence, relate, strongest_paths
+from casegraph.domain.relations import RELATING_ENTITY_KINDS, Evidence, relate, strongest_paths
 from casegraph.domain.ticket_models import (
     MAX_CHANNEL,
     MAX_SUBJECT,
@@ -221,7 +221,7 @@ class TicketService:
         for t, x in self.tickets.mentioned_together(agent_id, ids):
             about(t, x).mentioned_together = True
         for kind in ("order", "customer", "entity"):
-            for t, x, k, key, value in self.tickets.shared_keys(agent_id, ids, kind, HUB_LIMIT):
+            for t, x, k, key, value in self.tickets.shared_keys(agent_id, ids, kind, HUB_LIMIT, RELATING_ENTITY_KINDS):
                 ev = about(t, x)
                 if k == "order":
                     ev.orders.add(key)

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from casegraph.domain.ticket_models import (
     Count,
     GraphEdge,
-    GraphNode,
     NodeRef,
     Relation,
     Ticket,
@@ -49,6 +48,18 @@ class TicketRefresh:
     similar_floor: float | None
     first_at: datetime | None
     last_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNode:
+    """A node of the agent's graph as stored: its reference, its table (``Ticket``,
+    ``Customer``, ``Order``, ``Memory``, ``Session`` or ``Entity``) and its properties
+    (snake_case; times as the store returns them). How it is shown is the domain's
+    (app/domain/display.py)."""
+
+    ref: NodeRef
+    table: str
+    properties: dict[str, Any]
 
 
 # (ticket, other ticket, kind, key, shown value) of a key two tickets share.
@@ -139,17 +150,17 @@ class TicketStore(Protocol):
         ...
 
     # -- exploration
-    def find_node(self, agent_id: str, ref: NodeRef) -> GraphNode | None:
+    def find_node(self, agent_id: str, ref: NodeRef) -> StoredNode | None:
         """One node of the agent's graph, or None."""
         ...
 
     def shortest_path(
         self, agent_id: str, source: NodeRef, target: NodeRef, max_hops: int
-    ) -> tuple[list[GraphNode], list[GraphEdge]] | None:
+    ) -> tuple[list[StoredNode], list[GraphEdge]] | None:
         """The shortest connection (fewest hops) between two nodes, or None."""
         ...
 
-    def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, GraphNode]]:
+    def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, StoredNode]]:
         """Every walkable edge at ``refs`` with the node at its other end."""
         ...
 

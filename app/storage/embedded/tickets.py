@@ -18,7 +18,6 @@ from casegraph.domain.ticket_models import (
     TICKET_STATUSES,
     Count,
     GraphEdge,
-    GraphNode,
     NodeRef,
     Reason,
     Relation,
@@ -27,8 +26,8 @@ from casegraph.domain.ticket_models import (
 )
 from casegraph.storage.embedded.connection import Connection
 from casegraph.storage.embedded.rows import node_uid
-from casegraph.storage.tickets import TicketRefresh, TicketSource
-from casegraph.times import iso, utc
+from casegraph.storage.tickets import StoredNode, TicketRefresh, TicketSource
+from casegraph.times import utc
 
 # Relationship tables an analyst walks (HAS_EVENT only leads to a ticket's own history).
 WALKABLE = "ABOUT|MENTIONS|IN_SESSION|PLACED|RAISED|HAD_SESSION|CONCERNS|RELATED"
@@ -199,16 +198,14 @@ class TicketGraph:
         return [(r[0], r[1]) for r in rows]
 
     def shared_keys(
-        self, agent_id: str, ids: Sequence[str], kind: str, hub_limit: int
+        self, agent_id: str, ids: Sequence[str], kind: str, hub_limit: int, entity_kinds: Sequence[str] = ()
     ) -> list[tuple[str, str, str, str, str]]:
-        """(ticket, other ticket, kind, key, value) for every order / customer / entity two
-        tickets share, skipping keys shared by more than ``hub_limit`` tickets (a product
-        in every other ticket relates nothing)."""
-        from casegraph.domain.relations import RELATING_ENTITY_KINDS
-
+        """(ticket, other ticket, kind, key, value) for every order / customer / entity (of
+        ``entity_kinds``) two tickets share, skipping keys shared by more than ``hub_limit``
+        tickets (a product in every other ticket relates nothing)."""
         link, params = _SHARED[kind], {"u": self._uids(agent_id, ids)}
         if kind == "entity":  # Kùzu refuses parameters a statement does not use
-            params["kinds"] = list(RELATING_ENTITY_KINDS)
+            params["kinds"] = list(entity_kinds)
         counts = self.store.read(
             f"MATCH {link.format(t='t')} WHERE t.uid IN $u {_KIND_FILTER[kind]} WITH DISTINCT k "
             f"MATCH {link.format(t='x')} RETURN k.uid, count(DISTINCT x)",
@@ -321,7 +318,7 @@ class TicketGraph:
         return int(cleared[0][0]) if cleared else 0
 
     # -- exploration ----------------------------------------------------------------------
-    def find_node(self, agent_id: str, ref: NodeRef) -> GraphNode | None:
+    def find_node(self, agent_id: str, ref: NodeRef) -> StoredNode | None:
         label, prop, value = _match(agent_id, ref)
         rows = self.store.read(
             f"MATCH (b:{_quoted(label)} {{{prop}: $v}}) WHERE b.agent_id = $a RETURN b",
@@ -331,7 +328,7 @@ class TicketGraph:
 
     def shortest_path(
         self, agent_id: str, source: NodeRef, target: NodeRef, max_hops: int
-    ) -> tuple[list[GraphNode], list[GraphEdge]] | None:
+    ) -> tuple[list[StoredNode], list[GraphEdge]] | None:
         """The shortest connection (fewest hops) between two nodes, or None."""
         la, pa, va = _match(agent_id, source)
         lb, pb, vb = _match(agent_id, target)
@@ -361,7 +358,7 @@ class TicketGraph:
         ]
         return nodes, edges
 
-    def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, GraphNode]]:
+    def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, StoredNode]]:
         """Every walkable edge at ``refs`` with the node at its other end (two queries)."""
         groups: dict[str, list[str]] = {f"in_{label.lower()}": [] for label in _LABELS}
         for ref in refs:
@@ -421,9 +418,6 @@ class TicketGraph:
         )
         return [Count(key=r[0], label=r[1], count=int(r[2]), kind="customer") for r in rows]
 
-    def customers_by_ids(self, agent_id: str, ids: Sequence[str]) -> set[str]:
-        rows = self.store.read("MATCH (c:Customer) WHERE c.uid IN $u RETURN c.id", {"u": self._uids(agent_id, ids)})
-        return {r[0] for r in rows}
 
 
 # -- shared-key patterns (k = the shared node; {t} = the ticket variable) ---------------
@@ -489,36 +483,17 @@ def _props(var: str) -> str:
     return ", ".join(f"{var}.{p}" for p in _NODE_PROPS)
 
 
-def _node_from_row(r: Sequence[Any]) -> GraphNode:
+def _node_from_row(r: Sequence[Any]) -> StoredNode:
     label, uid, id_, *values = r
     return _node(label, uid, id_, dict(zip(_NODE_PROPS, values, strict=True)))
 
 
-def _node_from_dict(d: dict[str, Any]) -> GraphNode:
+def _node_from_dict(d: dict[str, Any]) -> StoredNode:
     return _node(d["_label"], d.get("uid"), d.get("id"), {p: d.get(p) for p in _NODE_PROPS})
 
 
-def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> GraphNode:
-    ref = _ref(label, uid, id_)
-    if label == "Ticket":
-        props = {"status": p["status"], "subject": p["subject"], "channel": p["channel"] or None,
-                 "createdAt": iso(p["created_at"])}
-        text = ref.key
-    elif label == "Customer":
-        props, text = {"name": p["name"]}, p["name"] or ref.key
-    elif label == "Order":
-        props, text = {}, f"#{ref.key}"
-    elif label == "Memory":
-        content = p["content"] or ""
-        props = {"content": content, "createdAt": iso(p["created_at"]), "importance": p["importance"]}
-        text = content if len(content) <= 60 else content[:57] + "..."
-    elif label == "Session":
-        props = {"startedAt": iso(p["started_at"]), "endedAt": iso(p["ended_at"]), "summary": p["summary"] or None}
-        started = utc(p["started_at"])
-        text = f"session {started:%Y-%m-%d}" if started else "session"
-    else:  # Entity
-        props, text = {"kind": p["kind"], "value": p["value"]}, p["value"] or ref.key
-    return GraphNode(ref=ref, label=text, properties=props)
+def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> StoredNode:
+    return StoredNode(ref=_ref(label, uid, id_), table=label, properties=p)
 
 
 def _edge(src: NodeRef, dst: NodeRef, label: str, weight: Any, reasons: Any) -> GraphEdge:
