@@ -11,7 +11,6 @@ from casegraph.domain.models import RecallFilter, StoreRequest
 from casegraph.domain.ranking import PRESETS, total
 from casegraph.errors import CustomerNotFound, InvalidInput, MemoryNotFound, SessionEnded
 from casegraph.services import Services
-from casegraph.storage.embedded import hygiene as hs
 
 from tests.clock import FakeClock
 from tests.conftest import make_settings
@@ -179,7 +178,7 @@ def test_session_end_stores_an_extractive_summary_memory(svc, clock):
     clock.advance(minutes=5)
     ended = svc.memories.session_end(session.id)
 
-    summary_id = hs.summary_memory_id(svc.graph, session.id)
+    summary_id = svc.graph.session_summary_memory(session.id)
     summary = svc.memories.get(BOT, summary_id)
     assert summary.kind == "summary" and summary.customer_id == "jane-doe" and ended.summary == summary.content
     assert "Jane says the kettle from order #48213 arrived with a cracked lid." in summary.content
@@ -202,13 +201,13 @@ def test_caller_summary_wins_and_a_single_memory_session_has_no_summary(svc):
     svc.memories.store(StoreRequest(agent_id=BOT, content="Asked how to reset the router.", session_id=s1.id))
     svc.memories.store(StoreRequest(agent_id=BOT, content="Sent the setup guide.", session_id=s1.id))
     svc.memories.session_end(s1.id, "Router reset explained; guide sent.")
-    summary = svc.memories.get(BOT, hs.summary_memory_id(svc.graph, s1.id))
+    summary = svc.memories.get(BOT, svc.graph.session_summary_memory(s1.id))
     assert summary.content == "Router reset explained; guide sent." and summary.kind == "summary"
 
     s2 = svc.memories.session_start(BOT, "bob-stone")
     svc.memories.store(StoreRequest(agent_id=BOT, content="Only one thing said.", session_id=s2.id))
     svc.memories.session_end(s2.id)
-    assert hs.summary_memory_id(svc.graph, s2.id) is None
+    assert svc.graph.session_summary_memory(s2.id) is None
     assert svc.graph.count_memories() == 4
 
 

@@ -187,14 +187,6 @@ def customer_ticket_activity(
     ]
 
 
-def summary_memory_id(graph: GraphStore, session_id: str) -> str | None:
-    rows = graph.read(
-        "MATCH (m:Memory)-[:SUMMARISES]->(:Session {id: $id}) RETURN m.id ORDER BY m.created_at DESC LIMIT 1",
-        {"id": session_id},
-    )
-    return rows[0][0] if rows else None
-
-
 def session_embeddings(graph: GraphStore, session_id: str, ids: Sequence[str]) -> np.ndarray:
     if not ids:
         return np.zeros((0, 0), dtype=np.float32)
