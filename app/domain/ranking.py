@@ -10,7 +10,7 @@ Every candidate memory gets five signals in [0, 1]:
                  node; 0.9 it ends a conversation that named it (threads.py); 0.75 one
                  ticket<->order hop away; 0.5 through the node's customer; 0.25 the named
                  node's own memories when the query asks for *other* tickets or orders;
-                 0 not linked (the hops: ``linked_memories`` in storage);
+                 0 not linked (the hops: app/domain/links.py);
 - ``importance`` the importance given at store time (a prior, never a filter);
 - ``recency``    ``0.5 ** (age_days / half_life_days)``.
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from casegraph.domain import identity, query_text, threads
 from casegraph.domain.embedder import Embedder
+from casegraph.domain.links import linked_memories
 from casegraph.domain.memory import (
     as_utc,
     check_agent_id,
@@ -702,8 +703,8 @@ class RecallService:
     ) -> dict[str, GraphLink]:
         # "other tickets about the same order as T-1042": T-1042's own memories are not wanted.
         others = bool(refs.orders or refs.tickets) and asks_for_others(query)
-        links = self.graph.linked_memories(
-            agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT, ids_of=self.vectors.ids_of
+        links = linked_memories(
+            self.graph, agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT, ids_of=self.vectors.ids_of
         )
         if named is not None and named.reasons:
             for link in links.values():

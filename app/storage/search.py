@@ -81,6 +81,16 @@ class ReconcileReport:
     removed: int
 
 
+# The paths from a memory to a node a query names (``GraphSearch.hop_memories``), by the
+# kind of that node; app/domain/links.py says how strong each is and what it shows.
+LINK_PATHS = {
+    "customer": ("about_customer",),
+    "order": ("mentions_order", "ticket_about_order", "customer_placed_order"),
+    "ticket": ("mentions_ticket", "order_of_ticket", "ticket_on_same_order", "customer_raised_ticket"),
+    "entity": ("mentions_entity", "customer_mentioned_entity"),
+}
+
+
 class GraphSearch(Protocol):
     """What recall asks of the graph."""
 
@@ -88,18 +98,12 @@ class GraphSearch(Protocol):
         """Keep only the referenced nodes that exist for this agent."""
         ...
 
-    def linked_memories(
-        self,
-        agent_id: str,
-        refs: NodeRefs,
-        *,
-        others: bool = False,
-        limit: int | None = None,
-        ids_of: KeyIds | None = None,
-    ) -> dict[str, GraphLink]:
-        """Memories connected to the referenced nodes, with their strongest link.
-        ``others``: the query asks for other orders/tickets than the ones it names.
-        ``limit``: only the ``limit`` strongest are kept by the caller."""
+    def hop_memories(self, agent_id: str, hop: str, node_key: str, ids_of: KeyIds | None = None) -> list[tuple[str, str]]:
+        """(memory id, label) of the memories the path ``hop`` (one of ``LINK_PATHS``) leads
+        to from the agent's named node ``node_key`` (an order, ticket or customer id, or an
+        entity's ``kind:key``), each once. The label names what the path went through
+        (recall's reasons show it). ``ids_of``: the vector index's key map, which lets the
+        store read a memory's key instead of its id."""
         ...
 
     def associated_memories(

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from casegraph.domain.links import linked_memories
 from casegraph.domain.models import StoreRequest
 from casegraph.domain.ranking import wake_up_order
 from casegraph.errors import (
@@ -38,8 +39,8 @@ def test_update_relinks_reembeds_and_keeps_identity(services):
     assert new.orders == ("7777",) and new.tickets == ("T-9",) and new.customer_id == "bob-smith"
     g = services.graph
     assert g.memory_customers("bot", [old.id]) == {old.id: ["bob-smith"]}
-    assert old.id in g.linked_memories("bot", NodeRefs(orders=("7777",)))
-    assert old.id not in g.linked_memories("bot", NodeRefs(orders=("4521",)))
+    assert old.id in linked_memories(g, "bot", NodeRefs(orders=("7777",)))
+    assert old.id not in linked_memories(g, "bot", NodeRefs(orders=("4521",)))
     assert [i for i, _ in services.keywords.search("bot", "kettle", 5)] == [old.id]
     assert services.keywords.search("bot", "cracked", 5) == []
     assert g.count_memories("bot") == 1 and services.vectors.count("bot") == 1

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 import pytest
 from casegraph import graph_schema
+from casegraph.domain.links import linked_memories
 from casegraph.domain.models import Entity, Memory, RecallFilter, Session
 from casegraph.errors import ConfigurationError, ModelMismatch, StorageError
 from casegraph.storage.embedded.graph import GraphStore
@@ -600,7 +601,7 @@ def test_delete_removes_node_and_edges(store, linked):
     assert store.get_memories(A, [m.id]) == {}
     assert store.count_memories() == 0
     assert count(store, "MATCH (:Memory)-[r]->() RETURN count(r)") == 0
-    assert store.linked_memories(A, NodeRefs(orders=("4521",), customers=("jane",))) == {}
+    assert linked_memories(store, A, NodeRefs(orders=("4521",), customers=("jane",))) == {}
     assert store.get_session(session.id).memory_count == 0
     # Nodes other memories may share stay.
     assert store.customer_orders(A, "jane") == ["4521"]
@@ -676,16 +677,16 @@ def test_resolve_keeps_only_existing_nodes_of_the_agent(world_db):
 
 def test_direct_links_score_one_with_readable_reasons(world_db):
     store, world = world_db
-    links = store.linked_memories(A, NodeRefs(orders=("4521",)))
+    links = linked_memories(store, A, NodeRefs(orders=("4521",)))
     assert links[world["order"]].strength == 1.0
     assert links[world["order"]].reasons == ["linked to order #4521"]
     assert links[world["loose"]].strength == 1.0
-    links = store.linked_memories(A, NodeRefs(tickets=("T-77",)))
+    links = linked_memories(store, A, NodeRefs(tickets=("T-77",)))
     assert links[world["order"]].strength == 1.0 and links[world["order"]].reasons == ["linked to ticket T-77"]
-    links = store.linked_memories(A, NodeRefs(customers=("jane",)))
+    links = linked_memories(store, A, NodeRefs(customers=("jane",)))
     assert {k for k, v in links.items() if v.strength == 1.0} == {world["order"], world["email"], world["plain"]}
     assert links[world["plain"]].reasons == ["about customer jane"]
-    links = store.linked_memories(A, NodeRefs(entities=(("email", "jane@example.com"),)))
+    links = linked_memories(store, A, NodeRefs(entities=(("email", "jane@example.com"),)))
     assert links[world["email"]].strength == 1.0
     assert links[world["email"]].reasons == ["mentions jane@example.com"]
 
@@ -704,28 +705,28 @@ def test_links_read_by_edge_keys_equal_links_read_by_ids(world_db):
         NodeRefs(entities=(("email", "jane@example.com"),)), NodeRefs(customers=("bob",), orders=("4521",)),
     ):
         for others in (False, True):
-            assert store.linked_memories(A, refs, others=others, ids_of=ids_of) == store.linked_memories(
+            assert linked_memories(store, A, refs, others=others, ids_of=ids_of) == linked_memories(store,
                 A, refs, others=others
             )
     assert asked and all(k in by_key for keys in asked for k in keys)
     # A key the map lacks (a vector not stored yet): that hop reads the ids instead.
     del by_key[vector_key(world["plain"])]
-    links = store.linked_memories(A, NodeRefs(customers=("jane",)), ids_of=ids_of)
-    assert links == store.linked_memories(A, NodeRefs(customers=("jane",)))
+    links = linked_memories(store, A, NodeRefs(customers=("jane",)), ids_of=ids_of)
+    assert links == linked_memories(store, A, NodeRefs(customers=("jane",)))
     assert world["plain"] in links
 
 
 def test_links_via_the_customer_score_one_half(world_db):
     store, world = world_db
-    links = store.linked_memories(A, NodeRefs(orders=("4521",)))
+    links = linked_memories(store, A, NodeRefs(orders=("4521",)))
     for key in ("email", "plain"):
         assert links[world[key]].strength == 0.5
         assert links[world[key]].reasons == ["same customer as order #4521"]
     assert world["bob"] not in links
-    links = store.linked_memories(A, NodeRefs(tickets=("T-77",)))
+    links = linked_memories(store, A, NodeRefs(tickets=("T-77",)))
     assert links[world["plain"]].strength == 0.5
     assert links[world["plain"]].reasons == ["same customer as ticket T-77"]
-    links = store.linked_memories(A, NodeRefs(entities=(("email", "jane@example.com"),)))
+    links = linked_memories(store, A, NodeRefs(entities=(("email", "jane@example.com"),)))
     assert links[world["plain"]].strength == 0.5
     assert links[world["plain"]].reasons == ["same customer (jane) as a mentioned entity"]
     assert links[world["order"]].strength == 0.5
@@ -734,21 +735,21 @@ def test_links_via_the_customer_score_one_half(world_db):
 def test_a_limit_skips_only_hops_that_cannot_reach_the_strongest_links(world_db):
     store, world = world_db
     refs = NodeRefs(orders=("4521",))
-    full = store.linked_memories(A, refs)
+    full = linked_memories(store, A, refs)
     assert sorted(v.strength for v in full.values()) == [0.5, 0.5, 1.0, 1.0]
     # Two memories linked at 1.0 fill a limit of 2: the 0.5 "same customer" hop is skipped,
     # and what is kept is exactly the strongest two of the full answer, reasons and all.
-    capped = store.linked_memories(A, refs, limit=2)
+    capped = linked_memories(store, A, refs, limit=2)
     assert capped == {k: v for k, v in full.items() if v.strength == 1.0}
     # A limit the strong links do not fill runs every hop.
-    assert store.linked_memories(A, refs, limit=3) == full
+    assert linked_memories(store, A, refs, limit=3) == full
     # "other tickets ..." demotes the named node's own memories afterwards: no skipping then.
-    assert store.linked_memories(A, refs, others=True, limit=2) == store.linked_memories(A, refs, others=True)
+    assert linked_memories(store, A, refs, others=True, limit=2) == linked_memories(store, A, refs, others=True)
 
 
 def test_links_carry_no_attributes_the_cache_holds_them(world_db):
     store, world = world_db
-    links = store.linked_memories(A, NodeRefs(orders=("4521",)))
+    links = linked_memories(store, A, NodeRefs(orders=("4521",)))
     assert {world["order"], world["plain"], world["loose"]} <= set(links)
     # Hops read memory ids only; ranking attributes come from the attribute cache.
     assert not hasattr(next(iter(links.values())), "attrs")
@@ -757,7 +758,7 @@ def test_links_carry_no_attributes_the_cache_holds_them(world_db):
 
 def test_a_direct_link_beats_and_hides_the_indirect_one(world_db):
     store, world = world_db
-    links = store.linked_memories(A, NodeRefs(orders=("4521",)))
+    links = linked_memories(store, A, NodeRefs(orders=("4521",)))
     # m_order is linked directly and also via jane: only the direct reason stays.
     assert links[world["order"]].strength == 1.0
     assert not any("same customer" in r for r in links[world["order"]].reasons)
@@ -765,7 +766,7 @@ def test_a_direct_link_beats_and_hides_the_indirect_one(world_db):
 
 def test_several_direct_reasons_are_all_kept(world_db):
     store, world = world_db
-    links = store.linked_memories(A, NodeRefs(customers=("jane",), orders=("4521",), tickets=("T-77",)))
+    links = linked_memories(store, A, NodeRefs(customers=("jane",), orders=("4521",), tickets=("T-77",)))
     assert links[world["order"]].strength == 1.0
     assert set(links[world["order"]].reasons) == {
         "about customer jane", "linked to order #4521", "linked to ticket T-77"
@@ -774,13 +775,13 @@ def test_several_direct_reasons_are_all_kept(world_db):
 
 def test_linked_memories_never_cross_agents(world_db):
     store, world = world_db
-    links = store.linked_memories(
+    links = linked_memories(store,
         A, NodeRefs(customers=("jane",), orders=("4521",), entities=(("email", "jane@example.com"),))
     )
     assert world["b"] not in links
-    links_b = store.linked_memories(B, NodeRefs(customers=("jane",), orders=("4521",)))
+    links_b = linked_memories(store, B, NodeRefs(customers=("jane",), orders=("4521",)))
     assert set(links_b) == {world["b"]}
-    assert store.linked_memories(A, NodeRefs()) == {}
+    assert linked_memories(store, A, NodeRefs()) == {}
 
 
 # -- filters -----------------------------------------------------------------------------

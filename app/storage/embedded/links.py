@@ -1,7 +1,7 @@
 """Graph search: the memories linked to what a recall query names, and their neighbours.
 
 Implements ``GraphSearch`` (app/storage/search.py): which named nodes exist, the memories
-one or two hops from them with a strength and a reason, the memories that share a
+each path (``LINK_PATHS``) leads to from them, the memories that share a
 customer, order or ticket with others, and which memories only mention settled tickets.
 """
 
@@ -15,33 +15,29 @@ from casegraph.storage.embedded.connection import Connection, Transaction
 from casegraph.storage.embedded.rows import (
     node_uid,
 )
-from casegraph.storage.search import GraphLink, KeyIds, NodeRefs, vector_key
+from casegraph.storage.search import KeyIds, NodeRefs, vector_key
 
-# How a memory reaches a node the query names: (named kind, path from m to that node n
-# [WHERE more], what the reason shows, strength, reason, direct). Direct links to named
-# orders and tickets are pushed down when the query asks for *other* ones. ``e`` is the edge
-# that leaves the memory: hops return its key (005_edge_keys) and no memory property, since
-# Kùzu reads a node's first property at ~10-18 µs a row; the ranking attributes come from
-# the attribute cache.
-_LINK_HOPS: tuple[tuple[str, str, str, float, str, bool], ...] = (
-    ("customer", "(m:Memory)-[e:ABOUT]->(n:Customer)", "n.id", 1.0, "about customer {}", False),
-    ("order", "(m:Memory)-[e:MENTIONS]->(n:`Order`)", "n.id", 1.0, "linked to order #{}", True),
-    ("order", "(m:Memory)-[e:MENTIONS]->(t:Ticket)-[:CONCERNS]->(n:`Order`)", "t.id + ' about order #' + n.id",
-     0.75, "linked to ticket {}", False),
-    ("order", "(m:Memory)-[e:ABOUT]->(:Customer)-[:PLACED]->(n:`Order`)", "n.id", 0.5,
-     "same customer as order #{}", False),
-    ("ticket", "(m:Memory)-[e:MENTIONS]->(n:Ticket)", "n.id", 1.0, "linked to ticket {}", True),
-    # One hop further: the order(s) the ticket is about, and the other tickets on them.
-    ("ticket", "(m:Memory)-[e:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket)",
-     "'order #' + o.id + ' of ticket ' + n.id", 0.75, "linked to {}", False),
-    ("ticket", "(m:Memory)-[e:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket) "
-     "WHERE t2.uid <> n.uid", "t2.id + ' (same order #' + o.id + ')'", 0.75, "linked to ticket {}", False),
-    ("ticket", "(m:Memory)-[e:ABOUT]->(:Customer)-[:RAISED]->(n:Ticket)", "n.id", 0.5, "same customer as ticket {}",
-     False),
-    ("entity", "(m:Memory)-[e:MENTIONS]->(n:Entity)", "n.value", 1.0, "mentions {}", False),
-    ("entity", "(m:Memory)-[e:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)", "c.id", 0.5,
-     "same customer ({}) as a mentioned entity", False),
-)
+# The Cypher of each path from a memory ``m`` to a node ``n`` a query names (``LINK_PATHS``;
+# app/domain/links.py weighs them): the pattern [WHERE more], and the label it returns. ``e``
+# is the edge that leaves the memory: hops return its key (005_edge_keys) and no memory
+# property, since Kùzu reads a node's first property at ~10-18 µs a row; the ranking
+# attributes come from the attribute cache.
+_PATHS: dict[str, tuple[str, str]] = {
+    "about_customer": ("(m:Memory)-[e:ABOUT]->(n:Customer)", "n.id"),
+    "mentions_order": ("(m:Memory)-[e:MENTIONS]->(n:`Order`)", "n.id"),
+    "ticket_about_order": ("(m:Memory)-[e:MENTIONS]->(t:Ticket)-[:CONCERNS]->(n:`Order`)",
+                           "t.id + ' about order #' + n.id"),
+    "customer_placed_order": ("(m:Memory)-[e:ABOUT]->(:Customer)-[:PLACED]->(n:`Order`)", "n.id"),
+    "mentions_ticket": ("(m:Memory)-[e:MENTIONS]->(n:Ticket)", "n.id"),
+    "order_of_ticket": ("(m:Memory)-[e:MENTIONS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket)",
+                        "'order #' + o.id + ' of ticket ' + n.id"),
+    "ticket_on_same_order": ("(m:Memory)-[e:MENTIONS]->(t2:Ticket)-[:CONCERNS]->(o:`Order`)<-[:CONCERNS]-(n:Ticket) "
+                             "WHERE t2.uid <> n.uid", "t2.id + ' (same order #' + o.id + ')'"),
+    "customer_raised_ticket": ("(m:Memory)-[e:ABOUT]->(:Customer)-[:RAISED]->(n:Ticket)", "n.id"),
+    "mentions_entity": ("(m:Memory)-[e:MENTIONS]->(n:Entity)", "n.value"),
+    "customer_mentioned_entity": ("(m:Memory)-[e:ABOUT]->(c:Customer)<-[:ABOUT]-(:Memory)-[:MENTIONS]->(n:Entity)",
+                                  "c.id"),
+}
 
 
 class GraphLinks(Connection):
@@ -80,79 +76,28 @@ class GraphLinks(Connection):
             entities=tuple(sorted({(r[0], r[1]) for r in entity_rows})),
         )
 
-    def linked_memories(
-        self,
-        agent_id: str,
-        refs: NodeRefs,
-        *,
-        others: bool = False,
-        limit: int | None = None,
-        ids_of: KeyIds | None = None,
-    ) -> dict[str, GraphLink]:
-        """Memories connected to the referenced nodes: 1.0 direct, 0.75 one ticket<->order
-        hop away (the order a ticket is about, the other tickets on that order), 0.5 via
-        their customer. ``others`` (the query asks for *other* tickets/orders than the ones
-        it names) puts the memories directly linked to the named orders and tickets at 0.25,
-        whatever other path also reaches them.
+    def hop_memories(
+        self, agent_id: str, hop: str, node_key: str, ids_of: KeyIds | None = None
+    ) -> list[tuple[str, str]]:
+        """(memory id, label) of the memories the path ``hop`` leads to from one named node.
 
-        With a ``limit`` (the caller keeps only the ``limit`` strongest links), hops run
-        strongest first, and once ``limit`` memories are linked more strongly than the next
-        hop could link anything, the weaker hops are skipped: they could change neither
-        which memories are kept nor their strength and reasons. A customer's name in 651
-        memories at 100k saves its 22 ms "same customer" hop.
-
-        ``ids_of`` (agent, memory keys) -> {key: memory id} (the vector store's map): the
-        hops then read the memory's key off the edge that leaves it (005_edge_keys), ~15x
-        cheaper a row than the memory's id. A hop with a key the map lacks (a memory
-        whose vector is not stored yet) reads the ids instead.
+        One named node at a time, by its primary key: an IN list would scan the whole
+        Order/Ticket/Entity table (Kùzu 0.11), and queries name one or two. With ``ids_of``
+        (agent, memory keys) -> {key: memory id} (the vector store's map), the hop reads the
+        memory's key off the edge that leaves it (005_edge_keys), ~15x cheaper a row than the
+        memory's id; a hop with a key the map lacks (a memory whose vector is not stored
+        yet) reads the ids instead.
         """
-        links: dict[str, GraphLink] = {}
-        own: dict[str, str] = {}  # with ``others``: memory id -> why it is pushed down
-
-        def add(rows: list[list[Any]], strength: float, reason: str) -> None:
-            for row in rows:
-                memory_id, label = row[0], row[1]
-                link = links.setdefault(memory_id, GraphLink(0.0))
-                if strength < link.strength:
-                    continue  # a stronger connection already explains this memory
-                if strength > link.strength:
-                    link.strength, link.reasons = strength, []
-                text = reason.format(label)
-                if text not in link.reasons:
-                    link.reasons.append(text)
-
-        named = {
-            "customer": refs.customers,
-            "order": refs.orders,
-            "ticket": refs.tickets,
-            "entity": [f"{k}:{v}" for k, v in refs.entities],
-        }
-        # Strongest first (stable, so equal strengths keep their order and their reasons).
-        for kind, path, label, strength, reason, direct in sorted(_LINK_HOPS, key=lambda hop: -hop[3]):
-            if limit is not None and not others and named[kind]:
-                if sum(1 for link in links.values() if link.strength > strength) >= limit:
-                    break
-            for key in dict.fromkeys(named[kind]):
-                # One named node at a time, by its primary key: an IN list would scan the
-                # whole Order/Ticket/Entity table (Kùzu 0.11), and queries name one or two.
-                rows = self._hop(agent_id, path, label, node_uid(agent_id, key), ids_of)
-                add(rows, strength, reason)
-                if others and direct:
-                    own.update({r[0]: f"{reason.format(r[1])} itself (asked for others)" for r in rows})
-        for memory_id, reason in own.items():
-            links[memory_id] = GraphLink(0.25, [reason])
-        return links
-
-    def _hop(self, agent_id: str, path: str, label: str, uid: str, ids_of: KeyIds | None) -> list[list[Any]]:
-        """(memory id, label) of the memories ``path`` leads to from the node ``uid``."""
+        path, label = _PATHS[hop]
+        uid = node_uid(agent_id, node_key)
         match, _, more = path.partition(" WHERE ")
         where = f"WHERE {more + ' AND ' if more else ''}n.uid = $u"
         if ids_of is not None:
             rows = self.read(f"MATCH {match} {where} RETURN DISTINCT e.k, {label}", {"u": uid})
             ids = ids_of(agent_id, [r[0] for r in rows if r[0] is not None])
             if all(r[0] in ids for r in rows):
-                return [[ids[r[0]], r[1]] for r in rows]
-        return self.read(f"MATCH {match} {where} RETURN DISTINCT m.id, {label}", {"u": uid})
+                return [(ids[r[0]], r[1]) for r in rows]
+        return [(r[0], r[1]) for r in self.read(f"MATCH {match} {where} RETURN DISTINCT m.id, {label}", {"u": uid})]
 
     def associated_memories(
         self, agent_id: str, seed_ids: Sequence[str], *, max_depth: int, limit: int, now: datetime
