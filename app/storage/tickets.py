@@ -102,10 +102,6 @@ class TicketStore(Protocol):
         """Each ticket's recorded events, oldest first."""
         ...
 
-    def customer_ticket_ids(self, agent_id: str, customer_id: str) -> list[str]:
-        """The tickets a customer raised, sorted."""
-        ...
-
     def tickets_of_memories(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, list[str]]:
         """The tickets each memory mentions."""
         ...

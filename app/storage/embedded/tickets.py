@@ -151,13 +151,6 @@ class TicketGraph:
             out.setdefault(r[0], []).append(TicketEvent(r[1], r[0], r[2], r[3], r[4], r[5], utc(r[6])))
         return out
 
-    def customer_ticket_ids(self, agent_id: str, customer_id: str) -> list[str]:
-        rows = self.store.read(
-            "MATCH (:Customer {uid: $c})-[:RAISED]->(t:Ticket) RETURN t.id ORDER BY t.id",
-            {"c": node_uid(agent_id, customer_id)},
-        )
-        return [r[0] for r in rows]
-
     # -- RELATED edges ------------------------------------------------------------------
     def relations(self, agent_id: str, ids: Iterable[str], min_weight: float) -> dict[str, list[Relation]]:
         """The RELATED edges of each ticket (either direction) at least ``min_weight`` strong."""
