@@ -5,10 +5,11 @@ Owns ``NodeReader``. Each operation takes one agent and many keys and answers th
 fixed number of storage calls, whatever their number: the API's per-request DataLoaders
 collect the keys one level of a query asks for (the memories of every customer in a list,
 say) and make one call. The rules of what a read returns live here, not in the API:
-expired memories are never returned, a customer's sessions are newest first and capped.
+expired memories are never returned, a customer's sessions are newest first and capped,
+and a customer's timeline (memories, sessions, ticket events) is assembled here.
 
 May import: the storage interfaces (``casegraph.storage.customers``, ``.sessions``,
-``.memories``), the domain's records and validators, ``casegraph.errors``.
+``.memories``, ``.tickets``), the domain's records and validators, ``casegraph.errors``.
 """
 
 from __future__ import annotations
