@@ -83,9 +83,9 @@ class CustomerDataService:
         return {
             "agentId": agent_id,
             "customerId": customer_id,
-            "exportedAt": now.isoformat(),
+            "exportedAt": iso(now),
             "customer": None if customer is None else {
-                "id": customer.id, "name": customer.name, "createdAt": customer.created_at.isoformat(),
+                "id": customer.id, "name": customer.name, "createdAt": iso(customer.created_at),
             },
             "memories": [_memory_json(m) for m in memories],
             "sessions": [_session_json(s) for s in sessions],

@@ -18,6 +18,7 @@ from typing import Any
 from casegraph.api.rest.errors import RestError, not_implemented
 from casegraph.domain.models import Memory, RecallHit, Session
 from casegraph.errors import InvalidDate, InvalidInput
+from casegraph.times import iso, utc
 from starlette.requests import Request
 
 # Unix seconds Dakera accepts for event times: 1970 .. 2286.
@@ -207,13 +208,13 @@ def parse_time(value: Any, name: str) -> datetime:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise InvalidDate(f"field '{name}' is not an RFC 3339 time: {value[:60]!r}") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return utc(parsed)
     raise _invalid(name, "Unix seconds or an RFC 3339 time", value)
 
 
 # -- answers ---------------------------------------------------------------------------
 def rfc3339(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
+    return iso(value, zulu=True)
 
 
 def unix(value: datetime | None) -> int | None:
