@@ -26,6 +26,7 @@ from casegraph.domain.embedder import Embedder
 from casegraph.domain.hygiene import HygieneConfig, HygienePlan, HygienePlanner
 from casegraph.domain.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreRequest
 from casegraph.domain.pii import Redactor
+from casegraph.domain.ticket_models import default_channel, default_subject
 from casegraph.domain.writer import GroupCommitter
 from casegraph.errors import (
     BatchTooLarge,
@@ -547,7 +548,7 @@ class MemoryService:
             entities.setdefault(("product", product.key), product)
         all_entities = tuple(entities.values())
         memory = _with_entities(p.memory, all_entities)
-        return MemoryRecord(
+        return with_node_links(MemoryRecord(
             memory=memory,
             embedding=vector,
             customer_ids=p.customers,
@@ -555,7 +556,7 @@ class MemoryService:
             tickets=tuple(e.key for e in all_entities if e.kind == "ticket"),
             others=tuple(e for e in all_entities if e.kind not in _OWN_NODES),
             learns_customer=p.learns_customer,
-        )
+        ))
 
     def _index(self, records: Sequence[MemoryRecord]) -> None:
         by_agent: dict[str, list[MemoryRecord]] = {}
@@ -819,6 +820,22 @@ def _check_page(limit: int | None, offset: int) -> None:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}", code="INVALID_LIMIT")
     if not isinstance(offset, int) or offset < 0:
         raise InvalidInput(f"offset must be 0 or more, got {offset!r}", code="INVALID_OFFSET")
+
+
+def with_node_links(rec: MemoryRecord) -> MemoryRecord:
+    """``rec`` with the links between the nodes it names: each of its customers placed each
+    of its orders and raised each of its tickets, and each ticket concerns each order. A
+    ticket it is the first to name takes its subject (the first sentence) and channel
+    (``metadata.channel``) from it."""
+    m = rec.memory
+    return replace(
+        rec,
+        placed=tuple((c, o) for o in rec.orders for c in rec.customer_ids),
+        raised=tuple((c, t) for t in rec.tickets for c in rec.customer_ids),
+        concerns=tuple((t, o) for t in rec.tickets for o in rec.orders),
+        ticket_subject=default_subject(m.content) if rec.tickets else "",
+        ticket_channel=default_channel(json.dumps(m.metadata, sort_keys=True)) if rec.tickets else None,
+    )
 
 
 def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:

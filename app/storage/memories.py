@@ -66,6 +66,15 @@ class MemoryRecord:
     # The customer this store names for its session, which had none when the store was
     # validated (the write path passes it to ``write_memories(learns=...)``).
     learns_customer: str | None = None
+    # Links between the nodes it names, as the domain derives them (app/domain/memory.py
+    # ``with_node_links``): (customer, order) placed, (customer, ticket) raised, (ticket,
+    # order) the ticket concerns.
+    placed: tuple[tuple[str, str], ...] = ()
+    raised: tuple[tuple[str, str], ...] = ()
+    concerns: tuple[tuple[str, str], ...] = ()
+    # A ticket this memory is the first to name takes its subject and channel from here.
+    ticket_subject: str = ""
+    ticket_channel: str | None = None
 
 
 class Transaction(Protocol):

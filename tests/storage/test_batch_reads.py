@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from casegraph.domain.memory import with_node_links
 from casegraph.domain.models import Memory, Session
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.hygiene import write_summary
@@ -25,7 +26,7 @@ def memory(content: str, *, agent: str = A, at: datetime = NOW, **kw) -> Memory:
 
 
 def rec(m: Memory, **links) -> MemoryRecord:
-    return MemoryRecord(memory=m, embedding=np.asarray([1, 0, 0, 0], dtype=np.float32), **links)
+    return with_node_links(MemoryRecord(memory=m, embedding=np.asarray([1, 0, 0, 0], dtype=np.float32), **links))
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from casegraph import graph_schema
 from casegraph.domain.links import linked_memories
+from casegraph.domain.memory import with_node_links
 from casegraph.domain.models import Entity, Memory, RecallFilter, Session
 from casegraph.errors import ConfigurationError, ModelMismatch, StorageError
 from casegraph.storage.embedded.graph import GraphStore
@@ -43,7 +44,7 @@ def make_memory(content: str, *, agent: str = A, **kw) -> Memory:
 
 
 def rec(memory: Memory, embedding=None, **links) -> MemoryRecord:
-    return MemoryRecord(memory=memory, embedding=vec(1, 0, 0, 0) if embedding is None else embedding, **links)
+    return with_node_links(MemoryRecord(memory=memory, embedding=vec(1, 0, 0, 0) if embedding is None else embedding, **links))
 
 
 def count(store: GraphStore, query: str, params=None) -> int:

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from casegraph.domain.models import Session
-from casegraph.domain.ticket_models import default_channel, default_subject
 from casegraph.errors import MemoryNotFound
 from casegraph.storage.embedded.connection import Connection, Transaction
 from casegraph.storage.embedded.rows import (
@@ -96,18 +95,18 @@ class MemoryWrites(Connection):
             for key in rec.orders:
                 orders[node_uid(a, key)] = {"uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at}
                 mention_o.append({"f": m.id, "t": node_uid(a, key), "k": key_of})
-                placed.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
             for key in rec.tickets:
                 first = tickets.get(node_uid(a, key))
                 if first is None or m.created_at < first["t"]:
                     # A new ticket's subject and channel: from its first memory (below).
                     tickets[node_uid(a, key)] = {
                         "uid": node_uid(a, key), "a": a, "id": key, "t": m.created_at,
-                        "s": default_subject(m.content), "c": default_channel(mems[-1]["metadata"]) or NO_TEXT,
+                        "s": rec.ticket_subject, "c": rec.ticket_channel or NO_TEXT,
                     }
                 mention_t.append({"f": m.id, "t": node_uid(a, key), "k": key_of})
-                raised.update((node_uid(a, c), node_uid(a, key)) for c in rec.customer_ids)
-                concerns.update((node_uid(a, key), node_uid(a, o)) for o in rec.orders)
+            placed.update((node_uid(a, c), node_uid(a, o)) for c, o in rec.placed)
+            raised.update((node_uid(a, c), node_uid(a, t)) for c, t in rec.raised)
+            concerns.update((node_uid(a, t), node_uid(a, o)) for t, o in rec.concerns)
             for e in rec.others:
                 uid = node_uid(a, f"{e.kind}:{e.key}")
                 entities[uid] = {"uid": uid, "a": a, "kind": e.kind, "key": e.key, "value": e.value}
