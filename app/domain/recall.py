@@ -713,7 +713,3 @@ class RecallService:
             strongest = sorted(links.items(), key=lambda kv: -kv[1].strength)[:GRAPH_CANDIDATE_LIMIT]
             links = dict(strongest)
         return links
-
-    def query_refs(self, query: str) -> NodeRefs:
-        """Graph nodes a query may name, before checking which exist."""
-        return query_text.read(query, self.extractor)[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from casegraph.domain import threads
+from casegraph.domain import query_text, threads
 from casegraph.domain.models import RecallFilter, Signals, StoreRequest
 from casegraph.domain.ranking import Ranked
 from casegraph.domain.threads import (
@@ -251,7 +251,7 @@ def test_thread_order_survives_the_walk_of_a_batch(services):
     stored = services.memories.store_batch(
         [StoreRequest(agent_id=A, content=line, session_id=session.id, created_at=at) for line in LOST]
     )
-    walked = threads.find_threads(services.graph, A, services.recall.query_refs("order 4521"), services.memories.clock())
+    walked = threads.find_threads(services.graph, A, query_text.read("order 4521", services.extractor)[0], services.memories.clock())
     assert [t.outcomes[0][0] for t in walked] == [stored[5].id]
 
 
