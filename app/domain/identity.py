@@ -15,7 +15,7 @@ of them ("Jane Doe previous interactions", "jane@example.com history",
 Keys are normalised (names: ASCII-folded lower-case words joined by one space; e-mails
 lower-cased; phones digits with a leading "+"; handles lower-cased), so the query side
 (``query_mentions``) finds them with exact lookups. Pure functions: the graph keeps the
-aliases (app/storage/embedded/graph.py), recall resolves them (app/domain/recall.py).
+aliases (app/storage/embedded/aliases.py), recall resolves them (app/domain/recall.py).
 """
 
 from __future__ import annotations

@@ -481,7 +481,7 @@ class MemoryService:
             session_id, session_customer = session.id, session.customer_id
             if session_customer is None and customer_id is not None:
                 # The bot has looked the customer up: the session and what it stored
-                # before belong to them (GraphStore._learn_sessions), as does the rest.
+                # before belong to them (the store's learn_sessions), as does the rest.
                 learns_customer = customer_id
                 sessions[session.id] = replace(session, customer_id=customer_id)
 

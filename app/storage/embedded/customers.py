@@ -26,7 +26,7 @@ from casegraph.times import utc
 # An alias said in more sessions than this (a support address, a shared phone) links none.
 _SAID_LIMIT = 25
 
-# What ``GraphStore.customers_neighbours`` follows from a customer, to the node ``n``.
+# What ``customers_neighbours`` follows from a customer, to the node ``n``.
 _CUSTOMER_NEIGHBOURS = {
     "order": "[:PLACED]->(n:`Order`)",
     "ticket": "[:RAISED]->(n:Ticket)",

@@ -1,11 +1,10 @@
 """The Cypher behind memory hygiene, customer context and session summaries.
 
 ``EmbeddedHygiene`` implements the ``HygieneStore`` and ``CustomerContextStore`` protocols
-(app/storage/hygiene.py) on the graph and the vector index. Kept apart from ``graph.py``
-(which owns the connection and the core schema) so the hygiene features read as one unit.
-Nothing here imports kuzu: reads go through ``GraphStore.read`` and writes run inside a
-``GraphStore`` transaction (the ``run`` callable), so they commit together with the
-memories they belong to. All Cypher is parameterised.
+(app/storage/hygiene.py) on the graph and the vector index, so the hygiene features read
+as one unit. Reads go through the graph's ``Connection`` (connection.py) and writes run
+inside the write path's transaction (the ``run`` callable), so they commit together with
+the memories they belong to. All Cypher is parameterised.
 """
 
 from __future__ import annotations

@@ -374,7 +374,7 @@ def _filter_match(agent_id: str, flt: RecallFilter, params: dict[str, Any]) -> s
 
     A pattern, not ``EXISTS { ... $cuid ... }``: Kùzu 0.11 cannot bind a parameter inside
     a subquery of a prepared statement, and every parameterised query is prepared
-    (GraphStore._run).
+    (Connection._run; docs/kuzu-quirks.md #14).
     """
     path = "(m:Memory)"
     if flt.customer_id is not None:

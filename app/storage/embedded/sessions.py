@@ -25,7 +25,7 @@ from casegraph.storage.embedded.rows import (
 )
 from casegraph.times import utc
 
-# A session's customer learned after it started (_learn_sessions): ``learned``, read
+# A session's customer learned after it started (AliasLearning.learn_sessions): ``learned``, read
 # beside ``s`` (Session.customer_id holds the one given at the start).
 _SESSION_CUSTOMER = "OPTIONAL MATCH (lc:Customer)-[:HAD_SESSION]->(s) WITH s, min(lc.id) AS learned"
 
@@ -129,7 +129,7 @@ class SessionQueries(Connection):
         params: dict[str, Any] = {"a": agent_id}
         match = "MATCH (s:Session)"
         if customer_id is not None:
-            # HAD_SESSION: given at the start or learned later (_learn_sessions).
+            # HAD_SESSION: given at the start or learned later (AliasLearning.learn_sessions).
             match = "MATCH (:Customer {uid: $cu})-[:HAD_SESSION]->(s:Session)"
             params["cu"] = node_uid(agent_id, customer_id)
         if active_only:

@@ -292,10 +292,10 @@ class TicketGraph:
                     for r in refreshed
                 ]},
             )
-            # Subject and channel are written when a ticket is created (GraphStore.write_memories)
+            # Subject and channel are written when a ticket is created (MemoryWrites.write_memories)
             # and never here: see NO_TEXT.
             if with_emb:
-                # Embeddings travel as a parallel list (see GraphStore.write_memories).
+                # Embeddings travel as a parallel list (see MemoryWrites.write_memories).
                 run(
                     "UNWIND $rows AS r MATCH (t:Ticket {uid: r.uid}) SET t.embedding = $embs[r.i]",
                     {
