@@ -24,7 +24,15 @@ import numpy as np
 from casegraph.domain import consolidation
 from casegraph.domain.embedder import Embedder
 from casegraph.domain.hygiene import HygieneConfig, HygienePlan, HygienePlanner
-from casegraph.domain.models import AGENT_ID, MEMORY_TYPES, Entity, Memory, Session, StoreRequest
+from casegraph.domain.models import (
+    AGENT_ID,
+    MEMORY_TYPES,
+    Entity,
+    Memory,
+    Session,
+    StoreRequest,
+    is_live,
+)
 from casegraph.domain.pii import Redactor
 from casegraph.domain.ticket_models import default_channel, default_subject
 from casegraph.domain.writer import GroupCommitter
@@ -573,7 +581,7 @@ class MemoryService:
         check_agent_id(agent_id)
         check_object_id(memory_id, "id")
         memory = self.graph.get_memories(agent_id, [memory_id]).get(memory_id)
-        if memory is None or _expired(memory, self.clock()):
+        if memory is None or not is_live(memory.expires_at, self.clock()):
             raise MemoryNotFound(f"memory {memory_id!r} does not exist")
         return memory
 
@@ -871,10 +879,6 @@ def _product_tags(tags: Sequence[str]) -> list[Entity]:
         if sep and prefix.strip().lower() == "product" and name:
             out.append(Entity(kind="product", value=name, key=name.lower()))
     return out
-
-
-def _expired(m: Memory, now: datetime) -> bool:
-    return m.expires_at is not None and m.expires_at <= now
 
 
 def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:

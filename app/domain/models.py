@@ -21,6 +21,13 @@ class Entity:
     key: str
 
 
+def is_live(expires_at: datetime | None, now: datetime) -> bool:
+    """Whether a memory that expires at ``expires_at`` (None: never) is live at ``now``: the
+    one rule every read applies (an expired memory is never returned, even before the
+    sweep deletes it). Storage states it once in Cypher too (storage/embedded/rows.py LIVE)."""
+    return expires_at is None or expires_at > now
+
+
 @dataclass(frozen=True, slots=True)
 class Memory:
     id: str

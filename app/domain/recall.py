@@ -33,7 +33,7 @@ from casegraph.domain.memory import (
     check_tags,
     check_text,
 )
-from casegraph.domain.models import Associated, Memory, RecallFilter, RecallHit, WakeUp
+from casegraph.domain.models import Associated, Memory, RecallFilter, RecallHit, WakeUp, is_live
 from casegraph.domain.pii import Redactor
 from casegraph.domain.ranking import (
     Candidate,
@@ -283,7 +283,7 @@ class RecallService:
         memories = self.graph.get_memories(agent_id, found.ids)
 
         def wanted(m: Memory | None) -> bool:
-            if m is None or (m.expires_at is not None and m.expires_at <= now):
+            if m is None or not is_live(m.expires_at, now):
                 return False
             return found.flt.include_superseded or not m.superseded_by
 
@@ -465,7 +465,7 @@ class RecallService:
         self._fill_semantic(found, ids, config, keys)
 
         def wanted(a: Attrs) -> bool:
-            if a.expires_at is not None and a.expires_at <= now:
+            if not is_live(a.expires_at, now):
                 return False
             return flt.include_superseded or not a.superseded_by
 
@@ -546,7 +546,7 @@ class RecallService:
             attrs.update(self.graph.memory_attrs(found.agent_id, missing))
 
         def wanted(a: Attrs | None) -> bool:
-            if a is None or (a.expires_at is not None and a.expires_at <= now):
+            if a is None or not is_live(a.expires_at, now):
                 return False
             return flt.include_superseded or not a.superseded_by
 

@@ -15,6 +15,7 @@ from casegraph.domain.models import Customer, Memory, Session
 from casegraph.storage.customers import KnownAlias
 from casegraph.storage.embedded.connection import Connection
 from casegraph.storage.embedded.rows import (
+    LIVE,
     MEMORY_COLUMNS,
     memories_by_key,
     memory_from_row,
@@ -61,7 +62,7 @@ class CustomerQueries(Connection):
     def customer_memories(self, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
         rows = self.read(
             "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $uid}) "
-            "WHERE m.expires_at IS NULL OR m.expires_at > $now "
+            f"WHERE {LIVE} "
             f"RETURN {MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
             {"uid": node_uid(agent_id, customer_id), "now": now},
         )
@@ -71,7 +72,7 @@ class CustomerQueries(Connection):
     def customers_memories(self, agent_id: str, customer_ids: Sequence[str], now: datetime) -> dict[str, list[Memory]]:
         """Customer id -> its unexpired memories, newest first."""
         rows = self.by_keys(
-            "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $key}) WHERE m.expires_at IS NULL OR m.expires_at > $now "
+            f"MATCH (m:Memory)-[:ABOUT]->(c:Customer {{uid: $key}}) WHERE {LIVE} "
             f"RETURN c.id, {MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
             [node_uid(agent_id, c) for c in customer_ids], {"now": now},
         )

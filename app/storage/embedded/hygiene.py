@@ -18,7 +18,7 @@ import numpy as np
 from casegraph.domain.models import Entity, Memory
 from casegraph.storage.embedded.connection import Transaction
 from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.rows import MEMORY_COLUMNS, memory_from_row, node_uid
+from casegraph.storage.embedded.rows import LIVE, MEMORY_COLUMNS, memory_from_row, node_uid
 from casegraph.storage.embedded.vectors import VectorStore
 from casegraph.storage.hygiene import (
     Neighbour,
@@ -105,7 +105,7 @@ def stateful_neighbours(
             continue
         current = (
             "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.states IS NOT NULL "
-            "AND (m.expires_at IS NULL OR m.expires_at > $now) RETURN m.id, m.states, m.created_at, n.id"
+            f"AND {LIVE} RETURN m.id, m.states, m.created_at, n.id"
         )
         # The key in the pattern: with ``WHERE n.uid = $u`` Kùzu 0.11 starts from the
         # Memory table (9 ms a ticket at 90k memories, against 1.3 ms).
@@ -139,7 +139,7 @@ def customer_context_memories(graph: GraphStore, agent_id: str, customer_id: str
     """A customer's current memories: not expired, not superseded."""
     rows = graph.read(
         "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $uid}) "
-        "WHERE (m.expires_at IS NULL OR m.expires_at > $now) AND m.superseded_by IS NULL "
+        f"WHERE {LIVE} AND m.superseded_by IS NULL "
         f"RETURN {MEMORY_COLUMNS}",
         {"uid": node_uid(agent_id, customer_id), "now": now},
     )
@@ -158,7 +158,7 @@ def customer_ticket_activity(
         return []
     rows = graph.read(
         "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u "
-        "AND (m.expires_at IS NULL OR m.expires_at > $now) AND m.kind IS NULL "
+        f"AND {LIVE} AND m.kind IS NULL "
         "RETURN t.uid, m.id, m.created_at, m.states, m.superseded_by IS NULL ORDER BY m.created_at",
         {"u": [t[0] for t in tickets], "now": now},
     )

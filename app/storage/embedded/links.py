@@ -13,6 +13,7 @@ from typing import Any
 
 from casegraph.storage.embedded.connection import Connection, Transaction
 from casegraph.storage.embedded.rows import (
+    live_clause,
     node_uid,
 )
 from casegraph.storage.search import KeyIds, NodeRefs, vector_key
@@ -117,7 +118,7 @@ class GraphLinks(Connection):
             rows = self.read(
                 "MATCH (m:Memory)-[:ABOUT|MENTIONS]->(:Customer:`Order`:Ticket)<-[:ABOUT|MENTIONS]-(o:Memory) "
                 "WHERE m.id IN $ids AND m.agent_id = $a AND o.agent_id = $a AND NOT o.id IN $seen "
-                "AND (o.expires_at IS NULL OR o.expires_at > $now) "
+                f"AND {live_clause('o')} "
                 "RETURN DISTINCT o.id AS id, o.created_at AS t "
                 f"ORDER BY t DESC, id LIMIT {int(limit - len(found))}",
                 {"ids": frontier, "a": agent_id, "seen": sorted(seen), "now": now},

@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from casegraph.domain.models import Memory, RecallFilter
+from casegraph.domain.models import Memory, RecallFilter, is_live
 from casegraph.storage.embedded.attrs_cache import AttrsCache
 from casegraph.storage.embedded.batching import POINT_LOOKUP_LIMIT
 from casegraph.storage.embedded.connection import Connection, Transaction
 from casegraph.storage.embedded.rows import (
     ATTR_COLUMNS,
+    LIVE,
     MEMORY_COLUMNS,
     attrs_from_row,
     memories_by_key,
@@ -145,7 +146,7 @@ class MemoryQueries(Connection):
     ) -> list[Memory]:
         """One page of an agent's unexpired memories, oldest first (keyset paging on (created_at, id))."""
         params: dict[str, Any] = {"a": agent_id, "now": now}
-        where = "m.agent_id = $a AND (m.expires_at IS NULL OR m.expires_at > $now)"
+        where = f"m.agent_id = $a AND {LIVE}"
         if after is not None:
             where += " AND (m.created_at > $t OR (m.created_at = $t AND m.id > $id))"
             params["t"], params["id"] = after
@@ -204,7 +205,7 @@ class MemoryQueries(Connection):
         """(id, importance, created_at) of the agent's live memories at or above ``min_importance``."""
         rows = self.read(
             "MATCH (m:Memory) WHERE m.agent_id = $a AND m.importance >= $mi "
-            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            f"AND {LIVE} "
             "RETURN m.id, m.importance, m.created_at",
             {"a": agent_id, "mi": float(min_importance), "now": now},
         )
@@ -303,7 +304,7 @@ class MemoryQueries(Connection):
             i: a
             for i in ordered
             if (a := attrs.get(i)) is not None
-            and (a.expires_at is None or a.expires_at > now)
+            and is_live(a.expires_at, now)
             and (flt.include_superseded or a.superseded_by is None)
             and (since is None or a.created_at >= since)
             and (until is None or a.created_at <= until)
@@ -348,7 +349,7 @@ class MemoryQueries(Connection):
     def orders_memories(self, agent_id: str, order_ids: Sequence[str], now: datetime) -> dict[str, list[Memory]]:
         """Order id -> the unexpired memories that mention it (or are tagged with it), oldest first."""
         rows = self.by_keys(
-            "MATCH (m:Memory)-[:MENTIONS]->(o:`Order` {uid: $key}) WHERE m.expires_at IS NULL OR m.expires_at > $now "
+            f"MATCH (m:Memory)-[:MENTIONS]->(o:`Order` {{uid: $key}}) WHERE {LIVE} "
             f"RETURN o.id, {MEMORY_COLUMNS} ORDER BY m.created_at, m.id",
             [node_uid(agent_id, o) for o in order_ids], {"now": now},
         )
@@ -387,7 +388,7 @@ def _filter_match(agent_id: str, flt: RecallFilter, params: dict[str, Any]) -> s
 
 
 def _filter_clause(agent_id: str, flt: RecallFilter, now: datetime) -> tuple[str, dict[str, Any]]:
-    where = ["m.agent_id = $a", "(m.expires_at IS NULL OR m.expires_at > $now)"]
+    where = ["m.agent_id = $a", LIVE]
     params: dict[str, Any] = {"a": agent_id, "now": now}
     if not flt.include_superseded:
         where.append("m.superseded_by IS NULL")

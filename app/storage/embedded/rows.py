@@ -41,6 +41,16 @@ def attrs_from_row(row: Sequence[Any]) -> Attrs:
 NO_TEXT = ""
 
 
+def live_clause(var: str = "m") -> str:
+    """Cypher: the memory ``var`` is live at ``$now`` (it never expires, or expires later),
+    the rule ``casegraph.domain.models.is_live`` states for Python; every read applies it."""
+    return f"({var}.expires_at IS NULL OR {var}.expires_at > $now)"
+
+
+# The memory ``m`` is live at ``$now``.
+LIVE = live_clause("m")
+
+
 def entity_triples(entities: Iterable[Entity]) -> list[tuple[str, str, str]]:
     return [(e.kind, e.value, e.key) for e in entities]
 

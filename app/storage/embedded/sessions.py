@@ -16,6 +16,7 @@ from typing import Any
 from casegraph.domain.models import Memory, Session
 from casegraph.storage.embedded.connection import Connection, Transaction
 from casegraph.storage.embedded.rows import (
+    LIVE,
     MEMORY_COLUMNS,
     NO_TEXT,
     memories_by_key,
@@ -51,7 +52,7 @@ class SessionQueries(Connection):
         page = f" LIMIT {int(offset) + int(limit)}" if limit is not None else ""
         rows = self.read(
             "MATCH (m:Memory)-[e:IN_SESSION]->(s:Session {id: $id}) "
-            "WHERE m.expires_at IS NULL OR m.expires_at > $now "
+            f"WHERE {LIVE} "
             f"RETURN {MEMORY_COLUMNS} ORDER BY e.seq, m.created_at, m.id{page}",
             {"id": session_id, "now": now},
         )
@@ -78,7 +79,7 @@ class SessionQueries(Connection):
         session after position ``after``, in order."""
         rows = self.read_prepared(
             "MATCH (m:Memory)-[e:IN_SESSION]->(:Session {id: $s}) WHERE e.seq > $q "
-            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            f"AND {LIVE} "
             f"RETURN m.id, e.seq, m.content, m.metadata ORDER BY e.seq DESC LIMIT {int(limit)}",
             {"s": session_id, "q": int(after), "now": now},
         )
@@ -159,7 +160,7 @@ class SessionQueries(Connection):
         """Session id -> its unexpired memories in the order they were stored (``session_memories``)."""
         rows = self.by_keys(
             "MATCH (m:Memory)-[e:IN_SESSION]->(s:Session {id: $key}) "
-            "WHERE m.agent_id = $a AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            f"WHERE m.agent_id = $a AND {LIVE} "
             f"RETURN s.id, {MEMORY_COLUMNS} ORDER BY e.seq, m.created_at, m.id",
             session_ids, {"a": agent_id, "now": now},
         )

@@ -25,7 +25,7 @@ from casegraph.domain.ticket_models import (
     TicketEvent,
 )
 from casegraph.storage.embedded.connection import Connection
-from casegraph.storage.embedded.rows import node_uid
+from casegraph.storage.embedded.rows import LIVE, node_uid
 from casegraph.storage.tickets import StoredNode, TicketRefresh, TicketSource
 from casegraph.times import utc
 
@@ -134,7 +134,7 @@ class TicketGraph:
     def ticket_memory_ids(self, agent_id: str, ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
         rows = self.store.read(
             "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u "
-            "AND (m.expires_at IS NULL OR m.expires_at > $now) "
+            f"AND {LIVE} "
             "RETURN t.id, m.id ORDER BY m.created_at, m.id",
             {"u": self._uids(agent_id, ids), "now": now},
         )
