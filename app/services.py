@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from casegraph.domain.clock import Clock, utcnow
 from casegraph.domain.customer_context import CustomerContextService
 from casegraph.domain.customer_data import CustomerDataService
 from casegraph.domain.embedder import Embedder
 from casegraph.domain.explore import GraphExplorer
-from casegraph.domain.memory import Clock, MemoryService, utcnow
+from casegraph.domain.memory import MemoryService
 from casegraph.domain.readers import NodeReader
 from casegraph.domain.recall import RecallService
 from casegraph.domain.tickets import TicketService

@@ -23,7 +23,7 @@ from casegraph.api.explore_types import (
 )
 from casegraph.api.scope import Scope
 from casegraph.api.types import CustomerCount, Ticket, TicketStatus
-from casegraph.domain.memory import check_agent_id
+from casegraph.domain.validation import check_agent_id
 from strawberry.types import Info
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from casegraph.domain.memory import Clock, check_agent_id, check_customer_id
+from casegraph.domain.clock import Clock
 from casegraph.domain.models import Customer, Memory, RecallHit
 from casegraph.domain.ranking import Candidate, RecallConfig, rank
 from casegraph.domain.states import topics
+from casegraph.domain.validation import check_agent_id, check_customer_id
 from casegraph.errors import CustomerNotFound, InvalidInput
 from casegraph.ops.settings import Settings
 from casegraph.storage.customers import CustomerStore

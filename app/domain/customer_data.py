@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from casegraph.domain.memory import Clock, check_agent_id, check_customer_id
+from casegraph.domain.clock import Clock
 from casegraph.domain.models import Memory, Session
+from casegraph.domain.validation import check_agent_id, check_customer_id
 from casegraph.storage.customers import CustomerErasure, TicketHistory
 from casegraph.times import iso
 

@@ -12,13 +12,13 @@ store (``order:#4521`` is ``order:4521``, ``customer:Jane Doe`` is ``customer:ja
 from __future__ import annotations
 
 from casegraph.domain.display import shown
-from casegraph.domain.memory import (
+from casegraph.domain.ticket_models import NODE_KINDS, GraphEdge, GraphNode, NodeRef, Subgraph
+from casegraph.domain.validation import (
     check_agent_id,
     check_customer_id,
     check_object_id,
     check_ticket_id,
 )
-from casegraph.domain.ticket_models import NODE_KINDS, GraphEdge, GraphNode, NodeRef, Subgraph
 from casegraph.errors import InvalidInput, NodeNotFound
 from casegraph.extractors import normalise_order_key
 from casegraph.storage.tickets import TicketStore

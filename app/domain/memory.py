@@ -4,29 +4,28 @@ A store is acknowledged only after Kùzu has committed it; the vector index is u
 afterwards and is reconciled from the graph at start-up, so an acknowledged memory is
 never lost. A batch is validated whole before anything is written and written in one
 transaction: it is stored entirely or not at all.
+
+The checks every entry point shares are in validation.py; the session operations
+``MemoryService`` offers (start, end with a summary memory, the idle sweep) in sessions.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
-from casegraph.domain import consolidation
+from casegraph.domain.clock import Clock, utcnow
 from casegraph.domain.embedder import Embedder
 from casegraph.domain.hygiene import HygieneConfig, HygienePlan, HygienePlanner
 from casegraph.domain.models import (
-    AGENT_ID,
-    MEMORY_TYPES,
     Entity,
     Memory,
     Session,
@@ -34,7 +33,22 @@ from casegraph.domain.models import (
     is_live,
 )
 from casegraph.domain.pii import Redactor
+from casegraph.domain.sessions import SessionLifecycle
 from casegraph.domain.ticket_models import default_channel, default_subject
+from casegraph.domain.validation import (
+    MAX_TTL_SECONDS,
+    as_utc,
+    check_agent_id,
+    check_customer_id,
+    check_importance,
+    check_memory_type,
+    check_metadata,
+    check_object_id,
+    check_tags,
+    check_text,
+    check_ticket_id,
+    link_keys,
+)
 from casegraph.domain.writer import GroupCommitter
 from casegraph.errors import (
     BatchTooLarge,
@@ -43,10 +57,7 @@ from casegraph.errors import (
     ContentEmpty,
     ContentTooLarge,
     InvalidDate,
-    InvalidId,
-    InvalidImportance,
     InvalidInput,
-    InvalidTag,
     MemoryExists,
     MemoryNotFound,
     NotFound,
@@ -55,12 +66,9 @@ from casegraph.errors import (
 )
 from casegraph.extractors import (
     IDENTIFIER,
-    InvalidTagError,
-    normalise_customer_id,
     normalise_order_key,
     normalise_ticket_key,
     parse_tags,
-    validate_tags,
     weak_identifiers,
 )
 from casegraph.ops.settings import Settings
@@ -77,106 +85,10 @@ from casegraph.storage.sessions import SessionStore
 
 log = logging.getLogger("casegraph.memory")
 
-Clock = Callable[[], datetime]
-
-UUID_LIKE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
-MAX_METADATA_BYTES = 16_384
-MAX_TTL_SECONDS = 10 * 365 * 86_400
 # At most this many weak id shapes of one agent are looked up a batch (_with_known_ids).
 _MAX_WEAK_LOOKUPS = 64
 # Entity kinds that become their own node types; the rest become generic Entity nodes.
 _OWN_NODES = {"order", "ticket", "customer"}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def check_agent_id(agent_id: str) -> str:
-    if not isinstance(agent_id, str) or not AGENT_ID.match(agent_id):
-        raise InvalidId(
-            f"agentId {_short(agent_id)!r} is invalid: use 1-128 letters, digits or _ . : @ - "
-            "starting with a letter or digit",
-            code="INVALID_AGENT_ID",
-        )
-    return agent_id
-
-
-def check_object_id(value: str, what: str) -> str:
-    """Ids we issue are UUIDs; anything else cannot exist, so say it is malformed."""
-    if not isinstance(value, str) or not UUID_LIKE.match(value):
-        raise InvalidId(f"{what} {_short(value)!r} is not a valid id")
-    return value
-
-
-def check_customer_id(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return normalise_customer_id(value)
-    except ValueError as exc:
-        raise InvalidId(f"customerId {_short(value)!r} is invalid: {exc}", code="INVALID_CUSTOMER_ID") from exc
-
-
-def check_ticket_id(value: str | None) -> str | None:
-    """``T-1042``, ``1042``, ``ticket #1042`` ... -> ``T-1042``."""
-    if value is None:
-        return None
-    try:
-        return normalise_ticket_key(value)
-    except (ValueError, TypeError) as exc:
-        raise InvalidId(f"ticket id {_short(value)!r} is invalid: {exc}", code="INVALID_TICKET_ID") from exc
-
-
-def check_importance(value: float, what: str = "importance") -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0.0 <= value <= 1.0
-    ):
-        raise InvalidImportance(f"{what} must be a number between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def check_tags(tags: Sequence[str]) -> list[str]:
-    if isinstance(tags, str):
-        raise InvalidTag("tags must be a list of strings, not one string")
-    try:
-        return validate_tags(list(tags))
-    except InvalidTagError as exc:
-        raise InvalidTag(str(exc)) from exc
-
-
-def check_memory_type(value: str) -> str:
-    if value not in MEMORY_TYPES:
-        raise InvalidInput(
-            f"memoryType {_short(value)!r} is not one of {', '.join(MEMORY_TYPES)}",
-            code="INVALID_MEMORY_TYPE",
-        )
-    return value
-
-
-def check_text(value: str, what: str) -> str:
-    """Text must be storable: no NUL characters, no lone surrogates (not valid UTF-8)."""
-    if "\x00" in value:
-        raise InvalidInput(f"{what} must not contain NUL characters", code="INVALID_TEXT")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(f"{what} is not valid Unicode text: {exc.reason}", code="INVALID_TEXT") from exc
-    return value
-
-
-def as_utc(value: datetime, what: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidDate(f"{what} must be a date-time, got {_short(value)!r}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class WriteGraph(MemoryStore, SessionStore, GraphSearch, Protocol):
@@ -195,8 +107,8 @@ class _Prepared:
     learns_customer: str | None = None  # its session's customer, named first by this store
 
 
-class MemoryService:
-    """store / store_batch / forget / sessions."""
+class MemoryService(SessionLifecycle):
+    """store / store_batch / update / forget, and sessions (``SessionLifecycle``)."""
 
     def __init__(
         self,
@@ -417,7 +329,7 @@ class MemoryService:
             customer_id=check_customer_id(s.customer_id),
             ended_at=ended_at,
             summary=self.redactor.text(check_text(summary, "session summary")) if summary else summary,
-            metadata=self.redactor.json(_check_metadata(s.metadata)),
+            metadata=self.redactor.json(check_metadata(s.metadata)),
         )
 
     def _records(self, prepared: Sequence[_Prepared]) -> list[MemoryRecord]:
@@ -467,10 +379,10 @@ class MemoryService:
         importance = check_importance(req.importance)
         tags = check_tags(req.tags)
         links = parse_tags(tags)
-        orders = _merged(links.orders, _link_keys(req.orders, normalise_order_key, "order"))
-        tickets = _merged(links.tickets, _link_keys(req.tickets, normalise_ticket_key, "ticket"))
+        orders = _merged(links.orders, link_keys(req.orders, normalise_order_key, "order"))
+        tickets = _merged(links.tickets, link_keys(req.tickets, normalise_ticket_key, "ticket"))
         memory_type = check_memory_type(req.memory_type)
-        metadata = self.redactor.json(_check_metadata(req.metadata))
+        metadata = self.redactor.json(check_metadata(req.metadata))
         customer_id = check_customer_id(req.customer_id)
         ticket_id = check_ticket_id(req.ticket_id)
         created_at = as_utc(req.created_at, "createdAt") if req.created_at is not None else now
@@ -682,153 +594,6 @@ class MemoryService:
             self.notify_changed()
         return count
 
-    # -- sessions ---------------------------------------------------------------------
-    def end_idle_sessions(self, now: datetime | None = None, *, limit: int = 500) -> list[str]:
-        """End the sessions idle for ``session_idle_minutes`` at ``now`` (the service
-        clock by default; none when the setting is 0) as ``session_end`` does, summary
-        memory included; return their ids.
-
-        Idle: started that long ago, and no memory of it created since. Bots rarely end
-        their sessions, and an ended session is what consolidation and recall's
-        outcomes (app/domain/threads.py) read. A session a client ends meanwhile is skipped.
-        """
-        minutes = self.settings.session_idle_minutes
-        if minutes <= 0:
-            return []
-        now = now or self.clock()
-        ended = []
-        for session_id in self.graph.idle_sessions(now - timedelta(minutes=minutes), limit):
-            try:
-                self.session_end(session_id, idle=True)
-            except SessionEnded:
-                continue
-            ended.append(session_id)
-        return ended
-
-    def session_start(
-        self, agent_id: str, customer_id: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> Session:
-        session = Session(
-            id=str(uuid.uuid4()),
-            agent_id=check_agent_id(agent_id),
-            started_at=self.clock(),
-            customer_id=check_customer_id(customer_id),
-            metadata=self.redactor.json(_check_metadata(metadata)),
-        )
-        self.graph.create_session(session)
-        return session
-
-    def session_end(
-        self,
-        session_id: str,
-        summary: str | None = None,
-        *,
-        agent_id: str | None = None,
-        consolidate: bool = True,
-        idle: bool = False,
-    ) -> Session:
-        """End a session. With ``consolidate`` (the default) its summary becomes a memory:
-        the caller's ``summary`` if given, else an extractive one (consolidation.py) when
-        the session holds two or more memories. ``idle``: ended by the idle sweep (the
-        summary's metadata says so)."""
-        with self._ending:  # a client's end and the idle sweep's: one summary, not two
-            return self._end_session(session_id, summary, agent_id=agent_id, consolidate=consolidate, idle=idle)
-
-    def _end_session(
-        self, session_id: str, summary: str | None, *, agent_id: str | None, consolidate: bool, idle: bool
-    ) -> Session:
-        session = self.session_get(session_id, agent_id=agent_id)
-        if session.ended_at is not None:
-            raise SessionEnded(f"session {session_id!r} has already ended")
-        if summary is not None:
-            if not isinstance(summary, str):
-                raise InvalidInput("summary must be a string", code="INVALID_SUMMARY")
-            summary = summary.strip() or None
-            if summary is not None and len(summary) > self.settings.max_content_chars:
-                raise ContentTooLarge(
-                    f"summary has {len(summary)} characters; the limit is {self.settings.max_content_chars}"
-                )
-            if summary is not None:
-                summary = self.redactor.text(check_text(summary, "summary"))
-        ended_at = self.clock()
-        record = self._summary_record(session, summary, ended_at, idle=idle) if consolidate else None
-        if record is None:
-            self.graph.end_session(session_id, ended_at, summary)
-        else:
-            text = record.memory.content
-            self.graph.write_memories(
-                [record], after=lambda tx: self.hygiene_store.write_summary(tx, record.memory.id, session_id, ended_at, text)
-            )
-            self._index([record])
-            self.notify_changed()
-        return self.session_get(session_id)
-
-    def _summary_record(
-        self, session: Session, summary: str | None, ended_at: datetime, *, idle: bool = False
-    ) -> MemoryRecord | None:
-        """The summary memory of a session about to end, or None when there is nothing to say."""
-        memories = self.graph.session_memories(session.id, ended_at)
-        if summary is None:
-            embeddings = self.hygiene_store.session_embeddings(session.id, [m.id for m in memories])
-            found = consolidation.summarise(memories, embeddings)
-            if found is None:
-                return None
-            text, importance = found.text, found.importance
-        else:
-            text, importance = summary, max((m.importance for m in memories), default=0.5)
-        customers = dict.fromkeys(c for c in (session.customer_id, *(m.customer_id for m in memories)) if c)
-        tags = [f"customer:{c}" for c in list(customers)[:10]]
-        tags += [f"order:{o}" for o in dict.fromkeys(o for m in memories for o in m.orders)][:15]
-        tags += [f"ticket:{t}" for t in dict.fromkeys(t for m in memories for t in m.tickets)][:15]
-        request = StoreRequest(
-            agent_id=session.agent_id,
-            content=text[: self.settings.max_content_chars],
-            importance=importance,
-            tags=(*tags, "session-summary"),
-            memory_type="semantic",
-            metadata={
-                "summaryOf": session.id, "sources": [m.id for m in memories][:100],
-                **({"endedBy": "idle"} if idle else {}),
-            },
-            created_at=memories[-1].created_at if memories else ended_at,
-        )
-        prepared = self._prepare(request, ended_at, {}, allow_ended_sessions=False)
-        prepared = replace(prepared, memory=replace(prepared.memory, kind="summary"))
-        return self._records([prepared])[0]
-
-    def session_get(self, session_id: str, *, agent_id: str | None = None) -> Session:
-        check_object_id(session_id, "sessionId")
-        session = self.graph.get_session(session_id)
-        if session is None or (agent_id is not None and session.agent_id != agent_id):
-            raise SessionNotFound(f"session {session_id!r} does not exist")
-        return session
-
-    def session_memories(
-        self, session_id: str, *, agent_id: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> list[Memory]:
-        """A session's memories, oldest first; ``limit``/``offset`` page through them."""
-        _check_page(limit, offset)
-        self.session_get(session_id, agent_id=agent_id)
-        return self.graph.session_memories(session_id, self.clock(), limit=limit, offset=offset)
-
-    def list_sessions(
-        self, agent_id: str, *, active_only: bool = False, limit: int = 50, offset: int = 0
-    ) -> list[Session]:
-        """An agent's sessions, newest first."""
-        check_agent_id(agent_id)
-        _check_page(limit, offset)
-        return self.graph.list_sessions(agent_id, active_only=active_only, limit=limit, offset=offset)
-
-
-MAX_PAGE = 1_000
-
-
-def _check_page(limit: int | None, offset: int) -> None:
-    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE):
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}", code="INVALID_LIMIT")
-    if not isinstance(offset, int) or offset < 0:
-        raise InvalidInput(f"offset must be 0 or more, got {offset!r}", code="INVALID_OFFSET")
-
 
 def with_node_links(rec: MemoryRecord) -> MemoryRecord:
     """``rec`` with the links between the nodes it names: each of its customers placed each
@@ -850,18 +615,6 @@ def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:
     return replace(m, entities=entities)
 
 
-def _link_keys(values: Sequence[str], normalise: Callable[[str], str], what: str) -> tuple[str, ...]:
-    keys = []
-    for value in values:
-        try:
-            keys.append(normalise(value))
-        except (ValueError, TypeError) as exc:
-            raise InvalidId(
-                f"{what} {_short(value)!r} is invalid: {exc}", code=f"INVALID_{what.upper()}_ID"
-            ) from exc
-    return tuple(keys)
-
-
 def _merged(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:
     """Both sequences without repeats, first-seen order (entity order is part of a memory)."""
     return tuple(dict.fromkeys((*first, *second)))
@@ -879,23 +632,6 @@ def _product_tags(tags: Sequence[str]) -> list[Entity]:
         if sep and prefix.strip().lower() == "product" and name:
             out.append(Entity(kind="product", value=name, key=name.lower()))
     return out
-
-
-def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise InvalidInput("metadata must be a JSON object", code="INVALID_METADATA")
-    try:
-        encoded = json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"metadata is not valid JSON: {exc}", code="INVALID_METADATA") from exc
-    if len(encoded.encode()) > MAX_METADATA_BYTES:
-        raise InvalidInput(
-            f"metadata is {len(encoded.encode())} bytes; the limit is {MAX_METADATA_BYTES}",
-            code="INVALID_METADATA",
-        )
-    return json.loads(encoded)
 
 
 def _with_known_ids(graph: GraphSearch, prepared: Sequence[_Prepared], extracted: list[list[Any]]) -> list[list[Any]]:

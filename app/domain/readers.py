@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from casegraph.domain.memory import Clock, as_utc, check_agent_id, check_customer_id
+from casegraph.domain.clock import Clock
 from casegraph.domain.models import Customer, Memory, Session
 from casegraph.domain.ticket_models import Ticket, TicketEvent, TimelineEvent, snippet
 from casegraph.domain.tickets import check_limit
+from casegraph.domain.validation import as_utc, check_agent_id, check_customer_id
 from casegraph.errors import CustomerNotFound
 from casegraph.storage.customers import CustomerStore, KnownAlias
 from casegraph.storage.memories import MemoryStore

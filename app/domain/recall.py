@@ -23,16 +23,6 @@ import numpy as np
 from casegraph.domain import identity, query_text, threads
 from casegraph.domain.embedder import Embedder
 from casegraph.domain.links import linked_memories
-from casegraph.domain.memory import (
-    as_utc,
-    check_agent_id,
-    check_customer_id,
-    check_importance,
-    check_memory_type,
-    check_object_id,
-    check_tags,
-    check_text,
-)
 from casegraph.domain.models import Associated, Memory, RecallFilter, RecallHit, WakeUp, is_live
 from casegraph.domain.pii import Redactor
 from casegraph.domain.ranking import (
@@ -47,6 +37,16 @@ from casegraph.domain.ranking import (
     rank,
     signals_for,
     wake_up_order,
+)
+from casegraph.domain.validation import (
+    as_utc,
+    check_agent_id,
+    check_customer_id,
+    check_importance,
+    check_memory_type,
+    check_object_id,
+    check_tags,
+    check_text,
 )
 from casegraph.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
 from casegraph.ops.settings import Settings

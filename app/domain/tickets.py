@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
-from casegraph.domain.memory import check_agent_id, check_customer_id, check_ticket_id
 from casegraph.domain.relations import RELATING_ENTITY_KINDS, Evidence, relate, strongest_paths
 from casegraph.domain.ticket_models import (
     MAX_CHANNEL,
@@ -34,6 +33,7 @@ from casegraph.domain.ticket_models import (
     Ticket,
     TicketEvent,
 )
+from casegraph.domain.validation import check_agent_id, check_customer_id, check_ticket_id
 from casegraph.errors import InvalidInput, TicketNotFound
 from casegraph.extractors import ENTITY_KINDS
 from casegraph.ops.settings import Settings

@@ -269,7 +269,7 @@ def import_file(settings: Settings, args: argparse.Namespace) -> int:
 
 def export_agent(settings: Settings, args: argparse.Namespace) -> int:
     """``casegraph export --agent X``: JSONL on standard output or ``--output``."""
-    from casegraph.domain.memory import check_agent_id
+    from casegraph.domain.validation import check_agent_id
     from casegraph.ops.transfer import export_jsonl
     from casegraph.storage.embedded.graph import GraphStore
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from casegraph.domain.memory import UUID_LIKE
 from casegraph.domain.models import Memory, Session, StoreRequest
+from casegraph.domain.validation import UUID_LIKE
 from casegraph.times import iso, utc
 
 # Fixed namespace for derived ids: the same input always maps to the same id.

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from casegraph.domain.memory import utcnow
+from casegraph.domain.clock import utcnow
 from casegraph.domain.models import Session, StoreRequest
 from casegraph.errors import CaseGraphError, MemoryExists
 from casegraph.ops.jsonl import LineError, ParsedLine, memory_line, parse_line

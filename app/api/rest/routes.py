@@ -31,9 +31,9 @@ from casegraph.api.rest.wire import (
     unix,
 )
 from casegraph.api.scope import admit, mark
-from casegraph.domain.memory import MAX_METADATA_BYTES, check_object_id
 from casegraph.domain.models import RecallFilter, StoreRequest
 from casegraph.domain.recall import MAX_ASSOCIATED
+from casegraph.domain.validation import MAX_METADATA_BYTES, check_object_id
 from casegraph.errors import (
     CaseGraphError,
     InvalidId,
