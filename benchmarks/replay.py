@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 
 from casegraph.domain.models import StoreRequest
 from casegraph.services import Services
-from casegraph.storage.embedded import hygiene as hygiene_store
 
 from benchmarks.histories import NOW, History
 
@@ -88,7 +87,7 @@ def replay(history: History, services: Services, clock: ReplayClock) -> Ingested
         for skey in ends.get(day, []):
             session_id = out.session_ids[skey]
             memories.session_end(session_id)
-            summary_id = hygiene_store.summary_memory_id(services.graph, session_id)
+            summary_id = services.graph.session_summary_memory(session_id)
             if summary_id is not None:
                 agent = history.sessions[skey].agent
                 text = services.graph.get_memories(agent, [summary_id])[summary_id].content
@@ -99,7 +98,7 @@ def replay(history: History, services: Services, clock: ReplayClock) -> Ingested
     # Sessions the idle sweep ended have summaries too.
     for skey, session_id in out.session_ids.items():
         if skey not in out.summaries:
-            summary_id = hygiene_store.summary_memory_id(services.graph, session_id)
+            summary_id = services.graph.session_summary_memory(session_id)
             if summary_id is not None:
                 agent = history.sessions[skey].agent
                 text = services.graph.get_memories(agent, [summary_id])[summary_id].content
