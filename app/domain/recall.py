@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
-from casegraph.domain import identity, query_text, threads
+from casegraph.domain import query_text, threads
 from casegraph.domain.embedder import Embedder
 from casegraph.domain.links import linked_memories
 from casegraph.domain.models import Associated, Memory, RecallFilter, RecallHit, WakeUp, is_live
@@ -49,6 +49,7 @@ from casegraph.domain.validation import (
     check_text,
 )
 from casegraph.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
+from casegraph.extractors import aliases as alias_rules
 from casegraph.ops.settings import Settings
 from casegraph.storage.customers import CustomerStore
 from casegraph.storage.memories import NO_TIME, Attrs, MemoryStore, micros
@@ -134,7 +135,7 @@ class _Named:
     sessions: dict[str, str] = field(default_factory=dict)
 
 
-def _with_aliases(resolved: NodeRefs, named: list[identity.AliasMatch]) -> tuple[NodeRefs, _Named]:
+def _with_aliases(resolved: NodeRefs, named: list[alias_rules.AliasMatch]) -> tuple[NodeRefs, _Named]:
     """``resolved`` with the customers the query's aliases name, and what to say of them."""
     if not named:
         return resolved, _Named()
@@ -343,13 +344,13 @@ class RecallService:
         refs, mentions, named = NodeRefs(), [], _Named()
         if config.use_graph:
             # Customer aliases are looked up on another thread while the query is read.
-            said = identity.query_mentions(query)
+            said = alias_rules.query_mentions(query)
             keys = list(dict.fromkeys(m.node_key for m in said))
             aliases = self._pool.submit(self.graph.alias_customers, agent_id, keys) if said else None
             spoken = self._pool.submit(self.graph.alias_sessions, agent_id, keys) if said else None
             refs, mentions = self._resolved(agent_id, query)
             if aliases is not None and spoken is not None:
-                refs, named = _with_aliases(refs, identity.matches(said, aliases.result(), spoken.result()))
+                refs, named = _with_aliases(refs, alias_rules.matches(said, aliases.result(), spoken.result()))
         # Conversations that gave an alias the query names, their customer never given.
         spoken_job = self._pool.submit(self.graph.sessions_memories, list(named.sessions)) if named.sessions else None
         # What the graph resolved is masked out of the text signals (query_text.py).

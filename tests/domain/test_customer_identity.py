@@ -4,9 +4,9 @@ are learned from its memories and found by recall. Real Kùzu, model and spaCy."
 
 from __future__ import annotations
 
-from casegraph.domain import identity
-from casegraph.domain.identity import Alias
 from casegraph.domain.models import RecallFilter, StoreRequest
+from casegraph.extractors import aliases as identity
+from casegraph.extractors.aliases import Alias
 
 from tests.conftest import LiveServer
 

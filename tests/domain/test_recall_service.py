@@ -229,7 +229,7 @@ def test_ticket_id_query(ds):
 
 
 def test_email_query_finds_the_customers_other_memories(ds):
-    # The e-mail is an alias of its customer (app/domain/identity.py): it names all of Dan's memories.
+    # The e-mail is an alias of its customer (extractors/aliases.py): it names all of Dan's memories.
     hits = ds.recall("dnguyen82@mailbox.net", 8)
     assert ds.names[hits[0].memory.id] == "dan_email"
     assert hits[0].signals.graph == 1.0

@@ -2,7 +2,7 @@
 
 Owns the write side of customer identity: a session that learns its customer (HAD_SESSION
 and ABOUT edges), the aliases a customer's memories and id reveal (Alias nodes and
-KNOWN_AS edges, app/domain/identity.py says which), what a session without a customer
+KNOWN_AS edges, extractors/aliases.py says which), what a session without a customer
 says of who speaks (SAID), and unlearning them when memories are deleted. Alias nodes
 and their edges are written whole when first learned and never changed
 (docs/kuzu-quirks.md #1).
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from casegraph.domain.identity import SOURCE_ID, Alias, id_aliases, text_aliases
+from casegraph.extractors.aliases import SOURCE_ID, Alias, id_aliases, text_aliases
 from casegraph.storage.embedded.connection import Connection, Transaction
 from casegraph.storage.embedded.rows import (
     entity_triples,
@@ -111,7 +111,7 @@ class AliasLearning(Connection):
         return linked
 
     def learn_aliases(self, run: Transaction, linked: Sequence[Linked]) -> None:
-        """Learn what the customers of ``linked`` memories are known by (app/domain/identity.py):
+        """Learn what the customers of ``linked`` memories are known by (extractors/aliases.py):
         the aliases each memory reveals (source: the memory) and each customer's id
         aliases (source: "id"). An Alias node and its KNOWN_AS edge are written whole
         when first learned and never changed; pairs known linked are not written again."""

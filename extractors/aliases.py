@@ -1,4 +1,4 @@
-"""Customer identity: what a customer is known by, learned from its memories.
+"""Customer aliases: what a customer is known by, read from what its memories say.
 
 A bot often learns who it is talking to a few messages into a chat; by then the customer
 has said their name, e-mail or account handle, and later queries name the customer by any
@@ -25,7 +25,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from casegraph.extractors import find_rule_entities, is_stop_word
+from .keys import is_stop_word
+from .rules import find_rule_entities
 
 KINDS = ("name", "initial", "email", "phone", "handle")
 # How a reason names each kind ("name 'Jane Doe'", "e-mail 'jane@example.com'").
