@@ -35,7 +35,7 @@ from strawberry.extensions import (
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-# Paging deeper than this is a scan, not a page (and Kùzu 0.11.3 crashes on huge SKIPs).
+# Paging deeper than this is a scan, not a page (see also docs/kuzu-quirks.md #3).
 MAX_OFFSET = 10_000
 
 

@@ -149,13 +149,8 @@ class MemoryWrites(Connection):
                     "ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
                     list(nodes.values()),
                 )
-            # Every string of a new ticket is written with its node, none is left NULL:
-            # - at a checkpoint, Kùzu 0.11 appends every value of a string column's node
-            #   group to its dictionary again if any one of them was updated (SET by each
-            #   refresh, 8k subjects grew to 530k entries, 50 MB, over a 100k load);
-            # - after that, a row inserted with NULL in the column corrupted it at the next
-            #   checkpoint (values read back as the whole dictionary). See NO_TEXT and
-            #   BENCHMARKS.md (ninth round).
+            # Every string of a new ticket is written with its node and none is left NULL
+            # (docs/kuzu-quirks.md #1 and #2; NO_TEXT stands for "no text").
             run.rows(
                 "MERGE (n:Ticket {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.id = r.id, "
                 "n.created_at = r.t, n.updated_at = r.t, n.status = 'open', n.subject = r.s, n.channel = r.c, "

@@ -48,7 +48,7 @@ class SessionQueries(Connection):
     def session_memories(
         self, session_id: str, now: datetime, *, limit: int | None = None, offset: int = 0
     ) -> list[Memory]:
-        # LIMIT offset+limit and skip in Python: Kùzu 0.11.3 segfaults on a SKIP far past the rows.
+        # LIMIT offset+limit, then skip in Python (docs/kuzu-quirks.md #3).
         page = f" LIMIT {int(offset) + int(limit)}" if limit is not None else ""
         rows = self.read(
             "MATCH (m:Memory)-[e:IN_SESSION]->(s:Session {id: $id}) "
@@ -139,8 +139,7 @@ class SessionQueries(Connection):
             f"{match} WHERE {' AND '.join(where)} {_SESSION_CUSTOMER} "
             "OPTIONAL MATCH (m:Memory)-[:IN_SESSION]->(s) "
             "RETURN s.id, s.agent_id, s.started_at, coalesce(s.customer_id, learned), s.ended_at, s.summary, "
-            # No SKIP: Kùzu 0.11.3 segfaults on ORDER BY ... SKIP n when n is far past the rows
-            # (e.g. SKIP 15000 over 3 rows); LIMIT alone is safe, so skip in Python.
+            # LIMIT offset+limit, then skip in Python (docs/kuzu-quirks.md #3).
             f"s.metadata, count(m) ORDER BY s.started_at DESC, s.id LIMIT {int(offset) + int(limit)}",
             params,
         )

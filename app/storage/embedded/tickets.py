@@ -87,8 +87,7 @@ class TicketGraph:
             params["s"] = status
         rows = self.store.read(
             f"{match} WHERE {where} RETURN {_TICKET_COLUMNS} "
-            # LIMIT offset+limit and skip in Python: Kùzu 0.11.3 segfaults on ORDER BY ...
-            # SKIP n when n is far past the rows.
+            # LIMIT offset+limit, then skip in Python (docs/kuzu-quirks.md #3).
             f"ORDER BY t.created_at DESC, t.id LIMIT {int(offset) + int(limit)}",
             params,
         )
@@ -250,11 +249,9 @@ class TicketGraph:
     ) -> int:
         """Replace the refreshed tickets' RELATED edges; return how many tokens were cleared.
 
-        All of a refreshed ticket's edges are deleted and the wanted ones created. (Writing
-        only the changed ones, reading the edges and updating or deleting them along their
-        path in the same transaction, ran Kùzu 0.11's 256 MB buffer pool out at ~7k memories
-        of the quality benchmark, and an earlier form of it crashed once with a corrupted
-        heap; it was taken back.) A token changed since it was read means a newer memory
+        All of a refreshed ticket's edges are deleted and the wanted ones created: updating
+        only the changed edges along their path in one transaction fills Kùzu's buffer pool
+        (docs/kuzu-quirks.md #9). A token changed since it was read means a newer memory
         touched the ticket: its token stays, and the next refresh recomputes it with that
         memory included. Taken again after a checkpoint if it fills the buffer pool.
         """
