@@ -5,19 +5,19 @@ afterwards and is reconciled from the graph at start-up, so an acknowledged memo
 never lost. A batch is validated whole before anything is written and written in one
 transaction: it is stored entirely or not at all.
 
-The checks every entry point shares are in validation.py; the session operations
-``MemoryService`` offers (start, end with a summary memory, the idle sweep) in sessions.py.
+The checks every entry point shares are in validation.py; what a prepared request becomes
+(entities, nodes, their links) in records.py; the session operations ``MemoryService``
+offers (start, end with a summary memory, the idle sweep) in sessions.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -26,15 +26,14 @@ from casegraph.domain.clock import Clock, utcnow
 from casegraph.domain.embedder import Embedder
 from casegraph.domain.hygiene import HygieneConfig, HygienePlan, HygienePlanner
 from casegraph.domain.models import (
-    Entity,
     Memory,
     Session,
     StoreRequest,
     is_live,
 )
 from casegraph.domain.pii import Redactor
+from casegraph.domain.records import Prepared, memory_record, merged, with_known_ids
 from casegraph.domain.sessions import SessionLifecycle
-from casegraph.domain.ticket_models import default_channel, default_subject
 from casegraph.domain.validation import (
     MAX_TTL_SECONDS,
     as_utc,
@@ -65,11 +64,9 @@ from casegraph.errors import (
     SessionNotFound,
 )
 from casegraph.extractors import (
-    IDENTIFIER,
     normalise_order_key,
     normalise_ticket_key,
     parse_tags,
-    weak_identifiers,
 )
 from casegraph.ops.settings import Settings
 from casegraph.storage.hygiene import HygieneStore
@@ -77,7 +74,6 @@ from casegraph.storage.memories import MemoryRecord, MemoryStore
 from casegraph.storage.search import (
     GraphSearch,
     KeywordSearch,
-    NodeRefs,
     VectorIndex,
     document_text,
 )
@@ -85,26 +81,11 @@ from casegraph.storage.sessions import SessionStore
 
 log = logging.getLogger("casegraph.memory")
 
-# At most this many weak id shapes of one agent are looked up a batch (_with_known_ids).
-_MAX_WEAK_LOOKUPS = 64
-# Entity kinds that become their own node types; the rest become generic Entity nodes.
-_OWN_NODES = {"order", "ticket", "customer"}
 
 
 class WriteGraph(MemoryStore, SessionStore, GraphSearch, Protocol):
     """The graph as the write path uses it: memories, their sessions, and the identifiers
     it already knows (one engine implements all three)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A validated store request plus what it links to (before extraction)."""
-
-    memory: Memory
-    customers: tuple[str, ...]
-    tag_orders: tuple[str, ...]
-    tag_tickets: tuple[str, ...]
-    learns_customer: str | None = None  # its session's customer, named first by this store
 
 
 class MemoryService(SessionLifecycle):
@@ -133,7 +114,7 @@ class MemoryService(SessionLifecycle):
         self.redactor = Redactor.from_settings(settings)
         self._extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
         # Embedding of the next round overlaps the commit of this one (see app/domain/writer.py).
-        self._writer: GroupCommitter[_Prepared, Memory] = GroupCommitter(
+        self._writer: GroupCommitter[Prepared, Memory] = GroupCommitter(
             self._commit, prepare=self._records, max_items=settings.max_batch_size
         )
         self.hygiene_store = hygiene
@@ -193,7 +174,7 @@ class MemoryService(SessionLifecycle):
         return self._writer.submit(prepared)
 
     def _write(
-        self, prepared: Sequence[_Prepared], new_sessions: Sequence[Session] = (), *, hygiene: bool = True
+        self, prepared: Sequence[Prepared], new_sessions: Sequence[Session] = (), *, hygiene: bool = True
     ) -> list[Memory]:
         """Extract, embed and commit validated memories on the calling thread."""
         return self._commit(self._records(prepared), new_sessions, hygiene=hygiene)
@@ -254,12 +235,12 @@ class MemoryService(SessionLifecycle):
         sessions: dict[str, Session],
         allow_ended_sessions: bool,
         session_errors: dict[str, CaseGraphError] | None = None,
-    ) -> list[_Prepared | CaseGraphError]:
+    ) -> list[Prepared | CaseGraphError]:
         """Each request prepared, or the input error that refuses it."""
         given = [r.id for r in requests if isinstance(r.id, str)]
         existing = self.graph.existing_memory_ids(given) if given else set()
         seen: set[str] = set()
-        out: list[_Prepared | CaseGraphError] = []
+        out: list[Prepared | CaseGraphError] = []
         for req in requests:
             try:
                 if session_errors and req.session_id in session_errors:
@@ -332,15 +313,15 @@ class MemoryService(SessionLifecycle):
             metadata=self.redactor.json(check_metadata(s.metadata)),
         )
 
-    def _records(self, prepared: Sequence[_Prepared]) -> list[MemoryRecord]:
+    def _records(self, prepared: Sequence[Prepared]) -> list[MemoryRecord]:
         """Extract and embed: pure functions of the text, so they may run ahead of commits."""
         texts = [p.memory.content for p in prepared]
         # spaCy and torch both release the GIL for most of their work: overlap them.
         extraction = self._extract_pool.submit(self.extractor.extract_many, texts)
         vectors = self.embedder.embed(texts)
-        extracted = _with_known_ids(self.graph, prepared, extraction.result())
+        extracted = with_known_ids(self.graph, prepared, extraction.result())
         return [
-            self._record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
+            memory_record(p, found, vec) for p, found, vec in zip(prepared, extracted, vectors, strict=True)
         ]
 
     def _results(self, records: Sequence[MemoryRecord], plan: HygienePlan) -> list[Memory]:
@@ -365,7 +346,7 @@ class MemoryService(SessionLifecycle):
 
     def _prepare(
         self, req: StoreRequest, now: datetime, sessions: dict[str, Session], allow_ended_sessions: bool
-    ) -> _Prepared:
+    ) -> Prepared:
         agent_id = check_agent_id(req.agent_id)
         memory_id = check_object_id(req.id, "id") if req.id is not None else str(uuid.uuid4())
         if not isinstance(req.content, str) or not req.content.strip():
@@ -379,8 +360,8 @@ class MemoryService(SessionLifecycle):
         importance = check_importance(req.importance)
         tags = check_tags(req.tags)
         links = parse_tags(tags)
-        orders = _merged(links.orders, link_keys(req.orders, normalise_order_key, "order"))
-        tickets = _merged(links.tickets, link_keys(req.tickets, normalise_ticket_key, "ticket"))
+        orders = merged(links.orders, link_keys(req.orders, normalise_order_key, "order"))
+        tickets = merged(links.tickets, link_keys(req.tickets, normalise_ticket_key, "ticket"))
         memory_type = check_memory_type(req.memory_type)
         metadata = self.redactor.json(check_metadata(req.metadata))
         customer_id = check_customer_id(req.customer_id)
@@ -423,8 +404,8 @@ class MemoryService(SessionLifecycle):
             customer_id=customers[0] if customers else None,
             expires_at=expires_at,
         )
-        tickets = _merged(tickets, (ticket_id,) if ticket_id else ())
-        return _Prepared(memory, tuple(customers), orders, tickets, learns_customer)
+        tickets = merged(tickets, (ticket_id,) if ticket_id else ())
+        return Prepared(memory, tuple(customers), orders, tickets, learns_customer)
 
     def _expiry(self, req: StoreRequest, now: datetime) -> datetime | None:
         if req.ttl_seconds is not None:
@@ -453,30 +434,6 @@ class MemoryService(SessionLifecycle):
             raise SessionEnded(f"session {session_id!r} has ended; start a new session")
         cache[session_id] = session
         return session
-
-    def _record(self, p: _Prepared, found: Sequence[Any], vector: np.ndarray) -> MemoryRecord:
-        entities: dict[tuple[str, str], Entity] = {}
-        for e in found:
-            entities.setdefault((e.kind, e.key), Entity(kind=e.kind, value=e.value, key=e.key))
-        for key in p.tag_orders:
-            entities.setdefault(("order", key), Entity(kind="order", value=f"order:{key}", key=key))
-        for key in p.tag_tickets:
-            entities.setdefault(("ticket", key), Entity(kind="ticket", value=f"ticket:{key}", key=key))
-        for key in parse_tags(p.memory.tags).identifiers:  # order:W1588712, ticket:INC0012345
-            entities.setdefault(("identifier", key), Entity(kind="identifier", value=key, key=key))
-        for product in _product_tags(p.memory.tags):
-            entities.setdefault(("product", product.key), product)
-        all_entities = tuple(entities.values())
-        memory = _with_entities(p.memory, all_entities)
-        return with_node_links(MemoryRecord(
-            memory=memory,
-            embedding=vector,
-            customer_ids=p.customers,
-            orders=tuple(e.key for e in all_entities if e.kind == "order"),
-            tickets=tuple(e.key for e in all_entities if e.kind == "ticket"),
-            others=tuple(e for e in all_entities if e.kind not in _OWN_NODES),
-            learns_customer=p.learns_customer,
-        ))
 
     def _index(self, records: Sequence[MemoryRecord]) -> None:
         by_agent: dict[str, list[MemoryRecord]] = {}
@@ -541,12 +498,12 @@ class MemoryService(SessionLifecycle):
             prepared, memory=replace(prepared.memory, id=memory_id, access_count=current.access_count)
         )
         text = prepared.memory.content
-        found = _with_known_ids(self.graph, [prepared], self.extractor.extract_many([text]))[0]
+        found = with_known_ids(self.graph, [prepared], self.extractor.extract_many([text]))[0]
         if text == current.content:
             vector = self.graph.embeddings(agent_id, [memory_id])[0]
         else:
             vector = self.embedder.embed([text])[0]
-        record = self._record(prepared, found, vector)
+        record = memory_record(prepared, found, vector)
         self.graph.write_memories([record], replace=True)
         self._index([record])
         self.notify_changed()
@@ -593,68 +550,3 @@ class MemoryService(SessionLifecycle):
         if count:
             self.notify_changed()
         return count
-
-
-def with_node_links(rec: MemoryRecord) -> MemoryRecord:
-    """``rec`` with the links between the nodes it names: each of its customers placed each
-    of its orders and raised each of its tickets, and each ticket concerns each order. A
-    ticket it is the first to name takes its subject (the first sentence) and channel
-    (``metadata.channel``) from it."""
-    m = rec.memory
-    return replace(
-        rec,
-        placed=tuple((c, o) for o in rec.orders for c in rec.customer_ids),
-        raised=tuple((c, t) for t in rec.tickets for c in rec.customer_ids),
-        concerns=tuple((t, o) for t in rec.tickets for o in rec.orders),
-        ticket_subject=default_subject(m.content) if rec.tickets else "",
-        ticket_channel=default_channel(json.dumps(m.metadata, sort_keys=True)) if rec.tickets else None,
-    )
-
-
-def _with_entities(m: Memory, entities: tuple[Entity, ...]) -> Memory:
-    return replace(m, entities=entities)
-
-
-def _merged(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:
-    """Both sequences without repeats, first-seen order (entity order is part of a memory)."""
-    return tuple(dict.fromkeys((*first, *second)))
-
-
-def _product_tags(tags: Sequence[str]) -> list[Entity]:
-    """``product:<name>`` tags name a product for sure (spaCy's small model rarely does).
-
-    The key is the name lower-cased with whitespace collapsed, as NER keys are.
-    """
-    out = []
-    for tag in tags:
-        prefix, sep, name = tag.partition(":")
-        name = " ".join(name.split())
-        if sep and prefix.strip().lower() == "product" and name:
-            out.append(Entity(kind="product", value=name, key=name.lower()))
-    return out
-
-
-def _with_known_ids(graph: GraphSearch, prepared: Sequence[_Prepared], extracted: list[list[Any]]) -> list[list[Any]]:
-    """``extracted`` plus the weak id shapes ("Done, QXKZTB departs Friday": all-caps codes,
-    5+ digits, ``jane_doe`` without a kind word) that the agent already knows as identifiers,
-    from a memory stored before or from this batch: the bot repeats a code bare after the
-    customer named it ("my reservation is QXKZTB")."""
-    weak = [weak_identifiers(p.memory.content) for p in prepared]
-    if not any(weak):
-        return extracted
-    known = {
-        (p.memory.agent_id, e.key) for p, found in zip(prepared, extracted, strict=True)
-        for e in found if e.kind == IDENTIFIER
-    }
-    asked: dict[str, dict[str, None]] = {}
-    for p, candidates in zip(prepared, weak, strict=True):
-        for e in candidates:
-            if (p.memory.agent_id, e.key) not in known:
-                asked.setdefault(p.memory.agent_id, {}).setdefault(e.key)
-    for agent_id, keys in asked.items():
-        refs = NodeRefs(entities=tuple((IDENTIFIER, k) for k in list(keys)[:_MAX_WEAK_LOOKUPS]))
-        known.update((agent_id, k) for _, k in graph.resolve(agent_id, refs).entities)
-    return [
-        [*found, *(e for e in candidates if (p.memory.agent_id, e.key) in known)]
-        for p, found, candidates in zip(prepared, extracted, weak, strict=True)
-    ]

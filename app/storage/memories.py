@@ -66,7 +66,7 @@ class MemoryRecord:
     # The customer this store names for its session, which had none when the store was
     # validated (the write path passes it to ``write_memories(learns=...)``).
     learns_customer: str | None = None
-    # Links between the nodes it names, as the domain derives them (app/domain/memory.py
+    # Links between the nodes it names, as the domain derives them (app/domain/records.py
     # ``with_node_links``): (customer, order) placed, (customer, ticket) raised, (ticket,
     # order) the ticket concerns.
     placed: tuple[tuple[str, str], ...] = ()

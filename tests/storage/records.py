@@ -9,8 +9,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from casegraph.domain.memory import with_node_links
 from casegraph.domain.models import Memory, Session
+from casegraph.domain.records import with_node_links
 from casegraph.storage.memories import MemoryRecord
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from casegraph.domain.memory import with_node_links
 from casegraph.domain.models import Memory, Session
+from casegraph.domain.records import with_node_links
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.hygiene import write_summary
 from casegraph.storage.memories import MemoryRecord
