@@ -328,6 +328,8 @@ def _text(value: str, what: str, limit: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{what} must not be empty", code="INVALID_INPUT")
     value = value.strip()
-    if len(value) > limit or "\x00" in value:
+    if "\x00" in value:
+        raise InvalidInput(f"{what} must not contain NUL characters", code="INVALID_INPUT")
+    if len(value) > limit:
         raise InvalidInput(f"{what} must be at most {limit} characters", code="INVALID_INPUT")
     return value

@@ -186,6 +186,20 @@ def test_bad_ticket_requests_get_codes_and_change_nothing(shared, query, code):
     assert status["data"]["ticket"] == {"status": "OPEN", "events": []}
 
 
+@pytest.mark.parametrize(
+    ("subject", "message"),
+    [("damaged\x00parcel", "subject must not contain NUL characters"),
+     ("x" * 201, "subject must be at most 200 characters")],
+)
+def test_a_bad_ticket_subject_is_refused_with_what_is_wrong_and_changes_nothing(shared, subject, message):
+    update = "mutation($s: String!) { updateTicket(agentId: \"bot\", id: \"T-1042\", subject: $s) { id } }"
+    body = shared.gql(update, {"s": subject})
+    assert code_of(body) == "INVALID_INPUT"
+    assert body["errors"][0]["message"] == message
+    after = shared.gql('{ ticket(agentId: "bot", id: "T-1042") { subject events { status } } }')["data"]["ticket"]
+    assert after["subject"] != subject and after["events"] == []
+
+
 def test_path_and_graph(shared):
     path = shared.gql(
         '{ path(agentId: "bot", from: "customer:jane-doe", to: "customer:bob") '
