@@ -38,17 +38,12 @@ from casegraph.domain.ranking import (
     signals_for,
     wake_up_order,
 )
-from casegraph.domain.validation import (
-    as_utc,
-    check_agent_id,
-    check_customer_id,
-    check_importance,
-    check_memory_type,
-    check_object_id,
-    check_tags,
-    check_text,
+from casegraph.domain.recall_checks import (
+    MAX_ASSOCIATED,
+    check_association,
+    check_wake_up,
+    checked_filter,
 )
-from casegraph.errors import ContentEmpty, ContentTooLarge, InvalidDate, InvalidInput, InvalidTopK
 from casegraph.extractors import aliases as alias_rules
 from casegraph.ops.settings import Settings
 from casegraph.storage.customers import CustomerStore
@@ -65,7 +60,6 @@ from casegraph.storage.sessions import SessionStore
 
 log = logging.getLogger("casegraph.recall")
 
-MAX_QUERY_CHARS = 2_000
 # A filter that allows at most this many memories is scored exactly; past it, ANN.
 EXACT_SCAN_LIMIT = 20_000
 # At most this many graph-linked memories enter ranking (a busy customer has many).
@@ -78,9 +72,6 @@ _BOUND_MARGIN = 1e-9
 # approx_scores against exact scores: rounding is ~1e-15; this is far wider and still
 # drops nearly every candidate that cannot win.
 _REACH_MARGIN = 1e-9
-# Graph-associated memories: at most this many, at most this many hops away.
-MAX_ASSOCIATED = 10
-MAX_ASSOCIATION_DEPTH = 3
 # "other tickets about ...", "what else ...", "besides T-1042": asks past the named node.
 _ASKS_FOR_OTHERS = re.compile(
     r"\bother\s+(?:\w+\s+)?(?:tickets?|orders?|cases?|issues?|problems?|complaints?|contacts?)\b"
@@ -336,7 +327,7 @@ class RecallService:
         self, agent_id: str, query: str, top_k: int, flt: RecallFilter | None, config: RecallConfig
     ) -> _Found:
         """Every candidate id with its text and graph signals (and what is known of its attributes)."""
-        flt = self._check(agent_id, query, top_k, flt or RecallFilter())
+        flt = checked_filter(agent_id, query, top_k, flt or RecallFilter(), self.settings.max_top_k)
         query = self.redactor.text(query.strip())
         now = self.clock()
         pool = max(config.candidate_pool, top_k * 4)
@@ -621,10 +612,7 @@ class RecallService:
 
     def wake_up(self, agent_id: str, top_n: int = 20, min_importance: float = 0.0) -> WakeUp:
         """An agent's ``top_n`` memories by importance times recency (no query, no embedding)."""
-        check_agent_id(agent_id)
-        if not isinstance(top_n, int) or not 1 <= top_n <= self.settings.max_top_k:
-            raise InvalidTopK(f"top_n must be between 1 and {self.settings.max_top_k}, got {top_n!r}")
-        check_importance(min_importance, "min_importance")
+        check_wake_up(agent_id, top_n, min_importance, self.settings.max_top_k)
         now = self.clock()
         priors = self.graph.memory_priors(agent_id, now, min_importance)
         ids = wake_up_order(
@@ -640,17 +628,7 @@ class RecallService:
 
         ``depth`` is how many such hops to follow (1..3); nearest first, then newest.
         """
-        check_agent_id(agent_id)
-        if not isinstance(depth, int) or not 1 <= depth <= MAX_ASSOCIATION_DEPTH:
-            raise InvalidInput(
-                f"association depth must be between 1 and {MAX_ASSOCIATION_DEPTH}, got {depth!r}",
-                code="INVALID_DEPTH",
-            )
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_ASSOCIATED:
-            raise InvalidInput(
-                f"at most {MAX_ASSOCIATED} associated memories can be asked for, got {limit!r}",
-                code="INVALID_LIMIT",
-            )
+        check_association(agent_id, depth, limit)
         if not memory_ids:
             return []
         found = self.graph.associated_memories(
@@ -658,38 +636,6 @@ class RecallService:
         )
         memories = self.graph.get_memories(agent_id, [i for i, _ in found])
         return [Associated(memories[i], d) for i, d in found if i in memories]
-
-    # -- validation -------------------------------------------------------------------
-    def _check(self, agent_id: str, query: str, top_k: int, flt: RecallFilter) -> RecallFilter:
-        check_agent_id(agent_id)
-        if not isinstance(query, str) or not query.strip():
-            raise ContentEmpty("query must not be empty", code="QUERY_EMPTY")
-        check_text(query, "query")
-        if len(query) > MAX_QUERY_CHARS:
-            raise ContentTooLarge(
-                f"query has {len(query)} characters; the limit is {MAX_QUERY_CHARS}", code="QUERY_TOO_LARGE"
-            )
-        if not isinstance(top_k, int) or not 1 <= top_k <= self.settings.max_top_k:
-            raise InvalidTopK(f"topK must be between 1 and {self.settings.max_top_k}, got {top_k!r}")
-        if flt.session_id is not None:
-            check_object_id(flt.session_id, "filter.sessionId")
-        if flt.min_importance is not None:
-            check_importance(flt.min_importance, "filter.minImportance")
-        for t in flt.memory_types:
-            check_memory_type(t)
-        if flt.since and flt.until and as_utc(flt.since, "since") > as_utc(flt.until, "until"):
-            raise InvalidDate("filter.since must not be after filter.until")
-        tags = tuple(check_tags(flt.tags)) if flt.tags else ()
-        return RecallFilter(
-            session_id=flt.session_id,
-            customer_id=check_customer_id(flt.customer_id),
-            tags=tags,
-            since=as_utc(flt.since, "filter.since") if flt.since else None,
-            until=as_utc(flt.until, "filter.until") if flt.until else None,
-            min_importance=flt.min_importance,
-            memory_types=tuple(flt.memory_types),
-            include_superseded=bool(flt.include_superseded),
-        )
 
     # -- candidate sources ------------------------------------------------------------
     def _keyword_candidates(self, agent_id: str, query: str, pool: int) -> list[KeywordHit]:
