@@ -84,7 +84,10 @@ class CustomerContextService:
         tickets.sort(key=lambda t: (t.last_activity_at is None, -(t.last_activity_at or now).timestamp(), t.id))
         open_ids = {t.id for t in tickets}
 
-        memories = {m.id: m for m in self.store.customer_context_memories(agent_id, customer.id, now)}
+        # Current memories only: a superseded statement is history, not context.
+        memories = {
+            m.id: m for m in self.customers.customer_memories(agent_id, customer.id, now) if m.superseded_by is None
+        }
         config = CONTEXT_CONFIG.with_half_life(settings.recency_half_life_days)
         candidates = [
             Candidate(

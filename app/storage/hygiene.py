@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 import numpy as np
-from casegraph.domain.models import Entity, Memory
+from casegraph.domain.models import Entity
 from casegraph.storage.memories import Transaction
 
 
@@ -123,10 +123,6 @@ class HygieneStore(Protocol):
 
 class CustomerContextStore(Protocol):
     """What wake-up context reads of one customer."""
-
-    def customer_context_memories(self, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
-        """The customer's current memories: not expired, not superseded."""
-        ...
 
     def customer_ticket_activity(self, agent_id: str, customer_id: str, now: datetime) -> list[TicketActivity]:
         """The customer's tickets: stored status, last activity, newest (current if any) memory."""

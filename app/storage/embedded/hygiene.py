@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from casegraph.domain.models import Entity, Memory
+from casegraph.domain.models import Entity
 from casegraph.storage.embedded.connection import Transaction
 from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.rows import LIVE, MEMORY_COLUMNS, memory_from_row, node_uid
+from casegraph.storage.embedded.rows import LIVE, node_uid
 from casegraph.storage.embedded.vectors import VectorStore
 from casegraph.storage.hygiene import (
     Neighbour,
@@ -133,17 +133,6 @@ def stateful_neighbours(
         for i, e in found.items()
         if e["states"]
     ]
-
-
-def customer_context_memories(graph: GraphStore, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
-    """A customer's current memories: not expired, not superseded."""
-    rows = graph.read(
-        "MATCH (m:Memory)-[:ABOUT]->(:Customer {uid: $uid}) "
-        f"WHERE {LIVE} AND m.superseded_by IS NULL "
-        f"RETURN {MEMORY_COLUMNS}",
-        {"uid": node_uid(agent_id, customer_id), "now": now},
-    )
-    return [memory_from_row(r) for r in rows]
 
 
 def customer_ticket_activity(
@@ -280,9 +269,6 @@ class EmbeddedHygiene:
         self, tx: WriteTransaction, memory_id: str, session_id: str, ended_at: datetime, summary: str
     ) -> None:
         write_summary(_ours(tx), memory_id, session_id, ended_at, summary)
-
-    def customer_context_memories(self, agent_id: str, customer_id: str, now: datetime) -> list[Memory]:
-        return customer_context_memories(self.graph, agent_id, customer_id, now)
 
     def customer_ticket_activity(self, agent_id: str, customer_id: str, now: datetime) -> list[TicketActivity]:
         return customer_ticket_activity(self.graph, agent_id, customer_id, now)
