@@ -15,8 +15,8 @@ from casegraph.domain.clock import Clock
 from casegraph.domain.models import Customer, Memory, RecallHit
 from casegraph.domain.ranking import Candidate, RecallConfig, rank
 from casegraph.domain.states import topics
-from casegraph.domain.validation import check_agent_id, check_customer_id
-from casegraph.errors import CustomerNotFound, InvalidInput
+from casegraph.domain.validation import check_agent_id, check_customer_id, check_limit
+from casegraph.errors import CustomerNotFound
 from casegraph.ops.settings import Settings
 from casegraph.storage.customers import CustomerStore
 from casegraph.storage.hygiene import CustomerContextStore, TicketActivity
@@ -72,10 +72,7 @@ class CustomerContextService:
         now = now or self.clock()
         check_agent_id(agent_id)
         cid = check_customer_id(customer_id)
-        if not isinstance(limit, int) or not 1 <= limit <= settings.max_top_k:
-            raise InvalidInput(
-                f"limit must be between 1 and {settings.max_top_k}, got {limit!r}", code="INVALID_LIMIT"
-            )
+        check_limit(limit, settings.max_top_k)
         customer = self.customers.get_customer(agent_id, cid or "")
         if customer is None:
             raise CustomerNotFound(f"customer {customer_id!r} does not exist")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
+from casegraph.domain import validation
 from casegraph.domain.relations import RELATING_ENTITY_KINDS, Evidence, relate, strongest_paths
 from casegraph.domain.ticket_models import (
     MAX_CHANNEL,
@@ -77,9 +78,8 @@ def check_weight(value: float) -> float:
 
 
 def check_limit(value: int, most: int = MAX_LIMIT) -> int:
-    if not isinstance(value, int) or not 1 <= value <= most:
-        raise InvalidInput(f"limit must be between 1 and {most}, got {value!r}", code="INVALID_LIMIT")
-    return value
+    """A count of tickets asked for: 1 to ``most`` (``MAX_LIMIT`` by default)."""
+    return validation.check_limit(value, most)
 
 
 def require_ticket_id(value: str) -> str:

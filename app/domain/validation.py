@@ -122,9 +122,17 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def check_limit(value: int, most: int) -> int:
+    """A count of things asked for: 1 to ``most``."""
+    if not isinstance(value, int) or not 1 <= value <= most:
+        raise InvalidInput(f"limit must be between 1 and {most}, got {value!r}", code="INVALID_LIMIT")
+    return value
+
+
 def check_page(limit: int | None, offset: int) -> None:
-    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE):
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, got {limit!r}", code="INVALID_LIMIT")
+    """One page: ``limit`` 1 to ``MAX_PAGE`` (None: the rest), ``offset`` 0 or more."""
+    if limit is not None:
+        check_limit(limit, MAX_PAGE)
     if not isinstance(offset, int) or offset < 0:
         raise InvalidInput(f"offset must be 0 or more, got {offset!r}", code="INVALID_OFFSET")
 
