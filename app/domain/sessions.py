@@ -29,6 +29,7 @@ from casegraph.storage.memories import MemoryRecord
 if TYPE_CHECKING:
     import threading
 
+    from casegraph.domain.memory import WriteGraph
     from casegraph.domain.pii import Redactor
     from casegraph.ops.settings import Settings
     from casegraph.storage.hygiene import HygieneStore
@@ -39,7 +40,7 @@ class SessionLifecycle:
     the write path's ``_prepare``, ``_records``, ``_index`` and ``notify_changed``."""
 
     settings: Settings
-    graph: Any  # memory.WriteGraph
+    graph: WriteGraph
     hygiene_store: HygieneStore
     redactor: Redactor
     clock: Callable[[], datetime]
