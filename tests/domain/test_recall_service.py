@@ -614,10 +614,10 @@ def test_recall_over_a_crowd_of_linked_memories_ranks_exactly_and_builds_few_can
 def test_the_rules_half_is_resolved_early_with_the_same_result(ds, query):
     from casegraph.domain import query_text
 
-    refs, mentions = query_text.read(query, ds.s.recall.extractor)
+    refs, mentions = query_text.read(query, ds.s.recall.sources.extractor)
     early = query_text.rule_refs(query)
     assert query_text.without(early, refs) == query_text.NodeRefs()  # the rules' part of read
-    assert ds.s.recall._resolved(A, query) == (ds.s.graph.resolve(A, refs), mentions)
+    assert ds.s.recall.sources.resolved(A, query) == (ds.s.graph.resolve(A, refs), mentions)
 
 
 def test_node_ref_set_operations():

@@ -134,6 +134,6 @@ def test_masking_removes_what_the_graph_resolved():
     ],
 )
 def test_questions_asking_past_the_named_ticket(query, asks):
-    from casegraph.domain.recall import asks_for_others
+    from casegraph.domain.recall_sources import asks_for_others
 
     assert asks_for_others(query) is asks
