@@ -143,6 +143,11 @@ def _cased(draw: st.DrawFn, s: str) -> str:
     return "".join(c.upper() if draw(st.booleans()) else c for c in s)
 
 
+# The words the extractor reads as "number" between a kind word and an id ("order no. 4521",
+# "reservation is M20IZO").
+FILLER_WORDS = frozenset("number num no nos nr id ids code ref reference locator name is was".split())
+
+
 @st.composite
 def id_tokens(draw: st.DrawFn) -> str:
     """An identifier in one of many shapes, with random prefixes, separators, lengths, case."""
@@ -153,7 +158,9 @@ def id_tokens(draw: st.DrawFn) -> str:
     ))
     if shape == "dotted":  # x12y.3456, AB.004411, k9.77.1234
         head = draw(st.text(_LETTERS + "0123456789", min_size=2, max_size=6))
-        assume(any(c.isalpha() for c in head) and head.casefold() not in {"no", "nr", "id", "ref", "num", "nos", "ids"})
+        # Not a word that introduces an id after a kind word ("account is.00000" reads as
+        # "account is 00000", like "account no.00000").
+        assume(any(c.isalpha() for c in head) and head.casefold() not in FILLER_WORDS)
         assume(not re.fullmatch(r"v?[0-9]+", head) and head not in _RESERVED)
         tok = _cased(draw, head) + "." + draw(digits(3, 8))
         assume(sum(c.isdigit() for c in tok) >= 5)  # like a - join: fewer need a kind word

@@ -128,10 +128,12 @@ def test_the_setting_is_read_and_checked():
 
 
 def test_the_servers_background_sweep_ends_idle_sessions(live_server_factory):
-    # 0.3 s idle, swept every 0.2 s: the server's own housekeeping ends the session.
+    # 0.3 s idle, swept every 0.2 s: the server's own housekeeping ends the session. The chat
+    # is one batch, so a slow machine cannot leave 0.3 s between two of its messages.
     server = live_server_factory(session_idle_minutes=0.005, vector_save_interval_s=0.2)
     s = server.services
-    session, _ = chat(s, CHAT)
+    session = s.memories.session_start(A)
+    s.memories.store_batch([StoreRequest(agent_id=A, content=line, session_id=session.id) for line in CHAT])
     deadline = time.monotonic() + 30
     while s.memories.session_get(session.id).ended_at is None and time.monotonic() < deadline:
         time.sleep(0.1)
