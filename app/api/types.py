@@ -22,6 +22,14 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 
+async def customer_of(info: Info[Context, None], agent_id: str, customer_id: str | None) -> Customer | None:
+    """The customer a memory or a session belongs to, through the request's loader."""
+    if not customer_id:
+        return None
+    info.context.require(agent_id)
+    found = await info.context.nodes.customer.load((agent_id, customer_id))
+    return Customer.from_model(found) if found else None
+
 @strawberry.type(description="Something a memory mentions: an order, a ticket, an e-mail, a person...")
 class Entity:
     kind: str
@@ -156,11 +164,7 @@ class Memory:
 
     @strawberry.field(description="The customer this memory is about (tags, customerId or its session).")
     async def customer(self, info: Info[Context, None]) -> Customer | None:
-        if not self.customer_id:
-            return None
-        info.context.require(self.agent_id)
-        found = await info.context.nodes.customer.load((self.agent_id, self.customer_id))
-        return Customer.from_model(found) if found else None
+        return await customer_of(info, self.agent_id, self.customer_id)
 
     @strawberry.field(description="Orders this memory mentions or is tagged with.")
     def orders(self) -> list[Order]:
@@ -207,11 +211,7 @@ class Session:
 
     @strawberry.field
     async def customer(self, info: Info[Context, None]) -> Customer | None:
-        if not self.customer_id:
-            return None
-        info.context.require(self.agent_id)
-        found = await info.context.nodes.customer.load((self.agent_id, self.customer_id))
-        return Customer.from_model(found) if found else None
+        return await customer_of(info, self.agent_id, self.customer_id)
 
     @strawberry.field(description="The memory that consolidates this session (set when it ended).")
     async def summary_memory(self, info: Info[Context, None]) -> Memory | None:
