@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from casegraph.domain.models import Memory, Session
+from casegraph.domain.models import Entity, Memory, Session
 from casegraph.domain.records import with_node_links
 from casegraph.storage.memories import MemoryRecord
 
@@ -72,3 +72,17 @@ def filter_world(store):
     ids = {k: v[0].id for k, v in ms.items()}
     embs = {v[0].id: v[2] for v in ms.values()}
     return ids, embs, s_jane, s_bob
+
+
+def write_linked_memory(store):
+    """Write one memory about customer jane, order 4521, ticket T-77 and an e-mail, in a session."""
+    session = Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane")
+    store.create_session(session)
+    email = Entity(kind="email", value="jane@example.com", key="jane@example.com")
+    entities = (Entity("order", "#4521", "4521"), Entity("ticket", "ticket T-77", "T-77"), email)
+    m = make_memory(
+        "Jane's parcel for order #4521 arrived damaged (ticket T-77).", customer_id="jane",
+        session_id=session.id, tags=("customer:jane", "refund"), entities=entities,
+    )
+    store.write_memories([rec(m, vec(0, 1, 0, 0), customer_ids=("jane",), orders=("4521",), tickets=("T-77",), others=(email,))])
+    return m, session

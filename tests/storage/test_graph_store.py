@@ -17,7 +17,17 @@ from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.tickets import TicketGraph
 from casegraph.storage.search import GraphLink, NodeRefs, vector_key
 
-from tests.storage.records import NOW, A, B, filter_world, make_memory, new_id, rec, vec
+from tests.storage.records import (
+    NOW,
+    A,
+    B,
+    filter_world,
+    make_memory,
+    new_id,
+    rec,
+    vec,
+    write_linked_memory,
+)
 
 
 @pytest.fixture
@@ -46,17 +56,7 @@ def test_meta_set_and_get(store):
 # -- write_memories ----------------------------------------------------------------------
 @pytest.fixture
 def linked(store):
-    """One memory about customer jane, order 4521, ticket T-77 and an e-mail, in a session."""
-    session = Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane")
-    store.create_session(session)
-    email = Entity(kind="email", value="jane@example.com", key="jane@example.com")
-    entities = (Entity("order", "#4521", "4521"), Entity("ticket", "ticket T-77", "T-77"), email)
-    m = make_memory(
-        "Jane's parcel for order #4521 arrived damaged (ticket T-77).", customer_id="jane",
-        session_id=session.id, tags=("customer:jane", "refund"), entities=entities,
-    )
-    store.write_memories([rec(m, vec(0, 1, 0, 0), customer_ids=("jane",), orders=("4521",), tickets=("T-77",), others=(email,))])
-    return m, session
+    return write_linked_memory(store)
 
 
 def test_write_creates_the_memory_and_its_nodes(store, tickets, linked):

@@ -19,7 +19,16 @@ from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.rows import node_uid
 from casegraph.storage.search import NodeRefs, vector_key
 
-from tests.storage.records import NOW, A, B, filter_world, make_memory, new_id, rec, vec
+from tests.storage.records import (
+    NOW,
+    A,
+    B,
+    filter_world,
+    make_memory,
+    new_id,
+    rec,
+    write_linked_memory,
+)
 
 
 def count(store: GraphStore, query: str, params=None) -> int:
@@ -467,21 +476,10 @@ def test_a_pool_filling_with_changes_is_checkpointed_before_kuzu_runs_out(tmp_pa
         s.close()
 
 
-# -- what a write leaves in the graph -------------------------------------------------------
-# -- write_memories ----------------------------------------------------------------------
+# -- what a write leaves in the graph ----------------------------------------------------------------------
 @pytest.fixture
 def linked(store):
-    """One memory about customer jane, order 4521, ticket T-77 and an e-mail, in a session."""
-    session = Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane")
-    store.create_session(session)
-    email = Entity(kind="email", value="jane@example.com", key="jane@example.com")
-    entities = (Entity("order", "#4521", "4521"), Entity("ticket", "ticket T-77", "T-77"), email)
-    m = make_memory(
-        "Jane's parcel for order #4521 arrived damaged (ticket T-77).", customer_id="jane",
-        session_id=session.id, tags=("customer:jane", "refund"), entities=entities,
-    )
-    store.write_memories([rec(m, vec(0, 1, 0, 0), customer_ids=("jane",), orders=("4521",), tickets=("T-77",), others=(email,))])
-    return m, session
+    return write_linked_memory(store)
 
 
 def test_meta_is_one_node_per_key(store):
