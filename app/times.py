@@ -6,14 +6,19 @@ the domain and the export write JSON, and all must agree on one instant and one 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def utc(value: datetime | None) -> datetime | None:
+def utc(value: datetime | int | None) -> datetime | None:
     """``value`` as an aware UTC datetime; a naive one is taken to be UTC already (Kùzu
-    returns naive UTC). None stays None."""
+    returns naive UTC), an integer is microseconds since the epoch (how FalkorDB keeps
+    times). None stays None."""
     if value is None:
         return None
+    if isinstance(value, int):
+        return _EPOCH + timedelta(microseconds=value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -33,9 +33,40 @@ def extractor() -> EntityExtractor:
     return EntityExtractor()
 
 
+# The backend the suite runs on: "embedded" (the default) or "falkordb" (a FalkorDB server
+# this run starts; each test gets a namespace of its own). `make test` runs the suite on
+# both: the second time with CASEGRAPH_TEST_STORE=falkordb, leaving out the tests marked
+# embedded_only (the Kùzu, USearch and tantivy engine tests).
+STORE_UNDER_TEST = os.environ.get("CASEGRAPH_TEST_STORE", "embedded")
+_falkor: list = []
+
+
+def falkor_server():
+    """The run's FalkorDB server, started on first use (CASEGRAPH_TEST_STORE=falkordb)."""
+    if not _falkor:
+        import tempfile
+
+        from tests.falkor_server import FalkorServer
+
+        _falkor.append(FalkorServer(Path(tempfile.mkdtemp(prefix="casegraph-falkor-")), appendfsync="everysec").start())
+    return _falkor[0]
+
+
+def test_store() -> str:
+    """The store address a test opens: embedded, or a new namespace on the run's server."""
+    if STORE_UNDER_TEST == "falkordb":
+        return falkor_server().namespace_url()
+    return "embedded"
+
+
 def make_settings(data_dir: Path, **overrides) -> Settings:
     # A small buffer pool unless a test asks for another.
-    return Settings.from_env({}, data_dir=data_dir, **{"buffer_pool_mb": 64, **overrides})
+    return Settings.from_env({}, data_dir=data_dir, **{"buffer_pool_mb": 64, "store": test_store(), **overrides})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for server in _falkor:
+        server.stop()
 
 
 @pytest.fixture
@@ -134,7 +165,10 @@ LAYERS = ("unit", "storage", "domain", "embedding", "api", "e2e")
 
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).resolve().parent
+    skip = pytest.mark.skip(reason="a test of the embedded engine (CASEGRAPH_TEST_STORE=falkordb)")
     for item in items:
         rel = Path(str(item.fspath)).resolve().relative_to(tests_dir)
         if len(rel.parts) > 1 and rel.parts[0] in LAYERS:
             item.add_marker(rel.parts[0])
+        if STORE_UNDER_TEST != "embedded" and item.get_closest_marker("embedded_only"):
+            item.add_marker(skip)

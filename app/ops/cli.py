@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; CASEGRAPH_HOST)")
     serve.add_argument("--port", type=int, help="port (default 3300; CASEGRAPH_PORT)")
     _data_dir(serve)
+    serve.add_argument(
+        "--store",
+        help="embedded (default: Kùzu in the data directory) or falkordb://HOST:PORT[/NAMESPACE], a "
+        "FalkorDB server any number of processes share (CASEGRAPH_STORE)",
+    )
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING... (CASEGRAPH_LOG_LEVEL)")
 
     keys = sub.add_parser("keys", help="manage API keys (stored hashed in <data-dir>/keys.json)")
@@ -99,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             data_dir=getattr(args, "data_dir", None),
+            store=getattr(args, "store", None),
             log_level=getattr(args, "log_level", None),
             embedding_runtime=getattr(args, "runtime", None),
             model_cache_dir=getattr(args, "cache_dir", None),

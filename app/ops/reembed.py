@@ -22,9 +22,9 @@ from typing import Any
 from casegraph.domain.embedder import Embedder
 from casegraph.ops.settings import Settings
 from casegraph.storage.embedded import reembed as progress_rows
-from casegraph.storage.embedded.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.reembed import PROGRESS_PREFIX
+from casegraph.storage.space import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 
 log = logging.getLogger("casegraph.reembed")
 

@@ -36,6 +36,10 @@ class Secret(str):
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("./data")
+    # Where memories live: "embedded" (Kùzu, USearch and tantivy in data_dir, one process)
+    # or "falkordb://HOST:PORT[/NAMESPACE]" (a FalkorDB server that any number of
+    # processes share; data_dir then holds only local files). CASEGRAPH_STORE or --store.
+    store: str = "embedded"
     host: str = "127.0.0.1"
     port: int = 3300
     api_key: Secret | None = field(default=None, repr=False)
@@ -127,6 +131,11 @@ class Settings:
         for name in ("recency_half_life_days", "vector_save_interval_s", "session_idle_minutes"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigurationError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.store != "embedded" and not self.store.startswith("falkordb://"):
+            raise ConfigurationError(
+                f"store must be 'embedded' or falkordb://HOST:PORT[/NAMESPACE], got {self.store!r}",
+                code="INVALID_STORE",
+            )
         if self.buffer_pool_mb < 16:
             raise ConfigurationError("buffer_pool_mb must be at least 16")
         if self.checkpoint_wal_mb < 1:

@@ -19,7 +19,7 @@ import string
 import time
 
 import httpx
-from casegraph.storage.embedded.rows import ATTR_COLUMNS, attrs_from_row
+from casegraph.storage.rows import ATTR_COLUMNS, attrs_from_row
 
 KEY = "fuzz-admin-key-1"
 AGENTS = ("fuzz-bot", "fuzz-2")

@@ -11,7 +11,7 @@ from casegraph.embedding.embedder import open_embedder
 from casegraph.errors import ModelMismatch
 from casegraph.ops.reembed import PROGRESS_PREFIX, reembed
 from casegraph.services import Services
-from casegraph.storage.embedded.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
+from casegraph.storage.space import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 
 from tests.conftest import make_settings
 

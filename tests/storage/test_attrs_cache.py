@@ -12,8 +12,8 @@ from casegraph.domain.models import StoreRequest
 from casegraph.domain.ranking import rank
 from casegraph.services import Services
 from casegraph.storage.embedded.attrs_cache import AttrsCache
-from casegraph.storage.embedded.rows import ATTR_COLUMNS, attrs_from_row
 from casegraph.storage.memories import Attrs
+from casegraph.storage.rows import ATTR_COLUMNS, attrs_from_row
 
 from tests.conftest import make_settings
 

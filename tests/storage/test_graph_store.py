@@ -13,10 +13,9 @@ import pytest
 from casegraph.domain.links import linked_memories
 from casegraph.domain.models import Entity, RecallFilter, Session
 from casegraph.errors import StorageError
-from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.tickets import TicketGraph
 from casegraph.storage.search import GraphLink, NodeRefs, vector_key
 
+from tests.storage.backends import open_store, tickets_of
 from tests.storage.records import (
     NOW,
     A,
@@ -35,7 +34,7 @@ def store(tmp_path):
     """The store under test, used only through the storage interfaces (MemoryStore,
     SessionStore, CustomerStore, GraphSearch, StoreMaintenance); a second engine yields
     its own here."""
-    s = GraphStore(tmp_path, buffer_pool_mb=64)
+    s = open_store(tmp_path)
     yield s
     s.close()
 
@@ -43,7 +42,7 @@ def store(tmp_path):
 @pytest.fixture
 def tickets(store):
     """The same store's TicketStore."""
-    return TicketGraph(store)
+    return tickets_of(store)
 
 
 def test_meta_set_and_get(store):
@@ -336,7 +335,7 @@ def test_delete_is_agent_scoped_and_reports_only_existing_ids(store, linked):
 def world_db(tmp_path_factory):
     """jane: m_order (order 4521 + ticket T-77), m_email (mentions an e-mail), m_plain.
     bob: m_bob. Agent B has its own jane with order 4521. Read-only, shared by the module."""
-    store = GraphStore(tmp_path_factory.mktemp("world"), buffer_pool_mb=64)
+    store = open_store(tmp_path_factory.mktemp("world"))
     email = Entity("email", "jane@example.com", "jane@example.com")
     ms = {
         "order": make_memory("order 4521 is late; ticket T-77"),
@@ -485,7 +484,7 @@ def test_linked_memories_never_cross_agents(world_db):
 @pytest.fixture(scope="module")
 def filter_db(tmp_path_factory):
     """The filter world in a store of its own (read-only, shared by the module)."""
-    store = GraphStore(tmp_path_factory.mktemp("filters"), buffer_pool_mb=64)
+    store = open_store(tmp_path_factory.mktemp("filters"))
     yield store, filter_world(store)
     store.close()
 

@@ -16,7 +16,7 @@ from casegraph.domain.links import linked_memories
 from casegraph.domain.models import Entity, RecallFilter, Session
 from casegraph.errors import ConfigurationError, ModelMismatch, StorageError
 from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.rows import node_uid
+from casegraph.storage.rows import node_uid
 from casegraph.storage.search import NodeRefs, vector_key
 
 from tests.storage.records import (
@@ -267,7 +267,7 @@ def test_closing_a_stale_store_again_keeps_the_guard_of_the_open_one(tmp_path):
 def test_check_vector_space_records_then_accepts_the_same_model(tmp_path):
     from types import SimpleNamespace
 
-    from casegraph.storage.embedded.datadir import check_vector_space
+    from casegraph.storage.space import check_vector_space
 
     def emb(model, dim, runtime="torch", quantization="fp32"):
         return SimpleNamespace(model_id=model, dimension=dim, runtime=runtime, quantization=quantization)

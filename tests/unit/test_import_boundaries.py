@@ -3,10 +3,12 @@
 Read from the source with ``ast`` (nothing is imported). The rules are the ones each
 package's docstring states (app/__init__.py draws the layers):
 
-- engines: kuzu, usearch and tantivy only in ``storage.embedded``; torch,
+- engines: kuzu, usearch and tantivy only in ``storage.embedded``; falkordb and redis only in
+  ``storage.falkor``; torch,
   sentence-transformers and ONNX only in ``embedding``; spaCy only in ``extractors``;
   strawberry and starlette only in ``api`` (uvicorn also in the command line that serves).
-- Cypher only in ``storage.embedded``.
+- Cypher only in the engines, ``storage.embedded`` and ``storage.falkor``; neither imports
+  the other.
 - the domain imports no API, no engine folder of storage, no operations module but settings;
 - the API imports no storage;
 - storage imports no API, no operations module, and of the domain only its record types;
@@ -29,6 +31,7 @@ PACKAGES = {"casegraph": ROOT / "app", "casegraph.extractors": ROOT / "extractor
 
 ENGINES = {
     "kuzu": "storage.embedded", "usearch": "storage.embedded", "tantivy": "storage.embedded",
+    "falkordb": "storage.falkor", "redis": "storage.falkor",
     "torch": "embedding", "sentence_transformers": "embedding", "onnxruntime": "embedding",
     "onnx": "embedding", "optimum": "embedding", "transformers": "embedding",
     "spacy": "extractors", "strawberry": "api", "starlette": "api", "uvicorn": "api",
@@ -61,6 +64,8 @@ def layer(name: str) -> str:
     s = short(name)
     if s.startswith("storage.embedded"):
         return "storage.embedded"
+    if s.startswith("storage.falkor"):
+        return "storage.falkor"
     head = s.split(".")[0]
     return head if head in {"api", "domain", "storage", "embedding", "ops", "extractors", "graph_schema"} else "top"
 
@@ -126,20 +131,21 @@ def scan() -> tuple[set[tuple[str, str, str]], dict[str, set[str]]]:
                 graph[name].add(module)
             other, other_layer = short(module), layer(module)
             if my_layer == "domain" and (
-                other_layer in {"api", "storage.embedded", "embedding"}
+                other_layer in {"api", "storage.embedded", "storage.falkor", "embedding"}
                 or (other_layer == "ops" and other != "ops.settings")
                 or other == "services"
             ):
                 found.add(("domain-import", me, other))
-            elif my_layer == "api" and other_layer in {"storage", "storage.embedded", "embedding"}:
+            elif my_layer == "api" and other_layer in {"storage", "storage.embedded", "storage.falkor", "embedding"}:
                 found.add(("api-import", me, other))
-            elif my_layer in {"storage", "storage.embedded"} and (
+            elif my_layer in {"storage", "storage.embedded", "storage.falkor"} and (
                 other_layer in {"api", "ops", "embedding"}
                 or (other_layer == "domain" and other not in DOMAIN_RECORD_MODULES)
                 or other == "services"
+                or {my_layer, other_layer} == {"storage.embedded", "storage.falkor"}
             ):
                 found.add(("storage-import", me, other))
-        if layer(name) != "storage.embedded":
+        if layer(name) not in ("storage.embedded", "storage.falkor"):
             skip = docstring_ids(tree)
             for node in ast.walk(tree):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip \

@@ -7,7 +7,7 @@ It implements every interface of ``casegraph.storage``. The graph (Kùzu) is one
                      the Transaction (the only ``import kuzu``)
     batching.py      point statements, UNWIND or a staged join: the row-modes planner
     migrations.py    the recorded migrations and their data steps
-    rows.py          node keys, column lists, rows to records
+    (../rows.py      node keys, column lists, rows to records: shared with falkor/)
     memories.py      memory reads, filters, deletes, the attribute cache (attrs_cache.py)
     memory_writes.py the write path's statements, session positions
     sessions.py      sessions          customers.py  customers        aliases.py  alias learning

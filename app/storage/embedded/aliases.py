@@ -17,12 +17,12 @@ from typing import Any
 
 from casegraph.extractors.aliases import SOURCE_ID, Alias, id_aliases, text_aliases
 from casegraph.storage.embedded.connection import Connection, Transaction
-from casegraph.storage.embedded.rows import (
+from casegraph.storage.memories import MemoryRecord
+from casegraph.storage.rows import (
     entity_triples,
     entity_triples_json,
     node_uid,
 )
-from casegraph.storage.memories import MemoryRecord
 from casegraph.storage.search import vector_key
 from casegraph.times import utc
 

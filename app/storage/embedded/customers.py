@@ -14,7 +14,7 @@ from datetime import datetime
 from casegraph.domain.models import Customer, Memory, Session
 from casegraph.storage.customers import KnownAlias
 from casegraph.storage.embedded.connection import Connection
-from casegraph.storage.embedded.rows import (
+from casegraph.storage.rows import (
     LIVE,
     MEMORY_COLUMNS,
     memories_by_key,

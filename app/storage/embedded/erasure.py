@@ -15,9 +15,9 @@ from casegraph.storage.customers import CustomerRecords, Erased, TicketHistory, 
 from casegraph.storage.embedded.aliases import UNCLAIMED_ALIAS
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.keywords import KeywordIndex
-from casegraph.storage.embedded.rows import node_uid
 from casegraph.storage.embedded.tickets import mark_tickets_stale
 from casegraph.storage.embedded.vectors import VectorStore
+from casegraph.storage.rows import node_uid
 
 # Nodes a customer's memories may mention, and the customer edge that also claims them.
 _MENTIONED = (("orders", "`Order`", "PLACED"), ("tickets", "Ticket", "RAISED"), ("entities", "Entity", None))

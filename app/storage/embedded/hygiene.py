@@ -18,7 +18,6 @@ import numpy as np
 from casegraph.domain.models import Entity
 from casegraph.storage.embedded.connection import Transaction
 from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.rows import LIVE, node_uid
 from casegraph.storage.embedded.vectors import VectorStore
 from casegraph.storage.hygiene import (
     Neighbour,
@@ -28,6 +27,7 @@ from casegraph.storage.hygiene import (
     TicketActivity,
 )
 from casegraph.storage.memories import Transaction as WriteTransaction
+from casegraph.storage.rows import LIVE, node_uid
 from casegraph.times import utc
 
 

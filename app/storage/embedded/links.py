@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from casegraph.storage.embedded.connection import Connection, Transaction
-from casegraph.storage.embedded.rows import (
+from casegraph.storage.rows import (
     live_clause,
     node_uid,
 )

@@ -17,7 +17,9 @@ from casegraph.domain.models import Memory, RecallFilter, is_live
 from casegraph.storage.embedded.attrs_cache import AttrsCache
 from casegraph.storage.embedded.batching import POINT_LOOKUP_LIMIT
 from casegraph.storage.embedded.connection import Connection, Transaction
-from casegraph.storage.embedded.rows import (
+from casegraph.storage.embedded.tickets import mark_tickets_stale
+from casegraph.storage.memories import Attrs, Columns
+from casegraph.storage.rows import (
     ATTR_COLUMNS,
     LIVE,
     MEMORY_COLUMNS,
@@ -26,8 +28,6 @@ from casegraph.storage.embedded.rows import (
     memory_from_row,
     node_uid,
 )
-from casegraph.storage.embedded.tickets import mark_tickets_stale
-from casegraph.storage.memories import Attrs, Columns
 from casegraph.storage.search import KeyIds
 from casegraph.times import utc
 

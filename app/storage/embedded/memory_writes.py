@@ -15,14 +15,14 @@ import numpy as np
 from casegraph.domain.models import Session
 from casegraph.errors import MemoryNotFound
 from casegraph.storage.embedded.connection import Connection, Transaction
-from casegraph.storage.embedded.rows import (
+from casegraph.storage.embedded.sessions import create_sessions
+from casegraph.storage.memories import Attrs, MemoryRecord
+from casegraph.storage.rows import (
     NO_TEXT,
     entity_triples,
     memory_row,
     node_uid,
 )
-from casegraph.storage.embedded.sessions import create_sessions
-from casegraph.storage.memories import Attrs, MemoryRecord
 from casegraph.storage.search import vector_key
 
 # Sessions whose last position _number_in_sessions keeps (past it, it starts again empty).

@@ -21,7 +21,7 @@ from casegraph.errors import StorageError
 from casegraph.extractors import IDENTIFIER, identifier_mentions
 from casegraph.storage.embedded.aliases import Linked
 from casegraph.storage.embedded.connection import Transaction
-from casegraph.storage.embedded.rows import entity_triples_json, node_uid
+from casegraph.storage.rows import entity_triples_json, node_uid
 from casegraph.storage.search import vector_key
 from casegraph.times import utc
 

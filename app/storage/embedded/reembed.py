@@ -13,9 +13,9 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
-from casegraph.storage.embedded.datadir import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.tickets import mark_tickets_stale
+from casegraph.storage.space import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 
 PROGRESS_PREFIX = "reembed_done:"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from casegraph.domain.models import Memory, Session
 from casegraph.storage.embedded.connection import Connection, Transaction
-from casegraph.storage.embedded.rows import (
+from casegraph.storage.rows import (
     LIVE,
     MEMORY_COLUMNS,
     NO_TEXT,

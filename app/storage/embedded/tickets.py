@@ -25,7 +25,7 @@ from casegraph.domain.ticket_models import (
     TicketEvent,
 )
 from casegraph.storage.embedded.connection import Connection
-from casegraph.storage.embedded.rows import LIVE, node_uid
+from casegraph.storage.rows import LIVE, node_uid
 from casegraph.storage.tickets import StoredNode, TicketRefresh, TicketSource
 from casegraph.times import utc
 

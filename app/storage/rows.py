@@ -1,4 +1,8 @@
-"""Row mapping between Kùzu and the records: node keys, column lists, rows to records.
+"""Row mapping between the graph engines and the records: node keys, column lists, rows to records.
+
+Both engines (``embedded/``, Kùzu; ``falkor/``, FalkorDB) lay records out alike: the same
+labels, properties and keys, so one mapping serves both (FalkorDB keeps times as
+microseconds since the epoch, which ``casegraph.times.utc`` reads back).
 
 Owns how a record is laid out in the graph: the per-agent node key (``node_uid``), the
 columns a memory is read with (``MEMORY_COLUMNS``, ``ATTR_COLUMNS``) and the conversions

@@ -1,0 +1,331 @@
+"""The connection to a FalkorDB server: the one module that imports ``falkordb`` and ``redis``.
+
+Owns the address (``falkordb://HOST:PORT[/NAMESPACE]``), the key layout, the per-agent
+write lock, the ``Transaction`` every write runs in, and the indexes of an agent's graph.
+
+Key layout (``NS`` is the namespace, ``casegraph`` by default):
+
+    NS:{AGENT}           the agent's graph: its memories, customers, orders, tickets,
+                         sessions, entities, aliases (the labels and properties of the
+                         embedded schema, graph_schema/; times as microseconds since the
+                         epoch). One key per agent, so a Redis Cluster spreads agents.
+    NS:{AGENT}:lock      the agent's write lock (a token with an expiry)
+    NS:agents            the set of agents with a graph
+    NS:sessions          hash: session id -> its agent (session ids are global)
+    NS:meta              hash: what every process must agree on (the vector space)
+
+A write is one ``GRAPH.QUERY``: the transaction queues its statements and sends them at
+commit as ``CALL { ... }`` subqueries of one query, which FalkorDB applies whole or not at
+all (an error rolls the query back). Reads inside a transaction run at once and see what
+was committed before it; the agent's lock keeps other CaseGraph processes from writing
+that agent meanwhile, so what they read stays true until the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import redis
+from casegraph.errors import ConfigurationError, StorageError
+from casegraph.storage.memories import Attrs, micros
+from falkordb import FalkorDB
+
+log = logging.getLogger("casegraph.falkor")
+
+SCHEME = "falkordb"
+DEFAULT_NAMESPACE = "casegraph"
+# How FalkorDB answers a query on a graph key that does not exist.
+_EMPTY_KEY = "empty key"
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# How long a write lock lives if its holder dies without releasing it (SIGKILL).
+LOCK_TTL_MS = 30_000
+# How long a writer waits for another process's lock before giving up.
+LOCK_WAIT_S = 60.0
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+
+Tracer = Callable[[str, dict[str, Any] | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str
+    port: int
+    namespace: str
+
+    @classmethod
+    def parse(cls, url: str) -> Address:
+        """``falkordb://HOST:PORT[/NAMESPACE]``; a readable error for anything else."""
+        parsed = urlparse(url)
+        if parsed.scheme != SCHEME or not parsed.hostname:
+            raise ConfigurationError(
+                f"store {url!r} is not a FalkorDB address: write falkordb://HOST:PORT[/NAMESPACE], "
+                "or 'embedded' for the default",
+                code="INVALID_STORE",
+            )
+        try:
+            port = parsed.port or 6379
+        except ValueError:
+            raise ConfigurationError(f"store {url!r} has no valid port", code="INVALID_STORE") from None
+        namespace = parsed.path.strip("/") or DEFAULT_NAMESPACE
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", namespace):
+            raise ConfigurationError(
+                f"store namespace {namespace!r}: letters, digits, '_', '.' or '-', at most 64",
+                code="INVALID_STORE",
+            )
+        return cls(parsed.hostname, port, namespace)
+
+    def __str__(self) -> str:
+        return f"{SCHEME}://{self.host}:{self.port}/{self.namespace}"
+
+
+def encode(value: Any) -> Any:
+    """A parameter as FalkorDB takes it: datetimes as microseconds since the epoch, numpy
+    scalars and arrays as Python numbers and lists, tuples and sets as lists."""
+    if isinstance(value, datetime):
+        return micros(value)
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [encode(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _translated(exc: Exception, query: str) -> StorageError:
+    return StorageError(f"FalkorDB: {exc} (in: {query[:200]})")
+
+
+class Transaction:
+    """One write to one agent's graph: statements queued, sent as one query at commit.
+
+    ``tx(query, params)`` reads at once (what was committed before the transaction);
+    ``tx.write(query, params)`` queues a statement with no RETURN; ``tx.after_commit(fn)``
+    runs ``fn`` once the write is acknowledged. ``attrs_written`` / ``attrs_changed`` are
+    the ``storage.memories.Transaction`` protocol: this engine keeps no attribute cache,
+    so they only record what was reported."""
+
+    def __init__(self, db: Connection, agent_id: str) -> None:
+        self._db = db
+        self.agent_id = agent_id
+        self._parts: list[str] = []
+        self._params: dict[str, Any] = {}
+        self._after: list[Callable[[], None]] = []
+        self.written: dict[str, dict[str, Attrs]] = {}
+        self.changed: set[str] = set()
+
+    def attrs_written(self, agent_id: str, attrs: dict[str, Attrs]) -> None:
+        self.written.setdefault(agent_id, {}).update(attrs)
+
+    def attrs_changed(self, ids: Iterable[str]) -> None:
+        self.changed.update(ids)
+
+    def __call__(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        return self._db.read(self.agent_id, query, params)
+
+    def write(self, query: str, params: dict[str, Any] | None = None) -> None:
+        """Queue a statement (no RETURN); its parameters are its own."""
+        n = len(self._parts)
+        self._parts.append(_PARAMETER.sub(lambda m: f"$p{n}_{m.group(1)}", query))
+        for name, value in (params or {}).items():
+            self._params[f"p{n}_{name}"] = value
+
+    def unwind(self, body: str, rows: Sequence[dict[str, Any]], params: dict[str, Any] | None = None) -> None:
+        """Queue ``body`` over ``UNWIND $rows AS r`` (nothing when there are no rows)."""
+        if rows:
+            self.write(f"UNWIND $rows AS r {body}", {**(params or {}), "rows": list(rows)})
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after.append(fn)
+
+    @property
+    def empty(self) -> bool:
+        return not self._parts
+
+    def statement(self) -> tuple[str, dict[str, Any]]:
+        """The one query this transaction sends, and its parameters."""
+        body = "\n".join(f"CALL {{ {part} }}" for part in self._parts)
+        return f"{body}\nRETURN 1", self._params
+
+    def _commit(self) -> None:
+        if self._parts:
+            query, params = self.statement()
+            self._db.execute(self.agent_id, query, params)
+        for fn in self._after:
+            fn()
+
+
+class Connection:
+    """The client of one FalkorDB server (or a Redis Cluster of them) for one namespace."""
+
+    def __init__(self, url: str, *, tracer: Tracer | None = None, socket_timeout: float = 120.0) -> None:
+        self.address = Address.parse(url)
+        self._tracer = tracer
+        self._db = FalkorDB(host=self.address.host, port=self.address.port, socket_timeout=socket_timeout)
+        self.redis: redis.Redis = self._db.connection
+        try:
+            self.redis.ping()
+        except redis.RedisError as exc:
+            raise ConfigurationError(
+                f"cannot reach the FalkorDB server at {self.address}: {exc}", code="STORE_UNREACHABLE"
+            ) from None
+        self._graphs: dict[str, Any] = {}
+        self._ready: set[str] = set()
+        self._ready_lock = threading.Lock()
+        self._setup_graph: Callable[[str], None] | None = None
+        self._closed = False
+
+    # -- keys -----------------------------------------------------------------------
+    def key(self, *parts: str) -> str:
+        return ":".join((self.address.namespace, *parts))
+
+    def graph_key(self, agent_id: str) -> str:
+        return self.key(f"{{{agent_id}}}")
+
+    def _graph(self, agent_id: str) -> Any:
+        g = self._graphs.get(agent_id)
+        if g is None:
+            g = self._graphs[agent_id] = self._db.select_graph(self.graph_key(agent_id))
+        return g
+
+    def agents(self) -> list[str]:
+        """Every agent that has a graph, sorted."""
+        return sorted(self.redis.smembers(self.key("agents")))
+
+    def has_agent(self, agent_id: str) -> bool:
+        return bool(self.redis.sismember(self.key("agents"), agent_id))
+
+    def on_new_graph(self, setup: Callable[[str], None]) -> None:
+        """``setup(agent_id)`` creates an agent graph's indexes; it runs before the first
+        write to each agent's graph (and is harmless when they exist)."""
+        self._setup_graph = setup
+
+    def ensure_agent(self, agent_id: str) -> None:
+        if agent_id in self._ready:
+            return
+        with self._ready_lock:
+            if agent_id in self._ready:
+                return
+            if self._setup_graph is not None:
+                self._setup_graph(agent_id)
+            self.redis.sadd(self.key("agents"), agent_id)
+            self._ready.add(agent_id)
+
+    # -- statements -------------------------------------------------------------------
+    def read(self, agent_id: str, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        """A read-only query on the agent's graph (no graph yet: no rows)."""
+        return self._query(agent_id, query, params, read_only=True)
+
+    def execute(self, agent_id: str, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        """A query that may write, outside any lock (index creation, one-statement writes)."""
+        self.ensure_agent(agent_id)
+        return self._query(agent_id, query, params, read_only=False)
+
+    def _query(self, agent_id: str, query: str, params: dict[str, Any] | None, *, read_only: bool) -> list[list[Any]]:
+        if self._tracer is not None:
+            self._tracer(query, params)
+        g = self._graph(agent_id)
+        try:
+            if read_only:
+                result = g.ro_query(query, encode(params or {}))
+            else:
+                result = g.query(query, encode(params or {}))
+        except redis.ResponseError as exc:
+            if read_only and _EMPTY_KEY in str(exc):
+                return []  # the agent has no graph yet
+            raise _translated(exc, query) from exc
+        except redis.RedisError as exc:
+            raise StorageError(f"FalkorDB server at {self.address}: {exc}") from exc
+        return result.result_set
+
+    # -- writes -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, agent_id: str) -> Iterator[None]:
+        """The agent's write lock, shared by every process on this server."""
+        key = self.key(f"{{{agent_id}}}", "lock")
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + LOCK_WAIT_S
+        delay = 0.001
+        while not self.redis.set(key, token, nx=True, px=LOCK_TTL_MS):
+            if time.monotonic() > deadline:
+                raise StorageError(f"agent {agent_id!r} stayed locked by another writer for {LOCK_WAIT_S:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self.redis.eval(_RELEASE, 1, key, token)
+
+    @contextlib.contextmanager
+    def transaction(self, agent_id: str) -> Iterator[Transaction]:
+        """A write to one agent's graph under its lock; committed as one query on exit,
+        nothing of it written if the block raises."""
+        self.ensure_agent(agent_id)
+        with self.lock(agent_id):
+            tx = Transaction(self, agent_id)
+            yield tx
+            tx._commit()
+
+    def write(self, agent_id: str, query: str, params: dict[str, Any] | None = None) -> None:
+        """One statement as its own transaction."""
+        with self.transaction(agent_id) as tx:
+            tx.write(query, params)
+
+    # -- the whole server ------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        return self.redis.hget(self.key("meta"), key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.redis.hset(self.key("meta"), key, value)
+
+    def session_agents(self, session_ids: Sequence[str]) -> dict[str, str]:
+        """Session id -> its agent, for the sessions ever created (a superset: a session
+        whose write failed may be listed; its graph has no node)."""
+        ids = list(dict.fromkeys(session_ids))
+        if not ids:
+            return {}
+        values = self.redis.hmget(self.key("sessions"), ids)
+        return {sid: agent for sid, agent in zip(ids, values, strict=True) if agent is not None}
+
+    def register_sessions(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Record (session id, agent) before the write that creates the sessions."""
+        mapping = dict(pairs)
+        if mapping:
+            self.redis.hset(self.key("sessions"), mapping=mapping)
+
+    def drop_agent(self, agent_id: str) -> None:
+        """Delete an agent's graph (tests, tenant removal)."""
+        with contextlib.suppress(redis.ResponseError):
+            self._graph(agent_id).delete()
+        self.redis.srem(self.key("agents"), agent_id)
+        self._ready.discard(agent_id)
+        self._graphs.pop(agent_id, None)
+
+    def drop_namespace(self) -> None:
+        """Delete every key of this namespace (tests)."""
+        for agent_id in self.agents():
+            self.drop_agent(agent_id)
+        for key in self.redis.scan_iter(match=f"{self.address.namespace}:*"):
+            self.redis.delete(key)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(Exception):
+                self.redis.close()
