@@ -39,6 +39,8 @@ class Settings:
     # Where memories live: "embedded" (Kùzu, USearch and tantivy in data_dir, one process)
     # or "falkordb://HOST:PORT[/NAMESPACE]" (a FalkorDB server that any number of
     # processes share; data_dir then holds only local files). CASEGRAPH_STORE or --store.
+    # "?wait=N[&wait_ms=T]" after it: a write is acknowledged only once N replicas have it
+    # (REPLICATION_TIMEOUT otherwise; docs/scaling.md, failover).
     store: str = "embedded"
     host: str = "127.0.0.1"
     port: int = 3300

@@ -1,7 +1,12 @@
 """The connection to a FalkorDB server: the one module that imports ``falkordb`` and ``redis``.
 
-Owns the address (``falkordb://HOST:PORT[/NAMESPACE]``), the key layout, the per-agent
-write lock, the ``Transaction`` every write runs in, and the indexes of an agent's graph.
+Owns the address (``falkordb://HOST:PORT[/NAMESPACE][?wait=N&wait_ms=T]``), the key
+layout, the per-agent write lock, the ``Transaction`` every write runs in, and the indexes
+of an agent's graph.
+
+``?wait=N``: every write is acknowledged only once N replicas have it (``WAIT N T`` after
+the query, on the same connection); fewer within ``wait_ms`` (default 5000) fail the write
+with ``REPLICATION_TIMEOUT`` (the primary may still have applied it).
 
 Key layout (``NS`` is the namespace, ``casegraph`` by default):
 
@@ -33,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import redis
@@ -59,15 +64,22 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 Tracer = Callable[[str, dict[str, Any] | None], None]
 
 
+DEFAULT_WAIT_MS = 5000
+
+
 @dataclass(frozen=True, slots=True)
 class Address:
     host: str
     port: int
     namespace: str
+    # Replicas every write must reach before it is acknowledged (0: the primary alone).
+    replicas: int = 0
+    wait_ms: int = DEFAULT_WAIT_MS
 
     @classmethod
     def parse(cls, url: str) -> Address:
-        """``falkordb://HOST:PORT[/NAMESPACE]``; a readable error for anything else."""
+        """``falkordb://HOST:PORT[/NAMESPACE][?wait=N&wait_ms=T]``; a readable error for
+        anything else."""
         parsed = urlparse(url)
         if parsed.scheme != SCHEME or not parsed.hostname:
             raise ConfigurationError(
@@ -85,10 +97,28 @@ class Address:
                 f"store namespace {namespace!r}: letters, digits, '_', '.' or '-', at most 64",
                 code="INVALID_STORE",
             )
-        return cls(parsed.hostname, port, namespace)
+        replicas, wait_ms = _wait_options(url, parsed.query)
+        return cls(parsed.hostname, port, namespace, replicas, wait_ms)
 
     def __str__(self) -> str:
-        return f"{SCHEME}://{self.host}:{self.port}/{self.namespace}"
+        wait = f"?wait={self.replicas}&wait_ms={self.wait_ms}" if self.replicas else ""
+        return f"{SCHEME}://{self.host}:{self.port}/{self.namespace}{wait}"
+
+
+def _wait_options(url: str, query: str) -> tuple[int, int]:
+    options = parse_qs(query, keep_blank_values=True)
+    unknown = set(options) - {"wait", "wait_ms"}
+    if unknown:
+        raise ConfigurationError(f"store {url!r}: unknown option {sorted(unknown)[0]!r} (wait, wait_ms)",
+                                 code="INVALID_STORE")
+    values = {}
+    for name, default, low in (("wait", 0, 0), ("wait_ms", DEFAULT_WAIT_MS, 1)):
+        raw = options.get(name, [str(default)])[-1]
+        if not raw.isdigit() or int(raw) < low:
+            raise ConfigurationError(f"store {url!r}: {name} must be a whole number of at least {low}",
+                                     code="INVALID_STORE")
+        values[name] = int(raw)
+    return values["wait"], values["wait_ms"]
 
 
 def encode(value: Any) -> Any:
@@ -185,6 +215,7 @@ class Connection:
                 f"cannot reach the FalkorDB server at {self.address}: {exc}", code="STORE_UNREACHABLE"
             ) from None
         self._graphs: dict[str, Any] = {}
+        self._waited_graphs: dict[str, Any] = {}
         self._ready: set[str] = set()
         self._ready_lock = threading.Lock()
         self._setup_graph: Callable[[str], None] | None = None
@@ -202,6 +233,35 @@ class Connection:
         if g is None:
             g = self._graphs[agent_id] = self._db.select_graph(self.graph_key(agent_id))
         return g
+
+    def _write_graph(self, agent_id: str) -> Any:
+        """The graph that writes go through: with ``?wait=N`` one whose every query is
+        followed by WAIT on the same connection."""
+        if not self.address.replicas:
+            return self._graph(agent_id)
+        g = self._waited_graphs.get(agent_id)
+        if g is None:
+            g = self._db.select_graph(self.graph_key(agent_id))
+            g.execute_command = self._replicated
+            self._waited_graphs[agent_id] = g
+        return g
+
+    def _replicated(self, *command: Any) -> Any:
+        """Run ``command``, then ``WAIT`` for the replicas, as one pipeline: WAIT waits for
+        the replication offset of its own connection's last write, so it must follow the
+        query on that connection (the offset is global: earlier writes of any connection,
+        e.g. the session registry's, are covered too)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command(*command)
+        pipe.execute_command("WAIT", self.address.replicas, self.address.wait_ms)
+        response, reached = pipe.execute()
+        if int(reached) < self.address.replicas:
+            raise StorageError(
+                f"the write reached {reached} of {self.address.replicas} replicas within {self.address.wait_ms} ms "
+                "and is not acknowledged (the primary may have applied it)",
+                code="REPLICATION_TIMEOUT",
+            )
+        return response
 
     def agents(self) -> list[str]:
         """Every agent that has a graph, sorted."""
@@ -239,7 +299,7 @@ class Connection:
     def _query(self, agent_id: str, query: str, params: dict[str, Any] | None, *, read_only: bool) -> list[list[Any]]:
         if self._tracer is not None:
             self._tracer(query, params)
-        g = self._graph(agent_id)
+        g = self._graph(agent_id) if read_only else self._write_graph(agent_id)
         try:
             if read_only:
                 result = g.ro_query(query, encode(params or {}))
@@ -316,6 +376,7 @@ class Connection:
         self.redis.srem(self.key("agents"), agent_id)
         self._ready.discard(agent_id)
         self._graphs.pop(agent_id, None)
+        self._waited_graphs.pop(agent_id, None)
 
     def drop_namespace(self) -> None:
         """Delete every key of this namespace (tests)."""
