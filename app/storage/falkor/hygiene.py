@@ -1,0 +1,230 @@
+"""Memory hygiene, customer context and session summaries on FalkorDB.
+
+``FalkorHygiene`` implements the ``HygieneStore`` and ``CustomerContextStore`` protocols
+(app/storage/hygiene.py) with the semantics of the embedded twin
+(storage/embedded/hygiene.py): the same candidates, order and liveness. Reads run on the
+agent's graph; embeddings are read from the memories themselves (``m.embedding``, a
+``vecf32``), there being no separate vector store to ask.
+
+Writes are queued on the write path's open ``Transaction`` (connection.py) and go out in
+the same query as the memories they belong to, after them: a statement queued here sees
+the memories created earlier in that query, but nothing here reads the transaction back
+(``tx(...)`` reads what was committed before it). Every write is a MATCH by id, so a memory
+deleted meanwhile is simply not matched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from casegraph.domain.models import Entity
+from casegraph.storage.falkor.connection import Connection, Transaction
+from casegraph.storage.hygiene import (
+    Neighbour,
+    Reinforcement,
+    StatefulMemory,
+    Supersession,
+    TicketActivity,
+)
+from casegraph.storage.memories import Transaction as WriteTransaction
+from casegraph.storage.rows import LIVE, node_uid
+from casegraph.times import utc
+
+_DEDUP = (
+    "UNWIND $keys AS key MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: key}) "
+    "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
+    "RETURN c.uid, m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
+    "m.reinforce_count, m.created_at, m.last_seen_at, m.embedding"
+)
+
+
+class FalkorHygiene:
+    """``HygieneStore`` and ``CustomerContextStore`` on a ``FalkorStore``."""
+
+    def __init__(self, store: Connection) -> None:
+        self.store = store
+
+    # -- reads ------------------------------------------------------------------------
+    def dedup_neighbours(
+        self, agent_id: str, customer_ids: Sequence[str], now: datetime, limit: int = 2000
+    ) -> dict[str, list[Neighbour]]:
+        if not customer_ids:
+            return {}
+        by_uid = {node_uid(agent_id, c): c for c in customer_ids}
+        rows = self.store.read(agent_id, _DEDUP, {"keys": list(by_uid)})
+        grouped: dict[str, list[list[Any]]] = {c: [] for c in customer_ids}
+        for r in rows:
+            grouped[by_uid[r[0]]].append(r)
+        for found in grouped.values():
+            found.sort(key=lambda r: r[8], reverse=True)  # stable: newest first
+            del found[int(limit):]
+        return {
+            customer_id: [
+                Neighbour(
+                    id=r[1],
+                    content=r[2],
+                    embedding=np.asarray(r[10], dtype=np.float32),
+                    memory_type=r[3],
+                    entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[4] or "[]")),
+                    states=tuple(r[5] or ()),
+                    importance=float(r[6]),
+                    reinforce_count=int(r[7] or 0),
+                    created_at=utc(r[8]),
+                    last_seen_at=utc(r[9]),
+                )
+                for r in found
+                if r[10] is not None
+            ]
+            for customer_id, found in grouped.items()
+        }
+
+    def stateful_neighbours(
+        self, agent_id: str, orders: Sequence[str], tickets: Sequence[str], now: datetime
+    ) -> list[StatefulMemory]:
+        found: dict[str, dict[str, Any]] = {}
+        for label, keys, field in (("`Order`", orders, "orders"), ("Ticket", tickets, "tickets")):
+            if not keys:
+                continue
+            rows = self.store.read(
+                agent_id,
+                f"UNWIND $keys AS key MATCH (m:Memory)-[:MENTIONS]->(n:{label} {{uid: key}}) "
+                "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.states IS NOT NULL "
+                f"AND {LIVE} RETURN m.id, m.states, m.created_at, n.id",
+                {"keys": [node_uid(agent_id, k) for k in keys], "now": now},
+            )
+            for memory_id, states, created_at, key in rows:
+                entry = found.setdefault(
+                    memory_id, {"states": tuple(states or ()), "t": utc(created_at), "orders": set(), "tickets": set()}
+                )
+                entry[field].add(key)
+        # The subjects found above are only the overlapping ones; each memory's full set of
+        # tickets decides "shares a ticket".
+        if found:
+            rows = self.store.read(
+                agent_id,
+                "UNWIND $ids AS i MATCH (m:Memory {id: i})-[:MENTIONS]->(t:Ticket) RETURN m.id, t.id",
+                {"ids": list(found)},
+            )
+            for memory_id, key in rows:
+                found[memory_id]["tickets"].add(key)
+        return [
+            StatefulMemory(
+                id=i, states=e["states"], created_at=e["t"], orders=frozenset(e["orders"]),
+                tickets=frozenset(e["tickets"]),
+            )
+            for i, e in found.items()
+            if e["states"]
+        ]
+
+    def memory_session(self, agent_id: str, memory_id: str) -> str | None:
+        rows = self.store.read(agent_id, "MATCH (m:Memory {id: $id}) RETURN m.session_id", {"id": memory_id})
+        return rows[0][0] if rows else None
+
+    def session_embeddings(self, session_id: str, ids: Sequence[str]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        agent_id = self.store.session_agents([session_id]).get(session_id)
+        rows = [] if agent_id is None else self.store.read(
+            agent_id,
+            "MATCH (m:Memory)-[:IN_SESSION]->(:Session {id: $id}) WHERE m.id IN $ids RETURN m.id, m.embedding",
+            {"id": session_id, "ids": list(ids)},
+        )
+        by_id = {r[0]: r[1] for r in rows}
+        return np.asarray([by_id[i] for i in ids], dtype=np.float32)
+
+    def customer_ticket_activity(self, agent_id: str, customer_id: str, now: datetime) -> list[TicketActivity]:
+        tickets = self.store.read(
+            agent_id,
+            "MATCH (:Customer {uid: $uid})-[:RAISED]->(t:Ticket) RETURN t.uid, t.id, t.status",
+            {"uid": node_uid(agent_id, customer_id)},
+        )
+        if not tickets:
+            return []
+        rows = self.store.read(
+            agent_id,
+            "UNWIND $u AS uid MATCH (m:Memory)-[:MENTIONS]->(t:Ticket {uid: uid}) "
+            f"WHERE {LIVE} AND m.kind IS NULL "
+            "RETURN t.uid, m.id, m.created_at, m.states, m.superseded_by IS NULL ORDER BY m.created_at, m.id",
+            {"u": [t[0] for t in tickets], "now": now},
+        )
+        last: dict[str, datetime] = {}
+        newest: dict[str, str] = {}
+        newest_current: dict[str, str] = {}
+        ticket_states: dict[str, tuple[str, ...]] = {}
+        for uid, memory_id, created_at, states, current in rows:  # oldest first
+            last[uid] = utc(created_at)
+            newest[uid] = memory_id
+            if current:
+                newest_current[uid] = memory_id
+                # The newest current memory that states the ticket's own state decides it.
+                if states and any(s.startswith("ticket:") for s in states):
+                    ticket_states[uid] = tuple(states)
+        return [
+            TicketActivity(
+                id=key,
+                status=status,
+                last_activity_at=last.get(uid),
+                latest_states=ticket_states.get(uid, ()),
+                latest_memory_id=newest_current.get(uid) or newest.get(uid),
+            )
+            for uid, key, status in tickets
+        ]
+
+    # -- writes (queued on the write's transaction) --------------------------------------
+    def write_hygiene(
+        self,
+        tx: WriteTransaction,
+        states: dict[str, tuple[str, ...]],
+        reinforcements: Sequence[Reinforcement],
+        supersessions: Sequence[Supersession],
+        now: datetime,
+    ) -> None:
+        run = _ours(tx)
+        run.unwind(
+            "MATCH (m:Memory {id: r.id}) SET m.states = r.s",
+            [{"id": i, "s": list(s)} for i, s in states.items() if s],
+        )
+        run.attrs_changed(x.memory_id for x in reinforcements)
+        # The count adds up: a memory created in this write has none of its own yet.
+        run.unwind(
+            "MATCH (m:Memory {id: r.id}) SET m.importance = r.imp, m.last_seen_at = r.seen, "
+            "m.reinforce_count = coalesce(m.reinforce_count, 0) + r.n, m.updated_at = $now",
+            [
+                {"id": x.memory_id, "imp": float(x.importance), "seen": x.last_seen_at, "n": int(x.count)}
+                for x in reinforcements
+            ],
+            {"now": now},
+        )
+        rows = [{"old": x.older_id, "new": x.newer_id, "t": x.at} for x in supersessions]
+        run.attrs_changed(x.older_id for x in supersessions)
+        run.unwind("MATCH (m:Memory {id: r.old}) SET m.superseded_by = r.new", rows)
+        run.unwind(
+            "MATCH (n:Memory {id: r.new}), (o:Memory {id: r.old}) CREATE (n)-[:SUPERSEDES {at: r.t}]->(o)", rows
+        )
+
+    def write_summary(
+        self, tx: WriteTransaction, memory_id: str, session_id: str, ended_at: datetime, summary: str
+    ) -> None:
+        """Mark the summary memory, link it to its session and end the session."""
+        run = _ours(tx)
+        run.attrs_changed([memory_id])
+        run.write("MATCH (m:Memory {id: $m}) SET m.kind = 'summary'", {"m": memory_id})
+        run.write(
+            "MATCH (m:Memory {id: $m}), (s:Session {id: $s}) CREATE (m)-[:SUMMARISES]->(s)",
+            {"m": memory_id, "s": session_id},
+        )
+        run.write(
+            "MATCH (s:Session {id: $s}) SET s.ended_at = $t, s.summary = $sum",
+            {"s": session_id, "t": ended_at, "sum": summary},
+        )
+
+
+def _ours(tx: WriteTransaction) -> Transaction:
+    """The open transaction the write path handed on is this engine's own."""
+    if not isinstance(tx, Transaction):
+        raise TypeError(f"not a transaction of the FalkorDB store: {type(tx).__name__}")
+    return tx
