@@ -52,16 +52,29 @@ def falkor_server():
     return _falkor[0]
 
 
-def test_store() -> str:
-    """The store address a test opens: embedded, or a new namespace on the run's server."""
+# Data directory -> its FalkorDB namespace: services opened again on the same directory
+# (a restart) find what the first ones stored, as they do on the embedded engine.
+_namespaces: dict[Path, str] = {}
+
+
+def test_store(data_dir: Path | None = None) -> str:
+    """The store address a test opens: embedded, or on the run's server a namespace of
+    ``data_dir``'s own (a new one when no directory is given)."""
     if STORE_UNDER_TEST == "falkordb":
-        return falkor_server().namespace_url()
+        if data_dir is None:
+            return falkor_server().namespace_url()
+        key = Path(data_dir).resolve()
+        if key not in _namespaces:
+            _namespaces[key] = falkor_server().namespace_url()
+        return _namespaces[key]
     return "embedded"
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
     # A small buffer pool unless a test asks for another.
-    return Settings.from_env({}, data_dir=data_dir, **{"buffer_pool_mb": 64, "store": test_store(), **overrides})
+    return Settings.from_env(
+        {}, data_dir=data_dir, **{"buffer_pool_mb": 64, "store": test_store(data_dir), **overrides}
+    )
 
 
 def pytest_sessionfinish(session, exitstatus):

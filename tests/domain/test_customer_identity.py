@@ -9,6 +9,7 @@ from casegraph.extractors import aliases as identity
 from casegraph.extractors.aliases import Alias
 
 from tests.conftest import LiveServer
+from tests.storage.backends import graph_rows
 
 CHAT = [
     "user: Hi, my name is Jane Doe. My parcel never arrived.",
@@ -127,7 +128,7 @@ def test_a_customer_learned_mid_chat_owns_the_whole_session(live_server, open_se
     assert receipt == {"memories": 5, "sessions": 1, "aliases": 3, "vectors": 5}
     assert reopened.graph.get_memories("bot", ids) == {}
     assert reopened.graph.get_session(session_id) is None
-    assert reopened.graph.read("MATCH (n:Alias) WHERE n.agent_id = 'bot' RETURN n.uid") == []
+    assert graph_rows(reopened.graph, "bot", "MATCH (n:Alias) WHERE n.agent_id = 'bot' RETURN n.uid") == []
     # The other agent's customer is untouched.
     assert {m.id for m in reopened.graph.customer_memories("other-bot", "cust-2200", now)} == set(other_ids)
     assert other_session

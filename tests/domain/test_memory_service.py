@@ -29,6 +29,7 @@ from casegraph.services import Services
 
 from tests.clock import FakeClock
 from tests.conftest import make_settings
+from tests.storage.backends import graph_count, graph_rows
 
 A = "support-bot"
 B = "other-bot"
@@ -43,8 +44,8 @@ def snapshot(s: Services) -> tuple[int, ...]:
     return (
         s.graph.count_memories(),
         s.vectors.count(A),
-        int(s.graph.read("MATCH (n) RETURN count(n)")[0][0]),
-        int(s.graph.read("MATCH ()-[r]->() RETURN count(r)")[0][0]),
+        graph_count(s.graph, "MATCH (n) RETURN count(n)"),
+        graph_count(s.graph, "MATCH ()-[r]->() RETURN count(r)"),
     )
 
 
@@ -71,8 +72,8 @@ def test_store_extracts_the_order_and_links_it(services):
     assert m.created_at.utcoffset() == timedelta(0) and m.created_at == m.updated_at
     # In the graph: an Order node the customer placed, mentioned by the memory.
     assert services.graph.customer_orders(A, "jane-doe") == ["4521"]
-    rows = services.graph.read(
-        "MATCH (m:Memory {id: $id})-[:MENTIONS]->(o:`Order`) RETURN o.id, o.agent_id", {"id": m.id}
+    rows = graph_rows(
+        services.graph, A, "MATCH (m:Memory {id: $id})-[:MENTIONS]->(o:`Order`) RETURN o.id, o.agent_id", {"id": m.id}
     )
     assert rows == [["4521", A]]
     # Acknowledged means readable and indexed.
@@ -93,15 +94,15 @@ def test_link_tags_create_customer_order_and_ticket_nodes(services):
     assert g.get_customer(A, "bob-stone") is not None
     assert g.customer_orders(A, "bob-stone") == ["88213"]
     assert g.customer_tickets(A, "bob-stone") == ["T-1042"]
-    assert g.read("MATCH (t:Ticket)-[:CONCERNS]->(o:`Order`) RETURN t.id, o.id") == [["T-1042", "88213"]]
+    assert graph_rows(g, A, "MATCH (t:Ticket)-[:CONCERNS]->(o:`Order`) RETURN t.id, o.id") == [["T-1042", "88213"]]
     assert g.memory_customers(A, [m.id]) == {m.id: ["bob-stone"]}
 
 
 def test_text_and_tag_mentions_of_one_order_share_one_node(services):
     services.memories.store(req("Order #4521 was shipped.", tags=("customer:jane-doe",)))
     services.memories.store(req("Address change requested.", tags=("customer:jane-doe", "order:4521")))
-    assert services.graph.read("MATCH (o:`Order`) RETURN count(o)") == [[1]]
-    assert services.graph.read("MATCH (:Memory)-[r:MENTIONS]->(:`Order`) RETURN count(r)") == [[2]]
+    assert graph_count(services.graph, "MATCH (o:`Order`) RETURN count(o)") == 1
+    assert graph_count(services.graph, "MATCH (:Memory)-[r:MENTIONS]->(:`Order`) RETURN count(r)") == 2
 
 
 def test_explicit_customer_id_is_normalised_and_linked(services):
@@ -483,6 +484,7 @@ def test_restart_keeps_everything(open_services, tmp_path):
     assert s2.memories.get(A, new.id) == new
 
 
+@pytest.mark.embedded_only  # the USearch files of the embedded engine
 def test_missing_vector_files_are_rebuilt_on_open(open_services, tmp_path):
     data = tmp_path / "data"
     s1 = open_services(data)
@@ -501,6 +503,7 @@ def test_missing_vector_files_are_rebuilt_on_open(open_services, tmp_path):
     assert made["other"].id not in {h.memory.id for h in hits}
 
 
+@pytest.mark.embedded_only  # the USearch files of the embedded engine
 def test_a_stale_vector_of_a_forgotten_memory_is_dropped_on_open(open_services, tmp_path):
     data = tmp_path / "data"
     s1 = open_services(data)

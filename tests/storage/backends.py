@@ -34,3 +34,30 @@ def tickets_of(store):
     from casegraph.storage.embedded.tickets import TicketGraph
 
     return TicketGraph(store)
+
+
+def hygiene_of(store):
+    """The same store's HygieneStore (what writes session summaries, states, reinforcements)."""
+    if falkor():
+        from casegraph.storage.falkor.hygiene import FalkorHygiene
+
+        return FalkorHygiene(store)
+    from casegraph.storage.embedded.hygiene import EmbeddedHygiene
+
+    return EmbeddedHygiene(store)
+
+
+def graph_rows(store, agent_id: str, query: str, params: dict | None = None) -> list[list]:
+    """The rows of a raw Cypher read of one agent's records. FalkorDB keeps a graph per
+    agent; the embedded engine one graph for all (there the query names the agent where
+    that matters)."""
+    if falkor():
+        return store.read(agent_id, query, params)
+    return store.read(query, params)
+
+
+def graph_count(store, query: str) -> int:
+    """A raw Cypher count (``... RETURN count(x)``) over every agent's records."""
+    if falkor():
+        return sum(int(rows[0][0]) for agent_id in store.agents() if (rows := store.read(agent_id, query)))
+    return int(store.read(query)[0][0])

@@ -1,6 +1,7 @@
-"""The graph store's batch reads by node (what the API's DataLoaders call) answer each key
-exactly as the one-key reads do, with a few keys (point statements) and with many (one
-UNWIND join), and leave other agents and expired memories out."""
+"""The store's batch reads by node (what the API's DataLoaders call) answer each key
+exactly as the one-key reads do, with a few keys and with many (the embedded engine runs
+point statements for a few, one UNWIND join for many), and leave other agents and expired
+memories out. On both engines (tests/storage/backends.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 from casegraph.domain.models import Memory, Session
 from casegraph.domain.records import with_node_links
-from casegraph.storage.embedded.graph import GraphStore
-from casegraph.storage.embedded.hygiene import write_summary
 from casegraph.storage.memories import MemoryRecord
+
+from tests.storage.backends import hygiene_of, open_store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 A, B = "agent-a", "agent-b"
@@ -31,7 +32,7 @@ def rec(m: Memory, **links) -> MemoryRecord:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    store = GraphStore(tmp_path_factory.mktemp("batch"), buffer_pool_mb=64)
+    store = open_store(tmp_path_factory.mktemp("batch"))
     sessions = {}
     for i, c in enumerate(CUSTOMERS):
         s = Session(id=str(uuid.uuid4()), agent_id=A, started_at=NOW - timedelta(hours=i), customer_id=c)
@@ -90,6 +91,7 @@ def test_a_session_summary_is_found_by_the_batch_read(world):
     s = Session(id=str(uuid.uuid4()), agent_id=A, started_at=NOW, customer_id="c0")
     store.create_session(s)
     summary = memory("summary of the chat")
-    store.write_memories([rec(summary)], after=lambda run: write_summary(run, summary.id, s.id, NOW, "done"))
+    hygiene = hygiene_of(store)
+    store.write_memories([rec(summary)], after=lambda tx: hygiene.write_summary(tx, summary.id, s.id, NOW, "done"))
     assert store.sessions_summaries(A, [s.id, sessions["c1"]]) == {s.id: summary.id}
     assert store.session_summary_memory(s.id) == summary.id

@@ -15,7 +15,7 @@ from casegraph.domain.models import Entity, RecallFilter, Session
 from casegraph.errors import StorageError
 from casegraph.storage.search import GraphLink, NodeRefs, vector_key
 
-from tests.storage.backends import open_store, tickets_of
+from tests.storage.backends import falkor, open_store, tickets_of
 from tests.storage.records import (
     NOW,
     A,
@@ -247,12 +247,20 @@ def test_memory_attrs_are_read_again_after_any_write(store):
     store.write_memories([rec(m)])
     assert store.memory_attrs(A, [m.id])[m.id].importance == 0.25
     assert store.memory_attrs(A, [m.id])[m.id].importance == 0.25  # cached now
-    with store.transaction() as run:
-        run("MATCH (m:Memory {id: $id}) SET m.importance = 0.75, m.kind = 'summary'", {"id": m.id})
+    _write_behind_the_store(store, A, "MATCH (m:Memory {id: $id}) SET m.importance = 0.75, m.kind = 'summary'", m.id)
     assert store.memory_attrs(A, [m.id])[m.id][::4] == (0.75, "summary")
     assert store.memory_attrs(B, [m.id]) == {}  # the cache is per agent too
     store.delete_memories(A, [m.id])
     assert store.memory_attrs(A, [m.id]) == {}
+
+
+def _write_behind_the_store(store, agent_id, query, memory_id):
+    """One raw statement, as another process (or a migration) would write it."""
+    if falkor():
+        store.write(agent_id, query, {"id": memory_id})
+    else:
+        with store.transaction() as run:
+            run(query, {"id": memory_id})
 
 
 def test_many_ids_read_and_delete_like_a_few(store):
