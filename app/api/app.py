@@ -20,7 +20,7 @@ from casegraph.api.observability import HttpObservability, graphql_metrics, metr
 from casegraph.api.playground import ASSETS_DIR, playground_html
 from casegraph.api.schema import build_schema
 from casegraph.api.scope import mark, refuse_unguarded
-from casegraph.ops.keys import KeyStore
+from casegraph.ops.keys import open_key_store
 from casegraph.ops.metrics import Metrics
 from casegraph.ops.settings import Settings
 from casegraph.services import Services
@@ -114,7 +114,7 @@ def create_app(
         return JSONResponse({"status": "healthy", "version": __version__})
 
     view = CaseGraphView(ref, metrics, settings)
-    authenticator = Authenticator(settings.api_key, KeyStore(settings.keys_path))
+    authenticator = Authenticator(settings.api_key, open_key_store(settings))
     app = Starlette(
         routes=[
             Route("/health", mark(health, "public: status and version only")),

@@ -33,17 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1; CASEGRAPH_HOST)")
     serve.add_argument("--port", type=int, help="port (default 3300; CASEGRAPH_PORT)")
     _data_dir(serve)
-    serve.add_argument(
-        "--store",
-        help="embedded (default: Kùzu in the data directory) or falkordb://HOST:PORT[/NAMESPACE], a "
-        "FalkorDB server any number of processes share (CASEGRAPH_STORE)",
-    )
+    _store(serve)
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING... (CASEGRAPH_LOG_LEVEL)")
 
-    keys = sub.add_parser("keys", help="manage API keys (stored hashed in <data-dir>/keys.json)")
+    keys = sub.add_parser("keys", help="manage API keys (stored hashed in <data-dir>/keys.json, or in the "
+                          "FalkorDB server a --store names)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (once)")
     _data_dir(create)
+    _store(create)
     create.add_argument("--role", choices=("read", "write", "admin"), required=True)
     create.add_argument("--agent", action="append", default=[], metavar="AGENT_ID",
                         help="an agent id the key may use (repeat for several)")
@@ -51,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="", help="a label, e.g. the bot or person it is for")
     lst = keys_sub.add_parser("list", help="list keys (never the keys themselves)")
     _data_dir(lst)
+    _store(lst)
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id; takes effect at once")
     _data_dir(revoke)
+    _store(revoke)
     revoke.add_argument("key_id")
 
     backup = sub.add_parser("backup", help="snapshot a running server's data into a new directory")
@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="data directory (default ./data; CASEGRAPH_DATA_DIR)")
+
+
+def _store(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        help="embedded (default: Kùzu in the data directory) or falkordb://HOST:PORT[/NAMESPACE], a "
+        "FalkorDB server any number of processes share (CASEGRAPH_STORE)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,9 +160,9 @@ def serve(settings: Settings) -> int:
 
 
 def keys(settings: Settings, args: argparse.Namespace) -> int:
-    from casegraph.ops.keys import ALL_AGENTS, KeyStore
+    from casegraph.ops.keys import ALL_AGENTS, open_key_store
 
-    store = KeyStore(settings.keys_path)
+    store = open_key_store(settings)
     if args.keys_command == "create":
         if args.all_agents == bool(args.agent):
             raise ConfigurationError("give --agent AGENT_ID (one or more) or --all-agents")

@@ -85,6 +85,7 @@ class Settings:
     ticket_similarity_threshold: float = 0.55
     log_level: str = "INFO"
     # Scoped API keys (hashed); default <data_dir>/keys.json, managed by `casegraph keys`.
+    # A FalkorDB store keeps them in the server instead (ops/keys.py: open_key_store).
     keys_file: Path | None = None
     # GraphQL limits: checked before a request runs (the body size before it is even parsed).
     max_query_depth: int = 10
@@ -138,6 +139,12 @@ class Settings:
                 f"store must be 'embedded' or falkordb://HOST:PORT[/NAMESPACE], got {self.store!r}",
                 code="INVALID_STORE",
             )
+        if self.keys_file is not None and self.store != "embedded":
+            # Every process sharing the server must agree on the keys: a file is one machine's.
+            raise ConfigurationError(
+                "keys_file is for the embedded store: with a FalkorDB store the API keys live in the "
+                "server (casegraph keys ... --store falkordb://...)"
+            )
         if self.buffer_pool_mb < 16:
             raise ConfigurationError("buffer_pool_mb must be at least 16")
         if self.checkpoint_wal_mb < 1:
@@ -186,11 +193,11 @@ class Settings:
 
     def check_bind_allowed(self) -> None:
         """Without any API key (env or key file) the service only listens on loopback."""
-        from casegraph.ops.keys import KeyStore
+        from casegraph.ops.keys import open_key_store
 
         if is_loopback(self.host) or self.api_key is not None:
             return
-        if not KeyStore(self.keys_path).active():
+        if not open_key_store(self).active():
             raise ConfigurationError(
                 f"refusing to bind {self.host!r} without an API key: create one with "
                 "`casegraph keys create`, set CASEGRAPH_API_KEY, or bind 127.0.0.1"

@@ -11,9 +11,10 @@ import pytest
 from casegraph.api.auth import OPEN, Authenticator, Caller, Role, authorize, authorize_service
 from casegraph.errors import ConfigurationError, Forbidden
 from casegraph.ops.cli import main as cli
-from casegraph.ops.keys import KeyStore, hash_key
+from casegraph.ops.keys import KeyStore, ServerKeyStore, hash_key, open_key_store
+from casegraph.ops.settings import Settings
 
-from tests.conftest import make_settings
+from tests.conftest import falkor_server, make_settings
 
 STORE = "mutation($i: StoreMemoryInput!) { store(input: $i) { id agentId } }"
 RECALL = "query($a: String!) { recall(agentId: $a, query: \"refund\") { memory { id } } }"
@@ -87,6 +88,86 @@ def test_callers_and_the_one_check(tmp_path):
     assert Authenticator("legacy-admin-key", store).authenticate("legacy-admin-kez") is None
 
 
+# -- keys in a FalkorDB server (every process sharing it agrees on them) ---------------------
+def test_server_keys_are_shared_hashed_and_verified():
+    url = falkor_server().namespace_url()
+    mine, theirs = ServerKeyStore(url), ServerKeyStore(url)  # two processes' views
+    try:
+        assert not mine.configured() and not theirs.configured()
+        record, key = mine.create("bot a", "write", ["bot-a", "bot-a", "bot-b"])
+        assert record.agents == ("bot-a", "bot-b") and theirs.configured()
+        assert theirs.verify(key) == record and mine.verify(key) == record
+        assert theirs.verify(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+        assert theirs.verify("cg_000000000000_" + key.split("_", 2)[2]) is None  # right secret, wrong id
+        stored = falkor_server().client().hgetall(f"{url.rsplit('/', 1)[1]}:keys")
+        assert list(stored) == [record.id] and json.loads(stored[record.id])["hash"] == hash_key(key)
+        assert key.split("_", 2)[2] not in stored[record.id]  # the secret is nowhere in the server
+        # Revoked through one, refused by the other at once; still configured (revoked keys count).
+        assert theirs.revoke(record.id).revoked_at is not None
+        assert mine.verify(key) is None and mine.active() == [] and mine.configured()
+        with pytest.raises(Exception) as err:
+            mine.revoke("0123456789ab")
+        assert err.value.code == "KEY_NOT_FOUND"
+        with pytest.raises(Exception) as err:
+            mine.create("x", "superuser", ["bot-a"])
+        assert err.value.code == "INVALID_ROLE"
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_concurrent_server_key_changes_lose_nothing():
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = falkor_server().namespace_url()
+    stores = [ServerKeyStore(url) for _ in range(2)]
+    try:
+        first, _ = stores[0].create("first", "read", ["bot"])
+        with ThreadPoolExecutor(8) as pool:
+            made = list(pool.map(lambda i: stores[i % 2].create(f"k{i}", "read", ["bot"]), range(40)))
+            revoked = pool.submit(stores[1].revoke, first.id)
+        ids = {r.id for r, _ in made}
+        assert len(ids) == 40 and revoked.result().revoked_at is not None
+        for store in stores:
+            assert {r.id for r in store.active()} == ids
+            assert all(store.verify(key) == record for record, key in made)
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_damaged_server_key_fails_closed():
+    url = falkor_server().namespace_url()
+    store = ServerKeyStore(url)
+    try:
+        namespace = url.rsplit("/", 1)[1]
+        falkor_server().client().hset(f"{namespace}:keys", "0123456789ab", "{not json")
+        falkor_server().client().incr(f"{namespace}:keys:version")
+        auth = Authenticator(None, store)
+        with pytest.raises(ConfigurationError):
+            auth.authenticate("cg_0123456789ab_whatever")
+    finally:
+        store.close()
+
+
+def test_the_store_decides_where_keys_live(tmp_path, capsys):
+    embedded = Settings.from_env({}, data_dir=tmp_path / "d")
+    assert type(open_key_store(embedded)) is KeyStore and open_key_store(embedded).path == tmp_path / "d" / "keys.json"
+    url = falkor_server().namespace_url()
+    server = open_key_store(Settings.from_env({}, data_dir=tmp_path / "d", store=url))
+    assert isinstance(server, ServerKeyStore)
+    with pytest.raises(ConfigurationError, match="keys live in the server"):
+        Settings.from_env({}, store=url, keys_file=tmp_path / "keys.json")
+    # `casegraph keys --store` works on the server's keys, whatever the data directory.
+    assert cli(["keys", "create", "--store", url, "--data-dir", str(tmp_path / "x"), "--role", "read",
+                "--agent", "bot"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert server.verify(key) is not None and not (tmp_path / "x" / "keys.json").exists()
+    assert cli(["keys", "revoke", "--store", url, key[3:15]]) == 0
+    assert server.verify(key) is None
+    server.close()
+
+
 # -- the CLI and the bind rule ------------------------------------------------------------
 def test_keys_cli_prints_the_key_once(tmp_path, capsys):
     data = str(tmp_path / "data")
@@ -112,9 +193,9 @@ def test_no_key_no_public_bind(tmp_path):
         settings.check_bind_allowed()
     make_settings(tmp_path / "d", host="127.0.0.1").check_bind_allowed()
     make_settings(tmp_path / "d", host="0.0.0.0", api_key="env-admin-key").check_bind_allowed()
-    store = KeyStore(settings.keys_path)
+    store = open_key_store(settings)
     record, _ = store.create("a", "read", ["bot"])
-    settings.check_bind_allowed()  # an active key in the key file is enough
+    settings.check_bind_allowed()  # an active key (in the key file, or the server) is enough
     store.revoke(record.id)
     with pytest.raises(ConfigurationError):
         settings.check_bind_allowed()  # ...a revoked one is not
@@ -123,15 +204,15 @@ def test_no_key_no_public_bind(tmp_path):
 
 # -- enforcement over HTTP ---------------------------------------------------------------------
 @pytest.fixture
-def keyed_server(live_server_factory, tmp_path):
-    """A server with an env admin key and three scoped keys (created before it starts)."""
-    store = KeyStore(tmp_path / "data0" / "keys.json")
+def keyed_server(live_server_factory):
+    """A server with an env admin key and three scoped keys (created before any request)."""
+    server = live_server_factory(api_key="env-admin-key-1")
+    store = open_key_store(server.services.settings)
     keys = {
         "a_read": store.create("a-read", "read", ["bot-a"])[1],
         "a_write": store.create("a-write", "write", ["bot-a"])[1],
         "b_write": store.create("b-write", "write", ["bot-b"])[1],
     }
-    server = live_server_factory(api_key="env-admin-key-1")
     server.keys, server.store = keys, store
     return server
 
@@ -187,6 +268,6 @@ def test_keys_created_and_revoked_while_serving(keyed_server):
 
 def test_a_key_file_created_on_an_open_server_closes_it(live_server):
     assert post(live_server, RECALL, {"a": "bot"}).status_code == 200
-    _, key = KeyStore(live_server.services.settings.keys_path).create("first", "read", ["bot"])
+    _, key = open_key_store(live_server.services.settings).create("first", "read", ["bot"])
     assert post(live_server, RECALL, {"a": "bot"}).status_code == 401
     assert post(live_server, RECALL, {"a": "bot"}, key).status_code == 200

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
-from casegraph.ops.keys import KeyStore
+from casegraph.ops.keys import open_key_store
 
 ATTACKER, VICTIM = "probe-a", "probe-b"
 MARK = "zephyrvictim"  # in every victim memory, never sent by the attacker
@@ -310,7 +310,7 @@ def assert_no_victim_data(body: Any, victim: Victim, what: str) -> None:
 @pytest.fixture
 def world(live_server_factory):
     server = live_server_factory()
-    keys = KeyStore(server.services.settings.keys_path)
+    keys = open_key_store(server.services.settings)
     _, operator = keys.create("operator", "admin", ["*"])
     victim, attacker = seed(server, operator)
     attacker_keys = {role: keys.create(f"attacker-{role}", role, [ATTACKER])[1] for role in ROLES}

@@ -15,7 +15,7 @@ import json
 import os
 
 import httpx
-from casegraph.ops.keys import KeyStore
+from casegraph.ops.keys import open_key_store
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -76,7 +76,7 @@ def error_code(body: dict) -> str | None:
 def test_two_tenants_never_cross(live_server_factory, tmp_path):
     # A roomier buffer pool than the suite's 64 MB: shrinking a failure replays many examples.
     server = live_server_factory(buffer_pool_mb=256)
-    key_store = KeyStore(server.services.settings.keys_path)
+    key_store = open_key_store(server.services.settings)
     key_store.create("operator", "admin", ["*"])  # from now on every request needs a key
     api = Api(server.url)
     rest = httpx.Client(base_url=server.url, timeout=60)

@@ -145,10 +145,10 @@ def test_backup_of_a_server_under_writes_is_consistent(live_server_factory, open
 
 
 def test_backup_needs_an_admin_key_and_restore_checks_the_files(live_server_factory, tmp_path):
-    from casegraph.ops.keys import KeyStore
+    from casegraph.ops.keys import open_key_store
 
     server = live_server_factory(api_key=ADMIN)
-    _, scoped_admin = KeyStore(server.services.settings.keys_path).create("a", "admin", ["bot"])
+    _, scoped_admin = open_key_store(server.services.settings).create("a", "admin", ["bot"])
     denied = casegraph("backup", "--to", str(tmp_path / "b0"), "--url", server.url, "--api-key", scoped_admin)
     assert denied.returncode == 1 and "FORBIDDEN" in denied.stderr
     assert casegraph("backup", "--to", str(tmp_path / "b0"), "--url", server.url).returncode == 1
