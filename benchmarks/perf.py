@@ -112,10 +112,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/graphql"
-        env = {**os.environ, "CASEGRAPH_LOG_LEVEL": "WARNING"}
+        # env: extra CASEGRAPH_* settings, e.g. the store (benchmarks/scaling.py).
+        env = {**os.environ, "CASEGRAPH_LOG_LEVEL": "WARNING", **(env or {})}
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "casegraph.ops.cli", "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
