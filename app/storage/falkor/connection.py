@@ -44,6 +44,7 @@ import numpy as np
 import redis
 from casegraph.errors import ConfigurationError, StorageError
 from casegraph.storage.memories import Attrs, micros
+from casegraph.times import utc
 from falkordb import FalkorDB
 
 log = logging.getLogger("casegraph.falkor")
@@ -125,7 +126,7 @@ def encode(value: Any) -> Any:
     """A parameter as FalkorDB takes it: datetimes as microseconds since the epoch, numpy
     scalars and arrays as Python numbers and lists, tuples and sets as lists."""
     if isinstance(value, datetime):
-        return micros(value)
+        return micros(utc(value))  # a naive datetime is UTC already (as on the embedded engine)
     if isinstance(value, dict):
         return {k: encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
