@@ -192,7 +192,8 @@ class MemoryService(SessionLifecycle):
         learns = [(r.memory.agent_id, r.memory.session_id, r.learns_customer)
                   for r in records if r.learns_customer and r.memory.session_id]
         self.graph.write_memories(
-            plan.fresh, sessions=new_sessions, after=lambda tx: self.hygiene.write(plan, tx, now), learns=learns
+            plan.fresh, sessions=new_sessions, after=lambda tx: self.hygiene.write(plan, tx, now), learns=learns,
+            agents=sorted({r.memory.agent_id for r in records}),
         )
         self._index(plan.fresh)
         self.notify_changed()

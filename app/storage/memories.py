@@ -109,11 +109,14 @@ class MemoryStore(Protocol):
         *,
         replace: bool = False,
         learns: Sequence[tuple[str, str, str]] = (),
+        agents: Sequence[str] = (),
     ) -> None:
         """Create memories, their nodes and links (and ``sessions`` not stored yet) in one
         transaction; ``after`` runs last inside it. ``replace``: each memory exists and is
         written anew (MemoryNotFound if not). ``learns``: (agent, session id, customer id)
-        of sessions that learn their customer with this write."""
+        of sessions that learn their customer with this write. ``agents``: the agents the
+        write's stores came from, which ``after`` may write to even when no record is left
+        (an engine with a transaction per agent needs them)."""
         ...
 
     def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:

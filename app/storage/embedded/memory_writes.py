@@ -43,8 +43,11 @@ class MemoryWrites(Connection):
         *,
         replace: bool = False,
         learns: Sequence[tuple[str, str, str]] = (),
+        agents: Sequence[str] = (),
     ) -> None:
         """Create memories and link them to their nodes, all in one transaction.
+
+        ``agents`` is not needed here: one transaction holds every agent's writes.
 
         ``learns``: (agent, session id, customer id) of stores that named a customer for a
         session which had none when they were validated, whether or not their memory is

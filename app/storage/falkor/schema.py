@@ -25,13 +25,15 @@ FULLTEXT_LABEL = "Memory"
 FULLTEXT_PROPERTY = "doc"
 
 
-def index_statements(dimension: int) -> list[str]:
-    """What creates every index of an agent's graph (each one statement)."""
+def index_statements(dimension: int | None) -> list[str]:
+    """What creates every index of an agent's graph (each one statement); the vector
+    index only once its size is known (``dimension``)."""
     out = [f"CREATE INDEX FOR (n:{label}) ON (n.{prop})" for label, prop in RANGE_INDEXES]
-    out.append(
-        "CREATE VECTOR INDEX FOR (m:Memory) ON (m.embedding) "
-        f"OPTIONS {{dimension: {int(dimension)}, similarityFunction: 'cosine'}}"
-    )
+    if dimension is not None:
+        out.append(
+            "CREATE VECTOR INDEX FOR (m:Memory) ON (m.embedding) "
+            f"OPTIONS {{dimension: {int(dimension)}, similarityFunction: 'cosine'}}"
+        )
     out.append(
         f"CALL db.idx.fulltext.createNodeIndex({{label: '{FULLTEXT_LABEL}', language: 'english'}}, "
         f"'{FULLTEXT_PROPERTY}')"
@@ -39,7 +41,7 @@ def index_statements(dimension: int) -> list[str]:
     return out
 
 
-def create_indexes(execute: Callable[[str], Any], dimension: int) -> None:
+def create_indexes(execute: Callable[[str], Any], dimension: int | None) -> None:
     """Create the indexes that do not exist yet (FalkorDB refuses a second one: ignored)."""
     for statement in index_statements(dimension):
         try:

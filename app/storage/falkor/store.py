@@ -40,8 +40,8 @@ class FalkorStore(MemoryQueries, MemoryWrites, SessionQueries, CustomerQueries, 
         self.applied_migrations: list[str] = []
 
     def _create_indexes(self, agent_id: str) -> None:
-        if self.dimension is None:
-            raise RuntimeError("FalkorStore: the vector size is not known before the first write")
+        # Without a vector size (a session created before the first memory), the vector
+        # index waits: the write path learns the size and sets the graphs up again.
         create_indexes(lambda statement: self._query(agent_id, statement, None, read_only=False), self.dimension)
 
     @property
