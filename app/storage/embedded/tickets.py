@@ -19,36 +19,35 @@ from casegraph.domain.ticket_models import (
     Count,
     GraphEdge,
     NodeRef,
-    Reason,
     Relation,
     Ticket,
     TicketEvent,
 )
 from casegraph.storage.embedded.connection import Connection
 from casegraph.storage.rows import LIVE, node_uid
+from casegraph.storage.ticket_rows import (
+    NODE_LABELS,
+    NODE_PROPS,
+    NOISE_KINDS,
+    SHARED_KEY_COLUMNS,
+    SHARED_KEY_FILTERS,
+    SHARED_KEY_PATTERNS,
+    TICKET_COLUMNS,
+    WALKABLE,
+    graph_edge,
+    grouped,
+    node_from_row,
+    node_match,
+    node_ref,
+    props_columns,
+    quoted,
+    relation_from_row,
+    relation_row,
+    stored_node,
+    ticket_from_row,
+)
 from casegraph.storage.tickets import StoredNode, TicketRefresh, TicketSource
 from casegraph.times import utc
-
-# Relationship tables an analyst walks (HAS_EVENT only leads to a ticket's own history).
-WALKABLE = "ABOUT|MENTIONS|IN_SESSION|PLACED|RAISED|HAD_SESSION|CONCERNS|RELATED"
-# Entities that connect everything to everything ("$20", "yesterday") are not walked.
-NOISE_KINDS = ["money", "date"]
-
-_TICKET_COLUMNS = "t.id, t.agent_id, t.status, t.subject, t.channel, t.created_at, t.updated_at"
-# label -> (node kind, primary-key property, whether the key carries the agent prefix)
-_LABELS = {
-    "Ticket": ("ticket", "uid", True),
-    "Customer": ("customer", "uid", True),
-    "Order": ("order", "uid", True),
-    "Entity": ("entity", "uid", True),
-    "Memory": ("memory", "id", False),
-    "Session": ("session", "id", False),
-}
-_KIND_LABEL = {kind: label for label, (kind, _, _) in _LABELS.items()}
-_NODE_PROPS = (
-    "status, subject, channel, created_at, name, content, importance, started_at, ended_at, "
-    "summary, kind, key, value"
-).split(", ")
 
 
 def mark_tickets_stale(run: Callable[..., Any], match: str, params: dict[str, Any]) -> None:
@@ -68,10 +67,10 @@ class TicketGraph:
         if not ids:
             return {}
         rows = self.store.read(
-            f"MATCH (t:Ticket) WHERE t.uid IN $u RETURN {_TICKET_COLUMNS}",
+            f"MATCH (t:Ticket) WHERE t.uid IN $u RETURN {TICKET_COLUMNS}",
             {"u": self._uids(agent_id, ids)},
         )
-        return {r[0]: _ticket(r) for r in rows}
+        return {r[0]: ticket_from_row(r) for r in rows}
 
     def list_tickets(
         self, agent_id: str, *, status: str | None, customer_id: str | None, limit: int, offset: int
@@ -86,12 +85,12 @@ class TicketGraph:
             where += " AND t.status = $s"
             params["s"] = status
         rows = self.store.read(
-            f"{match} WHERE {where} RETURN {_TICKET_COLUMNS} "
+            f"{match} WHERE {where} RETURN {TICKET_COLUMNS} "
             # LIMIT offset+limit, then skip in Python (docs/kuzu-quirks.md #3).
             f"ORDER BY t.created_at DESC, t.id LIMIT {int(offset) + int(limit)}",
             params,
         )
-        return [_ticket(r) for r in rows[int(offset):]]
+        return [ticket_from_row(r) for r in rows[int(offset):]]
 
     def update_ticket(
         self,
@@ -121,14 +120,14 @@ class TicketGraph:
             "MATCH (t:Ticket)-[:CONCERNS]->(o:`Order`) WHERE t.uid IN $u RETURN t.id, o.id ORDER BY o.id",
             {"u": self._uids(agent_id, ids)},
         )
-        return _grouped(rows)
+        return grouped(rows)
 
     def ticket_customers(self, agent_id: str, ids: Sequence[str]) -> dict[str, list[str]]:
         rows = self.store.read(
             "MATCH (c:Customer)-[:RAISED]->(t:Ticket) WHERE t.uid IN $u RETURN t.id, c.id ORDER BY c.id",
             {"u": self._uids(agent_id, ids)},
         )
-        return _grouped(rows)
+        return grouped(rows)
 
     def ticket_memory_ids(self, agent_id: str, ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
         rows = self.store.read(
@@ -137,7 +136,7 @@ class TicketGraph:
             "RETURN t.id, m.id ORDER BY m.created_at, m.id",
             {"u": self._uids(agent_id, ids), "now": now},
         )
-        return _grouped(rows)
+        return grouped(rows)
 
     def ticket_events(self, agent_id: str, ids: Sequence[str]) -> dict[str, list[TicketEvent]]:
         rows = self.store.read(
@@ -160,9 +159,8 @@ class TicketGraph:
             {"u": self._uids(agent_id, ids), "w": float(min_weight), "a": agent_id},
         )
         out: dict[str, list[Relation]] = {}
-        for t, x, weight, texts, kinds, parts in rows:
-            reasons = tuple(Reason(k, s, float(p)) for s, k, p in zip(texts, kinds, parts, strict=True))
-            out.setdefault(t, []).append(Relation(t, x, float(weight), reasons))
+        for row in rows:
+            out.setdefault(row[0], []).append(relation_from_row(*row))
         return out
 
     def stale_tickets(self, limit: int) -> list[tuple[str, str, str]]:
@@ -195,11 +193,11 @@ class TicketGraph:
         """(ticket, other ticket, kind, key, value) for every order / customer / entity (of
         ``entity_kinds``) two tickets share, skipping keys shared by more than ``hub_limit``
         tickets (a product in every other ticket relates nothing)."""
-        link, params = _SHARED[kind], {"u": self._uids(agent_id, ids)}
+        link, params = SHARED_KEY_PATTERNS[kind], {"u": self._uids(agent_id, ids)}
         if kind == "entity":  # Kùzu refuses parameters a statement does not use
             params["kinds"] = list(entity_kinds)
         counts = self.store.read(
-            f"MATCH {link.format(t='t')} WHERE t.uid IN $u {_KIND_FILTER[kind]} WITH DISTINCT k "
+            f"MATCH {link.format(t='t')} WHERE t.uid IN $u {SHARED_KEY_FILTERS[kind]} WITH DISTINCT k "
             f"MATCH {link.format(t='x')} RETURN k.uid, count(DISTINCT x)",
             params,
         )
@@ -208,7 +206,7 @@ class TicketGraph:
             return []
         rows = self.store.read(
             f"MATCH {link.format(t='t')}, {link.format(t='x')} WHERE t.uid IN $u AND k.uid IN $keep "
-            f"AND x.uid <> t.uid RETURN DISTINCT t.id, x.id, {_KEY_COLUMNS[kind]}",
+            f"AND x.uid <> t.uid RETURN DISTINCT t.id, x.id, {SHARED_KEY_COLUMNS[kind]}",
             {"u": params["u"], "keep": keep},
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
@@ -224,7 +222,7 @@ class TicketGraph:
             memory_ids,
             {"a": agent_id},
         )
-        return _grouped(rows)
+        return grouped(rows)
 
     def similar_neighbours(self, agent_id: str, ids: Sequence[str]) -> list[tuple[str, str]]:
         """(ticket, other) pairs already RELATED by similar wording."""
@@ -261,7 +259,7 @@ class TicketGraph:
         self, agent_id: str, refreshed: Sequence[TicketRefresh], relations: Sequence[Relation], now: datetime
     ) -> int:
         uids = self._uids(agent_id, dict.fromkeys(r.ticket_id for r in refreshed))
-        wanted = {(row["f"], row["t"]): row for row in (_relation_row(agent_id, rel) for rel in relations)}
+        wanted = {(row["f"], row["t"]): row for row in (relation_row(agent_id, rel) for rel in relations)}
         with_emb = [r for r in refreshed if r.embedding]
         with self.store.transaction(reports_attrs=True) as run:
             run("MATCH (t:Ticket)-[r:RELATED]->(:Ticket) WHERE t.uid IN $u DELETE r", {"u": uids})
@@ -309,9 +307,9 @@ class TicketGraph:
 
     # -- exploration ----------------------------------------------------------------------
     def find_node(self, agent_id: str, ref: NodeRef) -> StoredNode | None:
-        label, prop, value = _match(agent_id, ref)
+        label, prop, value = node_match(agent_id, ref)
         rows = self.store.read(
-            f"MATCH (b:{_quoted(label)} {{{prop}: $v}}) WHERE b.agent_id = $a RETURN b",
+            f"MATCH (b:{quoted(label)} {{{prop}: $v}}) WHERE b.agent_id = $a RETURN b",
             {"v": value, "a": agent_id},
         )
         return _node_from_dict(rows[0][0]) if rows else None
@@ -320,12 +318,12 @@ class TicketGraph:
         self, agent_id: str, source: NodeRef, target: NodeRef, max_hops: int
     ) -> tuple[list[StoredNode], list[GraphEdge]] | None:
         """The shortest connection (fewest hops) between two nodes, or None."""
-        la, pa, va = _match(agent_id, source)
-        lb, pb, vb = _match(agent_id, target)
+        la, pa, va = node_match(agent_id, source)
+        lb, pb, vb = node_match(agent_id, target)
         rows = self.store.read(
-            f"MATCH p = (a:{_quoted(la)} {{{pa}: $va}})-[e:{WALKABLE}* SHORTEST 1..{int(max_hops)} "
+            f"MATCH p = (a:{quoted(la)} {{{pa}: $va}})-[e:{WALKABLE}* SHORTEST 1..{int(max_hops)} "
             "(r, n | WHERE n.agent_id = $ag AND (n.kind IS NULL OR NOT n.kind IN $noise))]-"
-            f"(b:{_quoted(lb)} {{{pb}: $vb}}) WHERE a.agent_id = $ag AND b.agent_id = $ag "
+            f"(b:{quoted(lb)} {{{pb}: $vb}}) WHERE a.agent_id = $ag AND b.agent_id = $ag "
             "RETURN nodes(p), rels(p) LIMIT 1",
             {"va": va, "vb": vb, "ag": agent_id, "noise": NOISE_KINDS},
         )
@@ -339,7 +337,7 @@ class TicketGraph:
             by_id[(n["_id"]["table"], n["_id"]["offset"])] = node.ref
             nodes.append(node)
         edges = [
-            _edge(
+            graph_edge(
                 by_id[(r["_src"]["table"], r["_src"]["offset"])],
                 by_id[(r["_dst"]["table"], r["_dst"]["offset"])],
                 r["_label"], r.get("weight"), r.get("reasons"),
@@ -350,13 +348,13 @@ class TicketGraph:
 
     def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, StoredNode]]:
         """Every walkable edge at ``refs`` with the node at its other end (two queries)."""
-        groups: dict[str, list[str]] = {f"in_{label.lower()}": [] for label in _LABELS}
+        groups: dict[str, list[str]] = {f"in_{label.lower()}": [] for label in NODE_LABELS}
         for ref in refs:
-            label, _, value = _match(agent_id, ref)
+            label, _, value = node_match(agent_id, ref)
             groups[f"in_{label.lower()}"].append(value)
         frontier = " OR ".join(
             f"(label(a) = '{label}' AND a.{prop} IN $in_{label.lower()})"
-            for label, (_, prop, _) in _LABELS.items()
+            for label, (_, prop, _) in NODE_LABELS.items()
         )
         params = {**groups, "ag": agent_id, "noise": NOISE_KINDS}
         out = []
@@ -364,14 +362,14 @@ class TicketGraph:
             rows = self.store.read(
                 f"MATCH (a){arrow.format(w=WALKABLE)}(b) WHERE a.agent_id = $ag AND ({frontier}) "
                 "AND b.agent_id = $ag AND (b.kind IS NULL OR NOT b.kind IN $noise) "
-                f"RETURN label(a), a.uid, a.id, label(r), r.weight, r.reasons, label(b), b.uid, b.id, {_props('b')}",
+                f"RETURN label(a), a.uid, a.id, label(r), r.weight, r.reasons, label(b), b.uid, b.id, {props_columns('b')}",
                 params,
             )
             for r in rows:
-                here = _ref(r[0], r[1], r[2])
-                other = _node_from_row([r[6], r[7], r[8], *r[9:]])
+                here = node_ref(r[0], r[1], r[2])
+                other = node_from_row([r[6], r[7], r[8], *r[9:]])
                 src, dst = (here, other.ref) if outgoing else (other.ref, here)
-                out.append((_edge(src, dst, r[3], r[4], r[5]), other))
+                out.append((graph_edge(src, dst, r[3], r[4], r[5]), other))
         return out
 
     # -- aggregates ---------------------------------------------------------------------
@@ -409,88 +407,6 @@ class TicketGraph:
         return [Count(key=r[0], label=r[1], count=int(r[2]), kind="customer") for r in rows]
 
 
-
-# -- shared-key patterns (k = the shared node; {t} = the ticket variable) ---------------
-_SHARED = {
-    "order": "({t}:Ticket)-[:CONCERNS]->(k:`Order`)",
-    "customer": "(k:Customer)-[:RAISED]->({t}:Ticket)",
-    "entity": "({t}:Ticket)<-[:MENTIONS]-(:Memory)-[:MENTIONS]->(k:Entity)",
-}
-_KIND_FILTER = {"order": "", "customer": "", "entity": "AND k.kind IN $kinds"}
-_KEY_COLUMNS = {
-    "order": "'order', k.id, k.id AS shown",
-    "customer": "'customer', k.id, coalesce(k.name, k.id)",
-    "entity": "k.kind, k.key, k.value",
-}
-
-
-# -- row mapping --------------------------------------------------------------------------
-def _ticket(r: list[Any]) -> Ticket:
-    return Ticket(
-        id=r[0], agent_id=r[1], status=r[2] or "open", subject=r[3], channel=r[4] or None,
-        created_at=utc(r[5]), updated_at=utc(r[6]),
-    )
-
-
-def _grouped(rows: list[list[Any]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for key, value in rows:
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def _relation_row(agent_id: str, rel: Relation) -> dict[str, Any]:
-    a, b = sorted((rel.a, rel.b))  # one edge per pair, stored in a fixed direction
-    return {
-        "f": node_uid(agent_id, a),
-        "t": node_uid(agent_id, b),
-        "w": float(rel.weight),
-        "reasons": [r.text for r in rel.reasons],
-        "kinds": [r.kind for r in rel.reasons],
-        "parts": [float(r.weight) for r in rel.reasons],
-    }
-
-
-def _quoted(label: str) -> str:
-    return "`Order`" if label == "Order" else label
-
-
-def _match(agent_id: str, ref: NodeRef) -> tuple[str, str, str]:
-    """(label, key property, key value) that finds ``ref`` for this agent."""
-    label = _KIND_LABEL[ref.kind]
-    _, prop, prefixed = _LABELS[label]
-    return label, prop, node_uid(agent_id, ref.key) if prefixed else ref.key
-
-
-def _ref(label: str, uid: str | None, id_: str | None) -> NodeRef:
-    kind, _, prefixed = _LABELS[label]
-    if prefixed:
-        return NodeRef(kind, uid.split("|", 1)[1])
-    return NodeRef(kind, id_)
-
-
-def _props(var: str) -> str:
-    return ", ".join(f"{var}.{p}" for p in _NODE_PROPS)
-
-
-def _node_from_row(r: Sequence[Any]) -> StoredNode:
-    label, uid, id_, *values = r
-    return _node(label, uid, id_, dict(zip(_NODE_PROPS, values, strict=True)))
-
-
+# -- row mapping (Kùzu's node and relationship dictionaries) ----------------------------
 def _node_from_dict(d: dict[str, Any]) -> StoredNode:
-    return _node(d["_label"], d.get("uid"), d.get("id"), {p: d.get(p) for p in _NODE_PROPS})
-
-
-def _node(label: str, uid: str | None, id_: str | None, p: dict[str, Any]) -> StoredNode:
-    return StoredNode(ref=_ref(label, uid, id_), table=label, properties=p)
-
-
-def _edge(src: NodeRef, dst: NodeRef, label: str, weight: Any, reasons: Any) -> GraphEdge:
-    return GraphEdge(
-        source=src, target=dst, type=label,
-        weight=float(weight) if weight is not None else None,
-        reasons=tuple(reasons or ()),
-    )
-
-
+    return stored_node(d["_label"], d.get("uid"), d.get("id"), {p: d.get(p) for p in NODE_PROPS})
