@@ -7,7 +7,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from casegraph.domain.models import StoreRequest
+
+from tests.storage.backends import graph_rows
 
 A = "support-bot"
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -15,7 +18,8 @@ T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 def positions(services, session_id: str) -> list[tuple[str, int | None]]:
     """(content, position) of the session's memories, by position."""
-    rows = services.graph.read(
+    rows = graph_rows(
+        services.graph, A,
         "MATCH (m:Memory)-[e:IN_SESSION]->(:Session {id: $s}) RETURN m.content, e.seq ORDER BY e.seq",
         {"s": session_id},
     )
@@ -122,6 +126,7 @@ def test_an_updated_memory_keeps_its_position(services):
     assert got[1][0] == "assistant: let me look up order 4521 for you"
 
 
+@pytest.mark.embedded_only  # a Kùzu migration
 def test_migration_009_numbers_existing_sessions_by_time(open_services, tmp_path):
     s = open_services(tmp_path / "d")
     session = s.memories.session_start(A)
