@@ -1,13 +1,17 @@
-"""The keyword index (app/storage/embedded/keywords.py) on real tantivy indexes in tmp_path: the analyzer,
-per-agent statistics, deletes, and reconciliation against what the graph holds."""
+"""The keyword index (app/storage/embedded/keywords.py) on real tantivy indexes in tmp_path:
+per-agent statistics, deletes, and reconciliation against what the graph holds (the
+analyzer: tests/unit/test_terms.py; the same behaviour through the interface on either
+engine: test_search_backends.py)."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
-from casegraph.storage.embedded.keywords import KeywordIndex, terms
-from casegraph.storage.search import document_text
+from casegraph.storage.embedded.keywords import KeywordIndex
+
+# The tantivy engine itself; test_search_backends.py checks its behaviour on either engine.
+pytestmark = pytest.mark.embedded_only
 
 
 @pytest.fixture
@@ -19,38 +23,6 @@ def index(tmp_path):
 
 def ids(hits):
     return [memory_id for memory_id, _ in hits]
-
-
-# -- analyzer ---------------------------------------------------------------------
-def test_a_handle_is_kept_whole_joined_and_split():
-    found = terms("Account firstname_lastname_6699 was locked")
-    assert {"firstname_lastname_6699", "firstnamelastname6699", "firstname", "lastname", "6699"} <= set(found)
-    assert "account" in found and "locked" in found
-
-
-def test_an_order_id_loses_its_hash_and_markup_but_keeps_its_digits():
-    assert terms("order #W1588712.") == ["order", "w1588712"]
-    assert terms("**W1588712**") == ["w1588712"]
-    assert terms("'M20IZO'") == ["m20izo"]
-
-
-def test_an_email_is_whole_and_in_parts():
-    found = terms("write to Jane.Doe@x.com, please")
-    assert {"jane.doe@x.com", "jane", "doe", "x", "com"} <= set(found)
-
-
-def test_a_ticket_id_with_a_dash_matches_its_joined_spelling():
-    assert {"t-1042", "t1042", "1042"} <= set(terms("ticket T-1042"))
-
-
-def test_separators_end_tokens():
-    assert terms("customer:jane-doe-12 (refund)") == [
-        "customer", "jane", "doe", "12", "jane-doe-12", "janedoe12", "refund",
-    ]
-
-
-def test_document_text_holds_content_and_tags():
-    assert document_text("Kettle leaks", ["customer:c-7", "support"]) == "Kettle leaks customer:c-7 support"
 
 
 # -- search -----------------------------------------------------------------------

@@ -14,6 +14,8 @@ from casegraph.storage.search import ReconcileReport, vector_key
 NDIM = 4
 A = "agent-a"
 B = "agent-b"
+# The USearch engine itself; test_search_backends.py checks its behaviour on either engine.
+pytestmark = pytest.mark.embedded_only
 
 
 def ids(n: int) -> list[str]:

@@ -4,13 +4,10 @@ Per-agent statistics by construction: every agent has its own index directory, s
 agent's document frequencies and lengths are its own; one tenant's memories neither
 come back for another's query nor move its scores.
 
-The analyzer is ours (``terms``), so identifiers survive: a token with joiners
-(``firstname_lastname_6699``, ``jane.doe@x.com``, ``T-1042``) is indexed whole, joined
-up (``t1042``) and split into its parts (``firstname``, ``lastname``, ``6699``), with
-leading ``#``/``*``/quotes and trailing punctuation stripped (``#W1588712`` is
-``w1588712``); digits are kept. A query goes through the same function, so
-"Firstname Lastname" finds the handle and the handle finds the names. Tantivy then
-drops English stop words and stems (the field's tokenizer, ``_ANALYZER``).
+The analyzer is the one both engines share (storage/terms.py, ``terms``), so
+identifiers survive: ``firstname_lastname_6699``, ``jane.doe@x.com``, ``T-1042`` are
+indexed whole, joined up and by their parts, ``#W1588712`` as ``w1588712``. Tantivy then
+drops the shared stop words and stems (the field's tokenizer, ``_ANALYZER``).
 
 Kùzu is the source of truth; an index is a cache of each memory's text, written after
 the graph commits and reconciled against the graph at start-up (stray ids deleted,
@@ -30,9 +27,7 @@ import contextlib
 import hashlib
 import logging
 import math
-import re
 import shutil
-import string
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +35,7 @@ from pathlib import Path
 
 import tantivy
 from casegraph.storage.search import ReconcileReport
+from casegraph.storage.terms import STOP_WORDS, terms
 
 log = logging.getLogger("casegraph.keywords")
 
@@ -47,25 +43,6 @@ log = logging.getLogger("casegraph.keywords")
 _VERSION = "2"
 _VERSION_FILE = "VERSION"
 _TOKENIZER = "casegraph"
-# What never joins the parts of an identifier: a token ends at any of these.
-_SEPARATORS = re.compile(r"[^\s,;:!?()\[\]{}<>\"`|/\\=]+")
-_PARTS = re.compile(r"[^\W_]+")
-_EDGES = string.punctuation
-# A whole token longer than this (a URL, a pasted blob) is indexed by its parts only.
-_MAX_WHOLE = 80
-# English function words (the common NLTK list). Tantivy's own list is Lucene's 33 words,
-# which keeps "what", "we", "do", "about", "my": in a question they matched any memory
-# that says them.
-_STOP_WORDS = sorted(set("""
-a about above after again against all am an and any are as at be because been before
-being below between both but by can could did do does doing down during each few for from
-further had has have having he her here hers herself him himself his how i if in into is
-it its itself just me more most my myself no nor not now of off on once only or other our
-ours ourselves out over own same she should so some such than that the their theirs them
-themselves then there these they this those through to too under until up very was we
-were what when where which while who whom why will with would you your yours yourself
-yourselves s t d ll m o re ve y don
-""".split()))
 # Tantivy wants at least this much indexing memory per writer thread.
 _WRITER_HEAP = 15_000_000
 _RELOAD_CHUNK = 5_000
@@ -74,25 +51,6 @@ _PENDING_SCAN_LIMIT = 2_000
 # Tantivy's BM25 parameters, for the documents a search scans.
 _BM25_K1 = 1.2
 _BM25_B = 0.75
-
-
-def terms(text: str) -> list[str]:
-    """The terms of ``text`` before stop words and stemming: each token lowercased and
-    stripped of edge punctuation; a token with joiners also whole and joined up."""
-    out: list[str] = []
-    for raw in _SEPARATORS.findall(text.casefold()):
-        token = raw.strip(_EDGES)
-        if not token:
-            continue
-        parts = _PARTS.findall(token)
-        if len(parts) == 1 and parts[0] == token:
-            out.append(token)
-            continue
-        out.extend(parts)
-        if len(parts) > 1 and len(token) <= _MAX_WHOLE:
-            out.append(token)
-            out.append("".join(parts))
-    return out
 
 
 def _scan(
@@ -124,7 +82,7 @@ def _scan(
 def _analyzer() -> tantivy.TextAnalyzer:
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace())
-        .filter(tantivy.Filter.custom_stopword(_STOP_WORDS))
+        .filter(tantivy.Filter.custom_stopword(STOP_WORDS))
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
