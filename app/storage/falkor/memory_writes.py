@@ -23,10 +23,11 @@ from casegraph.domain.models import Session
 from casegraph.errors import MemoryNotFound, StorageError
 from casegraph.storage.falkor.aliases import AliasLearning
 from casegraph.storage.falkor.connection import Transaction
+from casegraph.storage.falkor.keywords import memory_document
 from casegraph.storage.falkor.sessions import queue_sessions
 from casegraph.storage.memories import Attrs, MemoryRecord
 from casegraph.storage.rows import entity_triples, memory_row, node_uid
-from casegraph.storage.search import document_text, vector_key
+from casegraph.storage.search import vector_key
 
 # Learns: (agent, session id, customer id).
 Learn = tuple[str, str, str]
@@ -156,7 +157,7 @@ class MemoryWrites(AliasLearning):
             a = m.agent_id
             k = vector_key(m.id)
             row = memory_row(m)
-            row.update(key=k, doc=document_text(m.content, m.tags),
+            row.update(key=k, doc=memory_document(m.content, m.tags),
                        embedding=np.asarray(rec.embedding, dtype=np.float32).tolist())
             mems.append(row)
             tx.attrs_written(a, {m.id: Attrs(row["importance"], m.created_at, m.expires_at)})

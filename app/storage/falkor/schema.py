@@ -6,7 +6,7 @@ and keys (``uid`` of customers, orders, tickets, entities and aliases is
 What differs: FalkorDB has no tables to declare, so a graph needs only its indexes; times
 are microseconds since the epoch; ``Memory.embedding`` is a ``vecf32`` with a vector index
 (cosine), ``Memory.key`` is its ``vector_key`` and ``Memory.doc`` the text its full-text
-index searches (``document_text``: content and tags).
+index searches (``keywords.memory_document``: the analysed terms of content and tags).
 """
 
 from __future__ import annotations
