@@ -5,6 +5,10 @@ of the embedded twin (storage/embedded/customers.py): customers and the memories
 sessions, orders, tickets and aliases linked to them, one customer at a time or by keys
 for the API's DataLoaders (one ``UNWIND`` per call). Alias learning (and
 ``aliases_forgotten``) is aliases.py; the links are written by memory_writes.py.
+
+A statement that filters memories (``rows.LIVE``) matches the customer first and passes it
+on by a WITH: with the WHERE in the same MATCH, FalkorDB 4 plans a scan of every memory
+instead of starting from the customer's index (memories.py ``_filter_match``).
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ class CustomerQueries(Connection):
         """The customer's live memories, newest first."""
         rows = self.read(
             agent_id,
-            f"MATCH (m:Memory)-[:ABOUT]->(c:Customer {{uid: $uid}}) WHERE {LIVE} "
+            f"MATCH (c:Customer {{uid: $uid}}) WITH c MATCH (m:Memory)-[:ABOUT]->(c) WITH m WHERE {LIVE} "
             f"RETURN {MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
             {"uid": node_uid(agent_id, customer_id), "now": now},
         )
@@ -100,7 +104,7 @@ class CustomerQueries(Connection):
         """Customer id -> its live memories, newest first (those with none are left out)."""
         rows = self._by_keys(
             agent_id,
-            f"MATCH (m:Memory)-[:ABOUT]->(c:Customer {{uid: key}}) WHERE {LIVE} "
+            f"MATCH (c:Customer {{uid: key}}) WITH c MATCH (m:Memory)-[:ABOUT]->(c) WITH c, m WHERE {LIVE} "
             f"RETURN c.id, {MEMORY_COLUMNS} ORDER BY m.created_at DESC, m.id",
             self._customer_keys(agent_id, customer_ids), {"now": now},
         )

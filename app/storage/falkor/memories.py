@@ -166,7 +166,7 @@ class MemoryQueries(Connection):
             return {}
         rows = self.read(
             agent_id,
-            f"UNWIND $keys AS key MATCH (m:Memory)-[:MENTIONS]->(o:`Order` {{uid: key}}) WHERE {LIVE} "
+            f"UNWIND $keys AS key MATCH (o:`Order` {{uid: key}})<-[:MENTIONS]-(m:Memory) WITH o, m WHERE {LIVE} "
             f"RETURN o.id, {MEMORY_COLUMNS} ORDER BY m.created_at, m.id",
             {"keys": _unique(node_uid(agent_id, o) for o in order_ids), "now": now},
         )
@@ -191,7 +191,9 @@ class MemoryQueries(Connection):
         params: dict[str, Any] = {"now": now}
         match = _filter_match(agent_id, flt, params)
         where = _filter_clause(flt, params)
-        rows = self.read(agent_id, f"{match} WHERE {where} RETURN m.id, {ATTR_COLUMNS} LIMIT {int(limit) + 1}", params)
+        rows = self.read(
+            agent_id, f"{match} WITH m WHERE {where} RETURN m.id, {ATTR_COLUMNS} LIMIT {int(limit) + 1}", params
+        )
         if len(rows) > limit:
             return None
         return {r[0]: attrs_from_row(r[1:]) for r in rows}
@@ -203,9 +205,14 @@ class MemoryQueries(Connection):
         out: set[str] = set()
         for chunk in _chunks(_unique(ids)):
             params: dict[str, Any] = {"now": now, "ids": chunk}
-            match = _filter_match(agent_id, flt, params)
             where = _filter_clause(flt, params)
-            out.update(r[0] for r in self.read(agent_id, f"{match} WHERE m.id IN $ids AND {where} RETURN m.id", params))
+            rows = self.read(
+                agent_id,
+                f"UNWIND $ids AS i MATCH (m:Memory {{id: i}}) WITH m WHERE {where} "
+                f"{_filter_links(agent_id, flt, params)} RETURN DISTINCT m.id",
+                params,
+            )
+            out.update(r[0] for r in rows)
         return out
 
     # -- every agent ------------------------------------------------------------------
@@ -246,15 +253,35 @@ class MemoryQueries(Connection):
 
 
 def _filter_match(agent_id: str, flt: RecallFilter, params: dict[str, Any]) -> str:
-    """The MATCH of a filtered memory scan: through its session and/or customer node."""
-    path = "(m:Memory)"
+    """The MATCH of a filtered memory scan: from its customer and/or session node when the
+    filter names one, else every memory. The node is matched first and passed on by a
+    WITH: a WHERE on ``m`` in the same MATCH makes FalkorDB scan every memory instead of
+    starting from the node's index (5 ms against 0.1 ms for one customer at 2k memories)."""
+    if flt.customer_id is None and flt.session_id is None:
+        return "MATCH (m:Memory)"
+    anchors, path = [], "(m:Memory)"
     if flt.customer_id is not None:
-        path = "(:Customer {uid: $cuid})<-[:ABOUT]-" + path
+        anchors.append("(c:Customer {uid: $cuid})")
+        path = "(c)<-[:ABOUT]-" + path
         params["cuid"] = node_uid(agent_id, flt.customer_id)
     if flt.session_id is not None:
-        path += "-[:IN_SESSION]->(:Session {id: $sid})"
+        anchors.append("(s:Session {id: $sid})")
+        path += "-[:IN_SESSION]->(s)"
         params["sid"] = flt.session_id
-    return f"MATCH {path}"
+    return f"MATCH {', '.join(anchors)} WITH * MATCH {path}"
+
+
+def _filter_links(agent_id: str, flt: RecallFilter, params: dict[str, Any]) -> str:
+    """The MATCH that keeps a memory ``m`` already bound only if it is about the filter's
+    customer and in its session (nothing when the filter names neither)."""
+    parts = []
+    if flt.customer_id is not None:
+        parts.append("(m)-[:ABOUT]->(:Customer {uid: $cuid})")
+        params["cuid"] = node_uid(agent_id, flt.customer_id)
+    if flt.session_id is not None:
+        parts.append("(m)-[:IN_SESSION]->(:Session {id: $sid})")
+        params["sid"] = flt.session_id
+    return f"MATCH {', '.join(parts)}" if parts else ""
 
 
 def _filter_clause(flt: RecallFilter, params: dict[str, Any]) -> str:
