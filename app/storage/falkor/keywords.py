@@ -13,14 +13,21 @@ embedded engine's analyzer (storage/terms.py). So ``doc`` holds that analyzer's 
 the raw text: each identifier whole, joined up and by its parts, stop words left out,
 every ASCII punctuation character escaped with a backslash so RediSearch keeps the term
 one token. A query goes through the same steps and ORs its terms (``a | b``); RediSearch
-would AND them. The score is RediSearch's TF-IDF (term frequency over the document's most
-frequent term, times the term's rarity; FalkorDB offers no other scorer): like BM25, a
-memory that matches more and rarer terms ranks higher; unlike it, a long memory is not
-marked down for its length.
+would AND them. RediSearch matches and stems (English Snowball, as tantivy does).
+
+Scores: FalkorDB ranks by RediSearch's TF-IDF, whose idf is rounded down to a power of two
+and whose term frequency is relative to the document's most frequent term ("refund refund"
+and a long memory that says "refund" once tie). So its ranking only picks the candidates
+(``_CANDIDATES`` per hit asked for), and the score is BM25 (tantivy's k1 and b) from the
+agent's memory count, each term's document frequency and which candidates it matched
+(RediSearch's, one query), each candidate's length and its count of the term (from
+``doc``; a stemmed variant counts once). The mean length is the candidates', which
+stands in for the agent's (as the embedded engine's scan of uncommitted writes does).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -31,6 +38,12 @@ if TYPE_CHECKING:
     from casegraph.storage.falkor.store import FalkorStore
 
 _STOP = frozenset(STOP_WORDS)
+# How many of RediSearch's best matches are scored again for each hit asked for.
+_CANDIDATES = 4
+_MIN_CANDIDATES = 100
+# Tantivy's BM25 parameters (the embedded engine's).
+_BM25_K1 = 1.2
+_BM25_B = 0.75
 # Characters RediSearch ends a token at, or reads as query syntax, among ASCII: escaped.
 _PUNCTUATION = frozenset(chr(c) for c in range(128) if not chr(c).isalnum())
 
@@ -54,10 +67,32 @@ def memory_document(content: str, tags: Iterable[str]) -> str:
     return keyword_document(document_text(content, tags))
 
 
+def query_terms(text: str) -> list[str]:
+    """The terms a user's ``text`` is searched by, each once, escaped."""
+    return list(dict.fromkeys(_indexed_terms(text)))
+
+
 def keyword_query(text: str) -> str | None:
     """The full-text query for a user's ``text``: its terms ORed (None: no term left)."""
-    wanted = list(dict.fromkeys(_indexed_terms(text)))
+    wanted = query_terms(text)
     return " | ".join(wanted) if wanted else None
+
+
+def bm25(
+    docs: dict[str, list[str]], matched: dict[str, tuple[int, set[str]]], total: int
+) -> dict[str, float]:
+    """BM25 of each candidate: ``docs`` its terms, ``matched`` per query term (document
+    frequency among all ``total`` memories, the candidates it matched)."""
+    lengths = {memory_id: max(len(words), 1) for memory_id, words in docs.items()}
+    mean = max(sum(lengths.values()) / max(len(lengths), 1), 1.0)
+    scores = dict.fromkeys(docs, 0.0)
+    for term, (df, hits) in matched.items():
+        idf = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
+        for memory_id in hits & scores.keys():
+            tf = max(docs[memory_id].count(term), 1)
+            norm = _BM25_K1 * (1.0 - _BM25_B + _BM25_B * lengths[memory_id] / mean)
+            scores[memory_id] += idf * tf * (_BM25_K1 + 1.0) / (tf + norm)
+    return scores
 
 
 class FalkorKeywords:
@@ -89,18 +124,32 @@ class FalkorKeywords:
         return 0
 
     def search(self, agent_id: str, text: str, limit: int) -> list[tuple[str, float]]:
-        """(memory id, score) of the agent's memories matching any term of ``text``, best
-        first (ties by id), at most ``limit``."""
-        query = keyword_query(text)
-        if query is None or limit < 1:
+        """(memory id, BM25 score) of the agent's memories matching any term of ``text``,
+        best first (ties by id), at most ``limit``."""
+        wanted = query_terms(text)
+        if not wanted or limit < 1:
             return []
         rows = self.store.read(
             agent_id,
             "CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node, score "
-            "RETURN node.id AS id, score ORDER BY score DESC, id LIMIT $limit",
-            {"q": query, "limit": int(limit)},
+            "RETURN node.id AS id, node.doc ORDER BY score DESC, id LIMIT $depth",
+            {"q": " | ".join(wanted), "depth": max(_CANDIDATES * limit, _MIN_CANDIDATES)},
         )
-        return [(memory_id, float(score)) for memory_id, score in rows]
+        if not rows:
+            return []
+        docs = {memory_id: (doc or "").split(" ") for memory_id, doc in rows}
+        stats = self.store.read(
+            agent_id,
+            "MATCH (m:Memory) WITH count(m) AS total UNWIND $terms AS t "
+            "CALL db.idx.fulltext.queryNodes('Memory', t) YIELD node "
+            "RETURN t, total, count(node), collect(CASE WHEN node.id IN $ids THEN node.id END)",
+            {"terms": wanted, "ids": list(docs)},
+        )
+        total = max((int(r[1]) for r in stats), default=len(docs))
+        scores = bm25(docs, {t: (int(df), set(hits)) for t, _, df, hits in stats}, total)
+        ranked = sorted(((memory_id, score) for memory_id, score in scores.items() if score > 0),
+                        key=lambda hit: (-hit[1], hit[0]))
+        return ranked[:limit]
 
     def reconcile(
         self, graph_ids: dict[str, set[str]], load_texts: Callable[[str, list[str]], Iterable[tuple[str, str]]]

@@ -1,0 +1,311 @@
+"""Vector and keyword search (VectorIndex, KeywordSearch) on the backend under test, used
+as the write path uses them: memories are written to the store, then handed to the
+vectors and keywords (``MemoryService._index``), and forgotten the same way.
+
+The engines' own tests (test_vectors.py: USearch, test_keywords.py: tantivy) check their
+files and caches; these check what recall relies on, on either engine: nearest and best
+first, one agent's search never returning another's memory, deleted memories gone, and
+identifiers (#W1588712, M20IZO, jane_doe_6699, e-mails, phone numbers) found by keyword.
+Embeddings are small fake 4-dim unit vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+from casegraph.storage.search import document_text, vector_key
+
+from tests.storage.backends import falkor, open_store
+from tests.storage.records import A, B, make_memory, rec
+
+NDIM = 4
+
+
+def unit(*xs: float) -> np.ndarray:
+    v = np.asarray(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+BASIS = [unit(1, 0, 0, 0), unit(0, 1, 0, 0), unit(0, 0, 1, 0), unit(0, 0, 0, 1), unit(1, 1, 0, 0)]
+
+
+@dataclass
+class Search:
+    """A store with its vector index and keyword search, written as the write path writes."""
+
+    store: object
+    vectors: object
+    keywords: object
+    report: object
+
+    def write(self, agent: str, texts: list[str], vectors: list[np.ndarray] | None = None, **kw) -> list[str]:
+        """Store one memory per text; return their ids in order."""
+        vectors = vectors or [BASIS[i % len(BASIS)] for i in range(len(texts))]
+        memories = [make_memory(text, agent=agent, **kw) for text in texts]
+        self.store.write_memories([rec(m, v) for m, v in zip(memories, vectors, strict=True)])
+        self._index(agent, memories, vectors)
+        return [m.id for m in memories]
+
+    def rewrite(self, agent: str, memory_id: str, content: str, vector: np.ndarray) -> None:
+        """Replace a memory's content and embedding (an update)."""
+        memory = replace(self.store.get_memories(agent, [memory_id])[memory_id], content=content)
+        self.store.write_memories([rec(memory, vector)], replace=True)
+        self._index(agent, [memory], [vector])
+
+    def _index(self, agent, memories, vectors) -> None:
+        self.vectors.add(agent, [m.id for m in memories], np.stack(vectors))
+        self.keywords.add(agent, [(m.id, document_text(m.content, m.tags)) for m in memories])
+
+    def forget(self, agent: str, ids: list[str]) -> list[str]:
+        deleted = self.store.delete_memories(agent, ids)
+        self.vectors.remove(agent, deleted)
+        self.keywords.delete(agent, deleted)
+        return deleted
+
+    def found(self, agent: str, text: str, limit: int = 10) -> list[str]:
+        return [memory_id for memory_id, _ in self.keywords.search(agent, text, limit)]
+
+    def nearest(self, agent: str, query: np.ndarray, count: int = 10) -> list[str]:
+        return [h.memory_id for h in self.vectors.search(agent, query, count)]
+
+
+@pytest.fixture
+def search(tmp_path):
+    store = open_store(tmp_path, dimension=NDIM)
+    if falkor():
+        from casegraph.storage.falkor.keywords import FalkorKeywords
+        from casegraph.storage.falkor.vectors import FalkorVectors
+
+        vectors = FalkorVectors(store)
+        yield Search(store, vectors, FalkorKeywords(store), vectors.report)
+        store.close()
+        return
+    from casegraph.storage.embedded.integrity import vector_report
+    from casegraph.storage.embedded.keywords import KeywordIndex
+    from casegraph.storage.embedded.vectors import VectorStore
+
+    vectors = VectorStore(tmp_path / "vectors", NDIM)
+    keywords = KeywordIndex(tmp_path / "keywords")
+    yield Search(store, vectors, keywords, lambda: vector_report(store, vectors))
+    keywords.close()
+    store.close()
+
+
+# -- vectors: nearest first ------------------------------------------------------------
+def test_the_nearest_come_first_with_their_cosine(search):
+    ids = search.write(A, [f"memory {i}" for i in range(5)])
+    hits = search.vectors.search(A, unit(1, 0, 0, 0), 3)
+    assert [h.memory_id for h in hits[:2]] == [ids[0], ids[4]]
+    assert hits[0].similarity == pytest.approx(1.0, abs=1e-3)
+    assert hits[1].similarity == pytest.approx(np.sqrt(0.5), abs=1e-3)
+    assert len(hits) == 3
+    sims = [h.similarity for h in hits]
+    assert sims == sorted(sims, reverse=True)
+
+
+def test_a_search_returns_at_most_what_the_agent_holds(search):
+    ids = search.write(A, ["one", "two", "three"])
+    assert sorted(search.nearest(A, unit(1, 1, 1, 1), 100)) == sorted(ids)
+
+
+def test_an_empty_or_unknown_agent_finds_nothing(search):
+    assert search.vectors.search("nobody", unit(1, 0, 0, 0), 10) == []
+    assert search.vectors.ids_of("nobody", [1, 2]) == {}
+    assert search.vectors.similarities("nobody", ["x"], unit(1, 0, 0, 0)) == {}
+
+
+def test_agents_never_see_each_others_vectors_even_when_identical(search):
+    a = search.write(A, ["a memory"], [unit(1, 0, 0, 0)])
+    b = search.write(B, ["b memory", "b other"], [unit(1, 0, 0, 0), unit(0, 1, 0, 0)])
+    assert search.nearest(A, unit(1, 0, 0, 0)) == a
+    assert set(search.nearest(B, unit(1, 0, 0, 0))) == set(b)
+    assert search.vectors.ids_of(A, [vector_key(i) for i in a + b]) == {vector_key(a[0]): a[0]}
+    assert set(search.vectors.similarities(A, a + b, unit(1, 0, 0, 0))) == set(a)
+
+
+def test_deleted_memories_are_never_found_and_the_next_nearest_fill_the_answer(search):
+    # The 20 nearest go; a search for 10 still gets 10, all of them live (FalkorDB's index
+    # keeps deleted entries among the k nearest it takes).
+    near = [unit(1, 0.01 * i, 0, 0) for i in range(20)]
+    far = [unit(1, 0.5 + 0.05 * i, 0.5, 0) for i in range(20)]
+    ids = search.write(A, [f"m{i}" for i in range(40)], near + far)
+    assert sorted(search.forget(A, ids[:20])) == sorted(ids[:20])
+    hits = search.nearest(A, unit(1, 0, 0, 0), 10)
+    assert len(hits) == 10 and set(hits) <= set(ids[20:])
+    assert search.vectors.ids_of(A, [vector_key(i) for i in ids[:20]]) == {}
+    assert search.vectors.similarities(A, ids[:20], unit(1, 0, 0, 0)) == {}
+
+
+def test_a_rewritten_memory_is_found_by_its_new_vector(search):
+    ids = search.write(A, [f"memory {i}" for i in range(5)])
+    search.rewrite(A, ids[3], "moved next to the first", unit(1, 0, 0, 0))
+    top = search.vectors.search(A, unit(1, 0, 0, 0), 2)
+    assert {h.memory_id for h in top} == {ids[0], ids[3]}
+    assert all(h.similarity == pytest.approx(1.0, abs=1e-3) for h in top)
+    assert ids[3] not in search.nearest(A, unit(0, 0, 0, 1), 1)
+
+
+def test_ids_of_and_similarities_cover_the_agents_memories_only(search):
+    ids = search.write(A, ["x", "y"], [unit(1, 0, 0, 0), unit(0, 1, 0, 0)])
+    assert search.vectors.ids_of(A, [vector_key(ids[0]), vector_key(ids[1]), 12345]) == {
+        vector_key(ids[0]): ids[0], vector_key(ids[1]): ids[1],
+    }
+    sims = search.vectors.similarities(A, [*ids, "not-a-memory"], unit(1, 1, 0, 0))
+    assert set(sims) == set(ids)
+    assert sims[ids[0]] == pytest.approx(np.sqrt(0.5), abs=1e-3)
+    assert sims[ids[1]] == pytest.approx(np.sqrt(0.5), abs=1e-3)
+
+
+def test_the_report_finds_every_memory_with_its_vector(search):
+    search.write(A, ["a1", "a2", "a3"])
+    search.write(B, ["b1"])
+    report = search.report()
+    assert report["ok"] is True and report["memories"] == 4
+    assert {a: (r["memories"], r["vectors"], r["missing"], r["orphans"]) for a, r in report["agents"].items()} == {
+        A: (3, 3, 0, 0), B: (1, 1, 0, 0),
+    }
+
+
+def test_reconcile_leaves_every_memory_searchable(search):
+    a = search.write(A, ["kettle one", "kettle two"])
+    b = search.write(B, ["kettle three"])
+    graph_ids = search.store.all_memory_ids()
+    assert graph_ids == {A: set(a), B: set(b)}
+    report = search.vectors.reconcile(graph_ids, search.store.embeddings)
+    assert report.agents == 2 and report.removed == 0
+    search.vectors.save()
+
+    def texts(agent_id, ids):
+        got = search.store.get_memories(agent_id, ids)
+        return [(i, document_text(got[i].content, got[i].tags)) for i in ids]
+
+    report = search.keywords.reconcile(graph_ids, texts)
+    assert report.agents == 2 and report.removed == 0
+    assert set(search.nearest(A, unit(1, 1, 1, 1))) == set(a)
+    assert set(search.found(A, "kettle")) == set(a)
+    assert search.found(B, "kettle") == b
+
+
+# -- keywords ----------------------------------------------------------------------------
+def test_a_memory_is_found_by_the_next_search_and_by_stems(search):
+    ids = search.write(A, ["The kettle arrived cracked", "Refund issued for the toaster"])
+    assert search.found(A, "cracked kettle") == [ids[0]]
+    assert search.found(A, "refunded") == [ids[1]]
+
+
+def test_tags_are_searched_with_the_content(search):
+    ids = search.write(A, ["parcel arrived", "other note"], tags=("vip-customer",))
+    assert set(search.found(A, "vip-customer")) == set(ids)
+
+
+def test_ids_names_and_emails_find_each_other(search):
+    handle, names, order, mail, _other = search.write(A, [
+        "user: my account is firstname_lastname_6699",
+        "user: this is Firstname Lastname speaking",
+        "assistant: order #W1588712 was refunded",
+        "user: reach me at jane.doe@x.com",
+        "assistant: order W1588713 shipped to Jane Smith",
+    ])
+    assert set(search.found(A, "Firstname Lastname previous interactions")) == {handle, names}
+    assert search.found(A, "firstname_lastname_6699 history")[0] == handle
+    assert search.found(A, "what happened with order W1588712?")[0] == order
+    assert search.found(A, "#W1588712") == [order]
+    assert search.found(A, "jane.doe@x.com")[0] == mail
+    assert mail in search.found(A, "jane doe")
+
+
+def test_identifiers_are_found_however_they_are_written(search):
+    user, order, code, phone, ticket, _noise = search.write(A, [
+        "Customer jane_doe_6699 asked about a refund",
+        "Order #W1588712 is delayed at the depot",
+        "Reservation code M20IZO was confirmed",
+        "Call back on +1 (555) 123-4567 after five",
+        "Ticket T-1042 was escalated",
+        "Nothing to see: 555 parcels and 1042 boxes",
+    ])
+    assert search.found(A, "jane_doe_6699")[0] == user
+    assert search.found(A, "JANE_DOE_6699") == search.found(A, "jane_doe_6699")
+    assert user in search.found(A, "jane doe")
+    assert search.found(A, "W1588712") == [order]
+    assert search.found(A, "w1588712") == [order]
+    assert search.found(A, "**#W1588712**") == [order]
+    assert search.found(A, "m20izo") == [code]
+    assert search.found(A, "'M20IZO'") == [code]
+    assert search.found(A, "555-123-4567")[0] == phone
+    assert search.found(A, "1234567") == [phone]
+    assert search.found(A, "T-1042")[0] == ticket
+    assert search.found(A, "t1042") == [ticket]
+
+
+def test_digits_are_searchable(search):
+    a, _b = search.write(A, ["card ending 4242 declined", "card ending 1881 declined"])
+    assert search.found(A, "4242") == [a]
+
+
+def test_best_first_and_limited(search):
+    a, b, _c = search.write(A, ["refund asked about the kettle lid handle", "refund refund", "nothing"])
+    hits = search.keywords.search(A, "refund", 10)
+    assert [i for i, _ in hits] == [b, a]
+    assert hits[0][1] > hits[1][1] > 0
+    assert search.found(A, "refund", 1) == [b]
+    assert search.keywords.search(A, "refund", 0) == []
+
+
+def test_a_memory_matching_more_and_rarer_terms_ranks_higher(search):
+    ids = search.write(A, [
+        "parcel late", "parcel lost in the depot", "parcel delivered", "parcel returned", "zebra print parcel",
+    ])
+    found = search.found(A, "lost zebra parcel")
+    assert set(found[:2]) == {ids[1], ids[4]}
+    assert set(found) == set(ids)
+
+
+def test_stop_words_empty_queries_and_query_syntax_find_nothing(search):
+    search.write(A, ["the kettle"])
+    assert search.keywords.search(A, "the", 10) == []
+    assert search.keywords.search(A, "  ?! ", 10) == []
+    assert search.keywords.search(A, "xylophone", 10) == []
+    assert search.keywords.search("nobody", "kettle", 10) == []
+    # What a full-text engine may read as syntax is only text.
+    assert search.keywords.search(A, '-foo ~opt %fuzzy% x* @field:val {tag} (a|b) "q" \\', 10) == []
+
+
+def test_a_rewritten_memory_is_found_by_its_new_text_only(search):
+    (memory_id,) = search.write(A, ["old kettle text"])
+    search.rewrite(A, memory_id, "new toaster text", BASIS[0])
+    assert search.found(A, "kettle") == []
+    assert search.found(A, "toaster") == [memory_id]
+
+
+def test_an_agent_never_sees_another_agents_memories(search):
+    a = search.write(A, ["refund for the parcel"])
+    b = search.write(B, ["refund for the parcel", "another refund"])
+    assert search.found(A, "refund parcel") == a
+    assert set(search.found(B, "refund parcel")) == set(b)
+    assert search.found(A, "another") == []
+
+
+def test_another_agents_memories_do_not_move_scores(search):
+    search.write(A, ["refund for the damaged parcel", "parcel arrived late"])
+    alone = search.keywords.search(A, "refund parcel", 10)
+    # Another tenant where "refund" is everywhere: shared statistics would lower its weight.
+    search.write(B, ["refund refund refund"] * 50)
+    assert search.keywords.search(A, "refund parcel", 10) == alone
+
+
+def test_a_forgotten_memory_is_no_longer_found(search):
+    a, b, c = search.write(A, ["kettle", "kettle lid", "toaster"])
+    assert sorted(search.forget(A, [a, b])) == sorted([a, b])
+    assert search.found(A, "kettle") == []
+    assert search.found(A, "toaster") == [c]
+
+
+def test_a_forget_in_one_agent_leaves_the_other_alone(search):
+    (a,) = search.write(A, ["kettle"])
+    (b,) = search.write(B, ["kettle"])
+    assert search.forget(B, [a]) == []
+    assert search.found(A, "kettle") == [a]
+    assert search.found(B, "kettle") == [b]
+    assert search.nearest(A, BASIS[0]) == [a]
