@@ -110,6 +110,11 @@ class FalkorVectors:
         rows = self.store.read(agent_id, "MATCH (m:Memory) WHERE m.embedding IS NOT NULL RETURN count(m)")
         return int(rows[0][0]) if rows else 0
 
+    def keys(self, agent_id: str) -> set[str]:
+        """The ids of the agent's memories that have a vector (what the embedded index's
+        ``keys`` lists)."""
+        return {r[0] for r in self.store.read(agent_id, "MATCH (m:Memory) WHERE m.embedding IS NOT NULL RETURN m.id")}
+
     def sizes(self) -> dict[str, tuple[int, int]]:
         """Per agent: (vectors, bytes their values take), for the metrics. One count query
         per agent; the bytes leave out the index's own links, which FalkorDB does not report."""
