@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from casegraph.domain.models import Entity, Session
 from casegraph.errors import MemoryNotFound, StorageError
@@ -152,3 +153,13 @@ def test_deleting_a_memory_unlearns_its_aliases_and_marks_its_tickets(store):
     aliases = store.read(A, "MATCH (c:Customer)-[k:KNOWN_AS]->(n:Alias) RETURN k.source, n.kind")
     assert aliases and all(r[0] == "id" for r in aliases)  # what the id says stays
     assert count(store, A, "(:Memory)") == 0
+
+
+def test_embeddings_come_back_bit_for_bit(store):
+    """Embeddings travel as the text of their numbers: every float32 survives exactly."""
+    rng = np.random.default_rng(7)
+    vectors = (rng.standard_normal((8, 16)) * 10.0 ** rng.integers(-30, 30, (8, 16))).astype(np.float32)
+    mems = [make_memory(f"vector {i}") for i in range(8)]
+    store.write_memories([rec(m, v) for m, v in zip(mems, vectors, strict=True)])
+    got = store.embeddings(A, [m.id for m in mems])
+    assert got.dtype == np.float32 and np.array_equal(got, vectors)

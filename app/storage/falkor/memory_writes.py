@@ -158,7 +158,7 @@ class MemoryWrites(AliasLearning):
             k = vector_key(m.id)
             row = memory_row(m)
             row.update(key=k, doc=memory_document(m.content, m.tags),
-                       embedding=np.asarray(rec.embedding, dtype=np.float32).tolist())
+                       embedding=_vector_text(rec.embedding))
             mems.append(row)
             tx.attrs_written(a, {m.id: Attrs(row["importance"], m.created_at, m.expires_at)})
             for cid in rec.customer_ids:
@@ -189,7 +189,7 @@ class MemoryWrites(AliasLearning):
             "tags: r.tags, memory_type: r.memory_type, metadata: r.metadata, entities: r.entities, "
             "created_at: r.created_at, updated_at: r.updated_at, expires_at: r.expires_at, "
             "session_id: r.session_id, customer_id: r.customer_id, access_count: r.access_count, "
-            "key: r.key, doc: r.doc, embedding: vecf32(r.embedding)})",
+            "key: r.key, doc: r.doc, embedding: vecf32([x IN split(r.embedding, ',') | toFloat(x)])})",
             mems,
         )
         for label, nodes in (("Customer", customers), ("`Order`", orders)):
@@ -259,6 +259,13 @@ class MemoryWrites(AliasLearning):
             tx.write("MATCH (m:Memory) WHERE m.superseded_by IN $ids SET m.superseded_by = NULL", {"ids": found})
             self.forget_aliases_of(tx, agent_id, found)
         return found
+
+
+def _vector_text(embedding: Any) -> str:
+    """An embedding as the text of its numbers ("0.25,-1.5,..."), which the statement
+    splits into a ``vecf32``: a list parameter costs the client a Python call per number
+    to quote (most of a batch's time), one string costs it one."""
+    return ",".join(map(repr, np.asarray(embedding, dtype=np.float32).tolist()))
 
 
 def _session_positions(tx: Transaction, memory_ids: Sequence[str]) -> dict[str, int]:
