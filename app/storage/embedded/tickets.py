@@ -23,6 +23,7 @@ from casegraph.domain.ticket_models import (
     Ticket,
     TicketEvent,
 )
+from casegraph.storage import walks
 from casegraph.storage.embedded.connection import Connection
 from casegraph.storage.rows import LIVE, node_uid
 from casegraph.storage.ticket_rows import (
@@ -317,37 +318,22 @@ class TicketGraph:
     def shortest_path(
         self, agent_id: str, source: NodeRef, target: NodeRef, max_hops: int
     ) -> tuple[list[StoredNode], list[GraphEdge]] | None:
-        """The shortest connection (fewest hops) between two nodes, or None."""
-        la, pa, va = node_match(agent_id, source)
-        lb, pb, vb = node_match(agent_id, target)
-        rows = self.store.read(
-            f"MATCH p = (a:{quoted(la)} {{{pa}: $va}})-[e:{WALKABLE}* SHORTEST 1..{int(max_hops)} "
-            "(r, n | WHERE n.agent_id = $ag AND (n.kind IS NULL OR NOT n.kind IN $noise))]-"
-            f"(b:{quoted(lb)} {{{pb}: $vb}}) WHERE a.agent_id = $ag AND b.agent_id = $ag "
-            "RETURN nodes(p), rels(p) LIMIT 1",
-            {"va": va, "vb": vb, "ag": agent_id, "noise": NOISE_KINDS},
+        """The shortest connection (fewest hops) between two nodes, or None (walks.py:
+        Kùzu's own SHORTEST does not keep to a filter on the nodes it passes)."""
+        return walks.shortest_path(
+            lambda ref: self.find_node(agent_id, ref),
+            lambda refs, ends: self._edges_at(agent_id, refs, ends),
+            source, target, max_hops,
         )
-        if not rows:
-            return None
-        raw_nodes, raw_rels = rows[0]
-        by_id = {}
-        nodes = []
-        for n in raw_nodes:
-            node = _node_from_dict(n)
-            by_id[(n["_id"]["table"], n["_id"]["offset"])] = node.ref
-            nodes.append(node)
-        edges = [
-            graph_edge(
-                by_id[(r["_src"]["table"], r["_src"]["offset"])],
-                by_id[(r["_dst"]["table"], r["_dst"]["offset"])],
-                r["_label"], r.get("weight"), r.get("reasons"),
-            )
-            for r in raw_rels
-        ]
-        return nodes, edges
 
     def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, StoredNode]]:
         """Every walkable edge at ``refs`` with the node at its other end (two queries)."""
+        return self._edges_at(agent_id, refs, ())
+
+    def _edges_at(
+        self, agent_id: str, refs: Iterable[NodeRef], ends: Sequence[NodeRef]
+    ) -> list[tuple[GraphEdge, StoredNode]]:
+        """``neighbours``, also to the nodes ``ends`` when they are noise entities."""
         groups: dict[str, list[str]] = {f"in_{label.lower()}": [] for label in NODE_LABELS}
         for ref in refs:
             label, _, value = node_match(agent_id, ref)
@@ -356,12 +342,14 @@ class TicketGraph:
             f"(label(a) = '{label}' AND a.{prop} IN $in_{label.lower()})"
             for label, (_, prop, _) in NODE_LABELS.items()
         )
-        params = {**groups, "ag": agent_id, "noise": NOISE_KINDS}
+        params = {
+            **groups, "ag": agent_id, "noise": NOISE_KINDS, "endpoints": [node_match(agent_id, ref)[2] for ref in ends],
+        }
         out = []
         for arrow, outgoing in (("-[r:{w}]->", True), ("<-[r:{w}]-", False)):
             rows = self.store.read(
                 f"MATCH (a){arrow.format(w=WALKABLE)}(b) WHERE a.agent_id = $ag AND ({frontier}) "
-                "AND b.agent_id = $ag AND (b.kind IS NULL OR NOT b.kind IN $noise) "
+                "AND b.agent_id = $ag AND (b.kind IS NULL OR NOT b.kind IN $noise OR b.uid IN $endpoints) "
                 f"RETURN label(a), a.uid, a.id, label(r), r.weight, r.reasons, label(b), b.uid, b.id, {props_columns('b')}",
                 params,
             )

@@ -9,8 +9,8 @@ the same labels, properties and keys. What differs:
 - ``save_refresh`` reads the refresh tokens and writes in one transaction under the
   agent's write lock: no other writer can change a token between that read and the
   commit, so the tokens read unchanged are exactly the ones the write clears.
-- FalkorDB has no undirected ``shortestPath`` and no filter on the nodes a path passes,
-  so ``shortest_path`` is a breadth-first search from both ends, one statement a level.
+- FalkorDB has no undirected ``shortestPath`` and no filter on the nodes a path passes:
+  ``shortest_path`` is the search of ../walks.py, one statement a level.
 - ``Ticket.embedding`` is a plain list (no vector index is built on tickets).
 """
 
@@ -29,6 +29,7 @@ from casegraph.domain.ticket_models import (
     Ticket,
     TicketEvent,
 )
+from casegraph.storage import walks
 from casegraph.storage.rows import LIVE, node_uid
 from casegraph.storage.ticket_rows import (
     NODE_LABELS,
@@ -60,8 +61,9 @@ _NODE_COLUMNS = f"labels(b)[0], b.uid, b.id, {props_columns('b')}"
 # Properties FalkorDB keeps beyond the embedded layout, hidden so both engines show a node
 # alike (Memory.key is the memory's vector key here, not an entity key).
 _NOT_SHOWN = {"Memory": ("key",)}
-# Intermediate nodes a walk may pass: not a noise entity (the ends always may be one).
-_WALKED = "(b.kind IS NULL OR NOT b.kind IN $noise OR id(b) IN $ends)"
+# The nodes a walk may reach: not a noise entity, unless one of a path's ends
+# ($endpoints: their keys).
+_WALKED = "(b.kind IS NULL OR NOT b.kind IN $noise OR b.uid IN $endpoints)"
 
 
 class FalkorTickets:
@@ -310,69 +312,21 @@ class FalkorTickets:
     def shortest_path(
         self, agent_id: str, source: NodeRef, target: NodeRef, max_hops: int
     ) -> tuple[list[StoredNode], list[GraphEdge]] | None:
-        """The shortest connection (fewest hops) between two nodes, or None.
-
-        A breadth-first search from both ends, a level at a time from the end with the
-        smaller frontier. The first level that reaches a node the other end has reached
-        closes a shortest path: before it, no node was within reach of both, so every
-        path is at least as long as the two depths together."""
-        start, goal = self._node_id(agent_id, source), self._node_id(agent_id, target)
-        if start is None or goal is None:
-            return None
-        # node -> (the node it was reached from, the edge taken), from each end
-        reached: tuple[dict[int, Any], dict[int, Any]] = ({start: None}, {goal: None})
-        frontiers = ([start], [goal])
-        meet = start if start == goal else None
-        hops = 0
-        while meet is None and hops < max_hops and frontiers[0] and frontiers[1]:
-            side = 0 if len(frontiers[0]) <= len(frontiers[1]) else 1
-            mine, theirs = reached[side], reached[1 - side]
-            fresh = []
-            for here, there, edge in self._steps(agent_id, frontiers[side], [start, goal]):
-                if there not in mine:
-                    mine[there] = (here, edge)
-                    fresh.append(there)
-                    if there in theirs and meet is None:
-                        meet = there
-            frontiers[side][:] = fresh
-            hops += 1
-        if meet is None:
-            return None
-        forward = _walk_back(reached[0], meet)[::-1]  # start ... meet
-        backward = _walk_back(reached[1], meet)[1:]  # after meet ... goal
-        edges = [reached[0][n][1] for n in forward[1:]] + [reached[1][n][1] for n in [meet, *backward][:-1]]
-        return self._path(agent_id, forward + backward, edges)
-
-    def _node_id(self, agent_id: str, ref: NodeRef) -> int | None:
-        label, prop, value = node_match(agent_id, ref)
-        rows = self._read(agent_id, f"MATCH (b:{quoted(label)} {{{prop}: $v}}) RETURN id(b) LIMIT 1", {"v": value})
-        return rows[0][0] if rows else None
-
-    def _steps(self, agent_id: str, ids: list[int], ends: list[int]) -> list[tuple[int, int, tuple]]:
-        """(node, neighbour, edge) for every walkable edge at the nodes ``ids``; an edge is
-        (type, id of its start node, weight, reasons)."""
-        rows = self._read(
-            agent_id,
-            f"UNWIND $ids AS i MATCH (a) WHERE id(a) = i MATCH (a)-[r:{WALKABLE}]-(b) WHERE {_WALKED} "
-            "RETURN i, id(b), type(r), id(startNode(r)), r.weight, r.reasons ORDER BY i, id(b), id(r)",
-            {"ids": ids, "ends": ends, "noise": NOISE_KINDS},
+        """The shortest connection (fewest hops) between two nodes, or None (walks.py)."""
+        return walks.shortest_path(
+            lambda ref: self.find_node(agent_id, ref),
+            lambda refs, ends: self._edges_at(agent_id, refs, ends),
+            source, target, max_hops,
         )
-        return [(r[0], r[1], (r[2], r[3], r[4], r[5])) for r in rows]
-
-    def _path(self, agent_id: str, path: list[int], edges: list[tuple]) -> tuple[list[StoredNode], list[GraphEdge]]:
-        rows = self._read(
-            agent_id, f"UNWIND $ids AS i MATCH (b) WHERE id(b) = i RETURN i, {_NODE_COLUMNS}", {"ids": path}
-        )
-        by_id = {r[0]: _node(r[1:]) for r in rows}
-        nodes = [by_id[i] for i in path]
-        out = []
-        for (a, b), (kind, start, weight, reasons) in zip(zip(path, path[1:], strict=False), edges, strict=True):
-            src, dst = (a, b) if start == a else (b, a)
-            out.append(graph_edge(by_id[src].ref, by_id[dst].ref, kind, weight, reasons))
-        return nodes, out
 
     def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, StoredNode]]:
         """Every walkable edge at ``refs`` with the node at its other end (one query)."""
+        return self._edges_at(agent_id, refs, ())
+
+    def _edges_at(
+        self, agent_id: str, refs: Iterable[NodeRef], ends: Sequence[NodeRef]
+    ) -> list[tuple[GraphEdge, StoredNode]]:
+        """``neighbours``, also to the nodes ``ends`` when they are noise entities."""
         groups: dict[str, list[str]] = {}
         for ref in refs:
             label, _, value = node_match(agent_id, ref)
@@ -388,7 +342,8 @@ class FalkorTickets:
             for label in groups
         ]
         params: dict[str, Any] = {f"in_{label.lower()}": values for label, values in groups.items()}
-        rows = self._read(agent_id, " UNION ALL ".join(branches), {**params, "noise": NOISE_KINDS, "ends": []})
+        params["endpoints"] = [node_match(agent_id, ref)[2] for ref in ends]
+        rows = self._read(agent_id, " UNION ALL ".join(branches), {**params, "noise": NOISE_KINDS})
         out = []
         for r in rows:
             here = node_ref(r[0], r[1], r[2])
@@ -434,11 +389,3 @@ def _node(r: Sequence[Any]) -> StoredNode:
         node.properties[prop] = None
     return node
 
-
-def _walk_back(reached: dict[int, Any], node: int) -> list[int]:
-    """``node`` and the nodes it was reached through, back to where that search began."""
-    out = [node]
-    while reached[node] is not None:
-        node = reached[node][0]
-        out.append(node)
-    return out
