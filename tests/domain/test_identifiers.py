@@ -377,6 +377,7 @@ def test_recall_by_identifier_ranks_its_memories_first(services) -> None:
     assert any("W1588712" in why for why in hit.why), hit.why
 
 
+@pytest.mark.embedded_only  # a Kùzu migration
 def test_migration_011_links_memories_stored_before_it(open_services, tmp_path) -> None:
     s = open_services(tmp_path / "d")
     # More mentions than STAGE_MIN_EDGES: the edges are joined in through EdgeStage.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from casegraph.domain.models import StoreRequest
 from casegraph.domain.ranking import PRESETS
 
@@ -59,6 +60,7 @@ def test_tags_are_indexed(services):
     assert keyword_ids(services, "jane-doe-77") == [m]
 
 
+@pytest.mark.embedded_only  # the tantivy directory (FalkorDB: the text is on the memory's node)
 def test_a_deleted_keyword_directory_is_rebuilt_when_the_data_opens(open_services, tmp_path):
     services = open_services(tmp_path / "data")
     ids = store(services, "the kettle leaks", "order #W1588712 was refunded")
@@ -69,6 +71,7 @@ def test_a_deleted_keyword_directory_is_rebuilt_when_the_data_opens(open_service
     assert reopened.keywords.ids(BOT) == set(ids)
 
 
+@pytest.mark.embedded_only  # the tantivy directory (FalkorDB: the text is on the memory's node)
 def test_a_stale_keyword_directory_is_corrected_when_the_data_opens(open_services, tmp_path):
     services = open_services(tmp_path / "data")
     ids = store(services, "the kettle leaks", "the kettle whistles")
@@ -87,6 +90,7 @@ def test_a_stale_keyword_directory_is_corrected_when_the_data_opens(open_service
     assert set(keyword_ids(reopened, "kettle")) == {ids[1], later}
 
 
+@pytest.mark.embedded_only  # the tantivy directory (FalkorDB: the text is on the memory's node)
 def test_a_crash_image_taken_before_the_keyword_commit_opens_with_every_memory(open_services, tmp_path):
     services = open_services(tmp_path / "data")
     services.keywords.flush_delay = 3600  # the flusher will not commit before the image

@@ -539,6 +539,8 @@ def test_hybrid_preset_has_no_graph_signal(ds):
 def test_recall_ranks_exactly_like_ranking_every_gathered_candidate(ds, query, cache):
     from casegraph.domain.ranking import rank
 
+    if cache == "cleared" and not hasattr(ds.s.graph, "_attrs_cache"):
+        pytest.skip("this engine keeps no attribute cache: 'held' reads the rows already")
     for flt in (None, RecallFilter(customer_id="jane-doe"), RecallFilter(tags=("refund",)),
                 RecallFilter(include_superseded=True)):
         for config in (ds.s.recall.default_config(), PRESETS["keyword"], PRESETS["hybrid"]):
