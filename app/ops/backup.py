@@ -18,6 +18,11 @@ The vector indexes are saved while writers are held off too, but they are a cach
 server reconciles them against the graph at start-up. The keyword indexes are not in a
 backup: a restore drops them and the server rebuilds them from the graph when it opens. API keys are not part of a backup
 (restoring must not bring back a revoked key).
+
+A FalkorDB store (``CASEGRAPH_STORE=falkordb://...``) lives in a server that any number of
+CaseGraph processes share; this module neither snapshots nor restores it
+(``SERVER_STORE``, code ``BACKUP_UNSUPPORTED``): the server's own persistence does, and an
+agent's memories can be exported and imported as JSONL (``casegraph export`` / ``import``).
 """
 
 from __future__ import annotations
@@ -35,17 +40,33 @@ from typing import Any
 
 from casegraph import __version__
 from casegraph.errors import ConfigurationError
+from casegraph.storage.backend import EMBEDDED, is_embedded
 from casegraph.storage.embedded.datadir import DataDirLock
 
 FORMAT = 1
+BACKUP_UNSUPPORTED = "BACKUP_UNSUPPORTED"
+# What to do instead, for a store that lives in a FalkorDB server.
+SERVER_STORE = (
+    "the store is a FalkorDB server ({store}), which CaseGraph does not {what}: use the server's own "
+    "persistence (BGSAVE writes an RDB snapshot, the append-only file (appendonly yes) every write; "
+    "copy dump.rdb or the appendonlydir and restore by starting a server on it), or move an agent's "
+    "memories with `casegraph export --agent ID` and `casegraph import FILE` (memories and sessions only)"
+)
 MANIFEST = "manifest.json"
 GRAPH = "graph"
 VECTORS = "vectors"
 KEYWORDS = "keywords"
 
 
+def check_supported(store: str, what: str = "back up") -> None:
+    """Refuse (``BACKUP_UNSUPPORTED``) a store whose backups are not CaseGraph's: a FalkorDB server."""
+    if not is_embedded(store):
+        raise ConfigurationError(SERVER_STORE.format(store=store, what=what), code=BACKUP_UNSUPPORTED)
+
+
 def snapshot(services: Any, dest: Path) -> dict[str, Any]:
     """Write a consistent snapshot of the live data into the new directory ``dest``."""
+    check_supported(services.settings.store)
     dest.mkdir(parents=True)
     (dest / VECTORS).mkdir()
     graph, vectors = services.graph, services.vectors
@@ -90,11 +111,13 @@ def verify(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore(source: Path, data_dir: Path, *, force: bool = False) -> dict[str, Any]:
+def restore(source: Path, data_dir: Path, *, force: bool = False, store: str = EMBEDDED) -> dict[str, Any]:
     """Replace the data in ``data_dir`` (no server running) with the backup in ``source``.
 
     An existing graph is moved to ``<data_dir>/pre-restore-<time>/`` (only with ``force``).
+    ``store``: where the data lives (a FalkorDB server is refused: ``check_supported``).
     """
+    check_supported(store, "restore")
     manifest = verify(source)
     data_dir.mkdir(parents=True, exist_ok=True)
     with DataDirLock(data_dir):

@@ -1,14 +1,17 @@
 """The ``casegraph`` command line.
 
     casegraph serve                          run the server
-    casegraph import FILE / export --agent   JSONL in and out (server stopped)
+    casegraph import FILE / export --agent   JSONL in and out (embedded store: server stopped)
     casegraph keys create|list|revoke        manage scoped API keys (works while serving)
     casegraph backup --to DIR                snapshot a running server over HTTP (admin key)
     casegraph restore --from DIR             put a backup back (server stopped)
     casegraph export-model                   export the ONNX runtimes' models into the cache
     casegraph reembed [--runtime R]          re-embed every memory for another runtime (server stopped)
 
-Only ``serve`` loads the models; the other commands start in a fraction of a second.
+Only ``serve`` loads the models; the other commands start in a fraction of a second. With a
+FalkorDB store (``--store``/``CASEGRAPH_STORE=falkordb://...``) import and export work while
+servers run; backup, restore and reembed are refused with what to do instead. A refusal
+prints ``casegraph: <message> (<CODE>)`` and exits 2.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="restore a backup into a data directory (server stopped)")
     restore.add_argument("--from", dest="source", required=True, type=Path, help="a backup directory")
     _data_dir(restore)
+    _store(restore)
     restore.add_argument("--force", action="store_true", help="move existing data aside and restore")
     # import/export open the data directory themselves: stop the server first (one writer).
     imp = sub.add_parser("import", help="import memories from a JSONL file (server stopped)")
@@ -81,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     reembed = sub.add_parser("reembed", help="re-embed every memory with the configured model and runtime "
                              "(server stopped; resumes after an interruption)")
     _data_dir(reembed)
+    _store(reembed)
     reembed.add_argument("--runtime", choices=EMBEDDING_RUNTIMES,
                          help="the runtime to convert to (default CASEGRAPH_EMBEDDING_RUNTIME)")
     reembed.add_argument("--batch-size", type=int, default=256, help="memories per transaction (default 256)")
@@ -88,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="progress bar on standard error (default: when it is a terminal)")
     for p in (imp, exp):
         p.add_argument("--data-dir", help="data directory (default ./data; CASEGRAPH_DATA_DIR)")
+        _store(p)
         p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar on standard error (default: when it is a terminal)")
     return parser
@@ -134,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reembed":
             return reembed(settings, args)
     except CaseGraphError as exc:  # configuration, a locked data directory, a bad --agent ...
-        print(f"casegraph: {exc.message}", file=sys.stderr)
+        print(f"casegraph: {exc.message} ({exc.code})", file=sys.stderr)
         return 2
     return 1
 
@@ -212,7 +218,7 @@ def backup(settings: Settings, args: argparse.Namespace) -> int:
 def restore(settings: Settings, args: argparse.Namespace) -> int:
     from casegraph.ops import backup as backups
 
-    manifest = backups.restore(args.source, settings.data_dir, force=args.force)
+    manifest = backups.restore(args.source, settings.data_dir, force=args.force, store=settings.store)
     print(f"restored {manifest['memories']} memories (backup of {manifest['createdAt']}) into {settings.data_dir}; "
           "start the server to use them")
 def export_model(settings: Settings) -> int:
@@ -229,10 +235,12 @@ def export_model(settings: Settings) -> int:
 def reembed(settings: Settings, args: argparse.Namespace) -> int:
     """``casegraph reembed``: every memory embedded again with the configured runtime."""
     from casegraph.embedding.embedder import open_embedder
+    from casegraph.ops.reembed import check_supported
     from casegraph.ops.reembed import reembed as run_reembed
 
+    check_supported(settings.store)
     if args.batch_size < 1:
-        raise ConfigurationError("--batch-size must be at least 1")
+        raise ConfigurationError("--batch-size must be at least 1", code="INVALID_BATCH_SIZE")
     if not (settings.data_dir / "graph").exists():
         print(f"casegraph: no CaseGraph data in {settings.data_dir}", file=sys.stderr)
         return 2
@@ -284,16 +292,13 @@ def import_file(settings: Settings, args: argparse.Namespace) -> int:
 def export_agent(settings: Settings, args: argparse.Namespace) -> int:
     """``casegraph export --agent X``: JSONL on standard output or ``--output``."""
     from casegraph.domain.validation import check_agent_id
-    from casegraph.ops.transfer import export_jsonl
-    from casegraph.storage.embedded.graph import GraphStore
+    from casegraph.ops.transfer import export_jsonl, open_for_export
 
     check_agent_id(args.agent)
-    if not (settings.data_dir / "graph").exists():
+    graph = open_for_export(settings)
+    if graph is None:
         print(f"casegraph: no CaseGraph data in {settings.data_dir}", file=sys.stderr)
         return 2
-    graph = GraphStore(
-        settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb, checkpoint_wal_mb=settings.checkpoint_wal_mb
-    )
     try:
         if args.output is None:
             count = export_jsonl(graph, args.agent, sys.stdout, progress=args.progress)

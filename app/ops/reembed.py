@@ -9,6 +9,11 @@ two models. At the end one transaction records the new vector space, marks every
 for a refresh (their mean embeddings and similar-wording relations) and drops the
 progress rows; the vector index, deleted at the start, is rebuilt from the graph by the
 first open (which this command does before it returns).
+
+Only the embedded store is converted here. A FalkorDB store is refused
+(``REEMBED_UNSUPPORTED``): its vectors live on the memory nodes of a server other processes
+keep serving, and its vector index has the old size; convert it by exporting each agent
+and importing it into a new namespace with the new model (``check_supported``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from casegraph.domain.embedder import Embedder
+from casegraph.errors import ConfigurationError
 from casegraph.ops.settings import Settings
+from casegraph.storage.backend import is_embedded
 from casegraph.storage.embedded import reembed as progress_rows
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.reembed import PROGRESS_PREFIX
@@ -28,7 +35,20 @@ from casegraph.storage.space import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 
 log = logging.getLogger("casegraph.reembed")
 
-__all__ = ["PROGRESS_PREFIX", "ReembedReport", "reembed"]
+__all__ = ["PROGRESS_PREFIX", "REEMBED_UNSUPPORTED", "ReembedReport", "check_supported", "reembed"]
+
+REEMBED_UNSUPPORTED = "REEMBED_UNSUPPORTED"
+
+
+def check_supported(store: str) -> None:
+    """Refuse (``REEMBED_UNSUPPORTED``) a FalkorDB store: see the module docstring."""
+    if not is_embedded(store):
+        raise ConfigurationError(
+            f"the store is a FalkorDB server ({store}), which `casegraph reembed` does not convert: export "
+            "each agent (`casegraph export --agent ID`) and import the files into a new namespace "
+            "(falkordb://HOST:PORT/NEW) with the new model or runtime configured, then serve that namespace (JSONL carries memories and sessions, not ticket status history)",
+            code=REEMBED_UNSUPPORTED,
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,7 @@ def reembed(
 
     ``after_batch(done)`` runs after each committed batch (tests stop a run there).
     """
+    check_supported(settings.store)
     started = time.perf_counter()
     target = VectorSpace.of(embedder)
     graph = GraphStore(

@@ -8,8 +8,10 @@ their line number and either skipped (``on_error="skip"``) or refuse the whole i
 written, so an aborted import writes nothing. Memories whose id is already stored are
 counted as already present and left alone, which makes an import safe to re-run.
 
-Both work on a data directory directly, with the server stopped: Kùzu allows one writer
-(docs/kuzu-quirks.md #8).
+Both work through the storage interfaces, on either store. The embedded store's data
+directory is opened directly, with the server stopped: Kùzu allows one writer
+(docs/kuzu-quirks.md #8). A FalkorDB store is shared: import and export run while servers
+serve it (writes take the agent's lock like any other).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from casegraph.domain.clock import utcnow
 from casegraph.domain.models import Session, StoreRequest
 from casegraph.errors import CaseGraphError, MemoryExists
 from casegraph.ops.jsonl import LineError, ParsedLine, memory_line, parse_line
+from casegraph.ops.settings import Settings
 from casegraph.services import Services
-from casegraph.storage.embedded.graph import GraphStore
+from casegraph.storage.backend import is_embedded
 from tqdm import tqdm
 
 OnError = Literal["abort", "skip"]
@@ -231,8 +234,24 @@ class _Reader:
 
 
 # -- export ------------------------------------------------------------------------
+def open_for_export(settings: Settings) -> Any | None:
+    """The graph store ``settings`` names, for reading (None: an embedded data directory
+    with no data). Export reads memories and sessions only, so no model is loaded."""
+    if is_embedded(settings.store):
+        from casegraph.storage.embedded.graph import GraphStore
+
+        if not (settings.data_dir / "graph").exists():
+            return None
+        return GraphStore(
+            settings.data_dir, buffer_pool_mb=settings.buffer_pool_mb, checkpoint_wal_mb=settings.checkpoint_wal_mb
+        )
+    from casegraph.storage.falkor.store import FalkorStore
+
+    return FalkorStore(settings.store)
+
+
 def export_jsonl(
-    graph: GraphStore,
+    graph: Any,
     agent_id: str,
     out: TextIO,
     *,
@@ -240,7 +259,9 @@ def export_jsonl(
     progress: bool | None = None,
     page_size: int = 500,
 ) -> int:
-    """Write the agent's unexpired memories, oldest first, one per line; return how many."""
+    """Write the agent's unexpired memories, oldest first, one per line; return how many.
+
+    ``graph``: a MemoryStore and SessionStore (either engine's graph store)."""
     now = now or utcnow()
     written = 0
     after = None

@@ -1,5 +1,6 @@
 """`casegraph backup` snapshots a running server (while it takes writes); `casegraph
-restore` brings the snapshot back; the round trip loses and changes nothing."""
+restore` brings the snapshot back; the round trip loses and changes nothing. Both are the
+embedded store's: a FalkorDB store is refused, with what to do instead."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
+
+from tests.storage.backends import falkor
 
 ADMIN = "backup-admin-key-1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +72,7 @@ def seed(server) -> None:
     gql(server, 'mutation($s: ID!) { sessionEnd(sessionId: $s, summary: "refund done") { id } }', {"s": sid})
 
 
+@pytest.mark.embedded_only
 def test_backup_restore_round_trip(live_server_factory, open_services, tmp_path):
     server = live_server_factory(api_key=ADMIN)
     seed(server)
@@ -100,6 +105,7 @@ def test_backup_restore_round_trip(live_server_factory, open_services, tmp_path)
     assert dump(open_services(live_dir)) == before
 
 
+@pytest.mark.embedded_only
 def test_backup_of_a_server_under_writes_is_consistent(live_server_factory, open_services, tmp_path):
     server = live_server_factory(api_key=ADMIN)
     acked: list[tuple[str, int]] = []  # (batch id, size), in acknowledgement order
@@ -144,6 +150,7 @@ def test_backup_of_a_server_under_writes_is_consistent(live_server_factory, open
     assert restored.vectors.keys("bot") == restored.graph.all_memory_ids()["bot"]
 
 
+@pytest.mark.embedded_only
 def test_backup_needs_an_admin_key_and_restore_checks_the_files(live_server_factory, tmp_path):
     from casegraph.ops.keys import open_key_store
 
@@ -160,3 +167,22 @@ def test_backup_needs_an_admin_key_and_restore_checks_the_files(live_server_fact
         f.write(bytes([byte[0] ^ 0xFF]))
     bad = casegraph("restore", "--from", str(tmp_path / "b1"), "--data-dir", str(tmp_path / "r"))
     assert bad.returncode == 2 and "checksum" in bad.stderr and not (tmp_path / "r" / "graph").exists()
+
+
+@pytest.mark.skipif(not falkor(), reason="a server on a FalkorDB store (CASEGRAPH_TEST_STORE=falkordb)")
+def test_a_server_on_a_falkordb_store_refuses_a_backup_and_says_what_to_do(live_server_factory, tmp_path):
+    server = live_server_factory(api_key=ADMIN)
+    refused = casegraph("backup", "--to", str(tmp_path / "b"), "--url", server.url, "--api-key", ADMIN)
+    assert refused.returncode == 1 and "(BACKUP_UNSUPPORTED)" in refused.stderr
+    assert "BGSAVE" in refused.stderr and "casegraph export" in refused.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_restore_and_reembed_refuse_a_falkordb_store(tmp_path):
+    store = "falkordb://127.0.0.1:1/elsewhere"  # refused before any connection
+    restore = casegraph("restore", "--from", str(tmp_path), "--store", store, "--data-dir", str(tmp_path / "d"))
+    assert restore.returncode == 2 and restore.stderr.rstrip().endswith("(BACKUP_UNSUPPORTED)")
+    assert "BGSAVE" in restore.stderr and not (tmp_path / "d").exists()
+    reembed = casegraph("reembed", "--store", store, "--data-dir", str(tmp_path / "d"))
+    assert reembed.returncode == 2 and reembed.stderr.rstrip().endswith("(REEMBED_UNSUPPORTED)")
+    assert "casegraph export --agent" in reembed.stderr

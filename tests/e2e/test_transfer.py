@@ -23,6 +23,7 @@ from casegraph.ops.jsonl import stable_id
 from casegraph.ops.transfer import export_jsonl, import_jsonl
 
 from benchmarks.import_export import AGENT, generate_history, write_jsonl
+from tests.conftest import test_store as store_address
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDTRIP_MEMORIES = int(os.environ.get("CASEGRAPH_ROUNDTRIP_MEMORIES", "500"))
@@ -42,12 +43,13 @@ def test_history_round_trips_exactly_through_the_cli(open_services, tmp_path, ca
     history = generate_history(n, seed=11)
     write_jsonl(source, history)
     first_dir, first_export = tmp_path / "a", tmp_path / "export1.jsonl"
+    first = ["--data-dir", str(first_dir), "--store", store_address()]
 
-    assert main(["import", str(source), "--data-dir", str(first_dir), "--progress"]) == 0
+    assert main(["import", str(source), *first, "--progress"]) == 0
     err = capsys.readouterr().err
     assert "importing: 100%" in err and f"{n}/{n}" in err  # the progress bar
     assert f"imported {n} memories, 0 already present, 0 bad line(s) skipped" in err
-    assert main(["export", "--agent", AGENT, "--data-dir", str(first_dir), "-o", str(first_export)]) == 0
+    assert main(["export", "--agent", AGENT, *first, "-o", str(first_export)]) == 0
     exported = [json.loads(line) for line in first_export.read_text().splitlines()]
     assert len(exported) == n
 
@@ -133,14 +135,25 @@ def test_bad_lines_abort_the_whole_import_or_are_skipped(services, tmp_path):
     assert services.graph.customer_orders("bot", "jane-doe") == ["4521"]
 
 
-def test_cli_reports_bad_lines_and_a_data_dir_in_use(open_services, tmp_path, capsys):
+def test_cli_reports_bad_lines(tmp_path, capsys):
     path = bad_file(tmp_path)
-    assert main(["import", str(path), "--data-dir", str(tmp_path / "d"), "--no-progress"]) == 1
+    store = store_address()
+    assert main(["import", str(path), "--data-dir", str(tmp_path / "d"), "--store", store, "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "line 2: INVALID_JSON: not valid JSON" in err
     assert "line 7: MISSING_AGENT: agentId is missing" in err
     assert "import aborted: 7 bad line(s) of 11; nothing was written" in err
+    out = tmp_path / "bot.jsonl"
+    assert main(["export", "--agent", "bot", "--data-dir", str(tmp_path / "d"), "--store", store, "-o", str(out)]) == 0
+    assert out.read_text() == ""
+    capsys.readouterr()
+    assert main(["export", "--agent", "bad|agent", "--store", store]) == 2
+    err = capsys.readouterr().err
+    assert "agentId 'bad|agent' is invalid" in err and err.rstrip().endswith("(INVALID_AGENT_ID)")  # message, code
 
+
+@pytest.mark.embedded_only
+def test_cli_refuses_a_data_dir_in_use(open_services, tmp_path):
     open_services(tmp_path / "d")  # the server, as it were, holds the directory
     busy = subprocess.run(
         [sys.executable, "-m", "casegraph.ops.cli", "export", "--agent", "bot", "--data-dir", str(tmp_path / "d")],

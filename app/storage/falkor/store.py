@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from casegraph.errors import ConfigurationError
 from casegraph.storage.falkor.aliases import AliasLearning
 from casegraph.storage.falkor.connection import Connection, Tracer
 from casegraph.storage.falkor.customers import CustomerQueries
@@ -53,4 +54,10 @@ class FalkorStore(MemoryQueries, MemoryWrites, SessionQueries, CustomerQueries, 
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[Path]:
-        raise NotImplementedError("backups of a FalkorDB store are the server's own (see README)")
+        # Backups of a server store are the server's own (BGSAVE, append-only file):
+        # ops/backup.py refuses them before they get here.
+        raise ConfigurationError(
+            f"the store {self.address} is a FalkorDB server: back it up with its own persistence (BGSAVE, AOF)",
+            code="BACKUP_UNSUPPORTED",
+        )
+        yield Path()  # a generator, as contextmanager wants; never reached
