@@ -1,11 +1,14 @@
 """forgetCustomer erases one customer everywhere (graph, keyword index, vectors), also
-across a restart and a crash image; exportCustomer returns all their data."""
+across a restart and (embedded engine) a crash image; exportCustomer returns all their data."""
 
 from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from tests.conftest import LiveServer
+from tests.storage.backends import graph_rows
 
 JANE_WORD = "zephyrine"  # only Jane's memories use it: a keyword probe
 LABELS = ("Memory", "Customer", "`Order`", "Ticket", "TicketEvent", "Session", "Entity")
@@ -23,8 +26,8 @@ def store(server, agent: str, content: str, **fields) -> str:
 
 
 def counts(graph) -> dict[str, int]:
-    out = {label: graph.read(f"MATCH (n:{label}) RETURN count(n)")[0][0] for label in LABELS}
-    out["edges"] = graph.read("MATCH ()-[r]->() RETURN count(r)")[0][0]
+    out = {label: graph_rows(graph, "bot", f"MATCH (n:{label}) RETURN count(n)")[0][0] for label in LABELS}
+    out["edges"] = graph_rows(graph, "bot", "MATCH ()-[r]->() RETURN count(r)")[0][0]
     return out
 
 
@@ -52,11 +55,17 @@ def assert_jane_is_gone(services, ids: dict) -> None:
     assert not set(ids["jane"]) & vectors.keys("bot")
     assert graph.get_customer("bot", "jane-doe") is None
     assert graph.get_session(ids["session"]) is None
-    assert graph.read("MATCH (n:Entity) WHERE n.value CONTAINS 'jane.doe' RETURN n.uid") == []
-    assert graph.read("MATCH (t:Ticket) WHERE t.agent_id = 'bot' RETURN t.id") == []
-    assert graph.read("MATCH (e:TicketEvent) WHERE e.note CONTAINS 'Jane' RETURN e.id") == []
-    assert graph.read("MATCH (o:`Order`) WHERE o.agent_id = 'bot' RETURN o.id") == [["4521"]]  # Bob's order stays
+    assert graph_rows(graph, "bot", "MATCH (n:Entity) WHERE n.value CONTAINS 'jane.doe' RETURN n.uid") == []
+    assert graph_rows(graph, "bot", "MATCH (t:Ticket) WHERE t.agent_id = 'bot' RETURN t.id") == []
+    assert graph_rows(graph, "bot", "MATCH (e:TicketEvent) WHERE e.note CONTAINS 'Jane' RETURN e.id") == []
+    assert graph_rows(graph, "bot", "MATCH (o:`Order`) WHERE o.agent_id = 'bot' RETURN o.id") == [["4521"]]  # Bob's order stays
     assert graph.get_memories("bot", [ids["bob"]]) and graph.get_memories("other-bot", [ids["other"]])
+
+
+def forget(server) -> dict:
+    return gql(server, 'mutation { forgetCustomer(agentId: "bot", customerId: "jane-doe") { agentId customerId '
+               "memories sessions customers orders tickets ticketEvents entities edges vectors keywordEntries } }"
+               )["forgetCustomer"]
 
 
 def test_export_then_forget_a_customer_everywhere(live_server, open_services, tmp_path):
@@ -78,11 +87,8 @@ def test_export_then_forget_a_customer_everywhere(live_server, open_services, tm
     assert {"kind": "email", "value": "jane.doe@example.com", "key": "jane.doe@example.com"} in exported["entities"]
     assert ids["bob"] not in str(exported) and ids["other"] not in str(exported)
 
-    services.vectors.save()  # the index file on disk still holds Jane's vectors (a crash image below)
     before = counts(services.graph)
-    receipt = gql(server, 'mutation { forgetCustomer(agentId: "bot", customerId: "jane-doe") { agentId customerId '
-                  "memories sessions customers orders tickets ticketEvents entities edges vectors keywordEntries } }"
-                  )["forgetCustomer"]
+    receipt = forget(server)
     after = counts(services.graph)
     # Her 3 memories and the summary memory of her session.
     assert receipt["memories"] == 4 and receipt["vectors"] == 4 and receipt["keywordEntries"] == 4
@@ -106,16 +112,23 @@ def test_export_then_forget_a_customer_everywhere(live_server, open_services, tm
     assert gql(server, 'query { exportCustomer(agentId: "bot", customerId: "jane-doe") }')["exportCustomer"][
         "memories"] == []
 
-    # A crash image taken now (graph + WAL + the stale vector file) opens without Jane.
-    crash = tmp_path / "crash-image"
-    shutil.copytree(services.settings.data_dir, crash, ignore=shutil.ignore_patterns(".casegraph.lock"))
-    assert_jane_is_gone(open_services(crash), ids)
-
-    # And so does the original after a clean restart.
+    # The store opens without Jane after a clean restart.
     server.__exit__(None, None, None)
     services.close()
-    reopened = open_services(services.settings.data_dir)
+    reopened = open_services(services.settings.data_dir, store=services.settings.store)
     assert_jane_is_gone(reopened, ids)
     with LiveServer(reopened, reopened.settings) as again_server:
         hits = again_server.gql(f'{{ recall(agentId: "bot", query: "{JANE_WORD}", topK: 10) {{ memory {{ id }} }} }}')
         assert ids["jane"][0] not in str(hits)
+
+
+@pytest.mark.embedded_only
+def test_a_crash_image_taken_after_an_erasure_opens_without_the_customer(live_server, open_services, tmp_path):
+    """The vector file on disk still holds the erased vectors; the graph (and WAL) does not."""
+    server, services = live_server, live_server.services
+    ids = seed(server)
+    services.vectors.save()  # the index file on disk still holds Jane's vectors
+    assert forget(server)["vectors"] == 4
+    crash = tmp_path / "crash-image"
+    shutil.copytree(services.settings.data_dir, crash, ignore=shutil.ignore_patterns(".casegraph.lock"))
+    assert_jane_is_gone(open_services(crash), ids)
