@@ -43,7 +43,7 @@ def test_history_round_trips_exactly_through_the_cli(open_services, tmp_path, ca
     history = generate_history(n, seed=11)
     write_jsonl(source, history)
     first_dir, first_export = tmp_path / "a", tmp_path / "export1.jsonl"
-    first = ["--data-dir", str(first_dir), "--store", store_address()]
+    first = ["--data-dir", str(first_dir), "--store", store_address(first_dir)]
 
     assert main(["import", str(source), *first, "--progress"]) == 0
     err = capsys.readouterr().err
@@ -137,7 +137,7 @@ def test_bad_lines_abort_the_whole_import_or_are_skipped(services, tmp_path):
 
 def test_cli_reports_bad_lines(tmp_path, capsys):
     path = bad_file(tmp_path)
-    store = store_address()
+    store = store_address(tmp_path / "d")
     assert main(["import", str(path), "--data-dir", str(tmp_path / "d"), "--store", store, "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "line 2: INVALID_JSON: not valid JSON" in err
