@@ -150,6 +150,26 @@ def test_a_damaged_server_key_fails_closed():
         store.close()
 
 
+def test_with_wait_a_key_change_is_on_the_replicas_when_acknowledged(tmp_path):
+    from casegraph.errors import StorageError
+
+    from tests.falkor_server import FalkorServer
+
+    with FalkorServer(tmp_path / "primary") as primary:
+        lonely = ServerKeyStore(f"{primary.url}/k?wait=1&wait_ms=200")  # no replica to wait for
+        with pytest.raises(StorageError) as err:
+            lonely.create("a", "read", ["bot"])
+        assert err.value.code == "REPLICATION_TIMEOUT"
+        lonely.close()
+        with FalkorServer(tmp_path / "replica", replica_of=("127.0.0.1", primary.port)) as replica:
+            store = ServerKeyStore(f"{primary.url}/k?wait=1&wait_ms=30000")
+            record, key = store.create("b", "read", ["bot"])
+            assert record.id in replica.client().hgetall("k:keys")  # there when acknowledged
+            store.revoke(record.id)
+            assert json.loads(replica.client().hget("k:keys", record.id))["revoked_at"] is not None
+            store.close()
+
+
 def test_the_store_decides_where_keys_live(tmp_path, capsys):
     embedded = Settings.from_env({}, data_dir=tmp_path / "d")
     assert type(open_key_store(embedded)) is KeyStore and open_key_store(embedded).path == tmp_path / "d" / "keys.json"

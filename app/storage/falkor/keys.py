@@ -53,7 +53,8 @@ class ServerKeyDocuments:
     def update(self, change: Callable[[dict[str, str]], tuple[dict[str, str], T]]) -> T:
         """``change(documents)`` returns (the documents to write, a result); they are written
         only if no other process changed the keys since they were read (else read again and
-        retry). ``change`` may run more than once."""
+        retry). ``change`` may run more than once. With ``?wait=N``, acknowledged once N replicas
+        have it."""
         with self._db.redis.pipeline(transaction=True) as p:
             for _ in range(_MAX_ATTEMPTS):
                 try:
@@ -64,12 +65,36 @@ class ServerKeyDocuments:
                         p.hset(self._keys, mapping=written)
                         p.incr(self._version)
                     p.execute()
-                    return result
+                    break
                 except redis.WatchError:
                     continue
                 except redis.RedisError as exc:
                     raise StorageError(f"FalkorDB server at {self._db.address}: {exc}") from exc
-        raise StorageError(f"the API keys changed under {_MAX_ATTEMPTS} attempts to change them")
+            else:
+                raise StorageError(f"the API keys changed under {_MAX_ATTEMPTS} attempts to change them")
+        self._replicated()
+        return result
+
+    def _replicated(self) -> None:
+        """With ``?wait=N`` in the store address a key change is acknowledged only once N
+        replicas have it, as a data write is: a revocation lost in a failover would let the
+        key in again. WAIT covers the replication offset of its own connection's last write,
+        so it follows a write on the same connection: the version bumped once more (harmless,
+        it only has to change)."""
+        replicas, wait_ms = self._db.address.replicas, self._db.address.wait_ms
+        if not replicas:
+            return
+        try:
+            with self._db.redis.pipeline(transaction=False) as p:
+                _, reached = p.incr(self._version).execute_command("WAIT", replicas, wait_ms).execute()
+        except redis.RedisError as exc:
+            raise StorageError(f"FalkorDB server at {self._db.address}: {exc}") from exc
+        if int(reached) < replicas:
+            raise StorageError(
+                f"the key change reached {reached} of {replicas} replicas within {wait_ms} ms and is not "
+                "acknowledged (the primary may have applied it)",
+                code="REPLICATION_TIMEOUT",
+            )
 
     def close(self) -> None:
         self._db.close()
