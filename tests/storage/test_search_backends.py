@@ -135,6 +135,7 @@ def test_deleted_memories_are_never_found_and_the_next_nearest_fill_the_answer(s
     hits = search.nearest(A, unit(1, 0, 0, 0), 10)
     assert len(hits) == 10 and set(hits) <= set(ids[20:])
     assert search.vectors.ids_of(A, [vector_key(i) for i in ids[:20]]) == {}
+    assert search.vectors.count(A) == 20 and search.vectors.keys(A) == set(ids[20:])
     assert search.vectors.similarities(A, ids[:20], unit(1, 0, 0, 0)) == {}
 
 
@@ -309,3 +310,5 @@ def test_a_forget_in_one_agent_leaves_the_other_alone(search):
     assert search.found(A, "kettle") == [a]
     assert search.found(B, "kettle") == [b]
     assert search.nearest(A, BASIS[0]) == [a]
+    assert search.vectors.keys(A) == {a} and search.vectors.keys(B) == {b}
+    assert search.vectors.count(B) == 1 and search.vectors.count("nobody") == 0
