@@ -9,14 +9,18 @@ CaseGraph at it.
 
 from __future__ import annotations
 
+import random
+import threading
 import time
 
+import httpx
 import pytest
 import redis
 from casegraph.errors import ConfigurationError, StorageError
 from casegraph.storage.falkor.connection import Address, Connection
 
 from tests.falkor_server import FalkorServer
+from tests.procs import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -89,3 +93,118 @@ def test_without_wait_a_write_does_not_wait_for_replicas(pair):
         db.close()
     with pytest.raises(redis.ConnectionError):
         replica.client().ping()
+
+
+STORE = "mutation($i: StoreMemoryInput!) { store(input: $i) { id } }"
+STORE_BATCH = "mutation($is: [StoreMemoryInput!]!) { storeBatch(inputs: $is) { id } }"
+SESSION_START = "mutation($a: String!) { sessionStart(agentId: $a) { id } }"
+MEMORY = "query($a: String!, $id: ID!) { memory(agentId: $a, id: $id) { id content sessionId } }"
+SESSION = "query($a: String!, $id: ID!) { session(agentId: $a, id: $id) { id memoryCount } }"
+RECALL = "query($a: String!, $q: String!) { recall(agentId: $a, query: $q, topK: 3) { memory { id } } }"
+# Every store creates its memory (no near-duplicate reinforces another), so each
+# acknowledged id is checked against the text that was sent for it.
+NO_DEDUP = {"CASEGRAPH_DEDUP_THRESHOLD": "1.0"}
+PRODUCTS = ("router", "blender", "laptop stand", "kettle", "headphones", "desk lamp", "monitor", "air fryer")
+PROBLEMS = ("arrived with a cracked case", "will not power on", "was charged twice",
+            "is stuck in customs", "came without its cable", "makes a grinding noise")
+
+
+def gql(http: httpx.Client, query: str, variables: dict) -> dict | None:
+    """The answer's data, or None when the write was not acknowledged (any error)."""
+    try:
+        r = http.post("/graphql", json={"query": query, "variables": variables})
+        body = r.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if r.status_code != 200 or body.get("errors") or not body.get("data"):
+        return None
+    return body["data"]
+
+
+class Writer(threading.Thread):
+    """One client storing distinct memories (single stores and batches of 3, every third
+    into its session) until told to stop; it keeps what the server acknowledged."""
+
+    def __init__(self, n: int, url: str, stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.n, self.agent, self.stop = n, f"fo-{n % 2}", stop
+        self.http = httpx.Client(base_url=url, timeout=60)
+        self.acked: dict[str, str] = {}  # memory id -> content
+        self.in_session: dict[str, int] = {}  # session id -> acknowledged memories in it
+        self.failed = 0
+        self.session = gql(self.http, SESSION_START, {"a": self.agent})["sessionStart"]["id"]
+        self.in_session[self.session] = 0
+
+    def item(self, i: int) -> dict:
+        rng = random.Random(f"{self.n}-{i}")
+        text = (f"Customer {self.n}-{i} says the {rng.choice(PRODUCTS)} from order #{rng.randint(10000, 99999)} "
+                f"{rng.choice(PROBLEMS)}; case {self.n}.{i} of client {self.n}.")
+        return {"agentId": self.agent, "content": text, "sessionId": self.session if i % 3 == 0 else None}
+
+    def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            items = [self.item(i + k) for k in range(3 if i % 2 else 1)]
+            i += len(items)
+            if len(items) == 1:
+                data = gql(self.http, STORE, {"i": items[0]})
+                ids = None if data is None else [data["store"]["id"]]
+            else:
+                data = gql(self.http, STORE_BATCH, {"is": items})
+                ids = None if data is None else [m["id"] for m in data["storeBatch"]]
+            if ids is None:
+                self.failed += 1
+                time.sleep(0.05)
+                continue
+            for memory_id, it in zip(ids, items, strict=True):
+                self.acked[memory_id] = it["content"]
+                self.in_session[self.session] += it["sessionId"] is not None
+
+
+def test_every_write_acknowledged_with_wait_survives_sigkill_of_the_primary_and_promotion_of_the_replica(tmp_path, pair):
+    primary, replica = pair
+    server = ServerProcess(tmp_path / "data", env={"CASEGRAPH_STORE": f"{primary.url}/fo?wait=1&wait_ms=5000",
+                                                   "CASEGRAPH_SESSION_IDLE_MINUTES": "0", **NO_DEDUP},
+                           log=tmp_path / "serve.log")
+    stop = threading.Event()
+    writers = [Writer(n, server.url, stop) for n in range(4)]
+    try:
+        for w in writers:
+            w.start()
+        deadline = time.monotonic() + 300
+        while sum(len(w.acked) for w in writers) < 60 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        primary.kill()  # mid-load: the writers are still sending
+        killed_at = sum(len(w.acked) for w in writers)
+        time.sleep(1.0)
+        stop.set()
+        for w in writers:
+            w.join(timeout=120)
+    finally:
+        stop.set()
+        server.kill()
+    acked = {mid: (w.agent, content) for w in writers for mid, content in w.acked.items()}
+    assert killed_at >= 60, "the load did not get going before the kill"
+    assert sum(w.failed for w in writers) > 0, "no write failed: the primary died after the load, not during it"
+
+    # The failover: what Sentinel (or the operator) does.
+    replica.client().replicaof("NO", "ONE")
+    promoted = ServerProcess(tmp_path / "data2", env={"CASEGRAPH_STORE": f"{replica.url}/fo",
+                                                      "CASEGRAPH_SESSION_IDLE_MINUTES": "0", **NO_DEDUP},
+                             log=tmp_path / "serve2.log")
+    try:
+        with httpx.Client(base_url=promoted.url, timeout=60) as http:
+            missing = [mid for mid, (agent, content) in acked.items()
+                       if (gql(http, MEMORY, {"a": agent, "id": mid}) or {}).get("memory", {}).get("content") != content]
+            assert missing == [], f"{len(missing)} of {len(acked)} acknowledged writes are not on the promoted replica"
+            for w in writers:
+                session = gql(http, SESSION, {"a": w.agent, "id": w.session})["session"]
+                assert session["memoryCount"] >= w.in_session[w.session]
+            # The promoted server serves: recall finds a stored memory, and a new write goes in.
+            some_id, (agent, content) = next(iter(acked.items()))
+            hits = gql(http, RECALL, {"a": agent, "q": content})["recall"]
+            assert some_id in [h["memory"]["id"] for h in hits]
+            new = gql(http, STORE, {"i": {"agentId": agent, "content": "Written after the failover: the kettle is fine."}})
+            assert new is not None
+    finally:
+        promoted.stop()
