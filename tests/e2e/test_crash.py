@@ -1,6 +1,10 @@
 """Crash consistency: concurrent storeBatch loops against the real `casegraph serve`
 process, SIGKILLed at random moments, restarted each time.
 
+On the FalkorDB backend (CASEGRAPH_TEST_STORE=falkordb) the test runs its own FalkorDB
+server (appendfsync always), and every other round SIGKILLs that server too, at the same
+moment, then restarts it from its append-only file before CaseGraph.
+
 After every restart: the vector index agrees with the graph (no orphans, none missing;
 the server's own integrity report), every acknowledged memory is present, and every
 batch is stored whole or not at all (acknowledged or not). At the end every acknowledged
@@ -19,6 +23,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from tests.conftest import STORE_UNDER_TEST
+from tests.falkor_server import FalkorServer
 from tests.procs import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -100,13 +106,17 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path):
     rng = random.Random(seed)
     data = tmp_path / "data"
     env = {"CASEGRAPH_VECTOR_SAVE_INTERVAL_S": "0.3", "CASEGRAPH_MAX_ALIASES": "100"}
+    falkor = None
+    if STORE_UNDER_TEST == "falkordb":
+        falkor = FalkorServer(tmp_path / "falkor", appendfsync="always").start()
+        env["CASEGRAPH_STORE"] = f"{falkor.url}/crash"
     ledger = Ledger()
     in_doubt = 0
     starts: list[float] = []
     server = ServerProcess(data, env, log=tmp_path / "server.log")
     starts.append(server.start_seconds)
     try:
-        for _ in range(KILLS):
+        for round_no in range(KILLS):
             stop = threading.Event()
             threads = [threading.Thread(target=writer, args=(server.url, w, ledger, stop, random.Random(rng.random())))
                        for w in range(WRITERS)]
@@ -118,9 +128,13 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path):
                 time.sleep(0.02)  # some acknowledgements every round, then a random moment
             time.sleep(rng.uniform(0.0, 0.8))
             server.kill()
+            if falkor is not None and round_no % 2:
+                falkor.kill()
             stop.set()
             for t in threads:
                 t.join()
+            if falkor is not None and round_no % 2:
+                falkor = FalkorServer(falkor.directory, port=falkor.port, appendfsync="always").start()
             server = ServerProcess(data, env, log=tmp_path / "server.log")
             starts.append(server.start_seconds)
             check(server, ledger)
@@ -142,6 +156,8 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path):
                     assert {h["memory"]["id"] for h in body["data"][f"r{i}"]} == set(ledger.acked[t]), t
     finally:
         server.stop()
+        if falkor is not None:
+            falkor.stop()
     acked_memories = sum(len(v) for v in ledger.acked.values())
     print(f"\ncrash (seed {seed}): {KILLS} SIGKILLs survived, {len(ledger.acked)} batches / {acked_memories} "
           f"memories acknowledged and all present + recallable, {in_doubt} batches in doubt (whole or absent); "
