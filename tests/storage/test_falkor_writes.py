@@ -147,11 +147,15 @@ def test_deleting_a_memory_unlearns_its_aliases_and_marks_its_tickets(store):
     m = make_memory("Reach jane at jane@example.com about ticket T-1", entities=(email,))
     store.write_memories([rec(m, customer_ids=("jane",), tickets=("T-1",))])
     token = store.read(A, "MATCH (t:Ticket) RETURN t.refresh_token")[0][0]
-    assert count(store, A, "(:Alias)") >= 2  # the e-mail and the id
+    assert count(store, A, "(:Alias {kind: 'email'})") == 1 and count(store, A, "(:Alias)") >= 2  # and the id's
     assert store.delete_memories(A, [m.id, m.id, new_id()]) == [m.id]
     assert store.read(A, "MATCH (t:Ticket) RETURN t.refresh_token")[0][0] != token
     aliases = store.read(A, "MATCH (c:Customer)-[k:KNOWN_AS]->(n:Alias) RETURN k.source, n.kind")
     assert aliases and all(r[0] == "id" for r in aliases)  # what the id says stays
+    # The e-mail's Alias node went with its last edge (judged in the same query, after
+    # the edge's delete).
+    assert count(store, A, "(:Alias)") == len(aliases)
+    assert store.read(A, "MATCH (n:Alias {kind: 'email'}) RETURN n.uid") == []
     assert count(store, A, "(:Memory)") == 0
 
 
