@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from casegraph.domain.models import StoreRequest
 
 
@@ -35,6 +36,7 @@ def string_entries(graph, column):
     return sum(n for name, n in rows if name in (f"{column}_offset", f"{column}_compacted_offset"))
 
 
+@pytest.mark.embedded_only  # Kùzu's string columns at a checkpoint
 def test_refreshes_and_checkpoints_do_not_pile_up_ticket_subjects(services):
     # A refresh used to SET the subjects of the tickets it touched: over a 100k load,
     # 8k subjects became 530k entries (50 MB), and a checkpoint then corrupted them.
@@ -65,6 +67,7 @@ def test_a_ticket_takes_its_subject_and_channel_from_its_first_memory(services):
     assert (t8.subject, t8.channel) == ("No channel here.", None)
 
 
+@pytest.mark.embedded_only  # Kùzu's string columns at a checkpoint
 def test_session_summaries_survive_a_new_session_after_the_last_one_ended(services):
     memories = services.memories
     started = [memories.session_start("bot", customer_id="ann") for _ in range(30)]
@@ -85,6 +88,7 @@ def test_session_summaries_survive_a_new_session_after_the_last_one_ended(servic
     assert longest == max(len(w) for w in want)  # 1,100+ characters when corrupted
 
 
+@pytest.mark.embedded_only  # Kùzu's string columns at a checkpoint
 def test_ticket_channels_survive_an_update_then_a_ticket_without_one(services):
     # Distinct channels: Kùzu stores equal strings of a column once, and the corruption
     # needs the dictionary's indices to span more than a few values.
@@ -101,6 +105,7 @@ def test_ticket_channels_survive_an_update_then_a_ticket_without_one(services):
     assert channels == {**{f"T-{i}": f"email-{i}" for i in range(40)}, "T-3": "phone", "T-99": None, "T-98": None}
 
 
+@pytest.mark.embedded_only  # Kùzu's string columns at a checkpoint
 def test_migration_007_compacts_ticket_texts_and_gives_corrupted_subjects_back(open_services, tmp_path):
     services = open_services(tmp_path / "data")
     for i in range(40):
@@ -133,6 +138,7 @@ def test_migration_007_compacts_ticket_texts_and_gives_corrupted_subjects_back(o
     assert string_entries(reopened.graph, "subject") <= 2 * 41
 
 
+@pytest.mark.embedded_only  # Kùzu's string columns at a checkpoint
 def test_migration_007_copies_intact_ticket_texts_as_they_are(open_services, tmp_path):
     services = open_services(tmp_path / "data")
     for i in range(30):
