@@ -182,13 +182,20 @@ class HygienePlanner:
     ) -> dict[tuple[str, str], list[hs.Neighbour]]:
         """The existing memories each (agent, customer) of the batch may duplicate: one
         query per agent for all its customers in the batch."""
-        customers: dict[str, dict[str, None]] = {}
+        customers: dict[str, dict[str, list[np.ndarray]]] = {}
         for r in records:
             if _dedupable(r.memory):
-                customers.setdefault(r.memory.agent_id, {})[r.memory.customer_id] = None
+                customers.setdefault(r.memory.agent_id, {}).setdefault(r.memory.customer_id, []).append(
+                    np.asarray(r.embedding, dtype=np.float32)
+                )
         out: dict[tuple[str, str], list[hs.Neighbour]] = {}
-        for agent_id, ids in customers.items():
-            found = self.store.dedup_neighbours(agent_id, list(ids), now)
+        for agent_id, near in customers.items():
+            # Only memories this similar to one of the batch's can be its duplicates: a
+            # server-side engine leaves the others out instead of shipping their vectors.
+            found = self.store.dedup_neighbours(
+                agent_id, list(near), now, near={c: np.stack(v) for c, v in near.items()},
+                min_similarity=self.config.dedup_threshold,
+            )
             out.update(((agent_id, c), n) for c, n in found.items())
         return out
 

@@ -13,7 +13,7 @@ May import: ``casegraph.domain.models`` (the records) and the memories interface
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -83,10 +83,23 @@ class HygieneStore(Protocol):
     """Reads of the candidates hygiene compares a batch with, and writes of its decisions."""
 
     def dedup_neighbours(
-        self, agent_id: str, customer_ids: Sequence[str], now: datetime, limit: int = 2000
+        self,
+        agent_id: str,
+        customer_ids: Sequence[str],
+        now: datetime,
+        limit: int = 2000,
+        *,
+        near: Mapping[str, np.ndarray] | None = None,
+        min_similarity: float | None = None,
     ) -> dict[str, list[Neighbour]]:
         """Per customer: its current, non-expiring, ordinary memories (not summaries), most
-        recent first, at most ``limit``."""
+        recent first, at most ``limit``.
+
+        ``near`` (per customer, the unit embeddings of the memories about to be stored) and
+        ``min_similarity``: only those of them at least that similar (cosine) to one of
+        ``near`` can be duplicates. An engine may leave the others out (the planner compares
+        what it gets again, so one that cannot filter cheaply returns them all); one that
+        filters keeps a margin for its own arithmetic."""
         ...
 
     def stateful_neighbours(

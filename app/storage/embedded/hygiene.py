@@ -10,7 +10,7 @@ the memories they belong to. All Cypher is parameterised.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -233,8 +233,17 @@ class EmbeddedHygiene:
         self.vectors = vectors
 
     def dedup_neighbours(
-        self, agent_id: str, customer_ids: Sequence[str], now: datetime, limit: int = 2000
+        self,
+        agent_id: str,
+        customer_ids: Sequence[str],
+        now: datetime,
+        limit: int = 2000,
+        *,
+        near: Mapping[str, np.ndarray] | None = None,
+        min_similarity: float | None = None,
     ) -> dict[str, list[Neighbour]]:
+        # Every candidate: its vectors come from the local index at no cost, and the
+        # planner compares them with the batch itself (``near`` is for server engines).
         return dedup_neighbours(self.graph, self.vectors, agent_id, customer_ids, now, limit)
 
     def stateful_neighbours(

@@ -16,7 +16,7 @@ deleted meanwhile is simply not matched.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,12 +34,38 @@ from casegraph.storage.memories import Transaction as WriteTransaction
 from casegraph.storage.rows import LIVE, node_uid
 from casegraph.times import utc
 
-_DEDUP = (
-    "UNWIND $keys AS key MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: key}) "
+_CANDIDATES = (
+    "MATCH (m:Memory)-[:ABOUT]->(c) "
     "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
-    "RETURN c.uid, m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
+)
+_NEIGHBOUR = (
+    "m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
     "m.reinforce_count, m.created_at, m.last_seen_at, m.embedding"
 )
+# The candidates within cosine distance $maxd of one of the batch's vectors: a row per
+# (customer, batch vector) in $rows (r.q, the vector as text), each customer's candidates
+# from r.cutoff on (its most recent ones only, when it has more than the limit). A vector
+# read out of FalkorDB costs ~1 ms (the server's formatting and the client's parsing), a
+# distance computed in it ~5 µs. Rows carry one parsed vector each: a value carried
+# through a row is copied with it, so the batch's list must not travel with every memory.
+_DEDUP_NEAR = (
+    "UNWIND $rows AS r WITH r.key AS key, r.cutoff AS cutoff, vecf32([x IN split(r.q, ',') | toFloat(x)]) AS q "
+    "MATCH (c:Customer {uid: key}) WITH c, cutoff, q "
+    + _CANDIDATES
+    + "AND (cutoff IS NULL OR m.created_at >= cutoff) "
+    "WITH c, m, min(vec.cosineDistance(m.embedding, q)) AS distance WHERE distance <= $maxd "
+    "RETURN c.uid, " + _NEIGHBOUR
+)
+_DEDUP_COUNTS = (
+    "UNWIND $keys AS key MATCH (c:Customer {uid: key}) WITH c " + _CANDIDATES + "RETURN c.uid, count(m)"
+)
+_DEDUP_CUTOFF = (
+    "MATCH (c:Customer {uid: $key}) WITH c " + _CANDIDATES
+    + "RETURN m.created_at ORDER BY m.created_at DESC SKIP $skip LIMIT 1"
+)
+_DEDUP_ALL = "UNWIND $keys AS key MATCH (c:Customer {uid: key}) WITH c " + _CANDIDATES + "RETURN c.uid, " + _NEIGHBOUR
+# Room for the engine's float32 arithmetic against the planner's (the planner decides).
+_MARGIN = 1e-3
 
 
 class FalkorHygiene:
@@ -50,12 +76,23 @@ class FalkorHygiene:
 
     # -- reads ------------------------------------------------------------------------
     def dedup_neighbours(
-        self, agent_id: str, customer_ids: Sequence[str], now: datetime, limit: int = 2000
+        self,
+        agent_id: str,
+        customer_ids: Sequence[str],
+        now: datetime,
+        limit: int = 2000,
+        *,
+        near: Mapping[str, np.ndarray] | None = None,
+        min_similarity: float | None = None,
     ) -> dict[str, list[Neighbour]]:
+        """See ``HygieneStore``: with ``near``, the server filters by distance (``_DEDUP_NEAR``)."""
         if not customer_ids:
             return {}
         by_uid = {node_uid(agent_id, c): c for c in customer_ids}
-        rows = self.store.read(agent_id, _DEDUP, {"keys": list(by_uid)})
+        if near is not None and min_similarity is not None:
+            rows = self._near_candidates(agent_id, by_uid, near, min_similarity, int(limit))
+        else:
+            rows = self.store.read(agent_id, _DEDUP_ALL, {"keys": list(by_uid)})
         grouped: dict[str, list[list[Any]]] = {c: [] for c in customer_ids}
         for r in rows:
             grouped[by_uid[r[0]]].append(r)
@@ -81,6 +118,27 @@ class FalkorHygiene:
             ]
             for customer_id, found in grouped.items()
         }
+
+    def _near_candidates(
+        self, agent_id: str, by_uid: dict[str, str], near: Mapping[str, np.ndarray], min_similarity: float,
+        limit: int,
+    ) -> list[list[Any]]:
+        """The rows of ``_DEDUP_NEAR``: first how many candidates each customer has, and for
+        one with more than ``limit`` the creation time of its ``limit``-th most recent."""
+        counts = dict(self.store.read(agent_id, _DEDUP_COUNTS, {"keys": list(by_uid)}))
+        cutoffs = {
+            uid: (rows[0][0] if (rows := self.store.read(agent_id, _DEDUP_CUTOFF, {"key": uid, "skip": limit - 1}))
+                  else None)
+            for uid, n in counts.items() if n > limit
+        }
+        batch = [
+            {"key": uid, "cutoff": cutoffs.get(uid), "q": _vector_text(v)}
+            for uid, c in by_uid.items() if counts.get(uid)
+            for v in np.atleast_2d(near.get(c, np.zeros((0, 1), dtype=np.float32)))
+        ]
+        if not batch:
+            return []
+        return self.store.read(agent_id, _DEDUP_NEAR, {"rows": batch, "maxd": 1.0 - float(min_similarity) + _MARGIN})
 
     def stateful_neighbours(
         self, agent_id: str, orders: Sequence[str], tickets: Sequence[str], now: datetime
@@ -221,6 +279,12 @@ class FalkorHygiene:
             "MATCH (s:Session {id: $s}) SET s.ended_at = $t, s.summary = $sum",
             {"s": session_id, "t": ended_at, "sum": summary},
         )
+
+
+def _vector_text(vector: np.ndarray) -> str:
+    """A vector as the text of its float32 numbers, exact ("0.25,-1.5,..."): one string
+    parameter instead of a list the client quotes number by number."""
+    return ",".join(map(repr, np.asarray(vector, dtype=np.float32).tolist()))
 
 
 def _ours(tx: WriteTransaction) -> Transaction:
