@@ -226,6 +226,44 @@ def report(results: list[dict], floor: tuple[float, float] | None, clients: int)
     return "\n".join(lines)
 
 
+def arithmetic(results: list[dict], machines: Sequence[int] = (1, 2, 4, 8, 16), cores: int = 2,
+               server_cores: Sequence[int] = (2, 8)) -> str:
+    """Rates for N CaseGraph machines of ``cores`` cores on one FalkorDB primary of
+    ``server_cores`` cores, from the CPU per operation the FalkorDB configurations measured
+    (the benchmark's clients excluded: in a deployment they run elsewhere). Upper bounds:
+    every core busy with this work and nothing else."""
+    falkor = [r for r in results if r["config"].startswith("falkordb")]
+    if not falkor:
+        return ""
+
+    def mean(phase: str, component: str) -> float:
+        return sum(r[phase].cpu_ms_per_op(component) for r in falkor) / len(falkor)
+
+    cg_write, f_write = mean("batch", "casegraph"), mean("batch", "falkordb")
+    cg_recall, f_recall = mean("recall_n", "casegraph"), mean("recall_n", "falkordb")
+    lines = [
+        f"\nPer core, from the FalkorDB configurations' CPU per operation (mean of {len(falkor)}):",
+        f"- a CaseGraph core: {1000 / cg_write:.0f} memories/s by storeBatch ({cg_write:.1f} ms each), "
+        f"{1000 / cg_recall:.0f} recalls/s ({cg_recall:.1f} ms each)",
+        f"- a FalkorDB core: {1000 / f_write:.0f} memories/s ({f_write:.1f} ms each), "
+        f"{1000 / f_recall:.0f} recalls/s ({f_recall:.1f} ms each). One agent's writes run one at a time (its "
+        f"write lock, FalkorDB's one writer per graph): one agent stays below {1000 / f_write:.0f} memories/s "
+        "however many machines write",
+        "",
+        f"| CaseGraph machines ({cores} cores each) | ingest, CaseGraph side (memories/s) | "
+        + " | ".join(f"capped by a {f}-core primary" for f in server_cores)
+        + " | recall, CaseGraph side (recalls/s) | "
+        + " | ".join(f"capped by a {f}-core primary" for f in server_cores) + " |",
+        "|---|---|" + "---|" * len(server_cores) + "---|" + "---|" * len(server_cores),
+    ]
+    for n in machines:
+        write, recall = n * cores * 1000 / cg_write, n * cores * 1000 / cg_recall
+        lines.append(f"| {n} | {write:,.0f} | " + " | ".join(f"{min(write, f * 1000 / f_write):,.0f}" for f in server_cores)
+                     + f" | {recall:,.0f} | " + " | ".join(f"{min(recall, f * 1000 / f_recall):,.0f}" for f in server_cores)
+                     + " |")
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default=",".join(CONFIGS), help="backend:processes, comma-separated")
@@ -287,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({args.batch} a batch), {args.singles} single stores, {args.queries} recalls per latency cell, "
           f"{args.agents} agents\n", flush=True)
     floor = None if args.no_floor else floor_embedding([it["content"] for it in make_corpus(512, args.seed).items])
-    print(report(measure(args), floor, args.clients), flush=True)
+    results = measure(args)
+    print(report(results, floor, args.clients), flush=True)
+    print(arithmetic(results), flush=True)
     return 0
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from benchmarks.scaling import LABELS, measure, parse_args, report
+from benchmarks.scaling import LABELS, arithmetic, measure, parse_args, report
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/stat")]
@@ -34,3 +34,6 @@ def test_the_short_profile_measures_both_backends_and_two_processes_share_one_st
     assert all(LABELS[r["config"]] in text for r in results)
     assert "| CPU ms per memory, storeBatch: CaseGraph / FalkorDB / clients |" in text
     assert "Floor" not in text
+    # The N-machine rates come from the FalkorDB configuration's CPU per operation.
+    table = arithmetic(results)
+    assert "| 16 |" in table and "a FalkorDB core:" in table
