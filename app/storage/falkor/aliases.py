@@ -40,6 +40,7 @@ class AliasLearning(Connection):
         records: Sequence[MemoryRecord],
         learns: Sequence[tuple[str, str, str]],
         new_sessions: Sequence[Session] = (),
+        had: dict[str, set[str]] | None = None,
     ) -> list[Linked]:
         """Link sessions to the customers they learn, and memories to their session's customer.
 
@@ -47,8 +48,9 @@ class AliasLearning(Connection):
         which had none (``learns``) gives the session a HAD_SESSION edge, and every memory
         of the session not yet ABOUT that customer an ABOUT edge; a memory stored without
         a customer into a session whose customer is known is linked to it. ``records`` and
-        ``new_sessions`` are this write's (queued, not readable yet). Returns the memories
-        linked.
+        ``new_sessions`` are this write's (queued, not readable yet). ``had``: the
+        customers each of these sessions had when the transaction began, when the
+        caller read them already. Returns the memories linked.
         """
         learning: dict[str, tuple[str, str]] = {}
         for agent_id, session_id, customer_id in learns:
@@ -60,12 +62,14 @@ class AliasLearning(Connection):
         sids = list(dict.fromkeys([*learning, *unlinked]))
         if not sids:
             return []
-        known: dict[str, set[str]] = {}
-        for sid, cid in tx(
-            "UNWIND $ids AS sid MATCH (c:Customer)-[:HAD_SESSION]->(:Session {id: sid}) RETURN sid, c.id",
-            {"ids": sids},
-        ):
-            known.setdefault(sid, set()).add(cid)
+        if had is None:
+            had = {}
+            for sid, cid in tx(
+                "UNWIND $ids AS sid MATCH (c:Customer)-[:HAD_SESSION]->(:Session {id: sid}) RETURN sid, c.id",
+                {"ids": sids},
+            ):
+                had.setdefault(sid, set()).add(cid)
+        known = {sid: set(had.get(sid, ())) for sid in sids}
         for s in new_sessions:
             if s.customer_id:
                 known.setdefault(s.id, set()).add(s.customer_id)

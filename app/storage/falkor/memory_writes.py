@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,23 +107,20 @@ class MemoryWrites(AliasLearning):
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise StorageError(f"memory {dup!r} appears twice in one write")
-        found = {r[0] for r in tx("UNWIND $ids AS id MATCH (m:Memory {id: id}) RETURN m.id", {"ids": ids})}
+        before = Committed.read(tx, records, sessions, learns, replace=replace)
         if replace:
-            missing = [i for i in ids if i not in found]
+            missing = [i for i in ids if i not in before.memories]
             if missing:
                 raise MemoryNotFound(f"memory {missing[0]!r} does not exist")
-        elif found:
-            raise StorageError(f"memory {sorted(found)[0]!r} already exists")
+        elif before.memories:
+            raise StorageError(f"memory {sorted(before.memories)[0]!r} already exists")
         if sessions:
-            queue_sessions(tx, sessions, self._existing_sessions(tx, sessions))
-        # Positions in their sessions: a replaced memory keeps its own (read before the
-        # queued delete of its node).
-        kept = _session_positions(tx, ids) if replace else {}
-        numbered = _number_in_sessions(tx, records, kept)
+            queue_sessions(tx, sessions, before.sessions)
+        numbered = _number_in_sessions(records, before)
         if replace:
             tx.write("UNWIND $ids AS id MATCH (m:Memory {id: id}) DETACH DELETE m", {"ids": ids})
         self._queue_records(tx, records, numbered)
-        linked = self.learn_sessions(tx, records, learns, sessions)
+        linked = self.learn_sessions(tx, records, learns, sessions, had=before.customers)
         known = {item[2] for item in linked}
         self.learn_session_aliases(tx, [
             rec for rec in records
@@ -134,11 +132,6 @@ class MemoryWrites(AliasLearning):
             for rec in records
             for cid in rec.customer_ids
         ] + linked)
-
-    @staticmethod
-    def _existing_sessions(tx: Transaction, sessions: Sequence[Session]) -> set[str]:
-        rows = tx("UNWIND $ids AS id MATCH (s:Session {id: id}) RETURN s.id", {"ids": [s.id for s in sessions]})
-        return {r[0] for r in rows}
 
     @staticmethod
     def _queue_records(tx: Transaction, records: Sequence[MemoryRecord], numbered: list[dict[str, Any]]) -> None:
@@ -268,21 +261,61 @@ def _vector_text(embedding: Any) -> str:
     return ",".join(map(repr, np.asarray(embedding, dtype=np.float32).tolist()))
 
 
-def _session_positions(tx: Transaction, memory_ids: Sequence[str]) -> dict[str, int]:
-    """Memory id -> its position in its session, for those of ``memory_ids`` that have one."""
-    rows = tx(
-        "UNWIND $ids AS id MATCH (:Memory {id: id})-[e:IN_SESSION]->(:Session) RETURN id, e.seq",
-        {"ids": list(dict.fromkeys(memory_ids))},
-    )
-    return {r[0]: int(r[1]) for r in rows if r[1] is not None}
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a write's plan needs of the graph as committed before it, read in one query
+    under the agent's lock (so it stays true until the write commits)."""
+
+    memories: set[str]  # the write's memory ids that exist
+    sessions: set[str]  # the write's new session ids that exist
+    positions: dict[str, int]  # a replaced memory -> its position in its session
+    last_seq: dict[str, int]  # a session the write adds to -> its last position
+    customers: dict[str, set[str]]  # a session the write may link -> the customers it had
+
+    @classmethod
+    def read(
+        cls, tx: Transaction, records: Sequence[MemoryRecord], sessions: Sequence[Session],
+        learns: Sequence[Learn], *, replace: bool,
+    ) -> Committed:
+        ids = [r.memory.id for r in records]
+        in_session = list(dict.fromkeys(r.memory.session_id for r in records if r.memory.session_id))
+        linking = list(dict.fromkeys([
+            *(learn[1] for learn in learns),
+            *(r.memory.session_id for r in records if r.memory.session_id and not r.customer_ids),
+        ]))
+        rows = tx(
+            "UNWIND $ids AS id MATCH (:Memory {id: id}) RETURN 'memory' AS what, id AS key, null AS value "
+            "UNION ALL UNWIND $new AS id MATCH (:Session {id: id}) RETURN 'session' AS what, id AS key, null AS value "
+            "UNION ALL UNWIND $replaced AS id MATCH (:Memory {id: id})-[e:IN_SESSION]->(:Session) "
+            "RETURN 'position' AS what, id AS key, e.seq AS value "
+            "UNION ALL UNWIND $sids AS sid MATCH (:Session {id: sid})<-[e:IN_SESSION]-(:Memory) "
+            "RETURN 'last' AS what, sid AS key, max(e.seq) AS value "
+            "UNION ALL UNWIND $linking AS sid MATCH (c:Customer)-[:HAD_SESSION]->(:Session {id: sid}) "
+            "RETURN 'customer' AS what, sid AS key, c.id AS value",
+            {"ids": ids, "new": [s.id for s in sessions], "replaced": ids if replace else [],
+             "sids": in_session, "linking": linking},
+        )
+        out = cls(set(), set(), {}, {}, {})
+        for what, key, value in rows:
+            if what == "memory":
+                out.memories.add(key)
+            elif what == "session":
+                out.sessions.add(key)
+            elif what == "position" and value is not None:
+                out.positions[key] = int(value)
+            elif what == "last":
+                out.last_seq[key] = int(value or 0)
+            elif what == "customer":
+                out.customers.setdefault(key, set()).add(value)
+        return out
 
 
-def _number_in_sessions(tx: Transaction, records: Sequence[MemoryRecord], kept: dict[str, int]) -> list[dict[str, Any]]:
+def _number_in_sessions(records: Sequence[MemoryRecord], before: Committed) -> list[dict[str, Any]]:
     """IN_SESSION edge rows (memory ``f``, session ``t``, position ``k``).
 
     New memories follow the session's last position, in createdAt order and, at equal
     times (a batch, or stores that arrived together), in the order given; a replaced
-    memory keeps its position. The last position is read in the transaction: the agent's
+    memory keeps its position. The last position was read in the transaction: the agent's
     lock keeps every other writer, in any process, from numbering the session meanwhile.
     """
     by_session: dict[str, list[tuple[Any, int, str]]] = {}
@@ -290,16 +323,10 @@ def _number_in_sessions(tx: Transaction, records: Sequence[MemoryRecord], kept: 
         m = rec.memory
         if m.session_id:
             by_session.setdefault(m.session_id, []).append((m.created_at, i, m.id))
-    if not by_session:
-        return []
-    rows = tx(
-        "UNWIND $ids AS sid MATCH (:Session {id: sid})<-[e:IN_SESSION]-(:Memory) RETURN sid, max(e.seq)",
-        {"ids": list(by_session)},
-    )
-    last_of = {r[0]: int(r[1] or 0) for r in rows}
+    kept = before.positions
     out: list[dict[str, Any]] = []
     for session_id, items in by_session.items():
-        last = last_of.get(session_id, 0)
+        last = before.last_seq.get(session_id, 0)
         out.extend({"f": mid, "t": session_id, "k": kept[mid]} for _, _, mid in items if mid in kept)
         for _, _, mid in sorted(item for item in items if item[2] not in kept):
             last += 1
