@@ -75,15 +75,15 @@ class Phase:
 
 
 class Meter:
-    """CPU time of CaseGraph's processes, the FalkorDB server's (when local) and ours."""
+    """CPU time of CaseGraph's processes, ours, and the FalkorDB servers' when local
+    (``others``: "falkordb" for the primary, "replica" for its replica)."""
 
-    def __init__(self, servers: Sequence[Server], falkor_pid: int | None) -> None:
-        self.servers, self.falkor_pid = servers, falkor_pid
+    def __init__(self, servers: Sequence[Server], others: dict[str, int]) -> None:
+        self.servers, self.others = servers, others
 
     def read(self) -> dict[str, float]:
         out = {"casegraph": sum(cpu_seconds(s.proc.pid) for s in self.servers), "clients": own_cpu_seconds()}
-        if self.falkor_pid is not None:
-            out["falkordb"] = cpu_seconds(self.falkor_pid)
+        out.update({name: cpu_seconds(pid) for name, pid in self.others.items()})
         return out
 
     def measure(self, ops: int, run: Callable[[], list[float]]) -> Phase:
@@ -124,7 +124,7 @@ def spread(servers: Sequence[Server], query: str, variables: Sequence[dict], cli
                                 for k in range(clients)])
 
 
-def run_config(config: str, args: argparse.Namespace, store: str | None, falkor_pid: int | None) -> dict:
+def run_config(config: str, args: argparse.Namespace, store: str | None, falkor_pids: dict[str, int]) -> dict:
     backend, processes = config.split(":")
     corpus = make_corpus(args.memories, args.seed)
     agents = [f"scale-{a}" for a in range(args.agents)]
@@ -143,7 +143,7 @@ def run_config(config: str, args: argparse.Namespace, store: str | None, falkor_
             servers.append(Server(work / f"p{p}" / "data", env))
         for s in servers:
             s.wait_healthy()
-        meter = Meter(servers, falkor_pid if backend == "falkordb" else None)
+        meter = Meter(servers, falkor_pids if backend == "falkordb" else {})
         batches = [{"is": items[i : i + args.batch]} for i in range(0, len(items), args.batch)]
         ids: set[str] = set()
         res["batch"] = meter.measure(len(items), spread(servers, STORE_BATCH, batches, 2, ids))
@@ -217,6 +217,9 @@ def report(results: list[dict], floor: tuple[float, float] | None, clients: int)
     row("CPU ms per memory, storeBatch: CaseGraph / FalkorDB / clients", cpu("batch"))
     row("CPU ms per memory, single stores: CaseGraph / FalkorDB / clients", cpu("single"))
     row(f"CPU ms per recall, {clients} clients: CaseGraph / FalkorDB / clients", cpu("recall_n"))
+    if any("replica" in r["batch"].cpu_s for r in results):
+        row("CPU ms per memory, storeBatch, on the replica (?wait=1)",
+            lambda r: f"{r['batch'].cpu_ms_per_op('replica'):.1f}" if "replica" in r["batch"].cpu_s else "–")
     row("memories acknowledged (distinct ids) / in the store after the run (/metrics)",
         lambda r: f"{r['acknowledged']} / {r['stored'] if r['stored'] is not None else 'n/a'}")
     row("load average at start / end", lambda r: f"{r['load_start']:.1f} / {r['load_end']:.1f}")
@@ -274,6 +277,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=200, help="recalls per latency cell (2× for the concurrent one)")
     parser.add_argument("--agents", type=int, default=4, help="agents the corpus is spread over")
     parser.add_argument("--store", help="an existing FalkorDB server (falkordb://HOST:PORT[?wait=N]) instead of a local one")
+    parser.add_argument("--wait", action="store_true",
+                        help="the local server gets a replica, and every write waits for it (?wait=1)")
     parser.add_argument("--short", action="store_true", help="the test's profile: 60 memories, 24 singles, 20 queries")
     parser.add_argument("--no-floor", action="store_true", help="skip measuring the embedder alone")
     parser.add_argument("--seed", type=int, default=7)
@@ -293,26 +298,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measure(args: argparse.Namespace) -> list[dict]:
     """Every configuration of ``args``, one after the other; their results."""
-    server = None
+    server = replica = None
     names = (f"scale{os.getpid()}x{i}" for i in itertools.count())
     results = []
     try:
         if any(c.startswith("falkordb") for c in args.configs) and not args.store:
             from tests.falkor_server import FalkorServer
 
-            server = FalkorServer(Path(tempfile.mkdtemp(prefix="casegraph-scaling-falkor-")), appendfsync="everysec")
-            server.start()
-        base = urlparse(args.store or (server.url if server else ""))
+            work = Path(tempfile.mkdtemp(prefix="casegraph-scaling-falkor-"))
+            server = FalkorServer(work / "primary", appendfsync="everysec").start()
+            if args.wait:
+                replica = FalkorServer(work / "replica", appendfsync="everysec",
+                                       replica_of=("127.0.0.1", server.port)).start()
+        url = args.store or (f"{server.url}?wait=1" if replica else server.url if server else "")
+        base = urlparse(url)
         for c in args.configs:
             print(f"# {c} ...", file=sys.stderr, flush=True)
             # A namespace of its own; options (?wait=N) kept.
             store = base._replace(path=f"/{next(names)}").geturl() if c.startswith("falkordb") else None
-            results.append(run_config(c, args, store, server.process.pid if server and server.process else None))
+            pids = {name: s.process.pid for name, s in (("falkordb", server), ("replica", replica))
+                    if s is not None and s.process is not None}
+            results.append(run_config(c, args, store, pids))
     finally:
-        if server is not None:
-            server.stop()
-            if not args.keep:
-                shutil.rmtree(server.directory, ignore_errors=True)
+        for s in (replica, server):
+            if s is not None:
+                s.stop()
+                if not args.keep:
+                    shutil.rmtree(s.directory.parent, ignore_errors=True)
     return results
 
 
@@ -323,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CaseGraph scaling — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores, "
           f"load average at start {os.getloadavg()[0]:.1f}; {args.memories} memories by storeBatch "
           f"({args.batch} a batch), {args.singles} single stores, {args.queries} recalls per latency cell, "
-          f"{args.agents} agents\n", flush=True)
+          f"{args.agents} agents{'; every write waits for a replica (?wait=1)' if args.wait else ''}\n", flush=True)
     floor = None if args.no_floor else floor_embedding([it["content"] for it in make_corpus(512, args.seed).items])
     results = measure(args)
     print(report(results, floor, args.clients), flush=True)
