@@ -47,10 +47,6 @@ def admin_routes(services_ref: dict[str, Any]) -> list[Route]:
         if refused is not None:
             return refused
         services = services_ref["services"]
-        try:
-            backup.check_supported(services.settings.store)
-        except CaseGraphError as exc:  # a FalkorDB server: its own persistence backs it up
-            return _error(409, exc, request)
         if not one_backup.acquire(blocking=False):
             return JSONResponse({"error": "a backup is already running", "code": "BACKUP_RUNNING"}, status_code=409)
         staging = services.settings.data_dir / "backups-in-progress"

@@ -19,10 +19,15 @@ server reconciles them against the graph at start-up. The keyword indexes are no
 backup: a restore drops them and the server rebuilds them from the graph when it opens. API keys are not part of a backup
 (restoring must not bring back a revoked key).
 
-A FalkorDB store (``CASEGRAPH_STORE=falkordb://...``) lives in a server that any number of
-CaseGraph processes share; this module neither snapshots nor restores it
-(``SERVER_STORE``, code ``BACKUP_UNSUPPORTED``): the server's own persistence does, and an
-agent's memories can be exported and imported as JSONL (``casegraph export`` / ``import``).
+A FalkorDB store (``CASEGRAPH_STORE=falkordb://...``) is backed up the same way, over the
+same endpoint: the snapshot holds each agent's graph as the server serialises it (DUMP,
+taken under the agent's write lock) and the namespace's session and meta hashes
+(storage/falkor/snapshots.py), in ``falkordb/``; the manifest records the namespace and the
+graph module's version. ``casegraph restore --store falkordb://HOST:PORT/NS`` puts it back
+into that namespace (on this server or another) when it holds no agent, or with
+``--force`` after deleting its agents' data; stop the processes serving it first. A backup
+restores only into the kind of store it was taken from (``BACKUP_STORE_MISMATCH``). The
+server's own persistence (RDB snapshots, the append-only file) backs up the whole server.
 """
 
 from __future__ import annotations
@@ -44,29 +49,19 @@ from casegraph.storage.backend import EMBEDDED, is_embedded
 from casegraph.storage.embedded.datadir import DataDirLock
 
 FORMAT = 1
-BACKUP_UNSUPPORTED = "BACKUP_UNSUPPORTED"
-# What to do instead, for a store that lives in a FalkorDB server.
-SERVER_STORE = (
-    "the store is a FalkorDB server ({store}), which CaseGraph does not {what}: use the server's own "
-    "persistence (BGSAVE writes an RDB snapshot, the append-only file (appendonly yes) every write; "
-    "copy dump.rdb or the appendonlydir and restore by starting a server on it), or move an agent's "
-    "memories with `casegraph export --agent ID` and `casegraph import FILE` (memories and sessions only)"
-)
 MANIFEST = "manifest.json"
 GRAPH = "graph"
 VECTORS = "vectors"
 KEYWORDS = "keywords"
-
-
-def check_supported(store: str, what: str = "back up") -> None:
-    """Refuse (``BACKUP_UNSUPPORTED``) a store whose backups are not CaseGraph's: a FalkorDB server."""
-    if not is_embedded(store):
-        raise ConfigurationError(SERVER_STORE.format(store=store, what=what), code=BACKUP_UNSUPPORTED)
+# A FalkorDB store's snapshot: a file per agent's graph, and the namespace's hashes.
+SERVER = "falkordb"
+HASHES = f"{SERVER}/namespace.json"
 
 
 def snapshot(services: Any, dest: Path) -> dict[str, Any]:
     """Write a consistent snapshot of the live data into the new directory ``dest``."""
-    check_supported(services.settings.store)
+    if not is_embedded(services.settings.store):
+        return _server_snapshot(services.graph, dest)
     dest.mkdir(parents=True)
     (dest / VECTORS).mkdir()
     graph, vectors = services.graph, services.vectors
@@ -80,6 +75,7 @@ def snapshot(services: Any, dest: Path) -> dict[str, Any]:
             shutil.copyfile(index, dest / VECTORS / index.name)
     manifest = {
         "format": FORMAT,
+        "store": EMBEDDED,
         "casegraph": __version__,
         "kuzu": metadata.version("kuzu"),
         "createdAt": datetime.now(UTC).isoformat(),
@@ -87,6 +83,37 @@ def snapshot(services: Any, dest: Path) -> dict[str, Any]:
         "embeddingModel": json.loads(model) if model else None,
         "memories": sum(memories.values()),
         "agents": dict(sorted(memories.items())),
+        "files": {rel: _describe(dest / rel) for rel in _payload(dest)},
+    }
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _server_snapshot(store: Any, dest: Path) -> dict[str, Any]:
+    """A FalkorDB namespace's snapshot (storage/falkor/snapshots.py) into ``dest``."""
+    from casegraph.storage.falkor import snapshots
+
+    dest.mkdir(parents=True)
+    (dest / SERVER).mkdir()
+    graphs, memories = {}, {}
+    for n, (agent_id, payload, count) in enumerate(snapshots.dump_graphs(store), start=1):
+        rel = f"{SERVER}/graph-{n:06d}.dump"
+        (dest / rel).write_bytes(payload)
+        graphs[agent_id], memories[agent_id] = rel, count
+    (dest / HASHES).write_text(json.dumps(snapshots.namespace_hashes(store), sort_keys=True))
+    model = store.get_meta("embedding_model")
+    manifest = {
+        "format": FORMAT,
+        "store": SERVER,
+        "casegraph": __version__,
+        "falkordb": snapshots.module_version(store),
+        "namespace": store.address.namespace,
+        "createdAt": datetime.now(UTC).isoformat(),
+        "schemaVersion": store.schema_version,
+        "embeddingModel": json.loads(model) if model else None,
+        "memories": sum(memories.values()),
+        "agents": memories,
+        "graphs": graphs,
         "files": {rel: _describe(dest / rel) for rel in _payload(dest)},
     }
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -115,10 +142,20 @@ def restore(source: Path, data_dir: Path, *, force: bool = False, store: str = E
     """Replace the data in ``data_dir`` (no server running) with the backup in ``source``.
 
     An existing graph is moved to ``<data_dir>/pre-restore-<time>/`` (only with ``force``).
-    ``store``: where the data lives (a FalkorDB server is refused: ``check_supported``).
+    ``store``: where the data goes: a FalkorDB address restores a FalkorDB backup into its
+    namespace (``data_dir`` is not used; see the module docstring).
     """
-    check_supported(store, "restore")
     manifest = verify(source)
+    kind = manifest.get("store", EMBEDDED)
+    if kind != (EMBEDDED if is_embedded(store) else SERVER):
+        raise ConfigurationError(
+            f"{source} is a backup of {'an embedded' if kind == EMBEDDED else 'a FalkorDB'} store and restores "
+            f"only into one (the store given is {store!r})",
+            code="BACKUP_STORE_MISMATCH",
+        )
+    if kind == SERVER:
+        _server_restore(source, manifest, store, force=force)
+        return manifest
     data_dir.mkdir(parents=True, exist_ok=True)
     with DataDirLock(data_dir):
         existing = [p for p in (data_dir / GRAPH, data_dir / f"{GRAPH}.wal", data_dir / VECTORS) if p.exists()]
@@ -139,6 +176,21 @@ def restore(source: Path, data_dir: Path, *, force: bool = False, store: str = E
             if _describe(data_dir / rel) != expected:
                 raise ConfigurationError(f"restored file {rel} does not match its checksum")
     return manifest
+
+
+def _server_restore(source: Path, manifest: dict[str, Any], store: str, *, force: bool) -> None:
+    from casegraph.storage.falkor import snapshots
+    from casegraph.storage.falkor.connection import Connection
+
+    conn = Connection(store)
+    try:
+        snapshots.restore(
+            conn, manifest["namespace"],
+            {agent_id: (source / rel).read_bytes() for agent_id, rel in manifest["graphs"].items()},
+            json.loads((source / HASHES).read_text()), force=force,
+        )
+    finally:
+        conn.close()
 
 
 def tar_stream(directory: Path) -> Iterator[bytes]:
@@ -173,13 +225,15 @@ def receive(chunks: Iterable[bytes], dest: Path) -> dict[str, Any]:
 def _payload(directory: Path) -> list[str]:
     files = [GRAPH] if (directory / GRAPH).exists() else []
     files += [f"{VECTORS}/{p.name}" for p in sorted((directory / VECTORS).glob("*.usearch"))]
+    files += [f"{SERVER}/{p.name}" for p in sorted((directory / SERVER).glob("*")) if p.is_file()]
     return files
 
 
 def _safe(name: str) -> bool:
     parts = name.split("/")
-    return name in (MANIFEST, GRAPH) or (len(parts) == 2 and parts[0] == VECTORS and parts[1].endswith(".usearch")
-                                          and ".." not in parts[1])
+    if len(parts) == 2 and ".." not in parts[1] and parts[1]:
+        return (parts[0] == VECTORS and parts[1].endswith(".usearch")) or parts[0] == SERVER
+    return name in (MANIFEST, GRAPH)
 
 
 def _describe(path: Path) -> dict[str, Any]:

@@ -10,7 +10,8 @@
 
 Only ``serve`` loads the models; the other commands start in a fraction of a second. With a
 FalkorDB store (``--store``/``CASEGRAPH_STORE=falkordb://...``) import and export work while
-servers run; backup, restore and reembed are refused with what to do instead. A refusal
+servers run; backup and restore snapshot the store's namespace (restore: with its servers
+stopped); reembed is refused with what to do instead. A refusal
 prints ``casegraph: <message> (<CODE>)`` and exits 2.
 """
 
@@ -219,7 +220,8 @@ def restore(settings: Settings, args: argparse.Namespace) -> int:
     from casegraph.ops import backup as backups
 
     manifest = backups.restore(args.source, settings.data_dir, force=args.force, store=settings.store)
-    print(f"restored {manifest['memories']} memories (backup of {manifest['createdAt']}) into {settings.data_dir}; "
+    target = settings.data_dir if manifest.get("store", "embedded") == "embedded" else settings.store
+    print(f"restored {manifest['memories']} memories (backup of {manifest['createdAt']}) into {target}; "
           "start the server to use them")
 def export_model(settings: Settings) -> int:
     """``casegraph export-model``: the ONNX exports, made and checked now, not at first start."""

@@ -1,6 +1,7 @@
 """`casegraph backup` snapshots a running server (while it takes writes); `casegraph
-restore` brings the snapshot back; the round trip loses and changes nothing. Both are the
-embedded store's: a FalkorDB store is refused, with what to do instead."""
+restore` brings the snapshot back; the round trip loses and changes nothing. On both
+stores: the embedded data directory, or a FalkorDB namespace (each agent's graph dumped
+under its lock, restored into the same namespace)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.storage.backends import falkor
+from tests.storage.backends import falkor, graph_count
 
 ADMIN = "backup-admin-key-1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +39,13 @@ def gql(server, query: str, variables: dict | None = None) -> dict:
 def dump(services) -> dict:
     """Everything a restore must bring back, in comparable form."""
     g = services.graph
+
+    def rows(query: str) -> list[tuple]:
+        if falkor():  # a graph per agent
+            return sorted(tuple(r) for agent_id in g.agents() for r in g.read(agent_id, query))
+        return sorted(map(tuple, g.read(query)))
+
     ids = g.all_memory_ids()
-    rows = lambda q: sorted(map(tuple, g.read(q)))  # noqa: E731
     return {
         "memories": {a: g.get_memories(a, sorted(m)) for a, m in sorted(ids.items())},
         "sessions": {a: g.list_sessions(a, limit=10_000) for a in sorted(ids)},
@@ -48,7 +53,7 @@ def dump(services) -> dict:
         "orders": rows("MATCH (o:`Order`) RETURN o.uid"),
         "tickets": rows("MATCH (t:Ticket) RETURN t.uid, t.status"),
         "entities": rows("MATCH (e:Entity) RETURN e.uid, e.value"),
-        "edges": g.read("MATCH ()-[r]->() RETURN count(r)")[0][0],
+        "edges": graph_count(g, "MATCH ()-[r]->() RETURN count(r)"),
         "schema": g.schema_version,
         # The keyword hits in their order. Their BM25 scores are not compared: a live index
         # still counts the terms of documents deleted or rewritten since its last segment
@@ -72,7 +77,6 @@ def seed(server) -> None:
     gql(server, 'mutation($s: ID!) { sessionEnd(sessionId: $s, summary: "refund done") { id } }', {"s": sid})
 
 
-@pytest.mark.embedded_only
 def test_backup_restore_round_trip(live_server_factory, open_services, tmp_path):
     server = live_server_factory(api_key=ADMIN)
     seed(server)
@@ -85,27 +89,34 @@ def test_backup_restore_round_trip(live_server_factory, open_services, tmp_path)
     assert "5 memories" in done.stdout
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     assert manifest["memories"] == 5 and manifest["agents"] == {"bot": 4, "other-bot": 1}
-    assert "graph" in manifest["files"] and not (backup_dir / "keys.json").exists()
+    if falkor():
+        assert manifest["store"] == "falkordb" and sorted(manifest["graphs"]) == ["bot", "other-bot"]
+        assert set(manifest["files"]) == {*manifest["graphs"].values(), "falkordb/namespace.json"}
+    else:
+        assert "graph" in manifest["files"]
+    assert not (backup_dir / "keys.json").exists()
 
-    # The running server's directory is locked: restore refuses to touch it.
     live_dir = server.services.settings.data_dir
-    refused = casegraph("restore", "--from", str(backup_dir), "--data-dir", str(live_dir), "--force")
-    assert refused.returncode == 2 and "in use" in refused.stderr
+    target = ["--data-dir", str(live_dir), "--store", server.services.settings.store]
+    if not falkor():
+        # The running server's directory is locked: restore refuses to touch it.
+        refused = casegraph("restore", "--from", str(backup_dir), *target, "--force")
+        assert refused.returncode == 2 and "in use" in refused.stderr
 
     # Change the data after the backup, then restore the backup over it (server stopped).
     gql(server, 'mutation { forgetCustomer(agentId: "bot", customerId: "jane-doe") { memories } }')
     gql(server, 'mutation { store(input: {agentId: "bot", content: "written after the backup"}) { id } }')
     server.__exit__(None, None, None)
     server.services.close()
-    refused = casegraph("restore", "--from", str(backup_dir), "--data-dir", str(live_dir))
+    refused = casegraph("restore", "--from", str(backup_dir), *target)
     assert refused.returncode == 2 and "--force" in refused.stderr
-    restored = casegraph("restore", "--from", str(backup_dir), "--data-dir", str(live_dir), "--force")
+    restored = casegraph("restore", "--from", str(backup_dir), *target, "--force")
     assert restored.returncode == 0, restored.stderr
-    assert list(live_dir.glob("pre-restore-*/graph"))  # the replaced data was moved aside, not deleted
+    if not falkor():
+        assert list(live_dir.glob("pre-restore-*/graph"))  # the replaced data was moved aside, not deleted
     assert dump(open_services(live_dir)) == before
 
 
-@pytest.mark.embedded_only
 def test_backup_of_a_server_under_writes_is_consistent(live_server_factory, open_services, tmp_path):
     server = live_server_factory(api_key=ADMIN)
     acked: list[tuple[str, int]] = []  # (batch id, size), in acknowledgement order
@@ -135,8 +146,15 @@ def test_backup_of_a_server_under_writes_is_consistent(live_server_factory, open
         thread.join()
     assert done.returncode == 0, done.stderr
 
-    target = tmp_path / "restored"
-    assert casegraph("restore", "--from", str(backup_dir), "--data-dir", str(target)).returncode == 0
+    if falkor():  # into the namespace it was taken from, its server stopped
+        target = server.services.settings.data_dir
+        server.__exit__(None, None, None)
+        server.services.close()
+        into = ["--store", server.services.settings.store, "--force"]
+    else:
+        target = tmp_path / "restored"
+        into = ["--data-dir", str(target)]
+    assert casegraph("restore", "--from", str(backup_dir), *into).returncode == 0
     restored = open_services(target)
     batches: dict[str, list] = {}
     for m in restored.graph.get_memories("bot", sorted(restored.graph.all_memory_ids()["bot"])).values():
@@ -150,7 +168,6 @@ def test_backup_of_a_server_under_writes_is_consistent(live_server_factory, open
     assert restored.vectors.keys("bot") == restored.graph.all_memory_ids()["bot"]
 
 
-@pytest.mark.embedded_only
 def test_backup_needs_an_admin_key_and_restore_checks_the_files(live_server_factory, tmp_path):
     from casegraph.ops.keys import open_key_store
 
@@ -160,29 +177,25 @@ def test_backup_needs_an_admin_key_and_restore_checks_the_files(live_server_fact
     assert denied.returncode == 1 and "FORBIDDEN" in denied.stderr
     assert casegraph("backup", "--to", str(tmp_path / "b0"), "--url", server.url).returncode == 1
     assert casegraph("backup", "--to", str(tmp_path / "b1"), "--url", server.url, "--api-key", ADMIN).returncode == 0
-    with open(tmp_path / "b1" / "graph", "r+b") as f:  # one flipped byte
+    first = next(iter(json.loads((tmp_path / "b1" / "manifest.json").read_text())["files"]))
+    with open(tmp_path / "b1" / first, "r+b") as f:  # one flipped byte
         f.seek(100)
         byte = f.read(1)
         f.seek(100)
         f.write(bytes([byte[0] ^ 0xFF]))
-    bad = casegraph("restore", "--from", str(tmp_path / "b1"), "--data-dir", str(tmp_path / "r"))
+    bad = casegraph("restore", "--from", str(tmp_path / "b1"), "--data-dir", str(tmp_path / "r"),
+                    "--store", server.services.settings.store)
     assert bad.returncode == 2 and "checksum" in bad.stderr and not (tmp_path / "r" / "graph").exists()
 
 
-@pytest.mark.skipif(not falkor(), reason="a server on a FalkorDB store (CASEGRAPH_TEST_STORE=falkordb)")
-def test_a_server_on_a_falkordb_store_refuses_a_backup_and_says_what_to_do(live_server_factory, tmp_path):
-    server = live_server_factory(api_key=ADMIN)
-    refused = casegraph("backup", "--to", str(tmp_path / "b"), "--url", server.url, "--api-key", ADMIN)
-    assert refused.returncode == 1 and "(BACKUP_UNSUPPORTED)" in refused.stderr
-    assert "BGSAVE" in refused.stderr and "casegraph export" in refused.stderr
-    assert not (tmp_path / "b").exists()
-
-
-def test_restore_and_reembed_refuse_a_falkordb_store(tmp_path):
+def test_a_backup_restores_only_into_its_kind_of_store_and_reembed_refuses_a_server_store(tmp_path):
+    empty = tmp_path / "backup"
+    empty.mkdir()
+    (empty / "manifest.json").write_text(json.dumps({"format": 1, "files": {}}))  # an embedded one
     store = "falkordb://127.0.0.1:1/elsewhere"  # refused before any connection
-    restore = casegraph("restore", "--from", str(tmp_path), "--store", store, "--data-dir", str(tmp_path / "d"))
-    assert restore.returncode == 2 and restore.stderr.rstrip().endswith("(BACKUP_UNSUPPORTED)")
-    assert "BGSAVE" in restore.stderr and not (tmp_path / "d").exists()
+    restore = casegraph("restore", "--from", str(empty), "--store", store, "--data-dir", str(tmp_path / "d"))
+    assert restore.returncode == 2 and restore.stderr.rstrip().endswith("(BACKUP_STORE_MISMATCH)")
+    assert "backup of an embedded store" in restore.stderr and not (tmp_path / "d").exists()
     reembed = casegraph("reembed", "--store", store, "--data-dir", str(tmp_path / "d"))
     assert reembed.returncode == 2 and reembed.stderr.rstrip().endswith("(REEMBED_UNSUPPORTED)")
     assert "casegraph export --agent" in reembed.stderr

@@ -54,10 +54,10 @@ class FalkorStore(MemoryQueries, MemoryWrites, SessionQueries, CustomerQueries, 
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[Path]:
-        # Backups of a server store are the server's own (BGSAVE, append-only file):
-        # ops/backup.py refuses them before they get here.
+        # No database file to freeze: a backup dumps each agent's graph under its lock
+        # (snapshots.py, called by ops/backup.py).
         raise ConfigurationError(
-            f"the store {self.address} is a FalkorDB server: back it up with its own persistence (BGSAVE, AOF)",
+            f"the store {self.address} has no database file: back it up with snapshots.py (casegraph backup)",
             code="BACKUP_UNSUPPORTED",
         )
         yield Path()  # a generator, as contextmanager wants; never reached
