@@ -197,7 +197,12 @@ class Settings:
 
         if is_loopback(self.host) or self.api_key is not None:
             return
-        if not open_key_store(self).active():
+        keys = open_key_store(self)
+        try:
+            active = keys.active()
+        finally:
+            keys.close()
+        if not active:
             raise ConfigurationError(
                 f"refusing to bind {self.host!r} without an API key: create one with "
                 "`casegraph keys create`, set CASEGRAPH_API_KEY, or bind 127.0.0.1"
