@@ -13,9 +13,10 @@ import pytest
 from casegraph.domain.links import linked_memories
 from casegraph.domain.models import Entity, RecallFilter, Session
 from casegraph.errors import StorageError
+from casegraph.storage.memories import NO_TIME, micros
 from casegraph.storage.search import GraphLink, NodeRefs, vector_key
 
-from tests.storage.backends import falkor, open_store, tickets_of
+from tests.storage.backends import falkor, hygiene_of, open_store, tickets_of
 from tests.storage.records import (
     NOW,
     A,
@@ -283,6 +284,63 @@ def test_all_memory_ids_groups_by_agent(store):
     b = [make_memory("b1", agent=B)]
     store.write_memories([rec(m) for m in a + b])
     assert store.all_memory_ids() == {A: {a[0].id, a[1].id}, B: {b[0].id}}
+
+
+def test_agent_memories_pages_oldest_first_by_created_at_then_id(store):
+    # Three memories share one instant: the id orders them, and a page may end among them.
+    at = [NOW - timedelta(days=2), NOW - timedelta(days=1), NOW - timedelta(days=1), NOW - timedelta(days=1), NOW]
+    mems = [make_memory(f"page {i}", created_at=t) for i, t in enumerate(at)]
+    expired = make_memory("expired", created_at=NOW - timedelta(days=3), expires_at=NOW - timedelta(minutes=1))
+    store.write_memories([rec(m) for m in [*mems, expired, make_memory("other agent", agent=B)]])
+    want = [m.id for m in sorted(mems, key=lambda m: (m.created_at, m.id))]
+    pages, after = [], None
+    while page := store.agent_memories(A, NOW, after=after, limit=2):
+        pages.append([m.id for m in page])
+        after = (page[-1].created_at, page[-1].id)
+    assert pages == [want[:2], want[2:4], want[4:]]
+    assert store.agent_memories(A, NOW, limit=10)[0] == mems[0]  # whole records
+    assert expired.id in {m.id for m in store.agent_memories(A, NOW - timedelta(hours=1), limit=10)}
+    assert store.agent_memories("agent-c", NOW) == []
+
+
+def test_reads_over_ids_and_agents(store):
+    low = make_memory("low importance", importance=0.2, tags=("t1",), created_at=NOW - timedelta(days=1))
+    high = make_memory("high importance", importance=0.8, tags=("t2", "t3"))
+    gone = make_memory("expired", importance=0.9, expires_at=NOW - timedelta(minutes=1))
+    other = make_memory("other agent", agent=B, importance=0.9)
+    store.write_memories([rec(m) for m in (low, high, gone, other)])
+    unknown = new_id()
+    # Ids are global keys: any agent's count as existing.
+    assert store.existing_memory_ids([low.id, other.id, unknown]) == {low.id, other.id}
+    assert store.existing_memory_ids([]) == set()
+    assert store.count_memories_by_agent() == {A: 3, B: 1}
+    assert store.load_attrs() == {A: {low.id, high.id, gone.id}, B: {other.id}}
+    # Priors: live memories at or above the importance asked for.
+    assert sorted(store.memory_priors(A, NOW)) == sorted([(low.id, 0.2, low.created_at), (high.id, 0.8, NOW)])
+    assert store.memory_priors(A, NOW, min_importance=0.5) == [(high.id, 0.8, NOW)]
+    assert sorted(store.memory_texts(A, [high.id, low.id, other.id, unknown, low.id])) == sorted(
+        [(low.id, "low importance", ["t1"]), (high.id, "high importance", ["t2", "t3"])]
+    )
+    # Ranking attributes by vector key, in the order asked; a key the agent lacks is unknown.
+    keys = np.asarray([vector_key(i) for i in (high.id, unknown, gone.id, other.id)], dtype=np.uint64)
+    cols = store.cached_columns(A, keys)
+    assert cols.known.tolist() == [True, False, True, False]
+    assert cols.importance[[0, 2]].tolist() == [0.8, 0.9]
+    assert cols.created_us[0] == micros(NOW) and cols.expires_us[0] == NO_TIME
+    assert cols.expires_us[2] == micros(gone.expires_at) and not cols.superseded[[0, 2]].any()
+    assert set(store.cached_attrs(A, [low.id, high.id, other.id])) == {low.id, high.id}  # a write fills a cache
+
+
+def test_customer_session_memories_include_the_session_summary(store):
+    session = Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane")
+    store.create_session(session)
+    said = make_memory("said in the session", session_id=session.id)
+    summary = make_memory("summary of the session")
+    store.write_memories([rec(said)])
+    hygiene = hygiene_of(store)
+    store.write_memories([rec(summary)], after=lambda tx: hygiene.write_summary(tx, summary.id, session.id, NOW, "done"))
+    assert store.customer_session_memories(A, ["jane", "nobody"]) == {said.id: session.id, summary.id: session.id}
+    assert store.customer_session_memories(B, ["jane"]) == {}
 
 
 def test_customer_and_session_memories(store):

@@ -155,7 +155,11 @@ class MemoryQueries(Connection):
             params["t"], params["id"] = after
         rows = self.read(
             agent_id,
-            f"MATCH (m:Memory) WHERE {where} RETURN {MEMORY_COLUMNS} ORDER BY m.created_at, m.id LIMIT {int(limit)}",
+            # Sorted and cut before the columns are read: FalkorDB projects every column
+            # of every live memory first otherwise (a page of 500 of 2k memories: 4.6 ms
+            # server time against 2.6, fastest of 30).
+            f"MATCH (m:Memory) WHERE {where} WITH m ORDER BY m.created_at, m.id LIMIT {int(limit)} "
+            f"RETURN {MEMORY_COLUMNS}",
             params,
         )
         return [memory_from_row(r) for r in rows]
