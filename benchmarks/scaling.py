@@ -40,7 +40,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from benchmarks.perf import RECALL, STORE, STORE_BATCH, Server, make_corpus, percentiles
+from benchmarks.perf import RECALL, STORE, STORE_BATCH, Server, dir_bytes, make_corpus, percentiles
 
 CONFIGS = ("embedded:1", "falkordb:1", "falkordb:2")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -124,7 +124,8 @@ def spread(servers: Sequence[Server], query: str, variables: Sequence[dict], cli
                                 for k in range(clients)])
 
 
-def run_config(config: str, args: argparse.Namespace, store: str | None, falkor_pids: dict[str, int]) -> dict:
+def run_config(config: str, args: argparse.Namespace, store: str | None, falkor_pids: dict[str, int],
+               used_memory: Callable[[], int] | None = None) -> dict:
     backend, processes = config.split(":")
     corpus = make_corpus(args.memories, args.seed)
     agents = [f"scale-{a}" for a in range(args.agents)]
@@ -137,6 +138,7 @@ def run_config(config: str, args: argparse.Namespace, store: str | None, falkor_
     env = {"CASEGRAPH_STORE": store} if backend == "falkordb" else {}
     servers: list[Server] = []
     res: dict = {"config": config, "load_start": os.getloadavg()[0]}
+    used_before = used_memory() if used_memory and backend == "falkordb" else None
     try:
         for p in range(int(processes)):
             (work / f"p{p}").mkdir()
@@ -150,6 +152,12 @@ def run_config(config: str, args: argparse.Namespace, store: str | None, falkor_
         res["single"] = meter.measure(len(singles), spread(servers, STORE, [{"i": it} for it in singles], args.clients, ids))
         # Near-duplicates reinforce a memory instead of adding one: the distinct ids returned.
         res["acknowledged"] = len(ids)
+        # What the store takes per memory: the FalkorDB server's memory (it holds everything
+        # in RAM), or the embedded data directory on disk.
+        if used_before is not None:
+            res["bytes_per_memory"] = ("RAM", (used_memory() - used_before) / len(ids))
+        elif backend == "embedded":
+            res["bytes_per_memory"] = ("disk", dir_bytes(work / "p0" / "data") / len(ids))
         for s in servers:  # warm: the first recalls of a process load what it caches
             calls(s, RECALL, queries[:3])()
         q = args.queries
@@ -220,6 +228,8 @@ def report(results: list[dict], floor: tuple[float, float] | None, clients: int)
     if any("replica" in r["batch"].cpu_s for r in results):
         row("CPU ms per memory, storeBatch, on the replica (?wait=1)",
             lambda r: f"{r['batch'].cpu_ms_per_op('replica'):.1f}" if "replica" in r["batch"].cpu_s else "–")
+    row("store size per memory (bytes): FalkorDB server RAM (used_memory) / embedded data dir on disk",
+        lambda r: "{1:,.0f} ({0})".format(*r["bytes_per_memory"]) if "bytes_per_memory" in r else "n/a")
     row("memories acknowledged (distinct ids) / in the store after the run (/metrics)",
         lambda r: f"{r['acknowledged']} / {r['stored'] if r['stored'] is not None else 'n/a'}")
     row("load average at start / end", lambda r: f"{r['load_start']:.1f} / {r['load_end']:.1f}")
@@ -318,7 +328,8 @@ def measure(args: argparse.Namespace) -> list[dict]:
             store = base._replace(path=f"/{next(names)}").geturl() if c.startswith("falkordb") else None
             pids = {name: s.process.pid for name, s in (("falkordb", server), ("replica", replica))
                     if s is not None and s.process is not None}
-            results.append(run_config(c, args, store, pids))
+            used = (lambda: int(server.client().info("memory")["used_memory"])) if server else None
+            results.append(run_config(c, args, store, pids, used))
     finally:
         for s in (replica, server):
             if s is not None:
