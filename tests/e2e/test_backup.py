@@ -110,6 +110,10 @@ def test_backup_restore_round_trip(live_server_factory, open_services, tmp_path)
     server.services.close()
     refused = casegraph("restore", "--from", str(backup_dir), *target)
     assert refused.returncode == 2 and "--force" in refused.stderr
+    if falkor():  # a graph restores only under its own key's name
+        elsewhere = server.services.settings.store.rsplit("/", 1)[0] + "/elsewhere"
+        refused = casegraph("restore", "--from", str(backup_dir), "--store", elsewhere, "--force")
+        assert refused.returncode == 2 and refused.stderr.rstrip().endswith("(RESTORE_NAMESPACE_MISMATCH)")
     restored = casegraph("restore", "--from", str(backup_dir), *target, "--force")
     assert restored.returncode == 0, restored.stderr
     if not falkor():

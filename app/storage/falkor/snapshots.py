@@ -12,10 +12,12 @@ A snapshot is what the namespace keeps (connection.py's key layout), taken key b
 API keys (``NS:keys``) are not in a snapshot: restoring must not bring back a revoked key.
 Agents are consistent one by one, not with each other (each is a tenant of its own).
 
-A graph restores under the key it was dumped from (FalkorDB keeps the graph's name inside
-the serialisation: restored under another key, it answers as the old one), so a snapshot
-restores into the namespace it was taken from, on this server or another with the same
-graph module version (``module_version``; another one may refuse the payload).
+A graph restores under the key it was dumped from, and only where no other key holds it:
+FalkorDB keeps the graph's name inside the serialisation, and two keys with one name share
+state (measured with FalkorDB 4.16: restored under a second key of the same server, both
+keys counted both graphs' nodes and the next write to it hung the server). So a snapshot
+restores into the namespace it was taken from, emptied first, on this server or another
+with a graph module that reads it (``module_version`` is in the manifest).
 """
 
 from __future__ import annotations
@@ -76,8 +78,14 @@ def restore(
     conn.redis.delete(conn.key("sessions"), conn.key("meta"))
     for agent_id, payload in graphs.items():
         try:
-            conn.redis.restore(conn.graph_key(agent_id), 0, payload, replace=True)
+            conn.redis.restore(conn.graph_key(agent_id), 0, payload)  # never over a key (BUSYKEY)
         except redis.ResponseError as exc:
+            if "BUSYKEY" in str(exc):
+                raise ConfigurationError(
+                    f"agent {agent_id!r}'s graph key exists though the namespace lists no such agent: delete "
+                    f"{conn.graph_key(agent_id)} and restore again",
+                    code="RESTORE_TARGET_NOT_EMPTY",
+                ) from exc
             raise ConfigurationError(
                 f"the server refused agent {agent_id!r}'s graph: {exc} (was the backup taken with another "
                 "FalkorDB version?)",
