@@ -563,6 +563,63 @@ def test_linked_memories_never_cross_agents(world_db):
     assert linked_memories(store, A, NodeRefs()) == {}
 
 
+def test_associated_memories_share_a_customer_order_or_ticket_hop_by_hop(store):
+    at = lambda hours: NOW - timedelta(hours=hours)  # noqa: E731
+    email = Entity("email", "jane@example.com", "jane@example.com")
+    ms = {
+        "seed": make_memory("seed", created_at=at(9)),
+        "jane_new": make_memory("jane, newest", created_at=at(1)),
+        "jane_order": make_memory("jane and order 7", created_at=at(2)),
+        "order_only": make_memory("order 7 alone", created_at=at(3)),
+        "ticket_only": make_memory("ticket T-9 alone", created_at=at(4)),
+        "expired": make_memory("jane, expired", created_at=at(0), expires_at=NOW - timedelta(minutes=1)),
+        "entity_only": make_memory("the same e-mail only", created_at=at(0)),
+        "other_agent": make_memory("jane at agent b", agent=B, created_at=at(0)),
+    }
+    store.write_memories([
+        rec(ms["seed"], customer_ids=("jane",), others=(email,)),
+        rec(ms["jane_new"], customer_ids=("jane",)),
+        rec(ms["jane_order"], customer_ids=("jane",), orders=("7",)),
+        rec(ms["order_only"], orders=("7",), tickets=("T-9",)),
+        rec(ms["ticket_only"], tickets=("T-9",)),
+        rec(ms["expired"], customer_ids=("jane",)),
+        rec(ms["entity_only"], others=(email,)),
+        rec(ms["other_agent"], customer_ids=("jane",)),
+    ])
+    i = {k: m.id for k, m in ms.items()}
+    got = store.associated_memories(A, [i["seed"]], max_depth=3, limit=10, now=NOW)
+    assert got == [(i["jane_new"], 1), (i["jane_order"], 1), (i["order_only"], 2), (i["ticket_only"], 3)]
+    assert store.associated_memories(A, [i["seed"]], max_depth=3, limit=3, now=NOW) == got[:3]
+    assert store.associated_memories(A, [i["seed"]], max_depth=1, limit=10, now=NOW) == got[:2]
+    assert store.associated_memories(B, [i["seed"]], max_depth=3, limit=10, now=NOW) == []
+
+
+def test_settled_memories_mention_only_resolved_or_closed_tickets(store, tickets):
+    ms = {name: make_memory(name) for name in ("resolved", "closed", "mixed", "open", "none")}
+    store.write_memories([
+        rec(ms["resolved"], tickets=("T-1",)),
+        rec(ms["closed"], tickets=("T-2",)),
+        rec(ms["mixed"], tickets=("T-1", "T-3")),
+        rec(ms["open"], tickets=("T-3",)),
+        rec(ms["none"]),
+    ])
+    i = {k: m.id for k, m in ms.items()}
+    ids = list(i.values())
+    assert store.settled_memories(A, ids) == {}
+    tickets.update_ticket(A, "T-1", fields={"status": "resolved"}, event=None)
+    tickets.update_ticket(A, "T-2", fields={"status": "closed"}, event=None)
+    assert store.settled_memories(A, ids) == {i["resolved"]: "T-1", i["closed"]: "T-2"}
+    # The next status change is read at once (another process may make it).
+    tickets.update_ticket(A, "T-3", fields={"status": "resolved"}, event=None)
+    settled = store.settled_memories(A, ids)
+    assert set(settled) == {i["resolved"], i["closed"], i["mixed"], i["open"]}
+    assert settled[i["open"]] == "T-3" and settled[i["mixed"]] in ("T-1", "T-3")
+    tickets.update_ticket(A, "T-1", fields={"status": "open"}, event=None)
+    assert set(store.settled_memories(A, ids)) == {i["closed"], i["open"]}
+    assert store.settled_memories(B, ids) == {}
+    assert store.settled_memories(A, []) == {}
+
+
 @pytest.fixture(scope="module")
 def filter_db(tmp_path_factory):
     """The filter world in a store of its own (read-only, shared by the module)."""
