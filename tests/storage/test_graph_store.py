@@ -314,6 +314,12 @@ def test_reads_over_ids_and_agents(store):
     assert store.existing_memory_ids([low.id, other.id, unknown]) == {low.id, other.id}
     assert store.existing_memory_ids([]) == set()
     assert store.count_memories_by_agent() == {A: 3, B: 1}
+    # A deleted memory no longer exists (the others still do).
+    scratch = make_memory("deleted at once", agent=B)
+    store.write_memories([rec(scratch)])
+    assert store.existing_memory_ids([scratch.id, other.id]) == {scratch.id, other.id}
+    assert store.delete_memories(B, [scratch.id]) == [scratch.id]
+    assert store.existing_memory_ids([scratch.id, other.id]) == {other.id}
     assert store.load_attrs() == {A: {low.id, high.id, gone.id}, B: {other.id}}
     # Priors: live memories at or above the importance asked for.
     assert sorted(store.memory_priors(A, NOW)) == sorted([(low.id, 0.2, low.created_at), (high.id, 0.8, NOW)])

@@ -68,9 +68,14 @@ class MemoryQueries(Connection):
         """The ids among ``ids`` that are stored, for any agent (ids are global keys)."""
         if not ids:
             return set()
+        # The directory names each written id's agent, so only those graphs are asked
+        # (not every agent's: a store of a few ids stays one lookup with many tenants).
+        by_agent: dict[str, list[str]] = {}
+        for memory_id, agent_id in self.memory_agents(ids).items():
+            by_agent.setdefault(agent_id, []).append(memory_id)
         found: set[str] = set()
-        for agent_id in self.agents():
-            found.update(r[0] for r in self._by_ids(agent_id, ids, "m.id"))
+        for agent_id, agent_ids in by_agent.items():
+            found.update(r[0] for r in self._by_ids(agent_id, agent_ids, "m.id"))
         return found
 
     def embeddings(self, agent_id: str, ids: Sequence[str]) -> np.ndarray:

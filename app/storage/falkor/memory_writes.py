@@ -81,8 +81,9 @@ class MemoryWrites(AliasLearning):
             for agent_id in agents or (() if by_agent else self.agents()):
                 part(agent_id)
         if records:
-            # Session ids are global: known before any graph holds them.
+            # Session and memory ids are global: known before any graph holds them.
             self.register_sessions((s.id, s.agent_id) for s in sessions)
+            self.register_memories((r.memory.id, r.memory.agent_id) for r in records)
         for agent_id in sorted(by_agent):
             recs, new_sessions, agent_learns = by_agent[agent_id]
             with self.transaction(agent_id) as tx:
@@ -251,6 +252,7 @@ class MemoryWrites(AliasLearning):
             tx.attrs_changed(r[0] for r in superseded)
             tx.write("MATCH (m:Memory) WHERE m.superseded_by IN $ids SET m.superseded_by = NULL", {"ids": found})
             self.forget_aliases_of(tx, agent_id, found)
+            tx.after_commit(lambda: self.forget_memories(found))
         return found
 
 
