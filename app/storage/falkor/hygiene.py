@@ -149,7 +149,9 @@ class FalkorHygiene:
                 continue
             rows = self.store.read(
                 agent_id,
-                f"UNWIND $keys AS key MATCH (m:Memory)-[:MENTIONS]->(n:{label} {{uid: key}}) "
+                # From the order or ticket (WITH): with the memory's WHERE in the same
+                # MATCH, FalkorDB 4 plans a scan of every memory.
+                f"UNWIND $keys AS key MATCH (n:{label} {{uid: key}}) WITH n MATCH (m:Memory)-[:MENTIONS]->(n) "
                 "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.states IS NOT NULL "
                 f"AND {LIVE} RETURN m.id, m.states, m.created_at, n.id",
                 {"keys": [node_uid(agent_id, k) for k in keys], "now": now},
@@ -204,7 +206,7 @@ class FalkorHygiene:
             return []
         rows = self.store.read(
             agent_id,
-            "UNWIND $u AS uid MATCH (m:Memory)-[:MENTIONS]->(t:Ticket {uid: uid}) "
+            "UNWIND $u AS uid MATCH (t:Ticket {uid: uid}) WITH t MATCH (m:Memory)-[:MENTIONS]->(t) "
             f"WHERE {LIVE} AND m.kind IS NULL "
             "RETURN t.uid, m.id, m.created_at, m.states, m.superseded_by IS NULL ORDER BY m.created_at, m.id",
             {"u": [t[0] for t in tickets], "now": now},
