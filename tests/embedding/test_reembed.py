@@ -1,5 +1,8 @@
 """A data directory keeps the vector space it was built with until `casegraph reembed`
-converts it: refused with MODEL_MISMATCH before, resumable during, served after."""
+converts it: refused with MODEL_MISMATCH before, resumable during, served after.
+
+The embedded store's command (reading its files): a FalkorDB store is refused with
+REEMBED_UNSUPPORTED (tests/e2e/test_backup.py), hence embedded_only."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from casegraph.services import Services
 from casegraph.storage.space import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 
 from tests.conftest import make_settings
+
+pytestmark = pytest.mark.embedded_only
 
 TEXTS = [
     ("T-1", "Order 4521 arrived with a cracked screen; the customer wants a replacement."),
