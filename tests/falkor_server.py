@@ -79,11 +79,16 @@ class FalkorServer:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            # A server still writing its first append-only file (a replica just synced) refuses
+            # a SIGTERM ("Writing initial AOF, can't exit") and forgets it: ask until it goes.
+            deadline = time.monotonic() + 30
+            while self.process.poll() is None and time.monotonic() < deadline:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
+            self.kill()
 
     def __enter__(self) -> FalkorServer:
         return self.start()
