@@ -12,7 +12,7 @@ from casegraph.ops.metrics import Metrics
 from casegraph.services import Services
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import STORE_UNDER_TEST, LiveServer, make_settings
 
 STORE = 'mutation { store(input: {agentId: "bot", content: "%s", tags: ["customer:jane-doe"]}) { id } }'
 BATCH = """mutation ImportBatch($is: [StoreMemoryInput!]!) { storeBatch(inputs: $is) { id } }"""
@@ -91,7 +91,11 @@ def test_metrics_show_operations_counts_and_errors_after_real_traffic(metered_se
     assert value(m, "casegraph_memories", agent_id="bot") == 4
     assert value(m, "casegraph_vector_index_vectors", agent_id="bot") == 4
     assert value(m, "casegraph_vector_index_memory_bytes") > 0
-    assert value(m, "casegraph_data_dir_bytes") > 0
+    # The embedded store is in the data directory; a FalkorDB store leaves it empty.
+    if STORE_UNDER_TEST == "embedded":
+        assert value(m, "casegraph_data_dir_bytes") > 0
+    else:
+        assert value(m, "casegraph_data_dir_bytes") == 0
     assert value(m, "casegraph_http_requests_total", route="/graphql", method="POST", status="200") == 7
     assert value(m, "process_resident_memory_bytes") > 0
 

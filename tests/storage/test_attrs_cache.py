@@ -17,6 +17,9 @@ from casegraph.storage.rows import ATTR_COLUMNS, attrs_from_row
 
 from tests.conftest import make_settings
 
+# The embedded engine's cache (the FalkorDB engine keeps none: it reads the server).
+pytestmark = pytest.mark.embedded_only
+
 T0 = datetime(2025, 6, 30, 12, 0, 0, 123456, tzinfo=UTC)
 BOT = "support-bot"
 
