@@ -11,7 +11,7 @@
 Only ``serve`` loads the models; the other commands start in a fraction of a second. With a
 FalkorDB store (``--store``/``CASEGRAPH_STORE=falkordb://...``) import and export work while
 servers run; backup and restore snapshot the store's namespace (restore: with its servers
-stopped); reembed is refused with what to do instead. A refusal
+stopped), and so does reembed. A refusal
 prints ``casegraph: <message> (<CODE>)`` and exits 2.
 """
 
@@ -237,20 +237,20 @@ def export_model(settings: Settings) -> int:
 def reembed(settings: Settings, args: argparse.Namespace) -> int:
     """``casegraph reembed``: every memory embedded again with the configured runtime."""
     from casegraph.embedding.embedder import open_embedder
-    from casegraph.ops.reembed import check_supported
     from casegraph.ops.reembed import reembed as run_reembed
+    from casegraph.storage.backend import is_embedded
 
-    check_supported(settings.store)
     if args.batch_size < 1:
         raise ConfigurationError("--batch-size must be at least 1", code="INVALID_BATCH_SIZE")
-    if not (settings.data_dir / "graph").exists():
+    if is_embedded(settings.store) and not (settings.data_dir / "graph").exists():
         print(f"casegraph: no CaseGraph data in {settings.data_dir}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     embedder = open_embedder(settings.embedding_model, settings.embedding_runtime, settings.model_cache_path)
     report = run_reembed(settings, embedder, batch_size=args.batch_size, progress=args.progress)
     if not report.converted:
-        print(f"nothing to re-embed: the vectors in {settings.data_dir} already are {report.target.describe()}",
+        where = settings.data_dir if is_embedded(settings.store) else settings.store
+        print(f"nothing to re-embed: the vectors in {where} already are {report.target.describe()}",
               file=sys.stderr)
         return 0
     print(f"re-embedded {report.memories} memories ({report.resumed_at} by an earlier run) as "

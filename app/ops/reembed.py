@@ -10,10 +10,11 @@ for a refresh (their mean embeddings and similar-wording relations) and drops th
 progress rows; the vector index, deleted at the start, is rebuilt from the graph by the
 first open (which this command does before it returns).
 
-Only the embedded store is converted here. A FalkorDB store is refused
-(``REEMBED_UNSUPPORTED``): its vectors live on the memory nodes of a server other processes
-keep serving, and its vector index has the old size; convert it by exporting each agent
-and importing it into a new namespace with the new model (``check_supported``).
+A FalkorDB store (``CASEGRAPH_STORE=falkordb://...``) is converted the same way, agent by
+agent (storage/falkor/reembed.py): its vectors are the memory nodes' own, each agent's
+progress is recorded in the namespace, and a new vector size gets new vector indexes.
+Stop every process serving the namespace first: those that keep running do not see the
+target recorded (the ones that start do, and refuse to open until the end).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from casegraph.domain.embedder import Embedder
-from casegraph.errors import ConfigurationError
 from casegraph.ops.settings import Settings
 from casegraph.storage.backend import is_embedded
 from casegraph.storage.embedded import reembed as progress_rows
@@ -35,20 +35,7 @@ from casegraph.storage.space import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 
 log = logging.getLogger("casegraph.reembed")
 
-__all__ = ["PROGRESS_PREFIX", "REEMBED_UNSUPPORTED", "ReembedReport", "check_supported", "reembed"]
-
-REEMBED_UNSUPPORTED = "REEMBED_UNSUPPORTED"
-
-
-def check_supported(store: str) -> None:
-    """Refuse (``REEMBED_UNSUPPORTED``) a FalkorDB store: see the module docstring."""
-    if not is_embedded(store):
-        raise ConfigurationError(
-            f"the store is a FalkorDB server ({store}), which `casegraph reembed` does not convert: export "
-            "each agent (`casegraph export --agent ID`) and import the files into a new namespace "
-            "(falkordb://HOST:PORT/NEW) with the new model or runtime configured, then serve that namespace (JSONL carries memories and sessions, not ticket status history)",
-            code=REEMBED_UNSUPPORTED,
-        )
+__all__ = ["PROGRESS_PREFIX", "ReembedReport", "reembed"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +61,11 @@ def reembed(
 
     ``after_batch(done)`` runs after each committed batch (tests stop a run there).
     """
-    check_supported(settings.store)
+    if not is_embedded(settings.store):
+        report = _reembed_server(settings, embedder, batch_size, progress, after_batch)
+        if report.converted:
+            _rebuild_index(settings, embedder)
+        return report
     started = time.perf_counter()
     target = VectorSpace.of(embedder)
     graph = GraphStore(
@@ -99,6 +90,53 @@ def reembed(
         graph.close()
     _rebuild_index(settings, embedder)
     return ReembedReport(source, target, len(ids), embedded, resumed_at, time.perf_counter() - started)
+
+
+def _reembed_server(
+    settings: Settings, embedder: Embedder, batch_size: int, progress: bool | None,
+    after_batch: Callable[[int], None] | None,
+) -> ReembedReport:
+    """``reembed`` on a FalkorDB namespace: the same steps, agent by agent."""
+    from casegraph.storage.falkor import reembed as server
+    from casegraph.storage.falkor.store import FalkorStore
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    target = VectorSpace.of(embedder)
+    store = FalkorStore(settings.store, dimension=target.dim)
+    try:
+        recorded = store.get_meta(EMBEDDING_KEY)
+        source = VectorSpace.from_json(recorded) if recorded is not None else None
+        pending = store.get_meta(REEMBED_KEY)
+        if pending is None and (source is None or source.compatible(target)):
+            log.info("nothing to re-embed: the namespace's vectors are already %s", target.describe())
+            return ReembedReport(source, target, 0, 0, 0, time.perf_counter() - started, converted=False)
+        if pending is None or VectorSpace.from_json(pending) != target:
+            server.record_target(store, target, new_size=source is None or source.dim != target.dim)
+        todo: dict[str, tuple[list[str], list[str]]] = {}  # agent -> (all its ids, those not done)
+        for agent_id in store.agents():
+            done = server.last_done(store, agent_id)
+            ids = server.memory_ids(store, agent_id)
+            todo[agent_id] = ids, [i for i in ids if done is None or i > done]
+        total = sum(len(ids) for ids, _ in todo.values())
+        resumed_at = sum(len(ids) - len(rest) for ids, rest in todo.values())
+        embedded = 0
+        with tqdm(total=total, initial=resumed_at, unit="memory", desc="re-embedding", disable=progress is False,
+                  mininterval=1.0) as bar:
+            for agent_id, (_, rest) in todo.items():
+                for start in range(0, len(rest), batch_size):
+                    chunk = rest[start : start + batch_size]
+                    texts = server.memory_contents(store, agent_id, chunk)
+                    order = [i for i in chunk if i in texts]
+                    server.write_batch(store, agent_id, order, embedder.embed([texts[i] for i in order]), chunk[-1])
+                    embedded += len(order)
+                    bar.update(len(chunk))
+                    if after_batch is not None:
+                        after_batch(resumed_at + embedded)
+        server.finish(store, target)
+    finally:
+        store.close()
+    return ReembedReport(source, target, total, embedded, resumed_at, time.perf_counter() - started)
 
 
 def _start(graph: GraphStore, settings: Settings, target: VectorSpace, pending: str | None) -> tuple[str | None, int]:

@@ -192,7 +192,7 @@ def test_backup_needs_an_admin_key_and_restore_checks_the_files(live_server_fact
     assert bad.returncode == 2 and "checksum" in bad.stderr and not (tmp_path / "r" / "graph").exists()
 
 
-def test_a_backup_restores_only_into_its_kind_of_store_and_reembed_refuses_a_server_store(tmp_path):
+def test_a_backup_restores_only_into_its_kind_of_store(tmp_path):
     empty = tmp_path / "backup"
     empty.mkdir()
     (empty / "manifest.json").write_text(json.dumps({"format": 1, "files": {}}))  # an embedded one
@@ -200,6 +200,3 @@ def test_a_backup_restores_only_into_its_kind_of_store_and_reembed_refuses_a_ser
     restore = casegraph("restore", "--from", str(empty), "--store", store, "--data-dir", str(tmp_path / "d"))
     assert restore.returncode == 2 and restore.stderr.rstrip().endswith("(BACKUP_STORE_MISMATCH)")
     assert "backup of an embedded store" in restore.stderr and not (tmp_path / "d").exists()
-    reembed = casegraph("reembed", "--store", store, "--data-dir", str(tmp_path / "d"))
-    assert reembed.returncode == 2 and reembed.stderr.rstrip().endswith("(REEMBED_UNSUPPORTED)")
-    assert "casegraph export --agent" in reembed.stderr

@@ -1,8 +1,7 @@
 """A data directory keeps the vector space it was built with until `casegraph reembed`
-converts it: refused with MODEL_MISMATCH before, resumable during, served after.
-
-The embedded store's command (reading its files): a FalkorDB store is refused with
-REEMBED_UNSUPPORTED (tests/e2e/test_backup.py), hence embedded_only."""
+converts it: refused with MODEL_MISMATCH before, resumable during, served after. On both
+stores (a FalkorDB namespace is converted agent by agent); the SIGKILL test runs the
+embedded one."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ from casegraph.services import Services
 from casegraph.storage.space import EMBEDDING_KEY, REEMBED_KEY, VectorSpace
 
 from tests.conftest import make_settings
-
-pytestmark = pytest.mark.embedded_only
+from tests.storage.backends import falkor, graph_rows
 
 TEXTS = [
     ("T-1", "Order 4521 arrived with a cracked screen; the customer wants a replacement."),
@@ -48,7 +46,16 @@ def store_dir(tmp_path, embedder, extractor):
 
 
 def snapshot(settings, embedder, extractor):
-    """What the directory holds: its record, every memory's embedding, the index files."""
+    """What the store holds: its record, every memory's embedding, the index files."""
+    if falkor():
+        from casegraph.storage.falkor.store import FalkorStore
+
+        store = FalkorStore(settings.store)
+        try:
+            rows = store.read("bot", "MATCH (m:Memory) RETURN m.id, m.embedding ORDER BY m.id")
+            return store.get_meta(EMBEDDING_KEY), [(i, list(e)) for i, e in rows], {}
+        finally:
+            store.close()
     from casegraph.storage.embedded.graph import GraphStore
 
     graph = GraphStore(settings.data_dir, buffer_pool_mb=64)
@@ -95,19 +102,24 @@ def test_reembed_converts_every_memory_and_recall_works_after(store_dir, embedde
     try:
         assert VectorSpace.from_json(services.graph.get_meta(EMBEDDING_KEY)) == VectorSpace.of(int8)
         assert services.graph.get_meta(REEMBED_KEY) is None
-        rows = [tuple(r) for r in services.graph.read("MATCH (m:Memory) RETURN m.id, m.content")]
+        rows = [tuple(r) for r in graph_rows(services.graph, "bot", "MATCH (m:Memory) RETURN m.id, m.content")]
         ids = [i for i, _ in rows]
         # The graph and the rebuilt index hold the int8 vectors of each memory's text.
         stored = services.graph.embeddings("bot", ids)
         expected = embedded_as_reembed_does(int8, rows, 3)
         assert np.abs(stored - np.stack([expected[i] for i in ids])).max() < 1e-5
-        indexed = services.vectors.vectors_of("bot", ids)
-        assert all(np.abs(indexed[i] - s).max() < 1e-3 for i, s in zip(ids, stored, strict=True))
+        if not falkor():  # FalkorDB's index is over the nodes' own vectors
+            indexed = services.vectors.vectors_of("bot", ids)
+            assert all(np.abs(indexed[i] - s).max() < 1e-3 for i, s in zip(ids, stored, strict=True))
         assert dense_top(services, "my login reset link no longer works") == TEXTS[2][1]
         assert dense_top(services, "was the double charge paid back?") in (TEXTS[4][1], TEXTS[5][1])
         assert services.tickets.tickets.stale_tickets(10) == []  # refreshed with the new vectors
-        assert not services.graph.read("MATCH (x:Meta) WHERE starts_with(x.key, $p) RETURN x.key",
-                                        {"p": PROGRESS_PREFIX})
+        if falkor():
+            g = services.graph
+            assert not [f for f in g.redis.hkeys(g.key("meta")) if f.startswith(PROGRESS_PREFIX)]
+        else:
+            assert not services.graph.read("MATCH (x:Meta) WHERE starts_with(x.key, $p) RETURN x.key",
+                                            {"p": PROGRESS_PREFIX})
     finally:
         services.close()
     # The old runtime is now the one refused; a second run has nothing to do.
@@ -135,7 +147,7 @@ def test_an_interrupted_reembed_is_refused_by_both_spaces_and_resumes(store_dir,
     assert (report.resumed_at, report.embedded, report.memories) == (4, 3, 7)
     services = Services.open(store_dir, embedder=int8, extractor=extractor)
     try:
-        rows = [tuple(r) for r in services.graph.read("MATCH (m:Memory) RETURN m.id, m.content")]
+        rows = [tuple(r) for r in graph_rows(services.graph, "bot", "MATCH (m:Memory) RETURN m.id, m.content")]
         stored = services.graph.embeddings("bot", [i for i, _ in rows])
         expected = embedded_as_reembed_does(int8, rows, 2)
         assert np.abs(stored - np.stack([expected[i] for i, _ in rows])).max() < 1e-5
@@ -149,7 +161,8 @@ def test_the_reembed_command_converts_and_says_how_to_serve(store_dir, int8, ext
 
     monkeypatch.setenv("CASEGRAPH_MODEL_CACHE_DIR", str(int8.folder.parent))
     monkeypatch.setenv("CASEGRAPH_BUFFER_POOL_MB", "64")
-    args = ["reembed", "--data-dir", str(store_dir.data_dir), "--runtime", "onnx-int8", "--no-progress"]
+    args = ["reembed", "--data-dir", str(store_dir.data_dir), "--store", store_dir.store, "--runtime", "onnx-int8",
+            "--no-progress"]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert f"re-embedded {len(TEXTS)} memories (0 by an earlier run)" in err
@@ -161,6 +174,7 @@ def test_the_reembed_command_converts_and_says_how_to_serve(store_dir, int8, ext
     assert main(["reembed", "--data-dir", str(store_dir.data_dir / "none")]) == 2
 
 
+@pytest.mark.embedded_only
 def test_a_reembed_killed_by_sigkill_loses_nothing_and_resumes(tmp_path, embedder, extractor, int8):
     import os
     import signal
