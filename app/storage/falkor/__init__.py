@@ -17,6 +17,8 @@ part per kind of record over one connection:
     vectors.py       VectorIndex over the graph's vector index
     keywords.py      KeywordSearch over the graph's full-text index
     backend.py       opening it all for the services
+    snapshots.py     backups: each agent's graph as the server's DUMP, restored under its key
+    reembed.py       ``casegraph reembed``'s steps: progress, new vectors, new vector indexes
 
 The row layout (labels, properties, keys) is the embedded schema's (../rows.py); times are
 microseconds since the epoch.
