@@ -320,11 +320,35 @@ class TicketGraph:
     ) -> tuple[list[StoredNode], list[GraphEdge]] | None:
         """The shortest connection (fewest hops) between two nodes, or None (walks.py:
         Kùzu's own SHORTEST does not keep to a filter on the nodes it passes)."""
-        return walks.shortest_path(
-            lambda ref: self.find_node(agent_id, ref),
-            lambda refs, ends: self._edges_at(agent_id, refs, ends),
-            source, target, max_hops,
-        )
+        first, last = self.find_node(agent_id, source), self.find_node(agent_id, target)
+        if first is None or last is None:
+            return None
+        ends = [first.ref, last.ref]
+        walk = walks.shortest_walk(lambda refs: self._steps(agent_id, refs, ends), first.ref, last.ref, max_hops)
+        if walk is None:
+            return None
+        return walks.path_along(walk, self._edges_at(agent_id, walk, ends), [first, last])
+
+    def _steps(self, agent_id: str, refs: list[NodeRef], ends: list[NodeRef]) -> list[tuple[NodeRef, NodeRef]]:
+        """(node, neighbour) over every walkable edge at ``refs``: per label, each node by
+        its key (``by_keys``: point statements for a few, one join for many)."""
+        groups: dict[str, list[str]] = {}
+        for ref in refs:
+            label, _, value = node_match(agent_id, ref)
+            groups.setdefault(label, []).append(value)
+        params = {"ag": agent_id, "noise": NOISE_KINDS, "endpoints": [node_match(agent_id, ref)[2] for ref in ends]}
+        out = []
+        for label, keys in groups.items():
+            prop = NODE_LABELS[label][1]
+            rows = self.store.by_keys(
+                f"MATCH (a:{quoted(label)} {{{prop}: $key}})-[:{WALKABLE}]-(b) "
+                "WHERE b.agent_id = $ag AND (b.kind IS NULL OR NOT b.kind IN $noise OR b.uid IN $endpoints) "
+                f"RETURN DISTINCT a.{prop}, label(b), b.uid, b.id",
+                keys,
+                params,
+            )
+            out.extend((node_ref(label, r[0], r[0]), node_ref(r[1], r[2], r[3])) for r in rows)
+        return out
 
     def neighbours(self, agent_id: str, refs: Iterable[NodeRef]) -> list[tuple[GraphEdge, StoredNode]]:
         """Every walkable edge at ``refs`` with the node at its other end (two queries)."""
