@@ -144,7 +144,9 @@ class FalkorTickets:
     def ticket_memory_ids(self, agent_id: str, ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
         rows = self._read(
             agent_id,
-            f"MATCH (m:Memory)-[:MENTIONS]->(t:Ticket) WHERE t.uid IN $u AND {LIVE} "
+            # WITH: from the tickets, not from a scan of every memory the liveness test
+            # would start from (126 ms against 1 ms for 20 tickets at 20k memories).
+            f"MATCH (t:Ticket) WHERE t.uid IN $u WITH t MATCH (m:Memory)-[:MENTIONS]->(t) WHERE {LIVE} "
             "RETURN t.id, m.id ORDER BY m.created_at, m.id",
             {"u": self._uids(agent_id, ids), "now": now},
         )
