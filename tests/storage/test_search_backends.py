@@ -145,7 +145,23 @@ def test_a_rewritten_memory_is_found_by_its_new_vector(search):
     top = search.vectors.search(A, unit(1, 0, 0, 0), 2)
     assert {h.memory_id for h in top} == {ids[0], ids[3]}
     assert all(h.similarity == pytest.approx(1.0, abs=1e-3) for h in top)
-    assert ids[3] not in search.nearest(A, unit(0, 0, 0, 1), 1)
+    # Nearest to its old vector is now memory 2 (all others are orthogonal to it).
+    assert search.nearest(A, unit(0, 0, 0.1, 1), 1) == [ids[2]]
+
+
+def test_every_hit_carries_its_current_vectors_similarity_after_rewrites(search):
+    # A rewritten memory's new node takes the old node's internal id on FalkorDB, and its
+    # index still holds the old vector's entry: that entry must not stand for the new one.
+    query = unit(0, 0, 0.1, 1)  # nearest to memory 3's old vector, then to memory 2's
+    for agent in (f"agent-{n}" for n in range(4)):
+        ids = search.write(agent, [f"memory {i}" for i in range(5)])
+        search.rewrite(agent, ids[3], "moved next to the first", unit(1, 0, 0, 0))
+        hits = search.vectors.search(agent, query, 5)
+        assert hits[0].memory_id == ids[2]
+        now = dict(zip(ids, [*BASIS[:3], unit(1, 0, 0, 0), BASIS[4]], strict=True))
+        for h in hits:
+            assert h.similarity == pytest.approx(float(now[h.memory_id] @ query), abs=1e-3), h
+        assert sorted(h.memory_id for h in hits) == sorted(ids)
 
 
 def test_ids_of_and_similarities_cover_the_agents_memories_only(search):

@@ -4,7 +4,7 @@ queries the FalkorDB engine gives RediSearch from it (app/storage/falkor/keyword
 from __future__ import annotations
 
 from casegraph.storage.falkor.keywords import keyword_document, keyword_query, memory_document
-from casegraph.storage.search import document_text, vector_key
+from casegraph.storage.search import document_text
 from casegraph.storage.terms import terms
 
 
@@ -42,17 +42,9 @@ def test_document_text_holds_content_and_tags():
 
 # -- what RediSearch is given -------------------------------------------------------
 def test_the_document_holds_the_terms_escaped_without_stop_words():
-    member = rf"\_k{vector_key('m-1')}"
-    assert keyword_document("m-1", "The order #W1588712 is late") == f"{member} order w1588712 late"
-    assert keyword_document("m-1", "mail Jane.Doe@x.com") == member + r" mail jane doe x com jane\.doe\@x\.com janedoexcom"
-    assert memory_document("m-1", "kettle", ["customer:c-7"]) == keyword_document("m-1", "kettle customer:c-7")
-
-
-def test_no_user_text_can_search_for_a_member_token():
-    member = keyword_document("m-1", "")
-    assert member.startswith("\\_k")
-    # The analyzer strips the edge punctuation a member token starts with.
-    assert keyword_query(member) == keyword_query(member.replace("\\", "")) == f"k{vector_key('m-1')}"
+    assert keyword_document("The order #W1588712 is late") == "order w1588712 late"
+    assert keyword_document("mail Jane.Doe@x.com") == r"mail jane doe x com jane\.doe\@x\.com janedoexcom"
+    assert memory_document("kettle", ["customer:c-7"]) == keyword_document("kettle customer:c-7")
 
 
 def test_a_query_ors_its_escaped_terms_once_each():

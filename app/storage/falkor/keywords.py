@@ -12,20 +12,22 @@ Tokens: RediSearch splits text at punctuation (``jane.doe@x.com`` becomes four w
 embedded engine's analyzer (storage/terms.py). So ``doc`` holds that analyzer's terms, not
 the raw text: each identifier whole, joined up and by its parts, stop words left out,
 every ASCII punctuation character escaped with a backslash so RediSearch keeps the term
-one token. A query goes through the same steps and ORs its terms (``a | b``); RediSearch
-would AND them. RediSearch matches and stems (English Snowball, as tantivy does). ``doc``
-starts with one more token, ``_k<memory key>``, which no user text can produce (the
-analyzer strips edge punctuation): it lets a query ask which of given memories a term
-matches.
+one token. A query goes through the same steps; RediSearch matches each of its terms
+(stemmed: English Snowball, as tantivy does).
 
-Scores: FalkorDB ranks by RediSearch's TF-IDF, whose idf is rounded down to a power of two
-and whose term frequency is relative to the document's most frequent term ("refund refund"
-and a long memory that says "refund" once tie). So its ranking only picks the candidates
-(``_depth``), and the score is BM25 (tantivy's k1 and b) from the agent's memory count and,
-per query term, its document frequency and which candidates it matches (a query of
-``term (_k1 | _k2 | ...)``), and each candidate's length and count of the term (``doc``;
-a stemmed variant counts once). The mean length is the candidates', which stands in for
-the agent's (as the embedded engine's scan of uncommitted writes does).
+Scores are BM25 (tantivy's k1 and b), not RediSearch's: its TF-IDF rounds idf down to a
+power of two, takes term frequency relative to the document's most frequent term ("refund
+refund" ties with a long memory that says "refund" once) and divides the score of several
+terms by how far apart they stand, so a memory that matches more of a query can score
+lower (measured: top 10 worth 0.70 of tantivy's BM25, 20k memories). Three reads: each
+term's document frequency and the memory count; the candidates, the ``_depth`` memories
+with the most idf among the terms they match (RediSearch finds the matches, the query
+sums and ranks them); and from each candidate's ``doc`` its length and term counts (a
+stemmed variant counts once). Terms in more than half the memories (a tag every memory
+has) weigh almost nothing and would make the second read walk every memory: they are
+left out of it, and a candidate matches one if its ``doc`` holds it as is. The mean length
+is the candidates', which stands in for the agent's (as the embedded engine's scan of
+uncommitted writes does).
 """
 
 from __future__ import annotations
@@ -34,15 +36,13 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from casegraph.storage.search import ReconcileReport, document_text, vector_key
+from casegraph.storage.search import ReconcileReport, document_text
 from casegraph.storage.terms import STOP_WORDS, terms
 
 if TYPE_CHECKING:
     from casegraph.storage.falkor.store import FalkorStore
 
 _STOP = frozenset(STOP_WORDS)
-# The token that starts a memory's ``doc``, before its key (escaped: RediSearch keeps it whole).
-_MEMBER = "\\_k"
 # Tantivy's BM25 parameters (the embedded engine's).
 _BM25_K1 = 1.2
 _BM25_B = 0.75
@@ -59,29 +59,14 @@ def _indexed_terms(text: str) -> list[str]:
     return [_escaped(t) for t in terms(text) if t not in _STOP]
 
 
-def _member(memory_id: str) -> str:
-    return f"{_MEMBER}{vector_key(memory_id)}"
+def keyword_document(text: str) -> str:
+    """What ``Memory.doc`` holds for a memory whose document text is ``text``."""
+    return " ".join(_indexed_terms(text))
 
 
-def keyword_document(memory_id: str, text: str) -> str:
-    """What ``Memory.doc`` holds for memory ``memory_id`` whose document text is ``text``."""
-    return " ".join((_member(memory_id), *_indexed_terms(text)))
-
-
-def memory_document(memory_id: str, content: str, tags: Iterable[str]) -> str:
-    """``Memory.doc`` of a memory with this id, content and tags (the write path's)."""
-    return keyword_document(memory_id, document_text(content, tags))
-
-
-def _doc_terms(doc: str | None) -> list[str]:
-    """The terms of a stored ``doc``, its member token left out."""
-    words = (doc or "").split(" ")
-    return words[1:] if words and words[0].startswith(_MEMBER) else [w for w in words if w]
-
-
-def _depth(limit: int) -> int:
-    """How many of RediSearch's best matches are scored again for ``limit`` hits."""
-    return 2 * limit + 20
+def memory_document(content: str, tags: Iterable[str]) -> str:
+    """``Memory.doc`` of a memory with this content and these tags (the write path's)."""
+    return keyword_document(document_text(content, tags))
 
 
 def query_terms(text: str) -> list[str]:
@@ -90,25 +75,34 @@ def query_terms(text: str) -> list[str]:
 
 
 def keyword_query(text: str) -> str | None:
-    """The full-text query for a user's ``text``: its terms ORed (None: no term left)."""
+    """A full-text query for a user's ``text``: its terms ORed (None: no term left)."""
     wanted = query_terms(text)
     return " | ".join(wanted) if wanted else None
 
 
-def bm25(
-    docs: dict[str, list[str]], matched: dict[str, tuple[int, set[str]]], total: int
-) -> dict[str, float]:
-    """BM25 of each candidate: ``docs`` its terms, ``matched`` per query term (document
-    frequency among all ``total`` memories, the candidates it matched)."""
+def _depth(limit: int) -> int:
+    """How many candidates are scored for ``limit`` hits."""
+    return 2 * limit + 20
+
+
+def idf(df: int, total: int) -> float:
+    """BM25's inverse document frequency (tantivy's)."""
+    return math.log(1.0 + (total - df + 0.5) / (df + 0.5))
+
+
+def bm25(docs: dict[str, list[str]], matched: dict[str, set[str]], weights: dict[str, float]) -> dict[str, float]:
+    """BM25 of each candidate: ``docs`` its terms, ``matched`` the query terms it matches,
+    ``weights`` each query term's idf."""
     lengths = {memory_id: max(len(words), 1) for memory_id, words in docs.items()}
     mean = max(sum(lengths.values()) / max(len(lengths), 1), 1.0)
-    scores = dict.fromkeys(docs, 0.0)
-    for term, (df, hits) in matched.items():
-        idf = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
-        for memory_id in hits & scores.keys():
-            tf = max(docs[memory_id].count(term), 1)
-            norm = _BM25_K1 * (1.0 - _BM25_B + _BM25_B * lengths[memory_id] / mean)
-            scores[memory_id] += idf * tf * (_BM25_K1 + 1.0) / (tf + norm)
+    scores = {}
+    for memory_id, words in docs.items():
+        norm = _BM25_K1 * (1.0 - _BM25_B + _BM25_B * lengths[memory_id] / mean)
+        score = 0.0
+        for term in matched[memory_id]:
+            tf = max(words.count(term), 1)
+            score += weights[term] * tf * (_BM25_K1 + 1.0) / (tf + norm)
+        scores[memory_id] = score
     return scores
 
 
@@ -123,7 +117,7 @@ class FalkorKeywords:
         write path stored it with them). A memory the graph does not hold is skipped:
         its text has no node to live on. ``flush`` changes nothing: a write is searchable
         as soon as it commits."""
-        wanted = {memory_id: keyword_document(memory_id, text) for memory_id, text in docs}
+        wanted = {memory_id: keyword_document(text) for memory_id, text in docs}
         if not wanted:
             return
         rows = self.store.read(
@@ -146,35 +140,41 @@ class FalkorKeywords:
         wanted = query_terms(text)
         if not wanted or limit < 1:
             return []
-        rows = self.store.read(
-            agent_id,
-            "CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node, score "
-            "RETURN node.id AS id, node.doc ORDER BY score DESC, id LIMIT $depth",
-            {"q": " | ".join(wanted), "depth": _depth(limit)},
-        )
-        if not rows:
-            return []
-        docs = {memory_id: _doc_terms(doc) for memory_id, doc in rows}
-        # Per term: how many of all the agent's memories it matches, and which candidates
-        # (RediSearch intersects the term with the candidates' member tokens). Apart: as one
-        # query, FalkorDB took ~5x as long (measured at 20k memories).
         counts = self.store.read(
             agent_id,
             "UNWIND $terms AS t CALL db.idx.fulltext.queryNodes('Memory', t) YIELD node RETURN t, count(node)",
             {"terms": wanted},
         )
-        total = self.store.read(agent_id, "MATCH (m:Memory) RETURN count(m)")[0][0]
-        hits = self.store.read(
-            agent_id,
-            "UNWIND $terms AS t CALL db.idx.fulltext.queryNodes('Memory', t + ' ' + $within) YIELD node "
-            "RETURN t, collect(node.id)",
-            {"terms": wanted, "within": "(" + " | ".join(_member(i) for i in docs) + ")"},
-        )
-        matched = dict(hits)
-        scores = bm25(docs, {t: (int(df), set(matched.get(t, ()))) for t, df in counts}, int(total))
-        ranked = sorted(((memory_id, score) for memory_id, score in scores.items() if score > 0),
-                        key=lambda hit: (-hit[1], hit[0]))
+        found = {t: int(df) for t, df in counts if df}
+        if not found:
+            return []
+        total = int(self.store.read(agent_id, "MATCH (m:Memory) RETURN count(m)")[0][0])
+        weights = {t: idf(df, total) for t, df in found.items()}
+        rare = [t for t, df in found.items() if 2 * df <= total]
+        rows = self._candidates(agent_id, rare or list(found), weights, limit)
+        if rare and len(rare) < len(found) and len(rows) < _depth(limit):
+            rare = list(found)  # too few memories match the rarer terms: the others count too
+            rows = self._candidates(agent_id, rare, weights, limit)
+        docs = {memory_id: (doc or "").split() for memory_id, doc, _ in rows}
+        common = [t for t in found if t not in rare]
+        matched = {
+            memory_id: set(hits) | {t for t in common if t in docs[memory_id]} for memory_id, _, hits in rows
+        }
+        scores = bm25(docs, matched, weights)
+        ranked = sorted(scores.items(), key=lambda hit: (-hit[1], hit[0]))
         return ranked[:limit]
+
+    def _candidates(
+        self, agent_id: str, wanted: list[str], weights: dict[str, float], limit: int
+    ) -> list[list]:
+        """(id, doc, terms matched) of the memories with the most idf among ``wanted``."""
+        return self.store.read(
+            agent_id,
+            "UNWIND $terms AS p CALL db.idx.fulltext.queryNodes('Memory', p[0]) YIELD node "
+            "WITH node, sum(p[1]) AS weight, collect(p[0]) AS matched "
+            "ORDER BY weight DESC LIMIT $depth RETURN node.id, node.doc, matched",
+            {"terms": [[t, weights[t]] for t in wanted], "depth": _depth(limit)},
+        )
 
     def reconcile(
         self, graph_ids: dict[str, set[str]], load_texts: Callable[[str, list[str]], Iterable[tuple[str, str]]]

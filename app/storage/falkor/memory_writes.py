@@ -151,7 +151,7 @@ class MemoryWrites(AliasLearning):
             a = m.agent_id
             k = vector_key(m.id)
             row = memory_row(m)
-            row.update(key=k, doc=memory_document(m.id, m.content, m.tags),
+            row.update(key=k, doc=memory_document(m.content, m.tags),
                        embedding=_vector_text(rec.embedding))
             mems.append(row)
             tx.attrs_written(a, {m.id: Attrs(row["importance"], m.created_at, m.expires_at)})
