@@ -44,8 +44,8 @@ if TYPE_CHECKING:
 
 _STOP = frozenset(STOP_WORDS)
 # A term in more than this share of the agent's memories is left out of the candidate
-# query (see the module docstring). Lower shares were not faster at 100k memories (10 %:
-# p50 84 ms instead of 126 ms, 2 %: 87 ms; more queries fell back to every term).
+# query (see the module docstring). At 100k memories a tenth was faster (p50 84 ms instead
+# of 126) but its top 60 held 0.92 of tantivy's BM25 instead of 0.97 (top 10: 1.00 both).
 _COMMON = 0.5
 # Tantivy's BM25 parameters (the embedded engine's).
 _BM25_K1 = 1.2
