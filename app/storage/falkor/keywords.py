@@ -20,14 +20,15 @@ power of two, takes term frequency relative to the document's most frequent term
 refund" ties with a long memory that says "refund" once) and divides the score of several
 terms by how far apart they stand, so a memory that matches more of a query can score
 lower (measured: top 10 worth 0.70 of tantivy's BM25, 20k memories). The reads: each
-term's document frequency, the memory count, and the candidates, the ``_depth`` memories with the most idf among the terms they match
-(RediSearch finds the matches, the query sums and ranks them and says which terms each
-matched); a candidate's length and term counts come from its ``doc`` (a stemmed variant
-counts once). Terms in more than half the memories (a tag every memory has) weigh almost
-nothing and would make the candidate read walk every memory: they are left out of it
-unless too few memories match the others, and a candidate matches one if its ``doc``
-holds it as is. The mean length is the candidates', which stands in for the agent's (as
-the embedded engine's scan of uncommitted writes does).
+term's document frequency, the memory count, and the candidates, the ``_depth`` memories
+with the most idf among the terms they match (RediSearch finds the matches, the query sums
+and ranks them and says which terms each matched); a candidate's length and term counts
+come from its ``doc`` (a stemmed variant counts once). Terms in more than half the
+memories (a tag every memory has) weigh almost nothing and would make the candidate read
+walk every memory: they are left out of it unless too few memories match the others, and a
+candidate matches one if its ``doc`` holds it as is. The mean length is the candidates',
+which stands in for the agent's (as the embedded engine's scan of uncommitted writes
+does).
 """
 
 from __future__ import annotations
