@@ -127,6 +127,9 @@ class Forbidden(CaseGraphError):
 
 class StorageError(CaseGraphError):
     code = "STORAGE_ERROR"
+    # A transient refusal whose message names no internals: the client is told it (and its
+    # code) and may retry; other storage errors are masked as INTERNAL_ERROR.
+    transient = False
 
 
 class StorageFull(StorageError):
@@ -136,7 +139,17 @@ class StorageFull(StorageError):
     it from those only if that did not help; other writes fail once."""
 
     code = "STORAGE_FULL"
+    transient = True
     checkpointed: bool | None = None  # set by the transaction that checkpointed after it
+
+
+class StorageUnavailable(StorageError):
+    """The store's server could not be reached, another writer held the agent's lock too
+    long (``STORE_BUSY``), or replicas did not confirm a write in time
+    (``REPLICATION_TIMEOUT``). The write was not acknowledged; a retry may pass."""
+
+    code = "STORE_UNAVAILABLE"
+    transient = True
 
 
 class ConfigurationError(CaseGraphError):

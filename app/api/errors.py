@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from casegraph.errors import CaseGraphError, ConfigurationError, StorageError, StorageFull
+from casegraph.errors import CaseGraphError, ConfigurationError, StorageError
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
@@ -29,8 +29,11 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if request_id:
         extensions["requestId"] = request_id
     message = error.message
-    # A full buffer pool is transient and its message names no internals: the client is told.
-    if isinstance(original, CaseGraphError) and (not isinstance(original, _UNEXPECTED) or isinstance(original, StorageFull)):
+    # A transient storage refusal (a full buffer pool, an unreachable store server) names no
+    # internals: the client is told.
+    if isinstance(original, CaseGraphError) and (
+        not isinstance(original, _UNEXPECTED) or getattr(original, "transient", False)
+    ):
         extensions["code"] = original.code
         message = original.message
     elif original is None or isinstance(original, GraphQLError | StrawberryInputCoercionError):

@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from casegraph.api.auth import Authenticator, bearer_token
-from casegraph.errors import ConfigurationError
+from casegraph.errors import ConfigurationError, StorageError
 from casegraph.ops.logs import bind_request_id
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,9 +45,12 @@ class RequestGate:
 
         try:
             caller = self.authenticator.authenticate(bearer_token(headers.get("authorization")))
-        except ConfigurationError as exc:  # e.g. a damaged key file: fail closed
+        except (ConfigurationError, StorageError) as exc:  # a damaged key file, the store down: fail closed
             log.error("authentication unavailable (request %s): %s", request_id, exc.message)
-            await reply(503, "authentication is unavailable; see the server log", exc.code)
+            if getattr(exc, "transient", False):
+                await reply(503, exc.message, exc.code, {"Retry-After": "1"})
+            else:
+                await reply(503, "authentication is unavailable; see the server log", exc.code)
             return
         if caller is None and not _public(scope):
             await reply(
@@ -73,6 +76,14 @@ class RequestGate:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except StorageError as exc:
+            if not exc.transient:
+                log.exception("unhandled error on %s %s (request %s)", scope["method"], scope["path"], request_id)
+            if not started:
+                if exc.transient:  # nothing was written, a retry may pass (app/api/rest/errors.py)
+                    await reply(503, exc.message, exc.code, {"Retry-After": "1"})
+                else:
+                    await reply(500, "Internal server error", "INTERNAL_ERROR")
         except Exception:
             log.exception("unhandled error on %s %s (request %s)", scope["method"], scope["path"], request_id)
             if not started:

@@ -167,3 +167,31 @@ def test_embeddings_come_back_bit_for_bit(store):
     store.write_memories([rec(m, v) for m, v in zip(mems, vectors, strict=True)])
     got = store.embeddings(A, [m.id for m in mems])
     assert got.dtype == np.float32 and np.array_equal(got, vectors)
+
+
+def test_a_lock_left_by_another_server_run_is_taken_at_once_and_a_live_one_is_waited_for(store, monkeypatch):
+    """A lock whose value names another server run (a restart from the append-only file, a
+    failover to a replica) is stale and taken over at once; one this run granted is held."""
+    from casegraph.errors import StorageUnavailable
+    from casegraph.storage.falkor import connection
+
+    store.write_memories([rec(make_memory("first"))])
+    key = store.key(f"{{{A}}}", "lock")
+    store.redis.set(key, "0123456789abcdef:left-by-a-dead-primary", px=60_000)
+    m = make_memory("written at once")
+    store.write_memories([rec(m)])  # no wait for the stale lock's expiry
+    assert store.existing_memory_ids([m.id]) == {m.id}
+    assert store.redis.get(key) is None  # released after the write
+
+    monkeypatch.setattr(connection, "LOCK_WAIT_S", 0.3)
+    second = type(store)(str(store.address), dimension=4)  # another process on the namespace
+    try:
+        with store.lock(A):
+            with pytest.raises(StorageUnavailable) as refused:
+                second.write_memories([rec(make_memory("must wait"))])
+        assert refused.value.code == "STORE_BUSY"
+        late = make_memory("after the lock was released")
+        second.write_memories([rec(late)])
+        assert store.existing_memory_ids([late.id]) == {late.id}
+    finally:
+        second.close()

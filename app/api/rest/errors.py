@@ -8,6 +8,8 @@ Every answer that is not a success is JSON, never an HTML page or a bare 500:
     Conflict and its subclasses           409      its own code
     AuthenticationRequired                401      its own code
     Forbidden (key outside its scope)     403      FORBIDDEN
+    a transient storage refusal           503      STORAGE_FULL, STORE_UNAVAILABLE, STORE_BUSY,
+      (StorageError.transient)                     REPLICATION_TIMEOUT (with Retry-After)
     anything else (storage, a bug)        500      INTERNAL_ERROR, logged with the request id, masked
 
     HTTP-level (RestError)
@@ -38,7 +40,6 @@ from casegraph.errors import (
     InvalidInput,
     NotFound,
     StorageError,
-    StorageFull,
 )
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -108,7 +109,7 @@ def error_response(request: Request, exc: BaseException) -> JSONResponse:
     """The JSON answer for any exception raised while serving a REST route."""
     if isinstance(exc, RestError):
         return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)
-    if isinstance(exc, StorageFull):  # transient: nothing was written, a retry may pass
+    if isinstance(exc, StorageError) and exc.transient:  # nothing was written, a retry may pass
         return JSONResponse(error_body(exc.code, exc.message), 503, headers={"Retry-After": "1"})
     if isinstance(exc, CaseGraphError) and not isinstance(exc, StorageError | ConfigurationError):
         for kind, status in _STATUS:

@@ -14,7 +14,7 @@ Key layout (``NS`` is the namespace, ``casegraph`` by default):
                          sessions, entities, aliases (the labels and properties of the
                          embedded schema, graph_schema/; times as microseconds since the
                          epoch). One key per agent, so a Redis Cluster spreads agents.
-    NS:{AGENT}:lock      the agent's write lock (a token with an expiry)
+    NS:{AGENT}:lock      the agent's write lock ("<server run id>:<token>", with an expiry)
     NS:agents            the set of agents with a graph
     NS:sessions          hash: session id -> its agent (session ids are global)
     NS:memories          hash: memory id -> its agent (memory ids are global)
@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import redis
-from casegraph.errors import ConfigurationError, StorageError
+from casegraph.errors import ConfigurationError, StorageError, StorageUnavailable
 from casegraph.storage.memories import Attrs, micros
 from casegraph.times import utc
 from falkordb import FalkorDB
@@ -55,12 +55,26 @@ DEFAULT_NAMESPACE = "casegraph"
 # How FalkorDB answers a query on a graph key that does not exist.
 _EMPTY_KEY = "empty key"
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-# How long a write lock lives if its holder dies without releasing it (SIGKILL).
-LOCK_TTL_MS = 30_000
+# How long a write lock lives if its holder dies without releasing it (SIGKILL); a writer
+# renews it before it sends its write.
+LOCK_TTL_MS = 10_000
 # How long a writer waits for another process's lock before giving up.
 LOCK_WAIT_S = 60.0
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+# Take the lock (value "<server run id>:<token>") unless a writer holds it on this very
+# server run; returns the value taken, or nil.
+_ACQUIRE = """
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, string.len(run) + 1) == run .. ':' then return false end
+local value = run .. ':' .. ARGV[1]
+redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+return value
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end
 """
 
 Tracer = Callable[[str, dict[str, Any] | None], None]
@@ -143,6 +157,41 @@ def _translated(exc: Exception, query: str) -> StorageError:
     return StorageError(f"FalkorDB: {exc} (in: {query[:200]})")
 
 
+def store_error(address: Address, exc: redis.RedisError) -> StorageError:
+    """A client error as CaseGraph's: the server unreachable (or not answering) is
+    ``STORE_UNAVAILABLE``, which the API tells the client (a retry may pass); anything else
+    is a ``StorageError`` (logged, masked)."""
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return StorageUnavailable("the store's server cannot be reached; nothing was acknowledged: retry")
+    return StorageError(f"FalkorDB server at {address}: {exc}")
+
+
+class _Guarded:
+    """A redis client whose calls raise ``STORE_UNAVAILABLE`` when the server cannot be
+    reached (its other errors, e.g. a refused command, stay the client's for the caller to
+    read); ``pipeline()`` gives the client's own pipeline (its callers translate)."""
+
+    def __init__(self, client: redis.Redis, address: Address) -> None:
+        self._client = client
+        self._address = address
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        return self._client.pipeline(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise store_error(self._address, exc) from exc
+
+        return call
+
+
 class Transaction:
     """One write to one agent's graph: statements queued, sent as one query at commit.
 
@@ -209,7 +258,7 @@ class Connection:
         self.address = Address.parse(url)
         self._tracer = tracer
         self._db = FalkorDB(host=self.address.host, port=self.address.port, socket_timeout=socket_timeout)
-        self.redis: redis.Redis = self._db.connection
+        self.redis: Any = _Guarded(self._db.connection, self.address)
         try:
             self.redis.ping()
         except redis.RedisError as exc:
@@ -256,9 +305,14 @@ class Connection:
         pipe = self.redis.pipeline(transaction=False)
         pipe.execute_command(*command)
         pipe.execute_command("WAIT", self.address.replicas, self.address.wait_ms)
-        response, reached = pipe.execute()
+        try:
+            response, reached = pipe.execute()
+        except redis.ResponseError:
+            raise  # the query's own error: _query translates it
+        except redis.RedisError as exc:
+            raise store_error(self.address, exc) from exc
         if int(reached) < self.address.replicas:
-            raise StorageError(
+            raise StorageUnavailable(
                 f"the write reached {reached} of {self.address.replicas} replicas within {self.address.wait_ms} ms "
                 "and is not acknowledged (the primary may have applied it)",
                 code="REPLICATION_TIMEOUT",
@@ -312,36 +366,58 @@ class Connection:
                 return []  # the agent has no graph yet
             raise _translated(exc, query) from exc
         except redis.RedisError as exc:
-            raise StorageError(f"FalkorDB server at {self.address}: {exc}") from exc
+            raise store_error(self.address, exc) from exc
         return result.result_set
 
     # -- writes -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, agent_id: str) -> Iterator[None]:
-        """The agent's write lock, shared by every process on this server."""
+    def lock(self, agent_id: str) -> Iterator[Callable[[], None]]:
+        """The agent's write lock, shared by every process on this server. Yields
+        ``renew()``, which gives the lock a full expiry again (or raises if it was lost).
+
+        The lock's value names the server run that granted it (``run_id``): a lock left by
+        a writer on a server that has since restarted from its append-only file, or by a
+        writer on a primary that failed over to a replica, names another run and is taken
+        over at once instead of blocking the agent until it expires."""
         key = self.key(f"{{{agent_id}}}", "lock")
         token = uuid.uuid4().hex
         deadline = time.monotonic() + LOCK_WAIT_S
         delay = 0.001
-        while not self.redis.set(key, token, nx=True, px=LOCK_TTL_MS):
+        while (value := self.redis.eval(_ACQUIRE, 1, key, token, LOCK_TTL_MS)) is None:
             if time.monotonic() > deadline:
-                raise StorageError(f"agent {agent_id!r} stayed locked by another writer for {LOCK_WAIT_S:.0f} s")
+                raise StorageUnavailable(
+                    f"agent {agent_id!r} stayed locked by another writer for {LOCK_WAIT_S:.0f} s; nothing was "
+                    "written: retry",
+                    code="STORE_BUSY",
+                )
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+        def renew() -> None:
+            if not self.redis.eval(_RENEW, 1, key, value, LOCK_TTL_MS):
+                raise StorageUnavailable(
+                    f"the write lock of agent {agent_id!r} expired before the write was sent; nothing was "
+                    "written: retry",
+                    code="STORE_BUSY",
+                )
+
         try:
-            yield
+            yield renew
         finally:
-            with contextlib.suppress(redis.RedisError):
-                self.redis.eval(_RELEASE, 1, key, token)
+            with contextlib.suppress(redis.RedisError, StorageError):
+                self.redis.eval(_RELEASE, 1, key, value)
 
     @contextlib.contextmanager
     def transaction(self, agent_id: str) -> Iterator[Transaction]:
         """A write to one agent's graph under its lock; committed as one query on exit,
         nothing of it written if the block raises."""
         self.ensure_agent(agent_id)
-        with self.lock(agent_id):
+        with self.lock(agent_id) as renew:
             tx = Transaction(self, agent_id)
             yield tx
+            # The lock must still be this writer's when the write is sent (a long
+            # transaction may outlive its expiry): renewed, it holds a full expiry more.
+            renew()
             tx._commit()
 
     def write(self, agent_id: str, query: str, params: dict[str, Any] | None = None) -> None:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
-from casegraph.errors import StorageError
-from casegraph.storage.falkor.connection import Connection
+from casegraph.errors import StorageError, StorageUnavailable
+from casegraph.storage.falkor.connection import Connection, store_error
 
 T = TypeVar("T")
 # A change that keeps losing the race this often is a fault, not bad luck.
@@ -39,7 +39,7 @@ class ServerKeyDocuments:
         try:
             return self._db.redis.get(self._version)
         except redis.RedisError as exc:
-            raise StorageError(f"FalkorDB server at {self._db.address}: {exc}") from exc
+            raise store_error(self._db.address, exc) from exc
 
     def load(self) -> tuple[str | None, dict[str, str]]:
         """(version, every record by id), read together."""
@@ -47,7 +47,7 @@ class ServerKeyDocuments:
             with self._db.redis.pipeline(transaction=True) as p:
                 version, documents = p.get(self._version).hgetall(self._keys).execute()
         except redis.RedisError as exc:
-            raise StorageError(f"FalkorDB server at {self._db.address}: {exc}") from exc
+            raise store_error(self._db.address, exc) from exc
         return version, documents
 
     def update(self, change: Callable[[dict[str, str]], tuple[dict[str, str], T]]) -> T:
@@ -69,7 +69,7 @@ class ServerKeyDocuments:
                 except redis.WatchError:
                     continue
                 except redis.RedisError as exc:
-                    raise StorageError(f"FalkorDB server at {self._db.address}: {exc}") from exc
+                    raise store_error(self._db.address, exc) from exc
             else:
                 raise StorageError(f"the API keys changed under {_MAX_ATTEMPTS} attempts to change them")
         self._replicated()
@@ -88,9 +88,9 @@ class ServerKeyDocuments:
             with self._db.redis.pipeline(transaction=False) as p:
                 _, reached = p.incr(self._version).execute_command("WAIT", replicas, wait_ms).execute()
         except redis.RedisError as exc:
-            raise StorageError(f"FalkorDB server at {self._db.address}: {exc}") from exc
+            raise store_error(self._db.address, exc) from exc
         if int(reached) < replicas:
-            raise StorageError(
+            raise StorageUnavailable(
                 f"the key change reached {reached} of {replicas} replicas within {wait_ms} ms and is not "
                 "acknowledged (the primary may have applied it)",
                 code="REPLICATION_TIMEOUT",
