@@ -8,7 +8,8 @@ moment, then restarts it from its append-only file before CaseGraph.
 After every restart: the vector index agrees with the graph (no orphans, none missing;
 the server's own integrity report), every acknowledged memory is present, and every
 batch is stored whole or not at all (acknowledged or not). At the end every acknowledged
-batch is found again by recall. CI: exactly 10 kills; ``CASEGRAPH_CRASH_KILLS`` for more.
+batch is found again by recall. 10 kills (``CASEGRAPH_CRASH_KILLS`` sets another number: CI's
+FalkorDB pass uses 4, the Makefile says why).
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ from tests.storage.records import (
     write_linked_memory,
 )
 
+# The Kùzu engine itself: the FalkorDB pass has tests of its own for that engine.
+pytestmark = pytest.mark.embedded_only
+
 
 def count(store: GraphStore, query: str, params=None) -> int:
     return int(store.read(query, params)[0][0])
