@@ -9,13 +9,11 @@ the memories they belong to. All Cypher is parameterised.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from casegraph.domain.models import Entity
 from casegraph.storage.embedded.connection import Transaction
 from casegraph.storage.embedded.graph import GraphStore
 from casegraph.storage.embedded.vectors import VectorStore
@@ -26,6 +24,7 @@ from casegraph.storage.hygiene import (
     Supersession,
     TicketActivity,
 )
+from casegraph.storage.hygiene_rows import neighbour, newest_per_customer, ticket_activity
 from casegraph.storage.memories import Transaction as WriteTransaction
 from casegraph.storage.rows import LIVE, node_uid
 from casegraph.times import utc
@@ -59,12 +58,7 @@ def dedup_neighbours(
         "m.reinforce_count, m.created_at, m.last_seen_at",
         by_uid,
     )
-    grouped: dict[str, list[list[Any]]] = {c: [] for c in customer_ids}
-    for r in rows:
-        grouped[by_uid[r[0]]].append(r)
-    for found in grouped.values():
-        found.sort(key=lambda r: r[8], reverse=True)  # stable: newest first
-        del found[int(limit):]
+    grouped = newest_per_customer(rows, by_uid, customer_ids, limit)
     ids = list(dict.fromkeys(r[1] for found in grouped.values() for r in found))
     embeddings = vectors.vectors_of(agent_id, ids) if vectors is not None else {}
     for memory_id in (i for i in ids if i not in embeddings):  # rare: point lookups
@@ -75,22 +69,7 @@ def dedup_neighbours(
         if found_rows:
             embeddings[memory_id] = found_rows[0][0]
     return {
-        customer_id: [
-            Neighbour(
-                id=r[1],
-                content=r[2],
-                embedding=np.asarray(embeddings[r[1]], dtype=np.float32),
-                memory_type=r[3],
-                entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[4] or "[]")),
-                states=tuple(r[5] or ()),
-                importance=float(r[6]),
-                reinforce_count=int(r[7] or 0),
-                created_at=utc(r[8]),
-                last_seen_at=utc(r[9]),
-            )
-            for r in found
-            if r[1] in embeddings  # else forgotten meanwhile
-        ]
+        customer_id: [neighbour(r, embeddings[r[1]]) for r in found if r[1] in embeddings]  # else forgotten meanwhile
         for customer_id, found in grouped.items()
     }
 
@@ -151,28 +130,7 @@ def customer_ticket_activity(
         "RETURN t.uid, m.id, m.created_at, m.states, m.superseded_by IS NULL ORDER BY m.created_at",
         {"u": [t[0] for t in tickets], "now": now},
     )
-    last: dict[str, datetime] = {}
-    newest: dict[str, str] = {}
-    newest_current: dict[str, str] = {}
-    ticket_states: dict[str, tuple[str, ...]] = {}
-    for uid, memory_id, created_at, states, current in rows:  # oldest first
-        last[uid] = utc(created_at)
-        newest[uid] = memory_id
-        if current:
-            newest_current[uid] = memory_id
-            # The newest current memory that states the ticket's own state decides it.
-            if states and any(s.startswith("ticket:") for s in states):
-                ticket_states[uid] = tuple(states)
-    return [
-        TicketActivity(
-            id=key,
-            status=status,
-            last_activity_at=last.get(uid),
-            latest_states=ticket_states.get(uid, ()),
-            latest_memory_id=newest_current.get(uid) or newest.get(uid),
-        )
-        for uid, key, status in tickets
-    ]
+    return ticket_activity(tickets, rows)
 
 
 def session_embeddings(graph: GraphStore, session_id: str, ids: Sequence[str]) -> np.ndarray:

@@ -15,13 +15,11 @@ deleted meanwhile is simply not matched.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from casegraph.domain.models import Entity
 from casegraph.storage.falkor.connection import Connection, Transaction
 from casegraph.storage.hygiene import (
     Neighbour,
@@ -30,6 +28,7 @@ from casegraph.storage.hygiene import (
     Supersession,
     TicketActivity,
 )
+from casegraph.storage.hygiene_rows import neighbour, newest_per_customer, ticket_activity
 from casegraph.storage.memories import Transaction as WriteTransaction
 from casegraph.storage.rows import LIVE, node_uid
 from casegraph.times import utc
@@ -93,29 +92,9 @@ class FalkorHygiene:
             rows = self._near_candidates(agent_id, by_uid, near, min_similarity, int(limit))
         else:
             rows = self.store.read(agent_id, _DEDUP_ALL, {"keys": list(by_uid)})
-        grouped: dict[str, list[list[Any]]] = {c: [] for c in customer_ids}
-        for r in rows:
-            grouped[by_uid[r[0]]].append(r)
-        for found in grouped.values():
-            found.sort(key=lambda r: r[8], reverse=True)  # stable: newest first
-            del found[int(limit):]
+        grouped = newest_per_customer(rows, by_uid, customer_ids, limit)
         return {
-            customer_id: [
-                Neighbour(
-                    id=r[1],
-                    content=r[2],
-                    embedding=np.asarray(r[10], dtype=np.float32),
-                    memory_type=r[3],
-                    entities=tuple(Entity(kind=k, value=v, key=key) for k, v, key in json.loads(r[4] or "[]")),
-                    states=tuple(r[5] or ()),
-                    importance=float(r[6]),
-                    reinforce_count=int(r[7] or 0),
-                    created_at=utc(r[8]),
-                    last_seen_at=utc(r[9]),
-                )
-                for r in found
-                if r[10] is not None
-            ]
+            customer_id: [neighbour(r, r[10]) for r in found if r[10] is not None]
             for customer_id, found in grouped.items()
         }
 
@@ -211,28 +190,7 @@ class FalkorHygiene:
             "RETURN t.uid, m.id, m.created_at, m.states, m.superseded_by IS NULL ORDER BY m.created_at, m.id",
             {"u": [t[0] for t in tickets], "now": now},
         )
-        last: dict[str, datetime] = {}
-        newest: dict[str, str] = {}
-        newest_current: dict[str, str] = {}
-        ticket_states: dict[str, tuple[str, ...]] = {}
-        for uid, memory_id, created_at, states, current in rows:  # oldest first
-            last[uid] = utc(created_at)
-            newest[uid] = memory_id
-            if current:
-                newest_current[uid] = memory_id
-                # The newest current memory that states the ticket's own state decides it.
-                if states and any(s.startswith("ticket:") for s in states):
-                    ticket_states[uid] = tuple(states)
-        return [
-            TicketActivity(
-                id=key,
-                status=status,
-                last_activity_at=last.get(uid),
-                latest_states=ticket_states.get(uid, ()),
-                latest_memory_id=newest_current.get(uid) or newest.get(uid),
-            )
-            for uid, key, status in tickets
-        ]
+        return ticket_activity(tickets, rows)
 
     # -- writes (queued on the write's transaction) --------------------------------------
     def write_hygiene(
