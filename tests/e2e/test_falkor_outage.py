@@ -12,8 +12,9 @@ import time
 
 import httpx
 import pytest
+from casegraph.errors import ConfigurationError
 
-from tests.conftest import STORE_UNDER_TEST, LiveServer
+from tests.conftest import STORE_UNDER_TEST, LiveServer, free_port
 from tests.falkor_server import FalkorServer
 
 pytestmark = pytest.mark.skipif(
@@ -61,3 +62,13 @@ def test_a_store_server_outage_is_a_clear_retryable_refusal_and_service_resumes(
                            for h in server.gql(RECALL)["data"]["recall"])
     finally:
         falkor.stop()
+
+
+def test_opening_a_store_on_a_server_that_is_not_there_is_a_configuration_error(embedder):
+    from casegraph.storage.backend import open_backend
+
+    url = f"falkordb://127.0.0.1:{free_port()}/nobody"
+    with pytest.raises(ConfigurationError) as refused:
+        open_backend(url, None, embedder)
+    assert refused.value.code == "STORE_UNREACHABLE"
+    assert "cannot reach the FalkorDB server at falkordb://127.0.0.1:" in refused.value.message

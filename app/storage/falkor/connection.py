@@ -257,13 +257,14 @@ class Connection:
     def __init__(self, url: str, *, tracer: Tracer | None = None, socket_timeout: float = 120.0) -> None:
         self.address = Address.parse(url)
         self._tracer = tracer
-        self._db = FalkorDB(host=self.address.host, port=self.address.port, socket_timeout=socket_timeout)
-        self.redis: Any = _Guarded(self._db.connection, self.address)
         try:
+            # The client connects at once (to ask whether the address is a sentinel).
+            self._db = FalkorDB(host=self.address.host, port=self.address.port, socket_timeout=socket_timeout)
+            self.redis: Any = _Guarded(self._db.connection, self.address)
             self.redis.ping()
-        except redis.RedisError as exc:
+        except (redis.RedisError, StorageUnavailable) as exc:
             raise ConfigurationError(
-                f"cannot reach the FalkorDB server at {self.address}: {exc}", code="STORE_UNREACHABLE"
+                f"cannot reach the FalkorDB server at {self.address}: {exc.__cause__ or exc}", code="STORE_UNREACHABLE"
             ) from None
         self._graphs: dict[str, Any] = {}
         self._waited_graphs: dict[str, Any] = {}
