@@ -185,16 +185,20 @@ class MemoryService(SessionLifecycle):
         """Hygiene, graph, vectors for extracted and embedded memories (normally on the
         writer thread, one round at a time)."""
         now = self.clock()
-        plan = self.hygiene.plan(records, now) if hygiene else HygienePlan(fresh=list(records))
-        # The commit point: acknowledged from here on. Hygiene commits with the memories.
-        # A store that tells its session who the customer is does so even when its own
-        # memory merges into a near-duplicate.
-        learns = [(r.memory.agent_id, r.memory.session_id, r.learns_customer)
-                  for r in records if r.learns_customer and r.memory.session_id]
-        self.graph.write_memories(
-            plan.fresh, sessions=new_sessions, after=lambda tx: self.hygiene.write(plan, tx, now), learns=learns,
-            agents=sorted({r.memory.agent_id for r in records}),
-        )
+        agents = sorted({r.memory.agent_id for r in records})
+        # The plan reads what is stored (near-duplicates, superseded states): no other
+        # write of these agents may land between that read and this commit.
+        with self.graph.writing(agents):
+            plan = self.hygiene.plan(records, now) if hygiene else HygienePlan(fresh=list(records))
+            # The commit point: acknowledged from here on. Hygiene commits with the memories.
+            # A store that tells its session who the customer is does so even when its own
+            # memory merges into a near-duplicate.
+            learns = [(r.memory.agent_id, r.memory.session_id, r.learns_customer)
+                      for r in records if r.learns_customer and r.memory.session_id]
+            self.graph.write_memories(
+                plan.fresh, sessions=new_sessions, after=lambda tx: self.hygiene.write(plan, tx, now),
+                learns=learns, agents=agents,
+            )
         self._index(plan.fresh)
         self.notify_changed()
         return self._results(records, plan)

@@ -119,6 +119,14 @@ class MemoryStore(Protocol):
         (an engine with a transaction per agent needs them)."""
         ...
 
+    def writing(self, agent_ids: Sequence[str]) -> contextlib.AbstractContextManager[None]:
+        """Hold these agents for one planned write: from before its plan is read (which
+        memories a new one duplicates or supersedes) to its commit, no other ``writing``
+        block on them runs, in this process or another sharing the store. So the plan is
+        still true when it lands: two processes storing one near-duplicate at once make
+        one memory, not two. ``write_memories`` on these agents inside it waits for nothing."""
+        ...
+
     def delete_memories(self, agent_id: str, ids: Sequence[str]) -> list[str]:
         """Delete memories with their links and the aliases learned from them; return the
         ids that existed."""

@@ -4,6 +4,8 @@ the wake-up context ranks a customer's memories without a query."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,6 +77,37 @@ def test_near_duplicate_reinforces_the_existing_memory(svc):
     assert not store(svc, "Promised to call her back on Friday.").deduplicated
     assert not store(svc, "Promised to call her back on Monday.").deduplicated
     assert svc.graph.count_memories(BOT) == 7
+
+
+def test_two_processes_storing_one_near_duplicate_at_once_make_one_memory(open_clocked, monkeypatch):
+    """Two services sharing one FalkorDB namespace, as two ``casegraph serve`` processes do.
+    The first pauses between reading its plan (no near-duplicate yet) and committing it;
+    the second stores the same fact meanwhile. It must wait for the first's commit and
+    merge into it: a plan read before another process's write lands would make two."""
+    from tests.conftest import falkor_server
+
+    url = falkor_server().namespace_url()
+    first_svc, second_svc = open_clocked("a", store=url), open_clocked("b", store=url)
+    planned = threading.Event()
+    real = first_svc.memories.hygiene.store.dedup_neighbours
+
+    def slow_plan(*args, **kwargs):
+        found = real(*args, **kwargs)
+        planned.set()
+        time.sleep(1.5)  # the second store runs whole in here unless it waits for this write
+        return found
+
+    monkeypatch.setattr(first_svc.memories.hygiene.store, "dedup_neighbours", slow_plan)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(store(first_svc, "Prefers to be contacted by email.")))
+    worker.start()
+    assert planned.wait(60)
+    second = store(second_svc, "Prefers being contacted by e-mail.")
+    worker.join(60)
+    (first,) = results
+    assert (first.deduplicated, second.deduplicated, second.id) == (False, True, first.id)
+    assert first_svc.graph.count_memories(BOT) == 1 and second_svc.graph.count_memories(BOT) == 1
+    assert second_svc.memories.get(BOT, first.id).reinforce_count == 1
 
 
 def test_duplicates_inside_one_batch_and_the_threshold_setting(svc, open_clocked):

@@ -154,6 +154,7 @@ class Connection:
                 _OPEN_PATHS.discard(self.path)
             raise
         self._write_lock = threading.Lock()
+        self._planning = threading.RLock()  # MemoryWrites.writing: one planned write at a time
         self._pool_bytes = buffer_pool_mb * 1024 * 1024
         self.pool_checkpoints = 0  # checkpoints taken early, the pool filling with changes
         self._pool_after_checkpoint = 0  # what bm_info reported used right after the last one

@@ -7,8 +7,9 @@ learns) and the numbering of memories in their sessions.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,14 @@ class MemoryWrites(Connection):
     _last_seq: dict[str, int]
 
     # -- writes -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, agent_ids: Sequence[str]) -> Iterator[None]:
+        """One planned write at a time (``MemoryStore.writing``). One process owns the
+        directory, so a lock of its own is enough; it is not the write lock, which each
+        transaction inside takes as usual."""
+        with self._planning:
+            yield
+
     def write_memories(
         self,
         records: Sequence[MemoryRecord],

@@ -272,6 +272,8 @@ class Connection:
         self._ready_lock = threading.Lock()
         self._setup_graph: Callable[[str], None] | None = None
         self._closed = False
+        # This thread's held write locks (``writing``): agent -> renew().
+        self._local = threading.local()
 
     # -- keys -----------------------------------------------------------------------
     def key(self, *parts: str) -> str:
@@ -408,12 +410,34 @@ class Connection:
             with contextlib.suppress(redis.RedisError, StorageError):
                 self.redis.eval(_RELEASE, 1, key, value)
 
+    def _held(self) -> dict[str, Callable[[], None]]:
+        held = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = {}
+        return held
+
+    @contextlib.contextmanager
+    def writing(self, agent_ids: Sequence[str]) -> Iterator[None]:
+        """Hold these agents' write locks from a write's plan to its commit
+        (``MemoryStore.writing``): no other process writes them meanwhile, so what the plan
+        read is still true when it lands. Taken in sorted order, so two writers that want
+        the same agents never wait on each other; transactions this thread opens on them
+        inside take no lock of their own."""
+        held = self._held()
+        with contextlib.ExitStack() as stack:
+            for agent_id in sorted(set(agent_ids) - held.keys()):
+                held[agent_id] = stack.enter_context(self.lock(agent_id))
+                stack.callback(held.pop, agent_id, None)
+            yield
+
     @contextlib.contextmanager
     def transaction(self, agent_id: str) -> Iterator[Transaction]:
-        """A write to one agent's graph under its lock; committed as one query on exit,
-        nothing of it written if the block raises."""
+        """A write to one agent's graph under its lock (this thread's, if ``writing``
+        holds it already); committed as one query on exit, nothing of it written if the
+        block raises."""
         self.ensure_agent(agent_id)
-        with self.lock(agent_id) as renew:
+        renewer = self._held().get(agent_id)
+        with (contextlib.nullcontext(renewer) if renewer else self.lock(agent_id)) as renew:
             tx = Transaction(self, agent_id)
             yield tx
             # The lock must still be this writer's when the write is sent (a long
