@@ -16,7 +16,8 @@ import strawberry
 from casegraph.api.context import Context
 from casegraph.domain import models
 from casegraph.domain import ticket_models as tm
-from casegraph.domain.tickets import check_depth, check_limit, check_weight
+from casegraph.domain.tickets import check_depth, check_weight
+from casegraph.domain.validation import check_limit
 from casegraph.errors import TicketNotFound
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -72,8 +73,9 @@ class Customer:
     @strawberry.field(description="This customer's memories, newest first.")
     async def memories(self, info: Info[Context, None], limit: int = 100) -> list[Memory]:
         info.context.require(self.agent_id)
+        check_limit(limit)
         found = await info.context.nodes.customer_memories.load((self.agent_id, str(self.id)))
-        return [Memory.from_model(m) for m in found[: max(limit, 0)]]
+        return [Memory.from_model(m) for m in found[:limit]]
 
     @strawberry.field(description="What this customer is known by (names, e-mails, phones, account handles), "
                       "learned from its memories and its id; a query naming one finds the customer.")
@@ -280,8 +282,9 @@ class Ticket:
 
     @strawberry.field(description="Memories linked to it, oldest first.")
     async def memories(self, info: Info[Context, None], limit: int = 100) -> list[Memory]:
+        check_limit(limit)
         ids = await info.context.tickets.memory_ids.load((self.agent_id, str(self.id)))
-        found = await info.context.nodes.memory.load_many([(self.agent_id, m) for m in ids[: max(limit, 0)]])
+        found = await info.context.nodes.memory.load_many([(self.agent_id, m) for m in ids[:limit]])
         return [Memory.from_model(m) for m in found if m is not None]
 
     @strawberry.field(description="Status changes, oldest first.")

@@ -16,6 +16,7 @@ from casegraph.domain.ticket_models import NODE_KINDS, GraphEdge, GraphNode, Nod
 from casegraph.domain.validation import (
     check_agent_id,
     check_customer_id,
+    check_limit,
     check_object_id,
     check_ticket_id,
 )
@@ -111,8 +112,7 @@ class GraphExplorer:
         check_agent_id(agent_id)
         if not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
             raise InvalidInput(f"depth must be between 1 and {MAX_DEPTH}", code="INVALID_DEPTH")
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_NODES:
-            raise InvalidInput(f"limit must be between 1 and {MAX_NODES}", code="INVALID_LIMIT")
+        check_limit(limit, MAX_NODES)
         start = self.node(agent_id, parse_node_ref(around))
         nodes: dict[NodeRef, GraphNode] = {start.ref: start}
         edges: dict[tuple[NodeRef, NodeRef, str], GraphEdge] = {}

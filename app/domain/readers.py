@@ -20,8 +20,7 @@ from datetime import datetime
 from casegraph.domain.clock import Clock
 from casegraph.domain.models import Customer, Memory, Session
 from casegraph.domain.ticket_models import Ticket, TicketEvent, TimelineEvent, snippet
-from casegraph.domain.tickets import check_limit
-from casegraph.domain.validation import as_utc, check_agent_id, check_customer_id
+from casegraph.domain.validation import as_utc, check_agent_id, check_customer_id, check_limit
 from casegraph.errors import CustomerNotFound
 from casegraph.storage.customers import CustomerStore, KnownAlias
 from casegraph.storage.memories import MemoryStore

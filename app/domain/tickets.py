@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
-from casegraph.domain import validation
 from casegraph.domain.relations import RELATING_ENTITY_KINDS, Evidence, relate, strongest_paths
 from casegraph.domain.ticket_models import (
     MAX_CHANNEL,
@@ -34,7 +33,13 @@ from casegraph.domain.ticket_models import (
     Ticket,
     TicketEvent,
 )
-from casegraph.domain.validation import check_agent_id, check_customer_id, check_ticket_id
+from casegraph.domain.validation import (
+    check_agent_id,
+    check_customer_id,
+    check_limit,
+    check_page,
+    check_ticket_id,
+)
 from casegraph.errors import InvalidInput, TicketNotFound
 from casegraph.extractors import ENTITY_KINDS
 from casegraph.ops.settings import Settings
@@ -44,7 +49,8 @@ from casegraph.storage.tickets import TicketRefresh, TicketSource, TicketStore
 log = logging.getLogger("casegraph.tickets")
 
 MAX_DEPTH = 3
-MAX_LIMIT = 1000
+# Aggregates (top entities, repeat customers) are short leaderboards.
+MAX_RANKED = 100
 # A customer, order or entity shared by more tickets than this relates none of them: it
 # says little ("same product" across hundreds of tickets) and would add edges quadratically.
 HUB_LIMIT = 50
@@ -75,11 +81,6 @@ def check_weight(value: float) -> float:
     if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
         raise InvalidInput(f"minWeight must be between 0 and 1, got {value!r}", code="INVALID_WEIGHT")
     return float(value)
-
-
-def check_limit(value: int, most: int = MAX_LIMIT) -> int:
-    """A count of tickets asked for: 1 to ``most`` (``MAX_LIMIT`` by default)."""
-    return validation.check_limit(value, most)
 
 
 def require_ticket_id(value: str) -> str:
@@ -120,12 +121,13 @@ class TicketService:
         limit: int = 50, offset: int = 0,
     ) -> list[Ticket]:
         check_agent_id(agent_id)
+        check_page(limit, offset)
         return self.tickets.list_tickets(
             agent_id,
             status=check_status(status) if status is not None else None,
             customer_id=check_customer_id(customer_id),
-            limit=check_limit(limit),
-            offset=max(int(offset), 0),
+            limit=limit,
+            offset=offset,
         )
 
     def orders(self, agent_id: str, ids: Sequence[str]) -> dict[str, list[str]]:
@@ -305,14 +307,14 @@ class TicketService:
         check_agent_id(agent_id)
         if kind is not None and kind not in ENTITY_KINDS - {"order", "ticket", "customer"}:
             raise InvalidInput(f"kind {kind!r} is not an entity kind", code="INVALID_KIND")
-        return self.tickets.top_entities(agent_id, kind, check_limit(limit, 100))
+        return self.tickets.top_entities(agent_id, kind, check_limit(limit, MAX_RANKED))
 
     def repeat_customers(self, agent_id: str, min_tickets: int = 2, limit: int = 20) -> list[Count]:
         """Customers who raised at least ``min_tickets`` tickets, most first."""
         check_agent_id(agent_id)
         if not isinstance(min_tickets, int) or min_tickets < 1:
             raise InvalidInput("minTickets must be at least 1", code="INVALID_LIMIT")
-        return self.tickets.repeat_customers(agent_id, min_tickets, check_limit(limit, 100))
+        return self.tickets.repeat_customers(agent_id, min_tickets, check_limit(limit, MAX_RANKED))
 
 
 def _centroid(vectors: Sequence[Sequence[float]]) -> list[float] | None:

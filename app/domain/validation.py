@@ -31,8 +31,12 @@ from casegraph.extractors import (
 UUID_LIKE = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 MAX_METADATA_BYTES = 16_384
 MAX_TTL_SECONDS = 10 * 365 * 86_400
-# The most items one page (limit) may ask for.
+# Every list that takes a ``limit`` (and an ``offset``) pages by these bounds: a limit of 1
+# to MAX_PAGE items, an offset of 0 to MAX_OFFSET. A deeper offset is a scan, not a page:
+# the engines read ``offset + limit`` rows and drop the first ``offset`` (no SKIP, see
+# docs/kuzu-quirks.md #3).
 MAX_PAGE = 1_000
+MAX_OFFSET = 10_000
 
 
 def check_agent_id(agent_id: str) -> str:
@@ -122,19 +126,24 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def check_limit(value: int, most: int) -> int:
-    """A count of things asked for: 1 to ``most``."""
-    if not isinstance(value, int) or not 1 <= value <= most:
+def check_limit(value: int, most: int = MAX_PAGE) -> int:
+    """A count of things asked for: 1 to ``most`` (``MAX_PAGE`` unless the list is smaller
+    by nature), else ``INVALID_LIMIT``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
         raise InvalidInput(f"limit must be between 1 and {most}, got {value!r}", code="INVALID_LIMIT")
     return value
 
 
-def check_page(limit: int | None, offset: int) -> None:
-    """One page: ``limit`` 1 to ``MAX_PAGE`` (None: the rest), ``offset`` 0 or more."""
+def check_page(limit: int | None, offset: int) -> tuple[int | None, int]:
+    """One page, returned as given: ``limit`` 1 to ``MAX_PAGE`` (None: the rest) else
+    ``INVALID_LIMIT``; ``offset`` 0 to ``MAX_OFFSET`` else ``INVALID_OFFSET``."""
     if limit is not None:
-        check_limit(limit, MAX_PAGE)
-    if not isinstance(offset, int) or offset < 0:
-        raise InvalidInput(f"offset must be 0 or more, got {offset!r}", code="INVALID_OFFSET")
+        check_limit(limit)
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(
+            f"offset must be between 0 and {MAX_OFFSET}, got {offset!r}", code="INVALID_OFFSET"
+        )
+    return limit, offset
 
 
 def link_keys(values: Sequence[str], normalise: Callable[[str], str], what: str) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ ORDERS = ("4521", "7788")
 WORDS = ("refund", "damaged parcel", "router reset", "invoice", "order 4521", "Jane Doe", "ticket T-77")
 NESTED = (
     "query($a: String!, $c: String!) { customer(agentId: $a, id: $c) { id agentId "
-    "memories(limit: 10000) { id agentId content customer { id agentId } } "
+    "memories(limit: 1000) { id agentId content customer { id agentId } } "
     "orders { id memories { id agentId content } } tickets { id } "
     "sessions { id agentId customerId memories { id agentId content } customer { id agentId memories { id agentId } } } } }"
 )
@@ -42,7 +42,7 @@ NESTED = (
 
 TICKET = (
     "query($a: String!) { ticket(agentId: $a, id: \"T-77\") { id status memories { id agentId content } "
-    "customers { id memories(limit: 10000) { id agentId content } } orders { id memories { id content } } "
+    "customers { id memories(limit: 1000) { id agentId content } } orders { id memories { id content } } "
     "related { ticket { id memories { id content } } } } "
     "tickets(agentId: $a) { id memories { id agentId content } } }"
 )
