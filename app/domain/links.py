@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from casegraph.storage.search import GraphLink, GraphSearch, KeyIds, NodeRefs
+from casegraph.storage.search import GraphLink, GraphSearch, NodeRefs
 
 # The strength of a memory directly linked to a named order or ticket when the query asks
 # for other ones.
@@ -56,7 +56,6 @@ def linked_memories(
     *,
     others: bool = False,
     limit: int | None = None,
-    ids_of: KeyIds | None = None,
 ) -> dict[str, GraphLink]:
     """Memories connected to the referenced nodes, each with its strongest link and the
     reasons for it. ``others``: the query asks for other orders/tickets than the ones it
@@ -67,9 +66,6 @@ def linked_memories(
     hop could link anything, the weaker hops are skipped: they could change neither
     which memories are kept nor their strength and reasons. A customer's name in 651
     memories at 100k saves its 22 ms "same customer" hop.
-
-    ``ids_of``: the vector index's key map, which lets the store read the memory's key off
-    the edge instead of its id (``GraphSearch.hop_memories``).
     """
     links: dict[str, GraphLink] = {}
     own: dict[str, str] = {}  # with ``others``: memory id -> why it is pushed down
@@ -97,7 +93,7 @@ def linked_memories(
             if sum(1 for link in links.values() if link.strength > hop.strength) >= limit:
                 break
         for key in dict.fromkeys(named[hop.kind]):
-            rows = graph.hop_memories(agent_id, hop.hop, key, ids_of)
+            rows = graph.hop_memories(agent_id, hop.hop, key)
             add(rows, hop.strength, hop.reason)
             if others and hop.direct:
                 own.update({m: f"{hop.reason.format(label)} itself (asked for others)" for m, label in rows})

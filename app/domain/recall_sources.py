@@ -211,7 +211,7 @@ class CandidateSources:
         )
         filtered = replace(flt, include_superseded=False) != RecallFilter()
         allowed_job = (
-            self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT, self.vectors.ids_of)
+            self._pool.submit(self.graph.filtered_attrs, agent_id, flt, now, EXACT_SCAN_LIMIT)
             if filtered
             else None
         )
@@ -290,9 +290,7 @@ class CandidateSources:
     ) -> dict[str, GraphLink]:
         # "other tickets about the same order as T-1042": T-1042's own memories are not wanted.
         others = bool(refs.orders or refs.tickets) and asks_for_others(query)
-        links = linked_memories(
-            self.graph, agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT, ids_of=self.vectors.ids_of
-        )
+        links = linked_memories(self.graph, agent_id, refs, others=others, limit=GRAPH_CANDIDATE_LIMIT)
         if named is not None and named.reasons:
             for link in links.values():
                 link.reasons = [named.reasons.get(r, r) for r in link.reasons]

@@ -176,11 +176,9 @@ class MemoryStore(Protocol):
         flt: RecallFilter,
         now: datetime,
         limit: int,
-        ids_of: Callable[[str, Sequence[int]], dict[int, str]] | None = None,
     ) -> dict[str, Attrs] | None:
         """Every live memory the filter allows, with its ranking attributes, or None when
-        there are more than ``limit``. ``ids_of``: the vector index's key map
-        (``VectorIndex.ids_of``), which lets a customer filter skip a scan."""
+        there are more than ``limit``."""
         ...
 
     def filter_ids(self, agent_id: str, ids: Sequence[str], flt: RecallFilter, now: datetime) -> set[str]:

@@ -6,6 +6,7 @@ them, so the embedding model is irrelevant at this layer.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
@@ -461,7 +462,7 @@ def test_direct_links_score_one_with_readable_reasons(world_db):
 
 
 def _key_map(world):
-    """An ``ids_of`` over the world's memories, and the keys it was asked for."""
+    """A key map (``VectorIndex.ids_of``) over the world's memories, and the keys it was asked for."""
     by_key = {vector_key(i): i for i in world.values()}
     asked: list[list[int]] = []
 
@@ -472,6 +473,20 @@ def _key_map(world):
     return by_key, asked, ids_of
 
 
+@contextlib.contextmanager
+def keyed(store, ids_of):
+    """The embedded store with a key map, as ``open_embedded`` wires it to the vector store's."""
+    store.key_ids = ids_of
+    try:
+        yield
+    finally:
+        store.key_ids = None
+
+
+# Kùzu reads an edge's key ~15x cheaper than the memory's id (005_edge_keys), so the
+# embedded store, given the vector store's key map, reads keys; FalkorDB reads ids as
+# cheaply and has no key map.
+@pytest.mark.embedded_only
 def test_links_read_by_edge_keys_equal_links_read_by_ids(world_db):
     store, world = world_db
     by_key, asked, ids_of = _key_map(world)
@@ -480,24 +495,24 @@ def test_links_read_by_edge_keys_equal_links_read_by_ids(world_db):
         NodeRefs(entities=(("email", "jane@example.com"),)), NodeRefs(customers=("bob",), orders=("4521",)),
     ):
         for others in (False, True):
-            assert linked_memories(store, A, refs, others=others, ids_of=ids_of) == linked_memories(store,
-                A, refs, others=others
-            )
-    assert all(k in by_key for keys in asked for k in keys)
+            by_ids = linked_memories(store, A, refs, others=others)
+            with keyed(store, ids_of):
+                assert linked_memories(store, A, refs, others=others) == by_ids
+    assert asked and all(k in by_key for keys in asked for k in keys)
     # A key the map lacks (a vector not stored yet): that hop reads the ids instead.
     del by_key[vector_key(world["plain"])]
-    links = linked_memories(store, A, NodeRefs(customers=("jane",)), ids_of=ids_of)
+    with keyed(store, ids_of):
+        links = linked_memories(store, A, NodeRefs(customers=("jane",)))
     assert links == linked_memories(store, A, NodeRefs(customers=("jane",)))
     assert world["plain"] in links
 
 
 @pytest.mark.embedded_only
 def test_embedded_hops_read_memory_keys_off_the_edges(world_db):
-    # Kùzu reads an edge's key ~15x cheaper than the memory's id (005_edge_keys); FalkorDB
-    # reads ids as cheaply and does not ask.
     store, world = world_db
     by_key, asked, ids_of = _key_map(world)
-    linked_memories(store, A, NodeRefs(customers=("jane",), orders=("4521",)), ids_of=ids_of)
+    with keyed(store, ids_of):
+        linked_memories(store, A, NodeRefs(customers=("jane",), orders=("4521",)))
     assert asked and all(k in by_key for keys in asked for k in keys)
 
 

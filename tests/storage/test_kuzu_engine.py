@@ -593,6 +593,15 @@ def _key_map(ids, drop=()):
     return lambda agent_id, keys: {k: known[k] for k in keys if k in known}
 
 
+def _keyed(store, ids_of, flt, now, limit):
+    """``filtered_attrs`` with the key map ``open_embedded`` wires (the vector store's)."""
+    store.key_ids = ids_of
+    try:
+        return store.filtered_attrs(A, flt, now, limit)
+    finally:
+        store.key_ids = None
+
+
 def test_a_customer_filter_from_edge_keys_and_the_cache_equals_the_scan(filter_db):
     store, filtered = filter_db
     ids, *_ = filtered
@@ -609,13 +618,13 @@ def test_a_customer_filter_from_edge_keys_and_the_cache_equals_the_scan(filter_d
                 answered, fast = store._customer_attrs(A, RecallFilter(**flt), now, limit, ids_of)
                 assert answered, flt
                 assert fast == store.filtered_attrs(A, RecallFilter(**flt), now, limit), (flt, now, limit)
-                assert store.filtered_attrs(A, RecallFilter(**flt), now, limit, ids_of) == fast
+                assert _keyed(store, ids_of, RecallFilter(**flt), now, limit) == fast
     # Agent b's memory is about its own jane; the expired note drops out with time.
-    assert _names(ids, store.filtered_attrs(A, RecallFilter(customer_id="jane"), NOW, 100, ids_of)) == {
+    assert _names(ids, _keyed(store, ids_of, RecallFilter(customer_id="jane"), NOW, 100)) == {
         "sess_jane", "jane_old", "future_exp", "two"
     }
-    assert "expired" in _names(ids, store.filtered_attrs(A, RecallFilter(customer_id="jane"), NOW - timedelta(hours=2),
-                                                         100, ids_of))
+    assert "expired" in _names(ids, _keyed(store, ids_of, RecallFilter(customer_id="jane"), NOW - timedelta(hours=2),
+                                           100))
 
 
 def test_a_customer_filter_looks_up_what_the_cache_lacks(filter_db, monkeypatch):
@@ -631,7 +640,7 @@ def test_a_customer_filter_looks_up_what_the_cache_lacks(filter_db, monkeypatch)
     store._attrs_cache.forget([ids["jane_old"]])
     monkeypatch.setattr(casegraph.storage.embedded.memories, "_CACHE_MISSES_LOOKED_UP", 0)
     assert store._customer_attrs(A, jane, NOW, 100, _key_map(ids)) == (False, None)
-    assert store.filtered_attrs(A, jane, NOW, 100, _key_map(ids)) == scanned
+    assert _keyed(store, _key_map(ids), jane, NOW, 100) == scanned
 
 
 def test_a_customer_filter_scans_when_the_keys_cannot_answer_it(filter_db):
@@ -641,8 +650,13 @@ def test_a_customer_filter_scans_when_the_keys_cannot_answer_it(filter_db):
     # A memory the vector store does not know yet: the scan answers, with the same result.
     partial = _key_map(ids, drop=("jane_old",))
     assert store._customer_attrs(A, jane, NOW, 100, partial) == (False, None)
-    assert store.filtered_attrs(A, jane, NOW, 100, partial) == store.filtered_attrs(A, jane, NOW, 100)
+    assert _keyed(store, partial, jane, NOW, 100) == store.filtered_attrs(A, jane, NOW, 100)
     # Tags, memory types and sessions are not ranking attributes: those filters scan.
     for flt in (dict(tags=("vip",)), dict(memory_types=("semantic",)), dict(session_id=s_jane.id)):
         f = RecallFilter(customer_id="jane", **flt)
-        assert store.filtered_attrs(A, f, NOW, 100, _key_map(ids)) == store.filtered_attrs(A, f, NOW, 100)
+        assert _keyed(store, _key_map(ids), f, NOW, 100) == store.filtered_attrs(A, f, NOW, 100)
+
+
+def test_opening_gives_the_graph_the_vector_stores_key_map(services):
+    """Recall never passes a key map: ``open_embedded`` gives the graph the vector store's."""
+    assert services.graph.key_ids == services.vectors.ids_of

@@ -27,6 +27,9 @@ def open_embedded(data_dir: Path, embedder: Any, *, buffer_pool_mb: int, checkpo
     try:
         check_vector_space(graph, embedder)
         vectors = VectorStore(data_dir / "vectors", embedder.dimension)
+        # Recall's link hops and customer filters read memory keys off edges and map them
+        # here (GraphStore.key_ids): the graph is given the map once, recall never passes it.
+        graph.key_ids = vectors.ids_of
         # One read of every memory: the ids check the vectors and the keyword index,
         # the attributes fill the cache recall ranks from (app/storage/embedded/attrs_cache.py).
         graph_ids = graph.load_attrs()

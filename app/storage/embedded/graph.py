@@ -25,6 +25,7 @@ from casegraph.storage.embedded.memories import MemoryQueries
 from casegraph.storage.embedded.memory_writes import MemoryWrites
 from casegraph.storage.embedded.migrations import migrate
 from casegraph.storage.embedded.sessions import SessionQueries
+from casegraph.storage.search import KeyIds
 
 
 class GraphStore(MemoryQueries, MemoryWrites, SessionQueries, CustomerQueries, AliasLearning, GraphLinks):
@@ -42,6 +43,10 @@ class GraphStore(MemoryQueries, MemoryWrites, SessionQueries, CustomerQueries, A
             self, directory, buffer_pool_mb=buffer_pool_mb, checkpoint_wal_mb=checkpoint_wal_mb, tracer=tracer
         )
         self._attrs_cache = AttrsCache()  # memories.py
+        # The vector index's key map, given at wiring (backend.open_embedded): with it,
+        # link hops and customer filters read memory keys off edges, cheaper in Kùzu than
+        # memory ids (links.py hop_memories, memories.py filtered_attrs). None: they read ids.
+        self.key_ids: KeyIds | None = None
         # aliases.py: (customer uid, alias uid) pairs known to be linked.
         self._alias_memo: set[tuple[str, str]] = set()
         # Every Alias uid ever written (a superset: deleted ones stay), loaded on first use:

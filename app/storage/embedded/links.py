@@ -44,6 +44,7 @@ _PATHS: dict[str, tuple[str, str]] = {
 class GraphLinks(Connection):
     """Recall's graph reads (a part of ``GraphStore``)."""
 
+    key_ids: KeyIds | None  # graph.py
     _ticket_generation: int
     _settled: dict[str, tuple[int, dict[int, str]]]
 
@@ -77,22 +78,21 @@ class GraphLinks(Connection):
             entities=tuple(sorted({(r[0], r[1]) for r in entity_rows})),
         )
 
-    def hop_memories(
-        self, agent_id: str, hop: str, node_key: str, ids_of: KeyIds | None = None
-    ) -> list[tuple[str, str]]:
+    def hop_memories(self, agent_id: str, hop: str, node_key: str) -> list[tuple[str, str]]:
         """(memory id, label) of the memories the path ``hop`` leads to from one named node.
 
         One named node at a time, by its primary key: an IN list would scan the whole
-        Order/Ticket/Entity table (Kùzu 0.11), and queries name one or two. With ``ids_of``
-        (agent, memory keys) -> {key: memory id} (the vector store's map), the hop reads the
-        memory's key off the edge that leaves it (005_edge_keys), ~15x cheaper a row than the
-        memory's id; a hop with a key the map lacks (a memory whose vector is not stored
-        yet) reads the ids instead.
+        Order/Ticket/Entity table (Kùzu 0.11), and queries name one or two. With the key map
+        (``key_ids``, the vector store's, wired at opening), the hop reads the memory's key
+        off the edge that leaves it (005_edge_keys), ~15x cheaper a row than the memory's
+        id; a hop with a key the map lacks (a memory whose vector is not stored yet) reads
+        the ids instead.
         """
         path, label = _PATHS[hop]
         uid = node_uid(agent_id, node_key)
         match, _, more = path.partition(" WHERE ")
         where = f"WHERE {more + ' AND ' if more else ''}n.uid = $u"
+        ids_of = self.key_ids
         if ids_of is not None:
             rows = self.read(f"MATCH {match} {where} RETURN DISTINCT e.k, {label}", {"u": uid})
             ids = ids_of(agent_id, [r[0] for r in rows if r[0] is not None])

@@ -50,6 +50,7 @@ class MemoryQueries(Connection):
     """Memories (a part of ``GraphStore``)."""
 
     _attrs_cache: AttrsCache
+    key_ids: KeyIds | None  # graph.py
 
     def _update_attrs_cache(self, tx: Transaction, committed: bool, reported: bool) -> None:
         """Bring the attribute cache up to a finished write (never raises: it clears)."""
@@ -253,15 +254,15 @@ class MemoryQueries(Connection):
         found = self.filtered_attrs(agent_id, flt, now, limit)
         return None if found is None else list(found)
 
-    def filtered_attrs(
-        self, agent_id: str, flt: RecallFilter, now: datetime, limit: int, ids_of: KeyIds | None = None
-    ) -> dict[str, Attrs] | None:
-        """``filtered_ids`` with each memory's ranking attributes (same scan, same order).
+    def filtered_attrs(self, agent_id: str, flt: RecallFilter, now: datetime, limit: int) -> dict[str, Attrs] | None:
+        """``filtered_ids`` with each memory's ranking attributes.
 
-        With ``ids_of`` (the vector store's key map), a filter on a customer and at most the
-        ranking attributes (dates, importance, superseded) is answered from the keys on
-        the customer's ABOUT edges and the attribute cache (``_customer_attrs``).
+        With the key map (``key_ids``, the vector store's, wired at opening), a filter on a
+        customer and at most the ranking attributes (dates, importance, superseded) is
+        answered from the keys on the customer's ABOUT edges and the attribute cache
+        (``_customer_attrs``); otherwise, or when those cannot answer, one scan does.
         """
+        ids_of = self.key_ids
         if ids_of is not None and _customer_and_attrs_only(flt):
             answered, found = self._customer_attrs(agent_id, flt, now, limit, ids_of)
             if answered:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from casegraph.storage.falkor.connection import Connection
 from casegraph.storage.rows import live_clause, node_uid
-from casegraph.storage.search import KeyIds, NodeRefs
+from casegraph.storage.search import NodeRefs
 
 # Each path from a memory ``m`` to the named node ``n`` (uid ``$u``): its pattern and
 # conditions, and the label it returns (app/domain/links.py weighs the paths).
@@ -71,13 +71,9 @@ class GraphLinks(Connection):
             entities=entities,
         )
 
-    def hop_memories(
-        self, agent_id: str, hop: str, node_key: str, ids_of: KeyIds | None = None
-    ) -> list[tuple[str, str]]:
-        """(memory id, label) of the memories the path ``hop`` leads to from one named node.
-
-        ``ids_of`` is not used: it spares the embedded engine a costly read of memory ids,
-        and FalkorDB reads an id as cheaply as a key."""
+    def hop_memories(self, agent_id: str, hop: str, node_key: str) -> list[tuple[str, str]]:
+        """(memory id, label) of the memories the path ``hop`` leads to from one named node
+        (by id: FalkorDB reads an id as cheaply as a key, so it needs no key map)."""
         pattern, label = _PATHS[hop]
         rows = self.read(
             agent_id, f"MATCH {pattern} RETURN DISTINCT m.id, {label}", {"u": node_uid(agent_id, node_key)}

@@ -13,7 +13,7 @@ graphs, so the "cached" reads (``cached_attrs``, ``cached_columns``) ask the ser
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -192,11 +192,9 @@ class MemoryQueries(Connection):
         flt: RecallFilter,
         now: datetime,
         limit: int,
-        ids_of: Callable[[str, Sequence[int]], dict[int, str]] | None = None,
     ) -> dict[str, Attrs] | None:
         """Every live memory the filter allows, with its ranking attributes, or None when
-        there are more than ``limit``. ``ids_of`` is not needed: the edge keys it maps
-        spare Kùzu random reads, which this engine does not pay."""
+        there are more than ``limit``."""
         params: dict[str, Any] = {"now": now}
         match = _filter_match(agent_id, flt, params)
         where = _filter_clause(flt, params)
