@@ -15,7 +15,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from casegraph.domain.models import Entity, Session
-from casegraph.errors import MemoryNotFound, StorageError
+from casegraph.errors import MemoryExists, MemoryNotFound, StorageError
 
 from tests.storage.backends import falkor, open_store
 from tests.storage.records import NOW, A, B, make_memory, new_id, rec, vec
@@ -68,7 +68,7 @@ def test_a_write_that_fails_in_its_last_statement_leaves_nothing(store):
 def test_an_id_taken_or_repeated_fails_before_anything_is_sent(store):
     m = make_memory("first")
     store.write_memories([rec(m)])
-    with pytest.raises(StorageError):
+    with pytest.raises(MemoryExists):  # as the domain's check answers it (a write that raced it)
         store.write_memories([rec(make_memory("new")), rec(m)])
     twice = make_memory("twice")
     with pytest.raises(StorageError):

@@ -17,7 +17,8 @@ Key layout (``NS`` is the namespace, ``casegraph`` by default):
     NS:{AGENT}:lock      the agent's write lock ("<server run id>:<token>", with an expiry)
     NS:agents            the set of agents with a graph
     NS:sessions          hash: session id -> its agent (session ids are global)
-    NS:memories          hash: memory id -> its agent (memory ids are global)
+    NS:memories          hash: memory id -> its agent (memory ids are global; claimed
+                         atomically before a write: memory_ids.py)
     NS:meta              hash: what every process must agree on (the vector space)
 
 A write is one ``GRAPH.QUERY``: the transaction queues its statements and sends them at
@@ -473,25 +474,14 @@ class Connection:
             self.redis.hset(self.key("sessions"), mapping=mapping)
 
     def memory_agents(self, memory_ids: Sequence[str]) -> dict[str, str]:
-        """Memory id -> its agent, for the memories ever written (a superset, as
-        ``session_agents``: ids are registered before their write and forgotten after
-        their delete; an erasure leaves them, so a reader checks the agent's graph)."""
+        """Memory id -> the agent that holds or claims it (a superset of the stored
+        memories: a write claims its ids before it commits; memory_ids.py), so a reader
+        checks the agent's graph."""
         ids = list(dict.fromkeys(memory_ids))
         if not ids:
             return {}
         values = self.redis.hmget(self.key("memories"), ids)
         return {mid: agent for mid, agent in zip(ids, values, strict=True) if agent is not None}
-
-    def register_memories(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Record (memory id, agent) before the write that creates the memories."""
-        mapping = dict(pairs)
-        if mapping:
-            self.redis.hset(self.key("memories"), mapping=mapping)
-
-    def forget_memories(self, memory_ids: Sequence[str]) -> None:
-        """Drop deleted memories from the directory (after their delete committed)."""
-        if memory_ids:
-            self.redis.hdel(self.key("memories"), *memory_ids)
 
     def drop_agent(self, agent_id: str) -> None:
         """Delete an agent's graph (tests, tenant removal)."""

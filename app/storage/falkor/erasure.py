@@ -11,7 +11,8 @@ the committed graph, which no other writer changes meanwhile), then queues the d
 which commit as one query. "Nothing else claims it" is judged before the delete, leaving
 out what the erasure itself removes. A memory's vector and keyword entry are properties of
 its node here (``embedding``, ``doc``), so they go with it; they are counted from the
-nodes that had them. The session -> agent entries of erased sessions go after the commit.
+nodes that had them. The session -> agent entries of erased sessions and the memory id ->
+agent entries of erased memories (memory_ids.py) go after the commit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from casegraph.storage.customers import CustomerRecords, Erased, TicketHistory, TicketStatusEvent
-from casegraph.storage.falkor.connection import Connection
+from casegraph.storage.falkor.memory_ids import MemoryDirectory
 from casegraph.storage.rows import node_uid
 from casegraph.times import utc
 
@@ -62,7 +63,7 @@ class FalkorErasure:
         return lambda query, params=None: self.store.read(agent_id, query, params)
 
     def erase_customer(self, agent_id: str, customer_id: str) -> Erased:
-        store: Connection = self.store
+        store: MemoryDirectory = self.store
         uid = node_uid(agent_id, customer_id)
         if not store.has_agent(agent_id):
             return Erased(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -121,6 +122,10 @@ class FalkorErasure:
                 tx.unwind(f"MATCH (n:{label} {{{key}: r.k}}) DETACH DELETE n", [{"k": v} for v in values])
             if session_ids:
                 tx.after_commit(lambda: store.redis.hdel(store.key("sessions"), *session_ids))
+            if memory_ids:
+                # The erased ids are free again, as on the embedded engine (under the
+                # lock still, so no write of the agent commits one of them in between).
+                tx.after_commit(lambda: store.forget_memories(agent_id, memory_ids))
         return Erased(
             memories=len(memory_ids),
             sessions=len(session_ids),

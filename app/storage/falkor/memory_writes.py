@@ -9,7 +9,9 @@ a write is one ``Transaction`` per agent (each agent is its own graph): everythi
 queued and sent as one query under the agent's lock, so it lands whole or not at all.
 Reads inside it see what was committed before it, never its own queued statements, so
 the plan below is made from committed state plus the records in hand. Nothing is cached
-between writes: other processes write the same graphs.
+between writes: other processes write the same graphs. Memory ids are global: a write
+claims them in the id directory before its first transaction, confirms them under each
+agent's lock, and releases what it claimed if it does not commit (memory_ids.py).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any
 
 import numpy as np
 from casegraph.domain.models import Session
-from casegraph.errors import MemoryNotFound, StorageError
+from casegraph.errors import MemoryExists, MemoryNotFound, StorageError
 from casegraph.storage.falkor.aliases import AliasLearning
 from casegraph.storage.falkor.connection import Transaction
 from casegraph.storage.falkor.keywords import memory_document
+from casegraph.storage.falkor.memory_ids import Claims, MemoryDirectory
 from casegraph.storage.falkor.sessions import queue_sessions
 from casegraph.storage.memories import Attrs, MemoryRecord
 from casegraph.storage.rows import entity_triples, memory_row, node_uid
@@ -34,7 +37,7 @@ from casegraph.storage.search import vector_key
 Learn = tuple[str, str, str]
 
 
-class MemoryWrites(AliasLearning):
+class MemoryWrites(AliasLearning, MemoryDirectory):
     """Writing and deleting memories (a part of ``FalkorStore``)."""
 
     dimension: int | None
@@ -80,16 +83,33 @@ class MemoryWrites(AliasLearning):
         if after is not None:
             for agent_id in agents or (() if by_agent else self.agents()):
                 part(agent_id)
+        ids = [r.memory.id for r in records]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise StorageError(f"memory {dup!r} appears twice in one write")
+        claims: Claims = {}
         if records:
-            # Session and memory ids are global: known before any graph holds them.
+            # Session and memory ids are global: known before any graph holds them. A
+            # memory id another agent holds refuses the write here, before anything is
+            # written (memory_ids.py).
             self.register_sessions((s.id, s.agent_id) for s in sessions)
-            self.register_memories((r.memory.id, r.memory.agent_id) for r in records)
-        for agent_id in sorted(by_agent):
-            recs, new_sessions, agent_learns = by_agent[agent_id]
-            with self.transaction(agent_id) as tx:
-                self._write_agent(tx, recs, new_sessions, agent_learns, replace=replace)
-                if after is not None:
-                    after(tx)
+            claims = self.claim_memories([(r.memory.id, r.memory.agent_id) for r in records])
+        committed: set[str] = set()
+        try:
+            for agent_id in sorted(by_agent):
+                recs, new_sessions, agent_learns = by_agent[agent_id]
+                with self.transaction(agent_id) as tx:
+                    # Under the agent's lock: the claim still holds until the commit.
+                    claims.setdefault(agent_id, []).extend(
+                        self.confirm_claims(agent_id, [r.memory.id for r in recs]))
+                    self._write_agent(tx, recs, new_sessions, agent_learns, replace=replace)
+                    if after is not None:
+                        after(tx)
+                committed.add(agent_id)
+        except BaseException:
+            # A failed write reserves no id: its own claims go, unless its graph has them.
+            self.release_claims({a: i for a, i in claims.items() if a not in committed})
+            raise
 
     def _write_agent(
         self,
@@ -105,16 +125,14 @@ class MemoryWrites(AliasLearning):
             self.learn_aliases(tx, self.learn_sessions(tx, (), learns))
             return
         ids = [r.memory.id for r in records]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise StorageError(f"memory {dup!r} appears twice in one write")
         before = Committed.read(tx, records, sessions, learns, replace=replace)
         if replace:
             missing = [i for i in ids if i not in before.memories]
             if missing:
                 raise MemoryNotFound(f"memory {missing[0]!r} does not exist")
         elif before.memories:
-            raise StorageError(f"memory {sorted(before.memories)[0]!r} already exists")
+            # As the domain's check says it (a write that raced it to the same id).
+            raise MemoryExists(f"memory {sorted(before.memories)[0]!r} already exists")
         if sessions:
             queue_sessions(tx, sessions, before.sessions)
         numbered = _number_in_sessions(records, before)
@@ -252,7 +270,7 @@ class MemoryWrites(AliasLearning):
             tx.attrs_changed(r[0] for r in superseded)
             tx.write("MATCH (m:Memory) WHERE m.superseded_by IN $ids SET m.superseded_by = NULL", {"ids": found})
             self.forget_aliases_of(tx, agent_id, found)
-            tx.after_commit(lambda: self.forget_memories(found))
+            tx.after_commit(lambda: self.forget_memories(agent_id, found))
         return found
 
 

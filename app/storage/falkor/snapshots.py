@@ -9,6 +9,10 @@ A snapshot is what the namespace keeps (connection.py's key layout), taken key b
                          session they hold, since a session is registered before its write)
     NS:meta              the vector space and the schema version
 
+The memory id -> agent directory (``NS:memories``) is not taken: a restore rebuilds it
+from the graphs it restored (memory_ids.py), so claims of writes in flight at the backup
+do not come back.
+
 API keys (``NS:keys``) are not in a snapshot: restoring must not bring back a revoked key.
 Agents are consistent one by one, not with each other (each is a tenant of its own).
 
@@ -26,6 +30,7 @@ from collections.abc import Iterator, Mapping
 
 import redis
 from casegraph.errors import ConfigurationError
+from casegraph.storage.falkor import memory_ids
 from casegraph.storage.falkor.connection import Connection
 
 
@@ -58,8 +63,8 @@ def restore(
     *, force: bool = False,
 ) -> None:
     """Put a snapshot of ``namespace`` back into ``conn``'s (the same name), which holds no
-    agent, or (``force``) whose agents' graphs, sessions and meta are deleted first; its
-    API keys stay."""
+    agent, or (``force``) whose agents' graphs, sessions, memory directory and meta are
+    deleted first; its API keys stay."""
     if conn.address.namespace != namespace:
         raise ConfigurationError(
             f"this backup is of namespace {namespace!r} and restores only into it (a FalkorDB graph keeps "
@@ -75,7 +80,7 @@ def restore(
         )
     for agent_id in existing:
         conn.drop_agent(agent_id)
-    conn.redis.delete(conn.key("sessions"), conn.key("meta"))
+    conn.redis.delete(conn.key("sessions"), conn.key("meta"), conn.key("memories"))
     for agent_id, payload in graphs.items():
         try:
             conn.redis.restore(conn.graph_key(agent_id), 0, payload)  # never over a key (BUSYKEY)
@@ -95,3 +100,5 @@ def restore(
     for name, values in hashes.items():
         if values:
             conn.redis.hset(conn.key(name), mapping=dict(values))
+    # Memory id -> agent, from the graphs restored (the snapshot does not keep it).
+    memory_ids.rebuild(conn)
