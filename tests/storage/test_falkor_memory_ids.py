@@ -103,10 +103,10 @@ def test_a_writer_holding_its_lock_wins_and_the_other_changes_nothing(stores, mo
     waiting = threading.Event()
     lock = second.lock
 
-    def watched(agent_id):
+    def watched(agent_id, **kwargs):
         if agent_id == A:
             waiting.set()
-        return lock(agent_id)
+        return lock(agent_id, **kwargs)
 
     monkeypatch.setattr(second, "lock", watched)
     late, refused = in_thread(lambda: second.write_memories([
@@ -226,3 +226,63 @@ def test_deleting_frees_an_id_and_a_restore_rebuilds_the_directory(stores):
     first.claim_memories([(new_id(), B)])  # a claim in flight: not in the graphs restored
     snapshots.restore(first, first.address.namespace, graphs, hashes, force=True)
     assert first.redis.hgetall(first.key("memories")) == {kept.id: A}
+
+
+def test_inside_writing_a_claim_uses_the_locks_the_thread_holds(stores):
+    """The domain's stores hold their agents' locks (``writing``) around the write: the
+    take-over of a stale claim of an agent this thread holds, and the release of a failed
+    write's claims, use those locks instead of waiting for them (they would wait for
+    themselves until STORE_BUSY)."""
+    first, _ = stores
+    stale, mine = new_id(), new_id()
+    first.claim_memories([(stale, A)])  # a write of A's that never committed
+    with first.writing([A, B]):
+        first.write_memories([rec(make_memory("A's", id=mine)), rec(make_memory("B's", agent=B, id=stale))])
+    assert first.memory_agents([stale, mine]) == {stale: B, mine: A}
+
+    def fail(tx):
+        tx.write("UNWIND [0] AS z CREATE (:Broken {v: 1 / z})")
+
+    lost = new_id()
+    with first.writing([A]), pytest.raises(StorageError):
+        first.write_memories([rec(make_memory("fails", id=lost))], after=fail)
+    assert first.memory_agents([lost]) == {}
+
+
+def test_a_writer_holding_its_own_lock_waits_for_the_holders_write(stores, monkeypatch):
+    """Both processes inside ``writing`` (each holds its own agent): B's claim of an id A
+    claimed waits for A's lock, finds the id in A's graph once A committed, and is
+    refused with nothing written."""
+    first, second = stores
+    shared = new_id()
+    reached, go = pause_after(monkeypatch, first, "_write_agent")
+
+    def write_a():
+        with first.writing([A]):
+            first.write_memories([rec(make_memory("A's", id=shared))])
+
+    thread, out = in_thread(write_a)
+    assert reached.wait(WAIT_S)
+    waiting = threading.Event()
+    lock = second.lock
+
+    def watched(agent_id, **kwargs):
+        if agent_id == A:
+            waiting.set()
+        return lock(agent_id, **kwargs)
+
+    monkeypatch.setattr(second, "lock", watched)
+
+    def write_b():
+        with second.writing([B]):
+            second.write_memories([rec(make_memory("B's", agent=B, id=shared))])
+
+    late, refused = in_thread(write_b)
+    assert waiting.wait(WAIT_S)
+    go.set()
+    thread.join(WAIT_S)
+    late.join(WAIT_S)
+    assert "error" not in out
+    assert isinstance(refused.get("error"), MemoryExists)
+    assert memory_ids(first, A) == {shared} and memory_ids(first, B) == set()
+    assert first.memory_agents([shared]) == {shared: A}

@@ -375,9 +375,10 @@ class Connection:
 
     # -- writes -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, agent_id: str) -> Iterator[Callable[[], None]]:
+    def lock(self, agent_id: str, *, wait_s: float | None = None) -> Iterator[Callable[[], None]]:
         """The agent's write lock, shared by every process on this server. Yields
         ``renew()``, which gives the lock a full expiry again (or raises if it was lost).
+        ``wait_s``: how long to wait for another writer's lock (``LOCK_WAIT_S``).
 
         The lock's value names the server run that granted it (``run_id``): a lock left by
         a writer on a server that has since restarted from its append-only file, or by a
@@ -385,12 +386,13 @@ class Connection:
         over at once instead of blocking the agent until it expires."""
         key = self.key(f"{{{agent_id}}}", "lock")
         token = uuid.uuid4().hex
-        deadline = time.monotonic() + LOCK_WAIT_S
+        wait_s = LOCK_WAIT_S if wait_s is None else wait_s
+        deadline = time.monotonic() + wait_s
         delay = 0.001
         while (value := self.redis.eval(_ACQUIRE, 1, key, token, LOCK_TTL_MS)) is None:
             if time.monotonic() > deadline:
                 raise StorageUnavailable(
-                    f"agent {agent_id!r} stayed locked by another writer for {LOCK_WAIT_S:.0f} s; nothing was "
+                    f"agent {agent_id!r} stayed locked by another writer for {wait_s:.0f} s; nothing was "
                     "written: retry",
                     code="STORE_BUSY",
                 )

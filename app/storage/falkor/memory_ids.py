@@ -33,6 +33,12 @@ is the agent's when the write confirms under that lock stays the agent's until t
 write has committed. A take-over that wins against a write still on its way makes that
 write fail at its confirm: exactly one of two racing writers lands.
 
+The domain's stores run inside ``writing`` (connection.py), which holds their agents'
+locks from before the claim to the commit: a live claim is then under its claimant's
+lock, and judging it waits for that write. The locks this thread holds are used as they
+are; another agent's is waited for briefly only (``HOLDING_WAIT_S``), since two threads
+each holding its own agent and wanting the other's would wait on each other.
+
 Reembedding changes no id (the directory is untouched); imports are writes like any
 other; a restore rebuilds the directory from the restored graphs (``rebuild``). A graph
 dropped whole (``drop_agent``) leaves its entries, which are stale claims: the next
@@ -41,8 +47,9 @@ writer of such an id takes it over.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from casegraph.errors import MemoryExists, StorageError
 from casegraph.storage.falkor.connection import Connection
@@ -78,6 +85,11 @@ return n
 # Rounds of claim and take-over before a contested claim gives up (each round either
 # lands or finds that another write claimed an id again meanwhile).
 _CLAIM_ROUNDS = 3
+# How long a thread that holds write locks already (``writing``) waits for another
+# agent's lock to judge or release a claim: two such threads waiting on each other's
+# agents would otherwise both wait the full LOCK_WAIT_S. A live holder's write commits in
+# milliseconds; short of it the write is refused with STORE_BUSY (nothing written: retry).
+HOLDING_WAIT_S = 5.0
 _IDS_PER_QUERY = 5_000
 
 Claims = dict[str, list[str]]  # agent -> the ids a write newly set for it
@@ -127,6 +139,18 @@ class MemoryDirectory(Connection):
             return list(ids), {}
         return [], dict(zip(ids[::2], ids[1::2], strict=True))
 
+    @contextlib.contextmanager
+    def _locked(self, agent_id: str) -> Iterator[None]:
+        """The agent's write lock for a claim's judgement or release: this thread's when
+        it holds it already (``writing``), else taken (briefly waited for when the thread
+        holds others: HOLDING_WAIT_S)."""
+        held = self._held()
+        if agent_id in held:
+            yield
+            return
+        with self.lock(agent_id, wait_s=HOLDING_WAIT_S if held else None):
+            yield
+
     def _unclaim(self, agent_id: str, ids: Iterable[str]) -> None:
         ids = list(ids)
         if ids:
@@ -151,7 +175,7 @@ class MemoryDirectory(Connection):
             for holder, ids in sorted(by_holder.items()):
                 # Under the holder's lock its graph does not change, and a write of its
                 # that claimed these ids confirms them under this lock before it commits.
-                with self.lock(holder):
+                with self._locked(holder):
                     stored = stored_ids(self, holder, ids)
                     if stored:
                         raise _exists(min(stored))
@@ -179,7 +203,7 @@ class MemoryDirectory(Connection):
             if not ids:
                 continue
             try:
-                with self.lock(agent_id):
+                with self._locked(agent_id):
                     stored = stored_ids(self, agent_id, ids)
                     self._unclaim(agent_id, [i for i in ids if i not in stored])
             except StorageError as exc:
