@@ -338,3 +338,113 @@ def test_a_forget_in_one_agent_leaves_the_other_alone(search):
     assert search.nearest(A, BASIS[0]) == [a]
     assert search.vectors.keys(A) == {a} and search.vectors.keys(B) == {b}
     assert search.vectors.count(B) == 1 and search.vectors.count("nobody") == 0
+
+
+def test_the_memories_matching_the_most_rare_terms_come_first_however_many_match_one(search):
+    # Each rare term alone matches more memories than a search of 5 looks at (30), and the
+    # memories matching all of them are written last: they still come first.
+    search.write(A, [f"parcel refund note {i}" for i in range(40)])
+    search.write(A, [f"parcel kettle note {i}" for i in range(40)])
+    search.write(A, [f"parcel toaster note {i}" for i in range(40)])
+    best = search.write(A, ["parcel refund kettle toaster", "refund kettle toaster"])
+    search.settle()
+    assert set(search.found(A, "refund kettle toaster parcel", 5)[:2]) == set(best)
+    assert set(search.found(A, "toaster refund kettle", 2)) == set(best)
+
+
+def test_a_term_in_most_memories_weighs_little_but_counts(search):
+    ids = search.write(A, [f"parcel {i} delivered" for i in range(150)] + ["refund parcel", "refund"])
+    search.settle()
+    hits = search.keywords.search(A, "refund parcel", 3)
+    assert {i for i, _ in hits[:2]} == {ids[150], ids[151]}
+    assert hits[1][1] > hits[2][1] > 0 and hits[2][0] in ids[:150]
+
+
+# -- FalkorDB: what its keyword search keeps between searches --------------------------------
+falkor_only = pytest.mark.skipif(not falkor(), reason="the FalkorDB engine's counts kept between searches")
+
+
+def _other_process(search):
+    """A second store and keyword search on the same namespace (another ``casegraph serve``)."""
+    from casegraph.storage.falkor.keywords import FalkorKeywords
+    from casegraph.storage.falkor.store import FalkorStore
+    from casegraph.storage.falkor.vectors import FalkorVectors
+
+    store = FalkorStore(str(search.store.address), dimension=NDIM)
+    return Search(store, FalkorVectors(store), FalkorKeywords(store), None)
+
+
+@falkor_only
+def test_counts_kept_by_one_process_follow_the_writes_of_another(search):
+    from casegraph.storage.falkor.keywords import FalkorKeywords
+
+    other = _other_process(search)
+    try:
+        a, b = search.write(A, ["refund for the kettle", "kettle lid"])
+        before = search.keywords.search(A, "refund kettle", 10)
+        assert [i for i, _ in before] == [a, b]
+
+        def exact(query):  # what a process that kept nothing finds
+            return FalkorKeywords(search.store).search(A, query, 10)
+
+        # Another process writes, replaces and deletes: each search of the first is what a
+        # fresh count gives (counts under 100 are used only while nothing changed).
+        (c,) = other.write(A, ["refund refund"])
+        assert search.keywords.search(A, "refund kettle", 10) == exact("refund kettle")
+        assert search.found(A, "refund", 1) == [c]
+        other.rewrite(A, c, "toaster", BASIS[0])
+        assert search.keywords.search(A, "refund kettle", 10) == exact("refund kettle")
+        assert [i for i, _ in exact("refund kettle")] == [a, b]
+        other.forget(A, [a])
+        assert search.keywords.search(A, "refund kettle", 10) == exact("refund kettle")
+        assert search.found(A, "refund") == []
+        # Another agent's writes leave this agent's counts and scores alone.
+        other.write(B, ["kettle"] * 5)
+        assert search.keywords.search(A, "kettle", 10) == exact("kettle")
+    finally:
+        other.store.close()
+
+
+@falkor_only
+def test_a_large_count_is_kept_within_its_drift_then_counted_again(search):
+    from casegraph.storage.falkor.keywords import FalkorKeywords, idf, new_epoch
+
+    other = _other_process(search)
+    try:
+        search.write(A, [f"parcel {i}" for i in range(200)])
+        search.keywords.search(A, "parcel", 1)  # counts "parcel": 200, kept within 2 changes
+        kept = search.keywords._frequencies[(A, "parcel")]
+        assert kept.value == 200
+        other.write(A, ["parcel late"])
+        # 1 change and 1 more memory: within 1% of 200, the count kept is used.
+        search.keywords.search(A, "parcel", 1)
+        assert search.keywords._frequencies[(A, "parcel")] == kept
+        got = dict(search.keywords.search(A, "parcel", 300))
+        exact = dict(FalkorKeywords(search.store).search(A, "parcel", 300))
+        assert got.keys() == exact.keys()
+        # Its idf is off by at most ~0.01 (here by 0.005), a score by at most (k1 + 1) times that.
+        assert abs(idf(200, 201) - idf(201, 201)) < 0.01
+        assert got != exact
+        for memory_id, score in exact.items():
+            assert got[memory_id] == pytest.approx(score, abs=0.022)
+        other.write(A, ["parcel lost"])
+        assert search.keywords.search(A, "parcel", 300) == FalkorKeywords(search.store).search(A, "parcel", 300)
+        assert search.keywords._frequencies[(A, "parcel")].value == 202
+        # A graph restored from a backup starts a new epoch: nothing counted before holds.
+        kept = search.keywords._frequencies[(A, "parcel")]
+        new_epoch(other.store, A)
+        search.keywords.search(A, "parcel", 1)
+        assert search.keywords._frequencies[(A, "parcel")].epoch != kept.epoch
+    finally:
+        other.store.close()
+
+
+@falkor_only
+def test_a_graph_without_a_change_counter_gets_one_and_is_searched(search):
+    from casegraph.storage.falkor.keywords import FalkorKeywords
+
+    ids = search.write(A, ["kettle", "kettle lid"])
+    search.store.execute(A, "MATCH (s:KeywordStats) DELETE s")  # as written before the counter
+    assert set(search.found(A, "kettle")) == set(ids)
+    assert search.store.read(A, "MATCH (s:KeywordStats) RETURN count(s)") == [[1]]
+    assert search.keywords.search(A, "kettle", 10) == FalkorKeywords(search.store).search(A, "kettle", 10)

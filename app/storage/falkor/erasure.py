@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from casegraph.storage.customers import CustomerRecords, Erased, TicketHistory, TicketStatusEvent
+from casegraph.storage.falkor.keywords import count_changes
 from casegraph.storage.falkor.memory_ids import MemoryDirectory
 from casegraph.storage.rows import node_uid
 from casegraph.times import utc
@@ -120,6 +121,7 @@ class FalkorErasure:
                           [{"u": u} for u in sorted(mentioned_tickets)], {"token": uuid.uuid4().hex})
             for label, (key, values) in doomed.items():
                 tx.unwind(f"MATCH (n:{label} {{{key}: r.k}}) DETACH DELETE n", [{"k": v} for v in values])
+            count_changes(tx, len(memory_ids))
             if session_ids:
                 tx.after_commit(lambda: store.redis.hdel(store.key("sessions"), *session_ids))
             if memory_ids:

@@ -19,35 +19,91 @@ Scores are BM25 (tantivy's k1 and b), not RediSearch's: its TF-IDF rounds idf do
 power of two, takes term frequency relative to the document's most frequent term ("refund
 refund" ties with a long memory that says "refund" once) and divides the score of several
 terms by how far apart they stand, so a memory that matches more of a query can score
-lower (measured: top 10 worth 0.70 of tantivy's BM25, 20k memories). The reads: each
-term's document frequency, the memory count, and the candidates, the ``_depth`` memories
-with the most idf among the terms they match (RediSearch finds the matches, the query sums
-and ranks them and says which terms each matched); a candidate's length and term counts
-come from its ``doc`` (a stemmed variant counts once). Terms in more than half the
-memories (a tag every memory has) weigh almost nothing and would make the candidate read
-walk every memory: they are left out of it unless too few memories match the others, and a
-candidate matches one if its ``doc`` holds it as is. The mean length is the candidates',
-which stands in for the agent's (as the embedded engine's scan of uncommitted writes
-does).
+lower (measured: top 10 worth 0.70 of tantivy's BM25, 20k memories). RediSearch only finds
+the matches, in insertion order, and a procedure call stops as soon as the query stops
+reading it (a ``LIMIT``); counting the matches of a term means walking them all.
+
+A search reads:
+
+- the memory count and the graph's change counter (``KeywordStats``: ``changes``, which
+  every write that creates, replaces or deletes memories, or sets their text, increments
+  by how many in its own query, ``count_changes``; ``epoch``, new with each counter);
+- each term's document frequency. A count is kept by the process with the counter's
+  value and the memory count it was taken at, and used while the changes since (by any
+  process: the counter is in the graph) plus the change in the memory count are at most
+  1% of it: the idf it gives is then within ~0.01 of the exact one. Counts under 100 are
+  used only while nothing changed; they are cheap to take again. Counts and the counter
+  they go with are read in one query;
+- the candidates, the ``_depth`` memories with the most idf among the terms they match,
+  without walking every match: one query, a part per combination of the 5 rarest terms in
+  at most half the memories (RediSearch intersects ``a b``) and per term alone, each the
+  first ``_depth`` memories it matches. A memory left out is worth no more than the
+  ``_depth`` its own combination gave, or owes its worth to terms past the rarest five.
+  Parts worth less than a term that alone matches ``_depth`` memories are left out;
+- the mean length of the agent's texts (BM25's average), kept like a document frequency
+  (drift at most 1% of the memory count; counting it reads every memory, ~120 ms at 100k).
+
+A candidate's length and term counts come from its ``doc`` (a stemmed variant counts
+once); it matches a term its combinations did not name if its ``doc`` holds it as is.
+Measured with ``python -m benchmarks.keywords --store falkordb`` (README, docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from casegraph.storage.falkor.schema import KEYWORD_STATS_LABEL as STATS_LABEL
 from casegraph.storage.search import ReconcileReport, document_text
 from casegraph.storage.terms import STOP_WORDS, terms
 
 if TYPE_CHECKING:
+    from casegraph.storage.falkor.connection import Connection, Transaction
     from casegraph.storage.falkor.store import FalkorStore
 
 _STOP = frozenset(STOP_WORDS)
-# A term in more than this share of the agent's memories is left out of the candidate
-# query (see the module docstring). At 100k memories a tenth was faster (p50 84 ms instead
-# of 126) but its top 60 held 0.92 of tantivy's BM25 instead of 0.97 (top 10: 1.00 both).
+# A term in more than this share of the agent's memories is in no combination of the
+# candidate query (it would not narrow one).
 _COMMON = 0.5
+# The rarest terms whose every combination the candidate query asks for (2^n - 1 - n).
+_COMBINED = 5
+# A statistic counted before is used while the memories changed since (written, replaced
+# or deleted, by any process) are at most this share of it: a term's idf is then within
+# about 0.01 of its exact value.
+_DRIFT = 0.01
+# Document frequencies a process keeps (agent, term), least recently used dropped.
+_KEPT_FREQUENCIES = 20_000
+_COUNTER_READ = f"MATCH (s:{STATS_LABEL}) RETURN s.epoch, s.changes LIMIT 1"
+# Alone, FalkorDB counts a label without reading its nodes (0.5 ms at 100k memories);
+# joined with anything else in one query it reads them all (15-60 ms).
+_TOTAL_READ = "MATCH (m:Memory) RETURN count(m)"
+_COUNT_READ = (
+    f"MATCH (s:{STATS_LABEL}) RETURN 0 AS kind, s.epoch AS t, s.changes AS n "
+    "UNION ALL UNWIND $terms AS t CALL db.idx.fulltext.queryNodes('Memory', t) YIELD node "
+    "RETURN 1 AS kind, t, count(node) AS n"
+)
+_LENGTH_READ = (
+    f"OPTIONAL MATCH (s:{STATS_LABEL}) WITH s.epoch AS epoch, s.changes AS changes LIMIT 1 "
+    "MATCH (m:Memory) WHERE m.doc IS NOT NULL "
+    "RETURN count(m), epoch, changes, avg(size(split(m.doc, ' ')))"
+)
+# One part of the candidate query: the first ``$depth`` memories matching a combination.
+# (Not ``UNWIND $combinations ... CALL { ... LIMIT }``: a procedure in a subquery with a
+# LIMIT keeps reading the first row's matches for the next rows; docs/falkordb-quirks.md.)
+_CANDIDATES_PART = (
+    "CALL db.idx.fulltext.queryNodes('Memory', $q{i}) YIELD node WITH node LIMIT $depth "
+    "RETURN id(node) AS node, $w{i} AS weight, {i} AS hit"
+)
+# The texts are read for the chosen candidates only.
+_CANDIDATES_RANK = (
+    "WITH node, max(weight) AS weight, collect(hit) AS hits ORDER BY weight DESC LIMIT $depth "
+    "MATCH (m:Memory) WHERE id(m) = node RETURN m.id, m.doc, hits"
+)
 # Tantivy's BM25 parameters (the embedded engine's).
 _BM25_K1 = 1.2
 _BM25_B = 0.75
@@ -95,11 +151,14 @@ def idf(df: int, total: int) -> float:
     return math.log(1.0 + (total - df + 0.5) / (df + 0.5))
 
 
-def bm25(docs: dict[str, list[str]], matched: dict[str, set[str]], weights: dict[str, float]) -> dict[str, float]:
+def bm25(
+    docs: dict[str, list[str]], matched: dict[str, set[str]], weights: dict[str, float], mean: float | None = None
+) -> dict[str, float]:
     """BM25 of each candidate: ``docs`` its terms, ``matched`` the query terms it matches,
-    ``weights`` each query term's idf."""
+    ``weights`` each query term's idf, ``mean`` the mean length (the candidates' if None)."""
     lengths = {memory_id: max(len(words), 1) for memory_id, words in docs.items()}
-    mean = max(sum(lengths.values()) / max(len(lengths), 1), 1.0)
+    if mean is None:
+        mean = max(sum(lengths.values()) / max(len(lengths), 1), 1.0)
     scores = {}
     for memory_id, words in docs.items():
         norm = _BM25_K1 * (1.0 - _BM25_B + _BM25_B * lengths[memory_id] / mean)
@@ -111,11 +170,60 @@ def bm25(docs: dict[str, list[str]], matched: dict[str, set[str]], weights: dict
     return scores
 
 
+def _fresh(counted: _Counted, stats: _Stats, size: float) -> bool:
+    """Whether a statistic of ``size`` counted at ``counted`` still holds (within
+    ``_DRIFT``) at ``stats``: same counter, and few changes since by its count and by the
+    memory count (which also sees writes of code that does not count its changes)."""
+    if stats.epoch is None or counted.epoch != stats.epoch or stats.changes < counted.changes:
+        return False
+    drift = stats.changes - counted.changes + abs(stats.total - counted.total)
+    return drift <= int(size * _DRIFT)
+
+
+class _Counted(NamedTuple):
+    """A statistic counted at a state of an agent's graph (``epoch``, ``changes``, ``total``)."""
+
+    epoch: str
+    changes: int
+    total: int
+    value: float
+
+
+class _Stats(NamedTuple):
+    """What a search reads first: the memory count and the graph's keyword change counter."""
+
+    total: int
+    epoch: str | None
+    changes: int
+
+
+def count_changes(tx: Transaction, memories: int) -> None:
+    """Queue, on a write transaction, that ``memories`` memories' searchable texts were
+    created, replaced or deleted: every write that changes ``Memory.doc`` calls it, so a
+    statistic counted before is known to have drifted by at most the sum of these."""
+    if memories > 0:
+        tx.write(
+            f"MERGE (s:{STATS_LABEL}) ON CREATE SET s.epoch = $epoch "
+            "SET s.changes = coalesce(s.changes, 0) + $n",
+            {"epoch": uuid.uuid4().hex, "n": int(memories)},
+        )
+
+
+def new_epoch(conn: Connection, agent_id: str) -> None:
+    """Start the agent's change counter anew (a graph restored from a backup): what a
+    process counted before holds for another graph."""
+    conn.execute(agent_id, f"MATCH (s:{STATS_LABEL}) SET s.epoch = $epoch", {"epoch": uuid.uuid4().hex})
+
+
 class FalkorKeywords:
     """``KeywordSearch`` on the full-text index of a FalkorStore's graphs."""
 
     def __init__(self, store: FalkorStore) -> None:
         self.store = store
+        # (agent, term) -> its document frequency, as counted; agent -> mean length.
+        self._frequencies: OrderedDict[tuple[str, str], _Counted] = OrderedDict()
+        self._lengths: dict[str, _Counted] = {}
+        self._lock = threading.Lock()
 
     def add(self, agent_id: str, docs: Sequence[tuple[str, str]], *, flush: bool = True) -> None:
         """Set the searchable text of these memories, where it is not that already (the
@@ -133,6 +241,7 @@ class FalkorKeywords:
             return
         with self.store.transaction(agent_id) as tx:
             tx.unwind("MATCH (m:Memory {id: r.id}) SET m.doc = r.doc", stale)
+            count_changes(tx, len(stale))
 
     def delete(self, agent_id: str, memory_ids: Iterable[str]) -> int:
         """Nothing to do, and nothing held apart from the graph to count: a memory's text
@@ -145,41 +254,106 @@ class FalkorKeywords:
         wanted = query_terms(text)
         if not wanted or limit < 1:
             return []
-        counts = self.store.read(
-            agent_id,
-            "UNWIND $terms AS t CALL db.idx.fulltext.queryNodes('Memory', t) YIELD node RETURN t, count(node)",
-            {"terms": wanted},
-        )
-        found = {t: int(df) for t, df in counts if df}
-        if not found:
+        stats, counts = self._counts(agent_id, wanted)
+        found = {t: df for t, df in counts.items() if df}
+        if not found or not stats.total:
             return []
-        total = int(self.store.read(agent_id, "MATCH (m:Memory) RETURN count(m)")[0][0])
-        weights = {t: idf(df, total) for t, df in found.items()}
-        rare = [t for t, df in found.items() if df <= _COMMON * total]
-        rows = self._candidates(agent_id, rare or list(found), weights, limit)
-        if rare and len(rare) < len(found) and len(rows) < _depth(limit):
-            rare = list(found)  # too few memories match the rarer terms: the others count too
-            rows = self._candidates(agent_id, rare, weights, limit)
+        weights = {t: idf(df, stats.total) for t, df in found.items()}
+        rows = self._candidates(agent_id, found, weights, stats.total, _depth(limit))
         docs = {memory_id: (doc or "").split() for memory_id, doc, _ in rows}
-        common = [t for t in found if t not in rare]
         matched = {
-            memory_id: set(hits) | {t for t in common if t in docs[memory_id]} for memory_id, _, hits in rows
+            memory_id: set(hits) | {t for t in found if t in docs[memory_id]} for memory_id, _, hits in rows
         }
-        scores = bm25(docs, matched, weights)
+        scores = bm25(docs, matched, weights, self._mean_length(agent_id, stats))
         ranked = sorted(scores.items(), key=lambda hit: (-hit[1], hit[0]))
         return ranked[:limit]
 
-    def _candidates(
-        self, agent_id: str, wanted: list[str], weights: dict[str, float], limit: int
-    ) -> list[list]:
-        """(id, doc, terms matched) of the memories with the most idf among ``wanted``."""
-        return self.store.read(
-            agent_id,
-            "UNWIND $terms AS p CALL db.idx.fulltext.queryNodes('Memory', p[0]) YIELD node "
-            "WITH node, sum(p[1]) AS weight, collect(p[0]) AS matched "
-            "ORDER BY weight DESC LIMIT $depth RETURN node.id, node.doc, matched",
-            {"terms": [[t, weights[t]] for t in wanted], "depth": _depth(limit)},
+    # -- statistics ------------------------------------------------------------------------
+    def _stats(self, agent_id: str) -> _Stats:
+        rows = self.store.read(agent_id, _TOTAL_READ)
+        total = int(rows[0][0]) if rows else 0
+        if not total:
+            return _Stats(0, None, 0)
+        rows = self.store.read(agent_id, _COUNTER_READ)
+        epoch, changes = rows[0] if rows else (None, 0)
+        return _Stats(total, epoch, int(changes or 0))
+
+    def _counts(self, agent_id: str, wanted: list[str]) -> tuple[_Stats, dict[str, int]]:
+        """Each term's document frequency: counted, or as counted before while the
+        memories changed since are few enough (``_fresh``)."""
+        stats = self._stats(agent_id)
+        if not stats.total:
+            return stats, {}
+        if stats.epoch is None:
+            self._start_counting(agent_id)
+        with self._lock:
+            kept = {t: self._frequencies.get((agent_id, t)) for t in wanted}
+        counts = {t: int(c.value) for t, c in kept.items() if c is not None and _fresh(c, stats, c.value)}
+        missing = [t for t in wanted if t not in counts]
+        if not missing:
+            return stats, counts
+        # The counts and the counter they go with, read in one query (one view of the graph).
+        rows = self.store.read(agent_id, _COUNT_READ, {"terms": missing})
+        counter = [(t, n) for kind, t, n in rows if kind == 0]
+        if counter:
+            stats = _Stats(stats.total, counter[0][0], int(counter[0][1] or 0))
+        got = {t: int(n) for kind, t, n in rows if kind == 1}
+        with self._lock:
+            for t in missing:
+                counts[t] = got.get(t, 0)
+                if stats.epoch is not None:
+                    self._frequencies[(agent_id, t)] = _Counted(stats.epoch, stats.changes, stats.total, counts[t])
+                    self._frequencies.move_to_end((agent_id, t))
+            while len(self._frequencies) > _KEPT_FREQUENCIES:
+                self._frequencies.popitem(last=False)
+        return stats, counts
+
+    def _start_counting(self, agent_id: str) -> None:
+        """Give a graph written before the change counter existed its counter (from now
+        on every write counts its changes)."""
+        self.store.execute(
+            agent_id, f"MERGE (s:{STATS_LABEL}) ON CREATE SET s.epoch = $epoch, s.changes = 0",
+            {"epoch": uuid.uuid4().hex},
         )
+
+    def _mean_length(self, agent_id: str, stats: _Stats) -> float:
+        """The mean length of the agent's searchable texts (BM25's average field length)."""
+        with self._lock:
+            kept = self._lengths.get(agent_id)
+        if kept is not None and _fresh(kept, stats, stats.total):
+            return kept.value
+        rows = self.store.read(agent_id, _LENGTH_READ)
+        if not rows or rows[0][3] is None:
+            return 1.0
+        counted = _Counted(rows[0][1] or "", int(rows[0][2] or 0), int(rows[0][0]), float(rows[0][3]))
+        if rows[0][1] is not None:
+            with self._lock:
+                self._lengths[agent_id] = counted
+        return max(counted.value, 1.0)
+
+    def _candidates(
+        self, agent_id: str, found: dict[str, int], weights: dict[str, float], total: int, depth: int
+    ) -> list[list]:
+        """(id, doc, subsets matched) of ``depth`` memories with the most idf among the
+        terms they match: the memories that match every term of a combination of the
+        rarest, at most ``depth`` a combination (see the module docstring)."""
+        ranked = sorted(found, key=lambda t: (-weights[t], t))
+        combined = [t for t in ranked if found[t] <= _COMMON * total][:_COMBINED]
+        subsets: list[tuple[str, ...]] = [
+            combo for size in range(len(combined), 1, -1) for combo in itertools.combinations(combined, size)
+        ]
+        subsets += [(t,) for t in ranked]
+        # At least ``depth`` memories are worth a term's idf when it alone matches that many:
+        # a combination worth less adds no candidate that its own terms' parts do not.
+        floor = max((weights[t] for t in ranked if found[t] >= depth), default=0.0)
+        subsets = [subset for subset in subsets if sum(weights[t] for t in subset) >= floor]
+        parts = " UNION ALL ".join(_CANDIDATES_PART.format(i=i) for i in range(len(subsets)))
+        params: dict[str, object] = {"depth": depth}
+        for i, subset in enumerate(subsets):
+            params[f"q{i}"] = " ".join(subset)
+            params[f"w{i}"] = sum(weights[t] for t in subset)
+        rows = self.store.read(agent_id, f"CALL {{ {parts} }} {_CANDIDATES_RANK}", params)
+        return [[memory_id, doc, {t for i in hits for t in subsets[i]}] for memory_id, doc, hits in rows]
 
     def reconcile(
         self, graph_ids: dict[str, set[str]], load_texts: Callable[[str, list[str]], Iterable[tuple[str, str]]]

@@ -26,7 +26,7 @@ from casegraph.domain.models import Session
 from casegraph.errors import MemoryExists, MemoryNotFound, StorageError
 from casegraph.storage.falkor.aliases import AliasLearning
 from casegraph.storage.falkor.connection import Transaction
-from casegraph.storage.falkor.keywords import memory_document
+from casegraph.storage.falkor.keywords import count_changes, memory_document
 from casegraph.storage.falkor.memory_ids import Claims, MemoryDirectory
 from casegraph.storage.falkor.sessions import queue_sessions
 from casegraph.storage.memories import Attrs, MemoryRecord
@@ -139,6 +139,7 @@ class MemoryWrites(AliasLearning, MemoryDirectory):
         if replace:
             tx.write("UNWIND $ids AS id MATCH (m:Memory {id: id}) DETACH DELETE m", {"ids": ids})
         self._queue_records(tx, records, numbered)
+        count_changes(tx, len(records))
         linked = self.learn_sessions(tx, records, learns, sessions, had=before.customers)
         known = {item[2] for item in linked}
         self.learn_session_aliases(tx, [
@@ -265,6 +266,7 @@ class MemoryWrites(AliasLearning, MemoryDirectory):
                 {"ids": found, "token": uuid.uuid4().hex},
             )
             tx.write("UNWIND $ids AS id MATCH (m:Memory {id: id}) DETACH DELETE m", {"ids": found})
+            count_changes(tx, len(found))
             # What a deleted memory superseded is the latest known state again.
             superseded = tx("MATCH (m:Memory) WHERE m.superseded_by IN $ids RETURN m.id", {"ids": found})
             tx.attrs_changed(r[0] for r in superseded)

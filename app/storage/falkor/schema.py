@@ -19,8 +19,11 @@ RANGE_INDEXES = (
     ("Memory", "id"), ("Memory", "key"), ("Memory", "session_id"), ("Memory", "customer_id"),
     ("Customer", "uid"), ("Order", "uid"), ("Ticket", "uid"), ("Ticket", "refresh_token"),
     ("Session", "id"), ("Session", "customer_id"), ("Entity", "uid"), ("Alias", "uid"),
-    ("TicketEvent", "id"),
+    ("TicketEvent", "id"), ("KeywordStats", "epoch"),
 )
+# The node that counts the changes of an agent's searchable texts (falkor/keywords.py);
+# its index registers the label before any write (docs/falkordb-quirks.md #2).
+KEYWORD_STATS_LABEL = "KeywordStats"
 FULLTEXT_LABEL = "Memory"
 FULLTEXT_PROPERTY = "doc"
 

@@ -32,6 +32,7 @@ import redis
 from casegraph.errors import ConfigurationError
 from casegraph.storage.falkor import memory_ids
 from casegraph.storage.falkor.connection import Connection
+from casegraph.storage.falkor.keywords import new_epoch
 
 
 def module_version(conn: Connection) -> int | None:
@@ -97,6 +98,8 @@ def restore(
                 code="BACKUP_INCOMPATIBLE",
             ) from exc
         conn.redis.sadd(conn.key("agents"), agent_id)
+        # Counts a running process kept of the graph this one replaces do not hold for it.
+        new_epoch(conn, agent_id)
     for name, values in hashes.items():
         if values:
             conn.redis.hset(conn.key(name), mapping=dict(values))
