@@ -113,7 +113,7 @@ def tantivy_scores(index: KeywordIndex, text: str, ids: list[str]) -> dict[str, 
     from casegraph.storage.embedded import keywords as embedded
 
     wanted = list(dict.fromkeys(embedded._ANALYZER.analyze(" ".join(embedded.terms(text)))))
-    searcher = index._agent(AGENT, create=False).view[0]
+    searcher = index._agent(AGENT, create=False).view.searcher
     only = tantivy.Query.boost_query(tantivy.Query.term_set_query(embedded._SCHEMA, "id", ids), 0.0)
     query = tantivy.Query.boolean_query(
         [(tantivy.Occur.Must, only)]

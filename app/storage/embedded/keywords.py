@@ -14,9 +14,18 @@ the graph commits and reconciled against the graph at start-up (stray ids delete
 missing ones re-added from stored content), so a crash loses nothing acknowledged.
 A tantivy commit costs 8-400 ms (it syncs files), too much for every write or search:
 writes are committed by a background flusher a moment later, and until then a search
-scores them itself beside the committed index (``_scan``), so a memory stored is found by
-the next recall. Deletions are committed at once (erasure). A deleted memory's terms stay in tantivy's segment files
-(without the memory id or text) until a merge rewrites them.
+scores them itself beside the committed index, so a memory stored is found by the next
+recall. Deletions are committed at once (erasure). A deleted memory's terms stay in
+tantivy's segment files (without the memory id or text) until a merge rewrites them.
+
+Scores do not depend on when the flusher ran. Tantivy only finds the candidates; every
+candidate, committed or not, is scored by one BM25 (tantivy's k1 and b, ``_bm25``) over
+the statistics of the agent's live memories: the committed ones less those rewritten
+since, plus the writes not yet committed. Tantivy's own scores would not do: they count
+only committed documents (a memory stored a moment ago moved nothing yet), and deleted
+ones until a merge. So a search gives the same scores before and after a commit, on a
+live index and on one rebuilt from the graph (up to near-ties at the candidate cut, which
+tantivy's statistics may order differently).
 
 Only this module imports tantivy.
 """
@@ -29,7 +38,7 @@ import logging
 import math
 import shutil
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -40,7 +49,7 @@ from casegraph.storage.terms import STOP_WORDS, terms
 log = logging.getLogger("casegraph.keywords")
 
 # The analyzer and schema of the files on disk; indexes written under another are rebuilt.
-_VERSION = "2"
+_VERSION = "3"
 _VERSION_FILE = "VERSION"
 _TOKENIZER = "casegraph"
 # Tantivy wants at least this much indexing memory per writer thread.
@@ -48,35 +57,31 @@ _WRITER_HEAP = 15_000_000
 _RELOAD_CHUNK = 5_000
 # Past this many uncommitted documents (a bulk load) a search commits instead of scanning.
 _PENDING_SCAN_LIMIT = 2_000
-# Tantivy's BM25 parameters, for the documents a search scans.
+# Tantivy's BM25 parameters.
 _BM25_K1 = 1.2
 _BM25_B = 0.75
+# Committed candidates scored beyond ``limit``: tantivy picks them by its own statistics,
+# which can order near-ties at the cut differently from the live memories' (_bm25).
+_MARGIN = 16
+# Document counts of terms a view remembers (a count reads the term's whole postings list).
+_DOC_COUNTS_KEPT = 10_000
 
 
-def _scan(
-    searcher: tantivy.Searcher, recent: list[tuple[str, Counter[str]]], wanted: list[str]
-) -> list[tuple[str, float]]:
-    """BM25 of documents written since the last commit (a search does not wait for one:
-    a commit syncs files, 10-400 ms on a busy disk). Statistics are the committed index's
-    plus these documents'; their mean length stands in for the index's, which tantivy
-    does not expose, so a score is close to (within ~5 % in tests), not equal to, what the
-    commit will give. Until that commit the committed documents keep the statistics of
-    theirs."""
-    counts = [doc_terms for _, doc_terms in recent]
-    lengths = [c.total() for c in counts]
-    avg_len = max(sum(lengths) / len(lengths), 1.0)
-    total = searcher.num_docs + len(recent)
-    idf = {}
-    for term in wanted:
-        df = searcher.doc_freq("terms", term) + sum(1 for c in counts if term in c)
-        idf[term] = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
-    out = []
-    for (memory_id, _), c, length in zip(recent, counts, lengths, strict=True):
-        norm = _BM25_K1 * (1.0 - _BM25_B + _BM25_B * length / avg_len)
-        score = sum(idf[t] * c[t] * (_BM25_K1 + 1.0) / (c[t] + norm) for t in wanted if t in c)
-        if score > 0:
-            out.append((memory_id, score))
-    return out
+def _idf(df: int, docs: int) -> float:
+    return math.log(1.0 + (docs - df + 0.5) / (df + 0.5))
+
+
+def _bm25(tokens: list[str], idf: dict[str, float], avg_len: float) -> float:
+    """BM25 of one document (its analysed terms) for the query terms ``idf`` weighs, with
+    ``avg_len`` the mean length: tantivy's formula, over statistics that do not depend on
+    commits (the live memories')."""
+    norm = _BM25_K1 * (1.0 - _BM25_B + _BM25_B * len(tokens) / avg_len)
+    score = 0.0
+    for term, weight in idf.items():
+        tf = tokens.count(term)
+        if tf:
+            score += weight * tf * (_BM25_K1 + 1.0) / (tf + norm)
+    return score
 
 
 def _analyzer() -> tantivy.TextAnalyzer:
@@ -93,11 +98,66 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
     # Frequencies without positions: BM25 needs no more, and the postings stay small.
     builder.add_text_field("terms", tokenizer_name=_TOKENIZER, index_option="freq")
+    # What the analyzer made of "terms" (space-separated), kept so a search scores a
+    # committed candidate from its terms as it scores an uncommitted one; and their
+    # number, summed for the live memories' mean length.
+    builder.add_bytes_field("tokens", stored=True)
+    builder.add_integer_field("length", fast=True)
     return builder.build()
 
 
 _ANALYZER = _analyzer()
 _SCHEMA = _schema()
+
+
+def _tokens(doc: tantivy.Document) -> list[str]:
+    """A stored document's analysed terms."""
+    text = bytes(doc["tokens"][0]).decode()
+    return text.split(" ") if text else []
+
+
+def _stored(searcher: tantivy.Searcher, ids: Sequence[str]) -> dict[str, list[str]]:
+    """The committed live documents of these memory ids, by id, with their analysed terms."""
+    if not ids:
+        return {}
+    query = tantivy.Query.term_set_query(_SCHEMA, "id", list(ids))
+    hits = searcher.search(query, len(ids), count=False).hits
+    docs = [searcher.doc(address) for _, address in hits]
+    return {d["id"][0]: _tokens(d) for d in docs}
+
+
+class _View:
+    """What a search reads, swapped whole at each commit: the committed searcher, the
+    documents written since (memory id, analysed terms; it only grows until the next commit)
+    and the committed live documents' count and total length (read on first use)."""
+
+    def __init__(self, searcher: tantivy.Searcher) -> None:
+        self.searcher = searcher
+        self.pending: list[tuple[str, list[str]]] = []
+        self._totals: tuple[int, int] | None = None
+        self._doc_counts: dict[str, int] = {}
+
+    def totals(self) -> tuple[int, int]:
+        """(documents, their total length) of the committed live documents."""
+        if self._totals is None:  # two searches may both read it: the same numbers
+            docs = self.searcher.num_docs
+            tokens = 0
+            if docs:
+                agg = self.searcher.aggregate(tantivy.Query.all_query(), {"t": {"sum": {"field": "length"}}})
+                tokens = int(agg["t"]["value"] or 0)
+            self._totals = (docs, tokens)
+        return self._totals
+
+    def doc_count(self, term: str) -> int:
+        """How many committed live documents hold ``term`` (tantivy's document frequency
+        counts deleted ones until a merge), remembered until the next commit."""
+        found = self._doc_counts.get(term)
+        if found is None:
+            if len(self._doc_counts) >= _DOC_COUNTS_KEPT:
+                self._doc_counts.clear()
+            query = tantivy.Query.term_query(_SCHEMA, "terms", term)
+            found = self._doc_counts[term] = self.searcher.search(query, 1, count=True).count
+        return found
 
 
 class _AgentIndex:
@@ -108,9 +168,7 @@ class _AgentIndex:
         self.lock = threading.RLock()
         self.writer: tantivy.IndexWriter | None = None
         self.dirty = False
-        # What a search reads, swapped whole: the committed searcher and the documents
-        # written since (memory id, term counts), which only grows until the next commit.
-        self.view: tuple[tantivy.Searcher, list[tuple[str, Counter[str]]]]
+        self.view: _View
         path.mkdir(parents=True, exist_ok=True)
         try:
             self.index = self._open()
@@ -119,7 +177,7 @@ class _AgentIndex:
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
             self.index = self._open()
-        self.view = (self.index.searcher(), [])
+        self.view = _View(self.index.searcher())
 
     def _open(self) -> tantivy.Index:
         index = tantivy.Index(_SCHEMA, path=str(self.path), reuse=True)
@@ -217,7 +275,7 @@ class KeywordIndex:
         if agent.dirty and agent.writer is not None:
             agent.writer.commit()
             agent.index.reload()
-            agent.view = (agent.index.searcher(), [])
+            agent.view = _View(agent.index.searcher())
         agent.dirty = False
 
     # -- writes -------------------------------------------------------------------
@@ -229,15 +287,19 @@ class KeywordIndex:
         if not docs:
             return
         agent = self._agent(agent_id)
-        analysed = [(memory_id, " ".join(terms(text))) for memory_id, text in docs]
+        analysed = []
+        for memory_id, text in docs:
+            joined = " ".join(terms(text))
+            analysed.append((memory_id, joined, _ANALYZER.analyze(joined)))
         with agent.lock:
             writer = self._writer(agent_id, agent)
-            pending = agent.view[1]
-            for memory_id, text in analysed:
+            pending = agent.view.pending
+            for memory_id, text, tokens in analysed:
                 writer.delete_documents_by_term("id", memory_id)
-                writer.add_document(tantivy.Document(id=memory_id, terms=text))
+                stored = " ".join(tokens).encode()
+                writer.add_document(tantivy.Document(id=memory_id, terms=text, tokens=stored, length=len(tokens)))
                 if len(pending) < _PENDING_SCAN_LIMIT:
-                    pending.append((memory_id, Counter(_ANALYZER.analyze(text))))
+                    pending.append((memory_id, tokens))
             agent.dirty = True
         if flush:
             with self._wake:
@@ -277,38 +339,52 @@ class KeywordIndex:
         agent = self._agent(agent_id, create=False)
         if agent is None:
             return []
-        searcher, pending = agent.view
-        recent = pending[: len(pending)]
-        if len(recent) >= _PENDING_SCAN_LIMIT:
+        view = agent.view
+        pending = view.pending[: len(view.pending)]
+        if len(pending) >= _PENDING_SCAN_LIMIT:
             with agent.lock:  # a bulk load not yet committed: commit it rather than scan it
                 self._commit(agent)
-            searcher, recent = agent.view[0], []
+            view, pending = agent.view, []
+        searcher = view.searcher
+        # A memory written again since the commit counts with its newest text only.
+        recent = dict(pending)
+        replaced = list(_stored(searcher, list(recent)).values()) if recent else []
+        # The live memories' statistics: committed, less the rewritten, plus the recent.
+        docs, length = view.totals()
+        docs += len(recent) - len(replaced)
+        length += sum(map(len, recent.values())) - sum(map(len, replaced))
+        if docs <= 0:
+            return []
+        idf = {
+            t: _idf(view.doc_count(t) - sum(t in r for r in replaced) + sum(t in r for r in recent.values()), docs)
+            for t in wanted
+        }
+        avg_len = max(length / docs, 1.0)
         query = tantivy.Query.boolean_query(
             [(tantivy.Occur.Should, tantivy.Query.term_query(_SCHEMA, "terms", t)) for t in wanted]
         )
-        # A memory written again since the commit is scored from its newest text only.
-        recent = list(dict(recent).items())
-        shadowed = {memory_id for memory_id, _ in recent}
-        found = self._committed_hits(searcher, query, limit, shadowed)
-        if recent:
-            found.extend(_scan(searcher, recent, wanted))
-            found.sort(key=lambda hit: -hit[1])
-        return found[:limit]
+        candidates = self._committed_hits(searcher, query, limit + _MARGIN, set(recent))
+        candidates.extend(recent.items())
+        scored = [(memory_id, _bm25(tokens, idf, avg_len)) for memory_id, tokens in candidates]
+        # Ties by id: tantivy's order of equal scores follows its segments, i.e. commits.
+        scored.sort(key=lambda hit: (-hit[1], hit[0]))
+        return [hit for hit in scored[:limit] if hit[1] > 0]
 
     @staticmethod
     def _committed_hits(
-        searcher: tantivy.Searcher, query: tantivy.Query, limit: int, shadowed: set[str]
-    ) -> list[tuple[str, float]]:
-        """The best ``limit`` committed hits not in ``shadowed``; a second, deeper search
-        only when the first page lost some to it (a memory rewritten since the commit)."""
-        depth = limit
+        searcher: tantivy.Searcher, query: tantivy.Query, depth: int, shadowed: set[str]
+    ) -> list[tuple[str, list[str]]]:
+        """Tantivy's best ``depth`` committed hits not in ``shadowed``, with their analysed
+        terms; a second, deeper search only when the first lost some to it (memories
+        rewritten since the commit)."""
+        wanted = depth
         while True:
             hits = searcher.search(query, depth, count=False).hits
-            found = [(searcher.doc(address)["id"][0], float(score)) for score, address in hits]
-            kept = [hit for hit in found if hit[0] not in shadowed]
-            if len(kept) == len(found) or len(found) < depth or depth > limit:
-                return kept[:limit]
-            depth = limit + len(shadowed)
+            found = [searcher.doc(address) for _, address in hits]
+            kept = [d for d in found if d["id"][0] not in shadowed]
+            if len(kept) == len(found) or len(found) < depth or depth > wanted:
+                return [(d["id"][0], _tokens(d)) for d in kept[:wanted]]
+            depth = wanted + len(shadowed)
 
     def count(self, agent_id: str) -> int:
         """How many memories the agent's index holds (pending writes committed first)."""
