@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from casegraph.domain import models
+from casegraph.domain.validation import MAX_OFFSET, MAX_PAGE
 from strawberry.scalars import JSON
 
 
@@ -69,3 +71,13 @@ class RecallFilter:
             memory_types=tuple(self.memory_types or ()),
             include_superseded=self.include_superseded,
         )
+
+
+# The page arguments of every paged list, described once (the bounds: check_page and
+# check_limit in app/domain/validation.py).
+PageLimit = Annotated[
+    int, strawberry.argument(description=f"How many to return: 1 to {MAX_PAGE}, else INVALID_LIMIT.")
+]
+PageOffset = Annotated[
+    int, strawberry.argument(description=f"How many to skip first: 0 to {MAX_OFFSET}, else INVALID_OFFSET.")
+]

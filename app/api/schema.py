@@ -17,7 +17,7 @@ from casegraph.api.context import Context
 from casegraph.api.customer_context_types import CustomerContext
 from casegraph.api.documents import known_documents
 from casegraph.api.errors import ErrorCodes
-from casegraph.api.inputs import RecallFilter, StoreMemoryInput
+from casegraph.api.inputs import PageLimit, PageOffset, RecallFilter, StoreMemoryInput
 from casegraph.api.receipts import ErasureReceipt
 from casegraph.api.scope import Scope, refuse_unscoped
 from casegraph.api.ticket_schema import TicketMutation, TicketQuery
@@ -72,7 +72,8 @@ class Query(TicketQuery):
 
     @strawberry.field(extensions=[Scope(Role.READ)])
     async def sessions(
-        self, info: Info[Context, None], agent_id: str, active_only: bool = False, limit: int = 50, offset: int = 0
+        self, info: Info[Context, None], agent_id: str, active_only: bool = False,
+        limit: PageLimit = 50, offset: PageOffset = 0,
     ) -> list[Session]:
         found = await run_blocking(
             info.context.services.memories.list_sessions,

@@ -21,6 +21,7 @@ from casegraph.api.explore_types import (
     Subgraph,
     entity_counts,
 )
+from casegraph.api.inputs import PageLimit, PageOffset
 from casegraph.api.scope import Scope
 from casegraph.api.types import CustomerCount, Ticket, TicketStatus
 from casegraph.domain.validation import check_agent_id
@@ -85,8 +86,8 @@ class TicketQuery:
         agent_id: str,
         status: TicketStatus | None = None,
         customer_id: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
+        limit: PageLimit = 50,
+        offset: PageOffset = 0,
     ) -> list[Ticket]:
         found = await run_blocking(
             info.context.services.tickets.list_tickets,

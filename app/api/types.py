@@ -14,6 +14,7 @@ from enum import Enum
 
 import strawberry
 from casegraph.api.context import Context
+from casegraph.api.inputs import PageLimit
 from casegraph.domain import models
 from casegraph.domain import ticket_models as tm
 from casegraph.domain.tickets import check_depth, check_weight
@@ -71,7 +72,7 @@ class Customer:
         return cls(id=strawberry.ID(c.id), agent_id=c.agent_id, name=c.name, created_at=c.created_at)
 
     @strawberry.field(description="This customer's memories, newest first.")
-    async def memories(self, info: Info[Context, None], limit: int = 100) -> list[Memory]:
+    async def memories(self, info: Info[Context, None], limit: PageLimit = 100) -> list[Memory]:
         info.context.require(self.agent_id)
         check_limit(limit)
         found = await info.context.nodes.customer_memories.load((self.agent_id, str(self.id)))
@@ -104,7 +105,7 @@ class Customer:
 
     @strawberry.field(description="Memories, sessions and ticket events in time order (oldest first).")
     async def timeline(
-        self, info: Info[Context, None], limit: int = 200, since: datetime | None = None
+        self, info: Info[Context, None], limit: PageLimit = 200, since: datetime | None = None
     ) -> list[TimelineEvent]:
         info.context.require(self.agent_id)
         found = await info.context.nodes.timeline.load((self.agent_id, str(self.id), limit, since))
@@ -281,7 +282,7 @@ class Ticket:
         return [Order(id=strawberry.ID(o), agent_id=self.agent_id) for o in ids]
 
     @strawberry.field(description="Memories linked to it, oldest first.")
-    async def memories(self, info: Info[Context, None], limit: int = 100) -> list[Memory]:
+    async def memories(self, info: Info[Context, None], limit: PageLimit = 100) -> list[Memory]:
         check_limit(limit)
         ids = await info.context.tickets.memory_ids.load((self.agent_id, str(self.id)))
         found = await info.context.nodes.memory.load_many([(self.agent_id, m) for m in ids[:limit]])
@@ -297,7 +298,7 @@ class Ticket:
         "the product of its edge weights; paths weaker than `minWeight` are not followed."
     )
     async def related(
-        self, info: Info[Context, None], depth: int = 1, min_weight: float = 0.0, limit: int = 50
+        self, info: Info[Context, None], depth: int = 1, min_weight: float = 0.0, limit: PageLimit = 50
     ) -> list[RelatedTicket]:
         key = (self.agent_id, str(self.id), check_depth(depth), check_weight(min_weight), check_limit(limit))
         found = await info.context.tickets.related.load(key)
