@@ -437,6 +437,38 @@ def test_a_large_count_is_kept_within_its_drift_then_counted_again(search):
         other.store.close()
 
 
+def _kept_length(store, agent):
+    kept = store.read(agent, "MATCH (s:KeywordStats) RETURN s.length")
+    scanned = store.read(agent, "MATCH (m:Memory) RETURN sum(size(split(m.doc, ' ')))")
+    return kept[0][0] if kept else None, scanned[0][0]
+
+
+@falkor_only
+def test_the_texts_total_length_is_kept_exact_by_every_write(search):
+    from casegraph.storage.falkor.erasure import FalkorErasure
+    from casegraph.storage.falkor.keywords import memory_document
+
+    def length(*texts):
+        return sum(len(memory_document(t, ()).split(" ")) for t in texts)
+
+    other = _other_process(search)
+    try:
+        a, b, c = search.write(A, ["refund for the kettle", "kettle lid", "toaster"])
+        assert _kept_length(search.store, A) == (length("refund for the kettle", "kettle lid", "toaster"),) * 2
+        search.rewrite(A, a, "a much longer text about the refund of a cracked kettle", BASIS[0])
+        other.forget(A, [b])
+        search.keywords.add(A, [(c, "toaster with a new text")])
+        (d,) = other.write(A, ["parcel late"], customer_id="jane")
+        search.write(A, ["parcel lost"], customer_id="jane")
+        now = ("a much longer text about the refund of a cracked kettle", "toaster with a new text")
+        assert _kept_length(search.store, A) == (length(*now, "parcel late", "parcel lost"),) * 2
+        FalkorErasure(search.store).erase_customer(A, "jane")
+        assert _kept_length(search.store, A) == (length(*now),) * 2
+        assert search.found(A, "parcel") == [] and d not in search.found(A, "late")
+    finally:
+        other.store.close()
+
+
 @falkor_only
 def test_a_graph_without_a_change_counter_gets_one_and_is_searched(search):
     from casegraph.storage.falkor.keywords import FalkorKeywords
@@ -445,4 +477,5 @@ def test_a_graph_without_a_change_counter_gets_one_and_is_searched(search):
     search.store.execute(A, "MATCH (s:KeywordStats) DELETE s")  # as written before the counter
     assert set(search.found(A, "kettle")) == set(ids)
     assert search.store.read(A, "MATCH (s:KeywordStats) RETURN count(s)") == [[1]]
+    assert _kept_length(search.store, A) == (3, 3)  # kettle, kettle lid
     assert search.keywords.search(A, "kettle", 10) == FalkorKeywords(search.store).search(A, "kettle", 10)

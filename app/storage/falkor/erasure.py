@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from casegraph.storage.customers import CustomerRecords, Erased, TicketHistory, TicketStatusEvent
-from casegraph.storage.falkor.keywords import count_changes
+from casegraph.storage.falkor.keywords import count_changes, uncount
 from casegraph.storage.falkor.memory_ids import MemoryDirectory
 from casegraph.storage.rows import node_uid
 from casegraph.times import utc
@@ -119,6 +119,7 @@ class FalkorErasure:
                 # Tickets that keep other memories must recompute their relations.
                 tx.unwind("MATCH (t:Ticket {uid: r.u}) SET t.refresh_token = $token",
                           [{"u": u} for u in sorted(mentioned_tickets)], {"token": uuid.uuid4().hex})
+            uncount(tx, memory_ids)
             for label, (key, values) in doomed.items():
                 tx.unwind(f"MATCH (n:{label} {{{key}: r.k}}) DETACH DELETE n", [{"k": v} for v in values])
             count_changes(tx, len(memory_ids))

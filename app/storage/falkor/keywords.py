@@ -25,9 +25,13 @@ reading it (a ``LIMIT``); counting the matches of a term means walking them all.
 
 A search reads:
 
-- the memory count and the graph's change counter (``KeywordStats``: ``changes``, which
+- the memory count, and the graph's keyword counter (``KeywordStats``): ``changes``, which
   every write that creates, replaces or deletes memories, or sets their text, increments
-  by how many in its own query, ``count_changes``; ``epoch``, new with each counter);
+  by how many in its own query (``uncount`` before, ``count_changes`` after its
+  statements); ``length``, the total length of the texts, which the same statements keep
+  exact (BM25's mean length is length / count); ``epoch``, new with each counter and with
+  each restore of the graph. A graph written before the counter gets it at its first
+  search (one scan of its texts, once);
 - each term's document frequency. A count is kept by the process with the counter's
   value and the memory count it was taken at, and used while the changes since (by any
   process: the counter is in the graph) plus the change in the memory count are at most
@@ -39,9 +43,7 @@ A search reads:
   at most half the memories (RediSearch intersects ``a b``) and per term alone, each the
   first ``_depth`` memories it matches. A memory left out is worth no more than the
   ``_depth`` its own combination gave, or owes its worth to terms past the rarest five.
-  Parts worth less than a term that alone matches ``_depth`` memories are left out;
-- the mean length of the agent's texts (BM25's average), kept like a document frequency
-  (drift at most 1% of the memory count; counting it reads every memory, ~120 ms at 100k).
+  Parts worth less than a term that alone matches ``_depth`` memories are left out.
 
 A candidate's length and term counts come from its ``doc`` (a stemmed variant counts
 once); it matches a term its combinations did not name if its ``doc`` holds it as is.
@@ -78,7 +80,7 @@ _COMBINED = 5
 _DRIFT = 0.01
 # Document frequencies a process keeps (agent, term), least recently used dropped.
 _KEPT_FREQUENCIES = 20_000
-_COUNTER_READ = f"MATCH (s:{STATS_LABEL}) RETURN s.epoch, s.changes LIMIT 1"
+_COUNTER_READ = f"MATCH (s:{STATS_LABEL}) RETURN s.epoch, s.changes, s.length LIMIT 1"
 # Alone, FalkorDB counts a label without reading its nodes (0.5 ms at 100k memories);
 # joined with anything else in one query it reads them all (15-60 ms).
 _TOTAL_READ = "MATCH (m:Memory) RETURN count(m)"
@@ -87,10 +89,22 @@ _COUNT_READ = (
     "UNION ALL UNWIND $terms AS t CALL db.idx.fulltext.queryNodes('Memory', t) YIELD node "
     "RETURN 1 AS kind, t, count(node) AS n"
 )
-_LENGTH_READ = (
-    f"OPTIONAL MATCH (s:{STATS_LABEL}) WITH s.epoch AS epoch, s.changes AS changes LIMIT 1 "
-    "MATCH (m:Memory) WHERE m.doc IS NOT NULL "
-    "RETURN count(m), epoch, changes, avg(size(split(m.doc, ' ')))"
+# The statements that keep the counter (see ``count_changes``): the length of the texts
+# of memories about to be deleted or rewritten, taken off; the counter moved; the length
+# of the texts just written, added; the length of every text, where no length is kept yet
+# (a graph written before, once).
+_LENGTH_GONE = (
+    f"MATCH (s:{STATS_LABEL}) WHERE s.length IS NOT NULL UNWIND $ids AS i MATCH (m:Memory {{id: i}}) "
+    "WITH s, sum(size(split(m.doc, ' '))) AS gone SET s.length = s.length - gone"
+)
+_CHANGES = f"MERGE (s:{STATS_LABEL}) ON CREATE SET s.epoch = $epoch SET s.changes = coalesce(s.changes, 0) + $n"
+_LENGTH_ADDED = (
+    f"MATCH (s:{STATS_LABEL}) WHERE s.length IS NOT NULL UNWIND $ids AS i MATCH (m:Memory {{id: i}}) "
+    "WITH s, sum(size(split(m.doc, ' '))) AS added SET s.length = s.length + added"
+)
+_LENGTH_FIRST = (
+    f"MATCH (s:{STATS_LABEL}) WHERE s.length IS NULL OPTIONAL MATCH (m:Memory) "
+    "WITH s, sum(size(split(m.doc, ' '))) AS total SET s.length = total"
 )
 # One part of the candidate query: the first ``$depth`` memories matching a combination.
 # (Not ``UNWIND $combinations ... CALL { ... LIMIT }``: a procedure in a subquery with a
@@ -195,18 +209,28 @@ class _Stats(NamedTuple):
     total: int
     epoch: str | None
     changes: int
+    length: int | None = None  # the total length of the agent's texts
 
 
-def count_changes(tx: Transaction, memories: int) -> None:
-    """Queue, on a write transaction, that ``memories`` memories' searchable texts were
-    created, replaced or deleted: every write that changes ``Memory.doc`` calls it, so a
-    statistic counted before is known to have drifted by at most the sum of these."""
-    if memories > 0:
-        tx.write(
-            f"MERGE (s:{STATS_LABEL}) ON CREATE SET s.epoch = $epoch "
-            "SET s.changes = coalesce(s.changes, 0) + $n",
-            {"epoch": uuid.uuid4().hex, "n": int(memories)},
-        )
+def uncount(tx: Transaction, memory_ids: Sequence[str]) -> None:
+    """Queue, on a write transaction, before the statements that delete these memories or
+    replace their text: their texts' length goes from the agent's total."""
+    if memory_ids:
+        tx.write(_LENGTH_GONE, {"ids": list(memory_ids)})
+
+
+def count_changes(tx: Transaction, changed: int, written: Sequence[str] = ()) -> None:
+    """Queue, on a write transaction, after its statements, that ``changed`` memories'
+    searchable texts were created, replaced or deleted, ``written`` the ids of those with a
+    new text. Every write that changes ``Memory.doc`` calls it (and ``uncount`` before),
+    so a statistic counted before is known to have drifted by at most the sum of
+    ``changed`` since, and the total length of the texts stays exact."""
+    if changed <= 0:
+        return
+    tx.write(_CHANGES, {"epoch": uuid.uuid4().hex, "n": int(changed)})
+    if written:
+        tx.write(_LENGTH_ADDED, {"ids": list(written)})
+    tx.write(_LENGTH_FIRST)
 
 
 def new_epoch(conn: Connection, agent_id: str) -> None:
@@ -220,9 +244,8 @@ class FalkorKeywords:
 
     def __init__(self, store: FalkorStore) -> None:
         self.store = store
-        # (agent, term) -> its document frequency, as counted; agent -> mean length.
+        # (agent, term) -> its document frequency, as counted.
         self._frequencies: OrderedDict[tuple[str, str], _Counted] = OrderedDict()
-        self._lengths: dict[str, _Counted] = {}
         self._lock = threading.Lock()
 
     def add(self, agent_id: str, docs: Sequence[tuple[str, str]], *, flush: bool = True) -> None:
@@ -240,8 +263,9 @@ class FalkorKeywords:
         if not stale:
             return
         with self.store.transaction(agent_id) as tx:
+            uncount(tx, [r["id"] for r in stale])
             tx.unwind("MATCH (m:Memory {id: r.id}) SET m.doc = r.doc", stale)
-            count_changes(tx, len(stale))
+            count_changes(tx, len(stale), [r["id"] for r in stale])
 
     def delete(self, agent_id: str, memory_ids: Iterable[str]) -> int:
         """Nothing to do, and nothing held apart from the graph to count: a memory's text
@@ -264,7 +288,8 @@ class FalkorKeywords:
         matched = {
             memory_id: set(hits) | {t for t in found if t in docs[memory_id]} for memory_id, _, hits in rows
         }
-        scores = bm25(docs, matched, weights, self._mean_length(agent_id, stats))
+        mean = stats.length / stats.total if stats.length else None
+        scores = bm25(docs, matched, weights, mean)
         ranked = sorted(scores.items(), key=lambda hit: (-hit[1], hit[0]))
         return ranked[:limit]
 
@@ -275,8 +300,12 @@ class FalkorKeywords:
         if not total:
             return _Stats(0, None, 0)
         rows = self.store.read(agent_id, _COUNTER_READ)
-        epoch, changes = rows[0] if rows else (None, 0)
-        return _Stats(total, epoch, int(changes or 0))
+        if not rows or rows[0][2] is None:
+            # A graph written before the counter kept the length: it gets both, once.
+            self._start_counting(agent_id)
+            rows = self.store.read(agent_id, _COUNTER_READ)
+        epoch, changes, length = rows[0] if rows else (None, 0, None)
+        return _Stats(total, epoch, int(changes or 0), None if length is None else int(length))
 
     def _counts(self, agent_id: str, wanted: list[str]) -> tuple[_Stats, dict[str, int]]:
         """Each term's document frequency: counted, or as counted before while the
@@ -284,8 +313,6 @@ class FalkorKeywords:
         stats = self._stats(agent_id)
         if not stats.total:
             return stats, {}
-        if stats.epoch is None:
-            self._start_counting(agent_id)
         with self._lock:
             kept = {t: self._frequencies.get((agent_id, t)) for t in wanted}
         counts = {t: int(c.value) for t, c in kept.items() if c is not None and _fresh(c, stats, c.value)}
@@ -296,7 +323,7 @@ class FalkorKeywords:
         rows = self.store.read(agent_id, _COUNT_READ, {"terms": missing})
         counter = [(t, n) for kind, t, n in rows if kind == 0]
         if counter:
-            stats = _Stats(stats.total, counter[0][0], int(counter[0][1] or 0))
+            stats = stats._replace(epoch=counter[0][0], changes=int(counter[0][1] or 0))
         got = {t: int(n) for kind, t, n in rows if kind == 1}
         with self._lock:
             for t in missing:
@@ -309,27 +336,11 @@ class FalkorKeywords:
         return stats, counts
 
     def _start_counting(self, agent_id: str) -> None:
-        """Give a graph written before the change counter existed its counter (from now
-        on every write counts its changes)."""
-        self.store.execute(
-            agent_id, f"MERGE (s:{STATS_LABEL}) ON CREATE SET s.epoch = $epoch, s.changes = 0",
-            {"epoch": uuid.uuid4().hex},
-        )
-
-    def _mean_length(self, agent_id: str, stats: _Stats) -> float:
-        """The mean length of the agent's searchable texts (BM25's average field length)."""
-        with self._lock:
-            kept = self._lengths.get(agent_id)
-        if kept is not None and _fresh(kept, stats, stats.total):
-            return kept.value
-        rows = self.store.read(agent_id, _LENGTH_READ)
-        if not rows or rows[0][3] is None:
-            return 1.0
-        counted = _Counted(rows[0][1] or "", int(rows[0][2] or 0), int(rows[0][0]), float(rows[0][3]))
-        if rows[0][1] is not None:
-            with self._lock:
-                self._lengths[agent_id] = counted
-        return max(counted.value, 1.0)
+        """Give a graph written before the change counter existed its counter and its
+        texts' total length (from now on every write keeps them): one query, a write."""
+        with self.store.transaction(agent_id) as tx:
+            tx.write(_CHANGES, {"epoch": uuid.uuid4().hex, "n": 0})
+            tx.write(_LENGTH_FIRST)
 
     def _candidates(
         self, agent_id: str, found: dict[str, int], weights: dict[str, float], total: int, depth: int

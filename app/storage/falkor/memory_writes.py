@@ -26,7 +26,7 @@ from casegraph.domain.models import Session
 from casegraph.errors import MemoryExists, MemoryNotFound, StorageError
 from casegraph.storage.falkor.aliases import AliasLearning
 from casegraph.storage.falkor.connection import Transaction
-from casegraph.storage.falkor.keywords import count_changes, memory_document
+from casegraph.storage.falkor.keywords import count_changes, memory_document, uncount
 from casegraph.storage.falkor.memory_ids import Claims, MemoryDirectory
 from casegraph.storage.falkor.sessions import queue_sessions
 from casegraph.storage.memories import Attrs, MemoryRecord
@@ -137,9 +137,10 @@ class MemoryWrites(AliasLearning, MemoryDirectory):
             queue_sessions(tx, sessions, before.sessions)
         numbered = _number_in_sessions(records, before)
         if replace:
+            uncount(tx, ids)
             tx.write("UNWIND $ids AS id MATCH (m:Memory {id: id}) DETACH DELETE m", {"ids": ids})
         self._queue_records(tx, records, numbered)
-        count_changes(tx, len(records))
+        count_changes(tx, len(records), ids)
         linked = self.learn_sessions(tx, records, learns, sessions, had=before.customers)
         known = {item[2] for item in linked}
         self.learn_session_aliases(tx, [
@@ -265,6 +266,7 @@ class MemoryWrites(AliasLearning, MemoryDirectory):
                 "WITH DISTINCT t SET t.refresh_token = $token",
                 {"ids": found, "token": uuid.uuid4().hex},
             )
+            uncount(tx, found)
             tx.write("UNWIND $ids AS id MATCH (m:Memory {id: id}) DETACH DELETE m", {"ids": found})
             count_changes(tx, len(found))
             # What a deleted memory superseded is the latest known state again.
