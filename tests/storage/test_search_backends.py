@@ -350,6 +350,15 @@ def test_the_memories_matching_the_most_rare_terms_come_first_however_many_match
     assert set(search.found(A, "toaster refund kettle", 2)) == set(best)
 
 
+def test_a_memory_matching_more_rare_terms_than_are_combined_comes_first(search):
+    words = ["kettle", "toaster", "blender", "router", "laptop", "monitor", "charger", "headphones"]
+    for word in words:
+        search.write(A, [f"{word} note {i}" for i in range(30)])
+    six, eight = search.write(A, [" ".join(words[:6]), " ".join(words)])
+    search.settle()
+    assert search.found(A, " ".join(words), 2) == [eight, six]
+
+
 def test_a_term_in_most_memories_weighs_little_but_counts(search):
     ids = search.write(A, [f"parcel {i} delivered" for i in range(150)] + ["refund parcel", "refund"])
     search.settle()
