@@ -6,6 +6,9 @@ The engines' own tests (test_vectors.py: USearch, test_keywords.py: tantivy) che
 files and caches; these check what recall relies on, on either engine: nearest and best
 first, one agent's search never returning another's memory, deleted memories gone, and
 identifiers (#W1588712, M20IZO, jane_doe_6699, e-mails, phone numbers) found by keyword.
+On FalkorDB only: what its keyword search keeps between searches (document frequencies,
+the texts' total length) follows every write of another process on the same namespace,
+within the drift it states.
 Embeddings are small fake 4-dim unit vectors.
 """
 
