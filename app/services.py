@@ -71,7 +71,7 @@ class Services:
         )
         ticket_graph = backend.tickets
         tickets = TicketService(settings, ticket_graph, vectors, clock)
-        memories.listeners.append(tickets.refresh)
+        memories.listeners.append(tickets.refresh_soon)
         # Last: after a write round, what it freed goes back to the OS (ops/malloc_trim.py).
         memories.listeners.append(FreeMemoryReleaser().release)
         try:
@@ -93,7 +93,7 @@ class Services:
             memories=memories,
             recall=RecallService(settings, graph, vectors, embedder, extractor, clock, keywords=keywords),
             tickets=tickets,
-            explorer=GraphExplorer(ticket_graph),
+            explorer=GraphExplorer(ticket_graph, catch_up=tickets.catch_up),
             customer_data=CustomerDataService(backend.erasure, clock, on_change=memories.notify_changed),
             nodes=NodeReader(graph, graph, graph, ticket_graph, clock),
             customer_context=CustomerContextService(settings, graph, graph, hygiene, clock),
@@ -115,5 +115,6 @@ class Services:
     def close(self) -> None:
         try:
             self.memories.close()
+            self.tickets.close()
         finally:
             self.backend.close()

@@ -11,6 +11,8 @@ store (``order:#4521`` is ``order:4521``, ``customer:Jane Doe`` is ``customer:ja
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from casegraph.domain.display import shown
 from casegraph.domain.ticket_models import NODE_KINDS, GraphEdge, GraphNode, NodeRef, Subgraph
 from casegraph.domain.validation import (
@@ -80,8 +82,12 @@ def _entity_key(kind: str, key: str) -> str:
 
 
 class GraphExplorer:
-    def __init__(self, tickets: TicketStore) -> None:
+    """``catch_up`` runs before a walk: the pending recomputation of RELATED edges
+    (``TicketService.catch_up``), so a walk sees the relations of every acknowledged store."""
+
+    def __init__(self, tickets: TicketStore, catch_up: Callable[[], object] = lambda: None) -> None:
         self.tickets = tickets
+        self.catch_up = catch_up
 
     def node(self, agent_id: str, ref: NodeRef) -> GraphNode:
         found = self.tickets.find_node(agent_id, ref)
@@ -99,6 +105,7 @@ class GraphExplorer:
         b = self.node(agent_id, parse_node_ref(target))
         if a.ref == b.ref:
             return Subgraph(nodes=(a,), edges=())
+        self.catch_up()
         found = self.tickets.shortest_path(agent_id, a.ref, b.ref, max_hops)
         if found is None:
             return None
@@ -118,6 +125,7 @@ class GraphExplorer:
         edges: dict[tuple[NodeRef, NodeRef, str], GraphEdge] = {}
         frontier = [start.ref]
         truncated = False
+        self.catch_up()
         for _ in range(depth):
             if not frontier or truncated:
                 break

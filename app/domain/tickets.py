@@ -1,12 +1,20 @@
 """Tickets: status, related tickets, customer timelines and aggregates.
 
 RELATED edges are kept up to date incrementally. A store (or forget) that touches a
-ticket gives it a new refresh token in the same transaction; right after the commit,
+ticket gives it a new refresh token in the same transaction; after the commit,
 ``refresh`` recomputes the RELATED edges of every marked ticket against all the
 agent's tickets and clears the token only if no newer change arrived meanwhile. Only
 edges incident to a changed ticket can change (a pair's weight depends on the two
 tickets alone), so this is exact without any nightly batch. Tokens left by a crash, or
 by the migration that introduced relations, are picked up when the service opens.
+
+The refresh runs on a thread of its own (``refresh_soon``), not in the write that marked
+the tickets: at 100k memories one refresh reads far more of the graph than a store writes,
+and a single store waited for it (8 clients' single stores ran at 0.09x the embedding
+floor, BENCHMARKS.md). Changes that arrive while it runs are taken by its next pass, so
+a burst of stores costs a few refreshes, not one each. Whatever reads RELATED edges
+(``related``, the explorer through ``catch_up``) finishes the pending refresh first, so
+a reader still sees every acknowledged store, whichever process stored it.
 
 Candidates come from the graph (tickets that share an order, a customer or an entity,
 or are named in the same memory) and from the agent's vector index (tickets whose
@@ -103,6 +111,10 @@ class TicketService:
         self.vectors = vectors
         self.clock = clock
         self._refresh_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._refresher: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     # -- reading tickets ------------------------------------------------------------------
     def get(self, agent_id: str, ticket_id: str) -> Ticket:
@@ -150,6 +162,8 @@ class TicketService:
         min_weight = check_weight(min_weight)
         check_limit(limit)
 
+        self.catch_up()
+
         def load(frontier: set[str]) -> dict[str, list[Relation]]:
             return self.tickets.relations(agent_id, sorted(frontier), min_weight)
 
@@ -190,6 +204,43 @@ class TicketService:
         return self.get(agent_id, ticket.id)
 
     # -- keeping RELATED edges current --------------------------------------------------------
+    def refresh_soon(self) -> None:
+        """After a committed change: have the refresher thread recompute what it marked
+        stale (see the module docstring); returns at once."""
+        with self._start_lock:
+            if self._closed:
+                return
+            if self._refresher is None:
+                self._refresher = threading.Thread(target=self._refresh_loop, name="casegraph-tickets", daemon=True)
+                self._refresher.start()
+        self._wake.set()
+
+    def catch_up(self) -> None:
+        """Before reading RELATED edges: recompute whatever is still marked stale (by a
+        change of this process the refresher has not finished, or of another process)."""
+        self.refresh()
+
+    def close(self) -> None:
+        """Stop the refresher after its current pass (what it leaves stale stays marked,
+        and is refreshed when the service opens again)."""
+        with self._start_lock:
+            self._closed = True
+            thread = self._refresher
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=120)
+
+    def _refresh_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                self.refresh()
+            except Exception:  # the tokens stay: the next change, a reader or the next start retries
+                log.exception("recomputing ticket relations failed; they stay marked stale")
+
     def refresh(self) -> int:
         """Recompute the relations of every ticket marked stale; return how many were done."""
         done = 0

@@ -4,6 +4,7 @@ edge staging."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -29,13 +30,34 @@ def test_relations_a_crash_left_stale_are_recomputed_when_the_service_opens(open
     services.memories.listeners.clear()  # as if the process died right after each commit
     store(services, "T-1", "ann", "Order #4521 arrived damaged.")
     store(services, "T-2", "ben", "Refund request for order #4521.")
-    assert related_ids(services, "T-1") == []
+    assert services.tickets.tickets.relations("bot", ["T-1"], 0.0) == {}
     assert {t for _, t, _ in services.tickets.tickets.stale_tickets(10)} == {"T-1", "T-2"}
     services.close()
 
     reopened = open_services(tmp_path / "data")
     assert related_ids(reopened, "T-1") == ["T-2"]
     assert reopened.tickets.tickets.stale_tickets(10) == []
+
+
+def test_a_store_does_not_wait_for_the_relation_refresh_and_a_read_catches_up(services, monkeypatch):
+    """The refresh runs on its own thread: a store is acknowledged while it is held up,
+    and a read of relations afterwards sees every acknowledged store."""
+    held, running = threading.Event(), threading.Event()
+    real = services.tickets.refresh
+
+    def held_refresh():
+        running.set()
+        assert held.wait(60)
+        return real()
+
+    monkeypatch.setattr(services.tickets, "refresh", held_refresh)
+    store(services, "T-1", "ann", "Order #4521 arrived damaged.")
+    assert running.wait(60)  # the refresher is inside its refresh, held
+    store(services, "T-2", "ben", "Refund request for order #4521.")  # acknowledged all the same
+    assert services.tickets.tickets.relations("bot", ["T-1"], 0.0) == {}
+    held.set()
+    assert related_ids(services, "T-1") == ["T-2"]
+    assert services.tickets.tickets.stale_tickets(10) == []
 
 
 def test_a_store_during_a_refresh_leaves_the_ticket_marked(services):
