@@ -115,6 +115,10 @@ class TicketService:
         self._closed = False
         self._refresher: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        # Changes signalled (refresh_soon), and how many of them a finished refresh covers:
+        # the refresher skips a pass a reader's catch_up has made already.
+        self._changes = 0
+        self._covered = 0
 
     # -- reading tickets ------------------------------------------------------------------
     def get(self, agent_id: str, ticket_id: str) -> Ticket:
@@ -210,6 +214,7 @@ class TicketService:
         with self._start_lock:
             if self._closed:
                 return
+            self._changes += 1
             if self._refresher is None:
                 self._refresher = threading.Thread(target=self._refresh_loop, name="casegraph-tickets", daemon=True)
                 self._refresher.start()
@@ -236,6 +241,8 @@ class TicketService:
             self._wake.clear()
             if self._closed:
                 return
+            if self._covered >= self._changes:
+                continue
             try:
                 self.refresh()
             except Exception:  # the tokens stay: the next change, a reader or the next start retries
@@ -245,10 +252,13 @@ class TicketService:
         """Recompute the relations of every ticket marked stale; return how many were done."""
         done = 0
         with self._refresh_lock:
-            # Bounded: a ticket a concurrent store keeps touching is finished by that store.
+            changes = self._changes
+            # Bounded: a ticket a concurrent store keeps touching is finished by the pass
+            # that store's change asks for.
             for _ in range(1000):
                 stale = self.tickets.stale_tickets(REFRESH_BATCH)
                 if not stale:
+                    self._covered = max(self._covered, changes)
                     break
                 by_agent: dict[str, list[tuple[str, str]]] = {}
                 for agent_id, ticket_id, token in stale:

@@ -47,6 +47,7 @@ def test_refreshes_and_checkpoints_do_not_pile_up_ticket_subjects(services):
         for ticket in [f"T-{r}{i}" for r in range(round_) for i in range(4)]:
             store(services, ticket, "ann", f"Follow-up on {ticket}: still waiting for the refund.")
         checkpoint(services)
+    services.tickets.catch_up()  # the last round's refresh runs on its own thread
     tickets = services.graph.read("MATCH (t:Ticket) RETURN t.id, t.subject ORDER BY t.id")
     assert len(tickets) == 24
     assert all(subject == f"Parcel {t[2:]} arrived damaged." for t, subject in tickets)
