@@ -241,18 +241,20 @@ class TicketService:
             self._wake.clear()
             if self._closed:
                 return
-            if self._covered >= self._changes:
-                continue
             try:
-                self.refresh()
+                self.refresh(unless_covered=True)
             except Exception:  # the tokens stay: the next change, a reader or the next start retries
                 log.exception("recomputing ticket relations failed; they stay marked stale")
 
-    def refresh(self) -> int:
-        """Recompute the relations of every ticket marked stale; return how many were done."""
+    def refresh(self, *, unless_covered: bool = False) -> int:
+        """Recompute the relations of every ticket marked stale; return how many were done.
+        ``unless_covered``: nothing to do if a refresh since the last signalled change
+        found nothing stale (the refresher's pass after a reader caught up)."""
         done = 0
         with self._refresh_lock:
             changes = self._changes
+            if unless_covered and self._covered >= changes:
+                return 0
             # Bounded: a ticket a concurrent store keeps touching is finished by the pass
             # that store's change asks for.
             for _ in range(1000):

@@ -45,10 +45,10 @@ def test_a_store_does_not_wait_for_the_relation_refresh_and_a_read_catches_up(se
     held, running = threading.Event(), threading.Event()
     real = services.tickets.refresh
 
-    def held_refresh():
+    def held_refresh(**options):
         running.set()
         assert held.wait(60)
-        return real()
+        return real(**options)
 
     monkeypatch.setattr(services.tickets, "refresh", held_refresh)
     store(services, "T-1", "ann", "Order #4521 arrived damaged.")
