@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from casegraph.domain.models import Session
-from casegraph.errors import MemoryNotFound
+from casegraph.errors import MemoryExists, MemoryNotFound, StorageError
 from casegraph.storage.embedded.connection import Connection, Transaction
 from casegraph.storage.embedded.sessions import create_sessions
 from casegraph.storage.memories import Attrs, MemoryRecord
@@ -72,9 +72,17 @@ class MemoryWrites(Connection):
         the same transaction; a missing one is MemoryNotFound. A write that fills the
         buffer pool is taken again after a checkpoint (``once_more_when_full``).
         """
-        self.once_more_when_full(
-            lambda: self._write_memories(records, sessions, after, replace=replace, learns=learns)
-        )
+        try:
+            self.once_more_when_full(
+                lambda: self._write_memories(records, sessions, after, replace=replace, learns=learns)
+            )
+        except StorageError:
+            # Kùzu's primary key refused an id: a store that raced another with the same id
+            # past the domain's check gets the answer that check gives (MEMORY_EXISTS).
+            taken = () if replace else self.existing_memory_ids([r.memory.id for r in records])
+            if taken:
+                raise MemoryExists(f"memory {sorted(taken)[0]!r} already exists") from None
+            raise
 
     def _write_memories(
         self,
