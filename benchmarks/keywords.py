@@ -38,6 +38,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from casegraph.storage.embedded.keywords import KeywordIndex
@@ -51,6 +52,16 @@ AGENT = "bench-bot"
 def _ms(samples: list[float]) -> str:
     xs = sorted(samples)
     return f"p50 {statistics.median(xs) * 1000:.2f} ms, p95 {xs[int(len(xs) * 0.95)] * 1000:.2f} ms"
+
+
+def _timed(search: Callable[[str], object], queries: list[str]) -> list[float]:
+    """Seconds each query's search took."""
+    out = []
+    for q in queries:
+        t = time.perf_counter()
+        search(q)
+        out.append(time.perf_counter() - t)
+    return out
 
 
 def _size(path: Path) -> int:
@@ -74,11 +85,7 @@ def run_tantivy(args: argparse.Namespace, docs: list[tuple[str, str]], queries: 
         print(f"memories {args.memories:,}: built in {build:.1f} s, {_size(directory) / 1e6:.1f} MB on disk")
 
         index.search(AGENT, "warm up", args.pool)
-        searches = []
-        for q in queries:
-            t = time.perf_counter()
-            index.search(AGENT, q, args.pool)
-            searches.append(time.perf_counter() - t)
+        searches = _timed(lambda q: index.search(AGENT, q, args.pool), queries)
         print(f"search (top {args.pool}), committed index: {_ms(searches)}")
 
         index.flush_delay = 3600  # only the flushes below commit
@@ -187,11 +194,7 @@ def run_falkor(args: argparse.Namespace, corpus_items: list[dict], docs: list[tu
         tmp = tempfile.TemporaryDirectory(prefix="casegraph-keywords-")
         index, build = build_tantivy(Path(tmp.name) / "keywords", docs)
         print(f"memories {args.memories:,}: tantivy built in {build:.1f} s")
-        tantivy_times = []
-        for q in queries:
-            t = time.perf_counter()
-            index.search(AGENT, q, args.pool)
-            tantivy_times.append(time.perf_counter() - t)
+        tantivy_times = _timed(lambda q: index.search(AGENT, q, args.pool), queries)
         print(f"embedded engine's search (top {args.pool}): {_ms(tantivy_times)}")
         reference = [list(tantivy_ranking(index, q, args.pool)) for q in queries]
 

@@ -47,6 +47,20 @@ def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
     return thread, out
 
 
+def waits_for_lock(monkeypatch, store, agent_id: str) -> threading.Event:
+    """An event set when ``store`` starts waiting for ``agent_id``'s write lock."""
+    waiting = threading.Event()
+    lock = store.lock
+
+    def watched(agent, **kwargs):
+        if agent == agent_id:
+            waiting.set()
+        return lock(agent, **kwargs)
+
+    monkeypatch.setattr(store, "lock", watched)
+    return waiting
+
+
 def pause_after(monkeypatch, store, method: str) -> tuple[threading.Event, threading.Event]:
     """Make ``store.method`` (its first call) signal ``reached`` once done, then wait for ``go``."""
     reached, go = threading.Event(), threading.Event()
@@ -100,15 +114,7 @@ def test_a_writer_holding_its_lock_wins_and_the_other_changes_nothing(stores, mo
     thread, out = in_thread(lambda: first.write_memories([rec(make_memory("A's", id=shared))]))
     assert reached.wait(WAIT_S)
 
-    waiting = threading.Event()
-    lock = second.lock
-
-    def watched(agent_id, **kwargs):
-        if agent_id == A:
-            waiting.set()
-        return lock(agent_id, **kwargs)
-
-    monkeypatch.setattr(second, "lock", watched)
+    waiting = waits_for_lock(monkeypatch, second, A)
     late, refused = in_thread(lambda: second.write_memories([
         rec(make_memory("B's other", agent=B, id=theirs_too)), rec(make_memory("B's", agent=B, id=shared))]))
     assert waiting.wait(WAIT_S)  # B's write is at A's lock
@@ -263,15 +269,7 @@ def test_a_writer_holding_its_own_lock_waits_for_the_holders_write(stores, monke
 
     thread, out = in_thread(write_a)
     assert reached.wait(WAIT_S)
-    waiting = threading.Event()
-    lock = second.lock
-
-    def watched(agent_id, **kwargs):
-        if agent_id == A:
-            waiting.set()
-        return lock(agent_id, **kwargs)
-
-    monkeypatch.setattr(second, "lock", watched)
+    waiting = waits_for_lock(monkeypatch, second, A)
 
     def write_b():
         with second.writing([B]):
