@@ -85,7 +85,7 @@ class GraphExplorer:
     """``catch_up`` runs before a walk: the pending recomputation of RELATED edges
     (``TicketService.catch_up``), so a walk sees the relations of every acknowledged store."""
 
-    def __init__(self, tickets: TicketStore, catch_up: Callable[[], object] = lambda: None) -> None:
+    def __init__(self, tickets: TicketStore, catch_up: Callable[[str], object] = lambda agent_id: None) -> None:
         self.tickets = tickets
         self.catch_up = catch_up
 
@@ -105,7 +105,7 @@ class GraphExplorer:
         b = self.node(agent_id, parse_node_ref(target))
         if a.ref == b.ref:
             return Subgraph(nodes=(a,), edges=())
-        self.catch_up()
+        self.catch_up(agent_id)
         found = self.tickets.shortest_path(agent_id, a.ref, b.ref, max_hops)
         if found is None:
             return None
@@ -125,7 +125,7 @@ class GraphExplorer:
         edges: dict[tuple[NodeRef, NodeRef, str], GraphEdge] = {}
         frontier = [start.ref]
         truncated = False
-        self.catch_up()
+        self.catch_up(agent_id)
         for _ in range(depth):
             if not frontier or truncated:
                 break

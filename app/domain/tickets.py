@@ -166,7 +166,7 @@ class TicketService:
         min_weight = check_weight(min_weight)
         check_limit(limit)
 
-        self.catch_up()
+        self.catch_up(agent_id)
 
         def load(frontier: set[str]) -> dict[str, list[Relation]]:
             return self.tickets.relations(agent_id, sorted(frontier), min_weight)
@@ -220,10 +220,11 @@ class TicketService:
                 self._refresher.start()
         self._wake.set()
 
-    def catch_up(self) -> None:
+    def catch_up(self, agent_id: str | None = None) -> None:
         """Before reading RELATED edges: recompute whatever is still marked stale (by a
-        change of this process the refresher has not finished, or of another process)."""
-        self.refresh()
+        change of this process the refresher has not finished, or of another process):
+        of ``agent_id`` alone when given, the only agent a read sees."""
+        self.refresh(agent_id=agent_id)
 
     def close(self) -> None:
         """Stop the refresher after its current pass (what it leaves stale stays marked,
@@ -246,10 +247,11 @@ class TicketService:
             except Exception:  # the tokens stay: the next change, a reader or the next start retries
                 log.exception("recomputing ticket relations failed; they stay marked stale")
 
-    def refresh(self, *, unless_covered: bool = False) -> int:
-        """Recompute the relations of every ticket marked stale; return how many were done.
-        ``unless_covered``: nothing to do if a refresh since the last signalled change
-        found nothing stale (the refresher's pass after a reader caught up)."""
+    def refresh(self, *, unless_covered: bool = False, agent_id: str | None = None) -> int:
+        """Recompute the relations of every ticket marked stale (``agent_id``'s only, when
+        given); return how many were done. ``unless_covered``: nothing to do if a refresh of
+        every agent since the last signalled change found nothing stale (the refresher's
+        pass after a reader caught up)."""
         done = 0
         with self._refresh_lock:
             changes = self._changes
@@ -258,9 +260,10 @@ class TicketService:
             # Bounded: a ticket a concurrent store keeps touching is finished by the pass
             # that store's change asks for.
             for _ in range(1000):
-                stale = self.tickets.stale_tickets(REFRESH_BATCH)
+                stale = self.tickets.stale_tickets(REFRESH_BATCH, agent_id)
                 if not stale:
-                    self._covered = max(self._covered, changes)
+                    if agent_id is None:
+                        self._covered = max(self._covered, changes)
                     break
                 by_agent: dict[str, list[tuple[str, str]]] = {}
                 for agent_id, ticket_id, token in stale:

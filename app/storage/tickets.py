@@ -111,8 +111,9 @@ class TicketStore(Protocol):
         """The RELATED edges of each ticket (either direction) at least ``min_weight`` strong."""
         ...
 
-    def stale_tickets(self, limit: int) -> list[tuple[str, str, str]]:
-        """(agent id, ticket id, refresh token) of tickets whose relations need recomputing."""
+    def stale_tickets(self, limit: int, agent_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(agent id, ticket id, refresh token) of tickets whose relations need recomputing,
+        by agent then ticket: every agent's, or ``agent_id``'s only."""
         ...
 
     def ticket_sources(self, agent_id: str, ids: Sequence[str]) -> list[TicketSource]:

@@ -60,6 +60,23 @@ def test_a_store_does_not_wait_for_the_relation_refresh_and_a_read_catches_up(se
     assert services.tickets.tickets.stale_tickets(10) == []
 
 
+def test_a_read_catches_up_its_own_agent_only(services):
+    """A read of one agent's relations finishes that agent's pending refresh, not every
+    tenant's (with one graph per agent, that would be a read of every graph)."""
+    services.memories.listeners.clear()  # nothing refreshed after the stores
+    for agent in ("bot", "other-bot"):
+        for ticket, customer in (("T-1", "ann"), ("T-2", "ben")):
+            services.memories.store(StoreRequest(
+                agent_id=agent, content=f"{customer} wrote about order #4521.", ticket_id=ticket,
+                tags=(f"customer:{customer}",),
+            ))
+    assert related_ids(services, "T-1") == ["T-2"]
+    assert services.tickets.tickets.stale_tickets(10, "bot") == []
+    assert {(a, t) for a, t, _ in services.tickets.tickets.stale_tickets(10)} == {
+        ("other-bot", "T-1"), ("other-bot", "T-2")
+    }
+
+
 def test_a_store_during_a_refresh_leaves_the_ticket_marked(services):
     services.memories.listeners.clear()
     store(services, "T-1", "ann", "Order #4521 arrived damaged.")

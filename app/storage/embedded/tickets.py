@@ -164,11 +164,14 @@ class TicketGraph:
             out.setdefault(row[0], []).append(relation_from_row(*row))
         return out
 
-    def stale_tickets(self, limit: int) -> list[tuple[str, str, str]]:
-        """(agent id, ticket id, refresh token) of tickets whose relations need recomputing."""
+    def stale_tickets(self, limit: int, agent_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(agent id, ticket id, refresh token) of tickets whose relations need recomputing
+        (``agent_id``'s only, when given)."""
+        one = "AND t.agent_id = $a " if agent_id is not None else ""
         rows = self.store.read(
-            "MATCH (t:Ticket) WHERE t.refresh_token IS NOT NULL "
-            f"RETURN t.agent_id, t.id, t.refresh_token ORDER BY t.agent_id, t.id LIMIT {int(limit)}"
+            f"MATCH (t:Ticket) WHERE t.refresh_token IS NOT NULL {one}"
+            f"RETURN t.agent_id, t.id, t.refresh_token ORDER BY t.agent_id, t.id LIMIT {int(limit)}",
+            {"a": agent_id} if agent_id is not None else None,
         )
         return [(r[0], r[1], r[2]) for r in rows]
 

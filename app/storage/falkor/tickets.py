@@ -187,18 +187,19 @@ class FalkorTickets:
             out.setdefault(row[0], []).append(relation_from_row(*row))
         return out
 
-    def stale_tickets(self, limit: int) -> list[tuple[str, str, str]]:
-        """(agent id, ticket id, refresh token), by agent then ticket, across agents."""
+    def stale_tickets(self, limit: int, agent_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(agent id, ticket id, refresh token), by agent then ticket, across agents (or of
+        ``agent_id`` alone: one graph read instead of one per agent)."""
         out: list[tuple[str, str, str]] = []
-        for agent_id in self.store.agents():
+        for agent in self.store.agents() if agent_id is None else [agent_id]:
             if len(out) >= limit:
                 break
             rows = self._read(
-                agent_id,
+                agent,
                 "MATCH (t:Ticket) WHERE t.refresh_token IS NOT NULL "
                 f"RETURN t.id, t.refresh_token ORDER BY t.id LIMIT {int(limit) - len(out)}",
             )
-            out.extend((agent_id, r[0], r[1]) for r in rows)
+            out.extend((agent, r[0], r[1]) for r in rows)
         return out
 
     def ticket_sources(self, agent_id: str, ids: Sequence[str]) -> list[TicketSource]:
