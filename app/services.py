@@ -57,7 +57,10 @@ class Services:
         from casegraph.extractors import EntityExtractor
 
         if embedder is None:
-            embedder = open_embedder(settings.embedding_model, settings.embedding_runtime, settings.model_cache_path)
+            embedder = open_embedder(
+                settings.embedding_model, settings.embedding_runtime, settings.model_cache_path,
+                query_runtime=settings.query_runtime,
+            )
             if wrap_embedder is not None:
                 embedder = wrap_embedder(embedder)
         extractor = extractor or EntityExtractor(settings.spacy_model)

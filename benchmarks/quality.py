@@ -173,9 +173,11 @@ class Prepared:
 
 def make_embedder(settings: Settings, threads: int | None) -> Any:
     """The embedding model every world shares (one load per run), on the runtime
-    CASEGRAPH_EMBEDDING_RUNTIME names (ONNX exports cached in CASEGRAPH_MODEL_CACHE_DIR)."""
+    CASEGRAPH_EMBEDDING_RUNTIME names, its queries on CASEGRAPH_QUERY_RUNTIME's (ONNX
+    exports cached in CASEGRAPH_MODEL_CACHE_DIR)."""
     return open_embedder(
-        settings.embedding_model, settings.embedding_runtime, settings.model_cache_path, threads=threads
+        settings.embedding_model, settings.embedding_runtime, settings.model_cache_path, threads=threads,
+        query_runtime=settings.query_runtime,
     )
 
 

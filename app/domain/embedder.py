@@ -25,5 +25,7 @@ class Embedder(Protocol):
         ...
 
     def embed_query(self, text: str) -> np.ndarray:
-        """The vector of one query (``embed([text])[0]``; runtimes may cache it)."""
+        """The vector of one query, for searching: ``embed([text])[0]``, or close to it when
+        queries run on a faster runtime than documents (``query_runtime``). Never stored:
+        every persisted vector comes from ``embed``. Runtimes may cache it."""
         ...

