@@ -95,3 +95,17 @@ def test_a_session_summary_is_found_by_the_batch_read(world):
     store.write_memories([rec(summary)], after=lambda tx: hygiene.write_summary(tx, summary.id, s.id, NOW, "done"))
     assert store.sessions_summaries(A, [s.id, sessions["c1"]]) == {s.id: summary.id}
     assert store.session_summary_memory(s.id) == summary.id
+
+
+@pytest.mark.parametrize("n", [2, 40])  # point lookups for a few ids, one join for many
+def test_reads_by_memory_id_answer_only_the_asking_agents_memories(world, n):
+    store, _ = world
+    b_id = store.customer_memories(B, "c0", NOW)[0].id
+    a_ids = [m.id for c in CUSTOMERS for m in store.customer_memories(A, c, NOW)][: n - 1]
+    ids = [*a_ids, b_id]
+    got = store.get_memories(A, ids)
+    assert set(got) == set(a_ids) and all(m.agent_id == A for m in got.values())
+    assert set(store.get_memories(B, ids)) == {b_id}
+    assert set(store.memory_attrs(A, ids)) == set(a_ids)
+    assert set(store.memory_attrs(B, ids)) == {b_id}
+    assert store.get_memories(B, a_ids) == {} and store.memory_attrs(B, a_ids) == {}

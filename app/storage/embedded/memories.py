@@ -163,9 +163,7 @@ class MemoryQueries(Connection):
         if not ids:
             return {}
         if len(ids) <= POINT_LOOKUP_LIMIT:
-            rows = self._point_lookups(
-                ids, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN {MEMORY_COLUMNS}", agent_id
-            )
+            rows = self._point_lookups(ids, MEMORY_COLUMNS, agent_id)
         else:
             rows = self.read(
                 f"UNWIND $ids AS i MATCH (m:Memory {{id: i}}) WHERE m.agent_id = $a RETURN {MEMORY_COLUMNS}",
@@ -186,18 +184,20 @@ class MemoryQueries(Connection):
         cache, app/storage/embedded/attrs_cache.py; one point lookup each for those it does not hold)."""
         with self._attrs_cache.reading() as reading:
             found, missing = self._attrs_cache.get(agent_id, list(dict.fromkeys(ids)))
-            rows = self._point_lookups(
-                missing, f"MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, {ATTR_COLUMNS}",
-                agent_id,
-            )
+            rows = self._point_lookups(missing, f"m.id, {ATTR_COLUMNS}", agent_id)
             fresh = {r[0]: attrs_from_row(r[1:]) for r in rows}
             self._attrs_cache.put(reading, agent_id, fresh)
         return {**found, **fresh}
 
-    def _point_lookups(self, ids: Sequence[str], query: str, agent_id: str) -> list[list[Any]]:
+    def _point_lookups(self, ids: Sequence[str], columns: str, agent_id: str) -> list[list[Any]]:
+        """``columns`` of each memory of ``agent_id`` among ``ids``, one primary-key lookup
+        each. The agent is compared here, not in the statement: ``WHERE m.id = $id AND
+        m.agent_id = $a`` reads the agent column through Kùzu's filter and took twice as long
+        as ``{id: $id}`` alone (0.54 against 0.27 ms at 100k memories, with every column)."""
+        query = f"MATCH (m:Memory {{id: $id}}) RETURN m.agent_id AS owner, {columns}"
         rows: list[list[Any]] = []
         for memory_id in dict.fromkeys(ids):
-            rows.extend(self.read_prepared(query, {"id": memory_id, "a": agent_id}))
+            rows.extend(row[1:] for row in self.read_prepared(query, {"id": memory_id}) if row[0] == agent_id)
         return rows
 
     def memory_priors(
@@ -330,10 +330,7 @@ class MemoryQueries(Connection):
         that matches by id scans the table per row."""
         wanted = list(dict.fromkeys(ids))
         if len(wanted) <= _TEXT_LOOKUP_LIMIT:
-            rows = self._point_lookups(
-                wanted, "MATCH (m:Memory) WHERE m.id = $id AND m.agent_id = $a RETURN m.id, m.content, m.tags",
-                agent_id,
-            )
+            rows = self._point_lookups(wanted, "m.id, m.content, m.tags", agent_id)
             yield from ((r[0], r[1], list(r[2] or ())) for r in rows)
             return
         keep = set(wanted)
