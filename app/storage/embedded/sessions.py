@@ -65,8 +65,13 @@ class SessionQueries(Connection):
         """(memory id, session id, position, session start, session ended) of the memories
         in a session that MENTION the order, ticket or entity (``kind:key``) ``key``."""
         label = {"order": "`Order`", "ticket": "Ticket", "entity": "Entity"}[kind]
+        # A ticket's memories first, then their sessions: in one pattern Kùzu 0.11 planned
+        # the ticket's walk from the sessions' side, 8.9-12 ms a ticket at 100k memories
+        # against 1.7-1.8 ms this way. Not for orders (the same either way) nor entities
+        # (hundreds of memories each: 12.7 ms in one pattern, 19.5 this way).
+        walk = ") WITH m MATCH (m)" if kind == "ticket" else ")"
         rows = self.read_prepared(
-            f"MATCH (:{label} {{uid: $u}})<-[:MENTIONS]-(m:Memory)-[e:IN_SESSION]->(s:Session) "
+            f"MATCH (:{label} {{uid: $u}})<-[:MENTIONS]-(m:Memory{walk}-[e:IN_SESSION]->(s:Session) "
             f"RETURN m.id, s.id, e.seq, s.started_at, s.ended_at IS NOT NULL LIMIT {int(limit)}",
             {"u": node_uid(agent_id, key)},
         )
