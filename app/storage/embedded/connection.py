@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import threading
 import time
@@ -41,6 +42,10 @@ _OPEN_LOCK = threading.Lock()
 _POOL_HIGH_WATER = 0.75
 # ...and once more only after the pool has grown by this share of it since the last one.
 _POOL_REGROWTH = 0.125
+# ...and only once the write-ahead log has grown by this share of the pool since the last
+# checkpoint or failed try: a pool filled by reads is evicted as needed, and a checkpoint
+# frees none of it (see _relieve_pool).
+_POOL_LOG_SHARE = 1 / 64
 # How many times frozen() takes the locks and checkpoints before it gives up.
 _FREEZE_ATTEMPTS = 4
 # Prepared statements kept per connection (see Connection._run).
@@ -158,6 +163,7 @@ class Connection:
         self._pool_bytes = buffer_pool_mb * 1024 * 1024
         self.pool_checkpoints = 0  # checkpoints taken early, the pool filling with changes
         self._pool_after_checkpoint = 0  # what bm_info reported used right after the last one
+        self._log_after_try = 0  # the log's size after the last early checkpoint, or at a failed one
         self.full_checkpoints = 0  # checkpoints taken because the buffer pool filled up
         self.row_modes = RowModes()
         self._write_listeners: list[WriteListener] = []
@@ -303,20 +309,40 @@ class Connection:
         memories ~290 MB of a 384 MB pool stayed used right after one, and checkpointing
         after every following commit (2.3 s each) halved ingest. So after a checkpoint the
         next one waits until the pool has grown by ``_POOL_REGROWTH`` of itself again;
-        cached pages are evicted as needed, changes are not. Never raises: the write has
-        committed."""
+        cached pages are evicted as needed, changes are not.
+
+        Reads alone also grow it, so a checkpoint also waits until the write-ahead log,
+        which only changes fill, has grown by ``_POOL_LOG_SHARE`` of the pool since the
+        last one. At 100k memories, a pool filled by reads checkpointed every few commits,
+        each checkpoint 2-3 s under the write lock, and most failed after waiting ~5 s for
+        a stream of concurrent reads to pause ("active transactions"); each failure was
+        tried again at the next commit. A failed try now also waits for the log to grow:
+        single stores from 8 threads at 100k spent 113 s of 137 s in CHECKPOINT before
+        (BENCHMARKS.md, "Tenth round"). Never raises: the write has committed."""
         try:
             used = int(self._run(self._writer, "CALL bm_info() RETURN *")[0][1])
             regrown = self._pool_after_checkpoint + self._pool_bytes * _POOL_REGROWTH
             if used <= max(self._pool_bytes * _POOL_HIGH_WATER, regrown):
                 return
+            logged = self._log_bytes()
+            if logged < self._log_after_try + self._pool_bytes * _POOL_LOG_SHARE:
+                return
+            self._log_after_try = logged
             self._run(self._writer, "CHECKPOINT")
             self._pool_after_checkpoint = int(self._run(self._writer, "CALL bm_info() RETURN *")[0][1])
+            self._log_after_try = self._log_bytes()
         except Exception as exc:  # committed: a failed check must not say otherwise
             log.warning("checking the buffer pool after a write failed: %s", exc)
             return
         self.pool_checkpoints += 1
         log.info("checkpointed early: the buffer pool held %d MB of %d", used >> 20, self._pool_bytes >> 20)
+
+    def _log_bytes(self) -> int:
+        """The size of the write-ahead log (``graph.wal``; gone after a checkpoint)."""
+        try:
+            return os.path.getsize(f"{self.path}.wal")
+        except OSError:
+            return 0
 
     def _checkpoint_when_full(self) -> bool:
         """Fold the write-ahead log into the file (the caller holds the write lock).
