@@ -364,6 +364,32 @@ def test_row_modes_measure_both_ways_then_run_the_cheaper_and_probe_again():
     assert modes.plan("other body") == ("point", True)  # each body on its own
 
 
+def test_key_modes_measure_points_a_key_and_joins_a_call_then_run_the_cheaper():
+    from casegraph.storage.embedded.batching import PROBE_EVERY, KeyModes
+
+    modes = KeyModes()
+    assert modes.plan("q", 100) == ("join", True)  # nothing known: the first keys as points
+    modes.record("q", "point", 16, 0.016)  # 1 ms a key
+    assert modes.plan("q", 100) == ("join", False)  # the join is not measured yet
+    modes.record("q", "join", 84, 0.150)  # 150 ms a call, however many keys
+    assert modes.plan("q", 100)[0] == "point" and modes.plan("q", 400)[0] == "join"
+    plans = [modes.plan("q", 100) for _ in range(2 * PROBE_EVERY)]
+    assert sum(probe for _, probe in plans) == 2  # the other way is tried now and then
+    assert modes.plan("other", 100) == ("join", True)  # each query on its own
+
+
+@pytest.mark.parametrize("plan", [("join", True), ("join", False), ("point", True), ("point", False)])
+def test_by_keys_gives_the_same_rows_whichever_way_it_runs(store, monkeypatch, plan):
+    customers = [{"uid": f"{A}|c{i}", "a": A, "id": f"c{i}", "t": NOW} for i in range(40)]
+    with store.transaction() as run:
+        run.rows("MERGE (n:Customer {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
+                 customers)
+    monkeypatch.setattr(store.key_modes, "plan", lambda query, n: plan)
+    keys = [c["uid"] for c in customers] + [f"{A}|nobody", customers[0]["uid"]]
+    rows = store.by_keys("MATCH (c:Customer {uid: $key}) RETURN c.uid, c.id", keys)
+    assert sorted(map(tuple, rows)) == sorted((c["uid"], c["id"]) for c in customers)
+
+
 @pytest.mark.parametrize("plan", [("unwind", False), ("point", False), ("point", True), ("unwind", True)])
 def test_many_rows_give_the_same_graph_either_way(store, monkeypatch, plan):
     customers = [{"uid": f"{A}|c{i}", "a": A, "id": f"c{i}", "t": NOW} for i in range(100)]

@@ -163,3 +163,48 @@ def test_aggregates(world):
     shared = tickets.shared_keys(A, ["T-1"], "entity", 5, ["money"])
     assert shared == [("T-1", "T-2", "money", "20", "$20")]
     assert tickets.shared_keys(A, ["T-1"], "order", 5) == [] and tickets.mentioned_together(A, ["T-1"]) == []
+
+
+def test_shared_keys_skip_hubs_and_read_many_tickets_alike(tmp_path):
+    """Keys shared by at most ``hub_limit`` tickets relate them, busier ones do not; the same
+    answers for a few tickets as for more than a point-statement list holds (20 here)."""
+    store = open_store(tmp_path / "keys", dimension=4)
+    tickets = tickets_of(store)
+    hub = Entity("product", "blender", "blender")
+    records = []
+    for i in range(20):
+        # Pairs of tickets share an order, a customer and a tracking number; all share the hub.
+        pair = i // 2
+        m = make_memory(f"memory {i}", customer_id=f"c{pair}")
+        others = (hub, Entity("tracking", f"TRK{pair}", f"trk{pair}"), MONEY)
+        records.append(rec(m, vec(1, 0, 0, 0), customer_ids=(f"c{pair}",), orders=(str(5000 + pair),),
+                           tickets=(f"T-{i:02d}",), others=others))
+    # Two tickets named together in one memory; one memory of agent B with the same keys.
+    records.append(rec(make_memory("both"), vec(0, 1, 0, 0), tickets=("T-00", "T-19")))
+    records.append(rec(make_memory("agent b", agent=B, customer_id="c0"), vec(1, 0, 0, 0), customer_ids=("c0",),
+                       orders=("5000",), tickets=("T-01",), others=(hub,)))
+    store.write_memories(records)
+    ids = [f"T-{i:02d}" for i in range(20)]
+    kinds = ["product", "tracking", "money"]
+
+    def expected(i):
+        x = f"T-{i ^ 1:02d}"
+        return {(ids[i], x, "order", str(5000 + i // 2), str(5000 + i // 2)),
+                (ids[i], x, "customer", f"c{i // 2}", f"c{i // 2}"),
+                (ids[i], x, "tracking", f"trk{i // 2}", f"TRK{i // 2}")}
+
+    for few in (ids[:1], ids[:3], ids):
+        got = set()
+        for kind in ("order", "customer", "entity"):
+            found = tickets.shared_keys(A, few, kind, 5, kinds)
+            assert len(found) == len(set(found))  # each once
+            got |= set(found)
+        assert got == set().union(*(expected(i) for i in range(len(few))))
+        # The product and the money are shared by 20 tickets: hubs at 5, not at 20.
+        assert not tickets.shared_keys(A, few, "entity", 5, ["product", "money"])
+    assert {(t, x) for t, x, *_ in tickets.shared_keys(A, ids, "entity", 20, ["product"])} == {
+        (t, x) for t in ids for x in ids if t != x
+    }
+    assert sorted(tickets.mentioned_together(A, ids)) == [("T-00", "T-19"), ("T-19", "T-00")]
+    assert tickets.shared_keys(B, ["T-01"], "order", 5) == []
+    store.close()

@@ -156,18 +156,83 @@ def run_edges(
     batch("MATCH (s:EdgeStage) DELETE s")
 
 
+class KeyModes:
+    """Per ``by_keys`` query, what a point statement costs a key and what one ``UNWIND``
+    join costs a call (moving averages of seconds), so a long list runs whichever way is
+    cheaper. A join's cost is mostly its scan, so it is counted per call, not per key: at
+    100k memories a join cost 60-210 ms however short its list, and a point statement a
+    fraction of a millisecond, so a few hundred keys still ran faster as points.
+
+    Until both are known, a call with many keys runs its first ``FEW_KEYS`` keys as
+    points and the rest as a join; every ``PROBE_EVERY``-th call after that runs its first
+    ``FEW_KEYS`` keys the other way, since the balance moves as the tables grow.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._point: dict[str, float] = {}  # seconds a key
+        self._join: dict[str, float] = {}  # seconds a call
+        self._calls: dict[str, int] = {}
+
+    def plan(self, query: str, keys: int) -> tuple[str, bool]:
+        """(the way to run the keys, whether to run the first ``FEW_KEYS`` the other way)."""
+        with self._lock:
+            point, join = self._point.get(query), self._join.get(query)
+            calls = self._calls[query] = self._calls.get(query, 0) + 1
+        if point is None:
+            return "join", True
+        if join is None:
+            return "join", False
+        best = "point" if point * keys <= join else "join"
+        return best, calls % PROBE_EVERY == 0
+
+    def record(self, query: str, mode: str, keys: int, seconds: float) -> None:
+        if keys <= 0:
+            return
+        with self._lock:
+            costs, value = (self._point, seconds / keys) if mode == "point" else (self._join, seconds)
+            costs[query] = value if query not in costs else 0.7 * costs[query] + 0.3 * value
+
+
 def by_keys(
-    run: Callable[[str, dict[str, Any]], list[list[Any]]], query: str, keys: Iterable[Any], params: dict[str, Any] | None
+    run: Callable[[str, dict[str, Any]], list[list[Any]]],
+    query: str,
+    keys: Iterable[Any],
+    params: dict[str, Any] | None,
+    modes: KeyModes | None = None,
 ) -> list[list[Any]]:
     """Run ``query`` (with ``$key`` inside a node pattern, e.g. ``(t:Ticket {uid: $key})``)
     for each distinct key: up to ``FEW_KEYS`` as prepared point statements (an UNWIND join
     costs a table scan however short its list: 170 ms for one ticket's memories at 90k
-    memories), past that as one ``UNWIND $keys AS key`` join. Rows come key by key; an
-    ORDER BY in ``query`` orders the rows of each key."""
+    memories), past that as one ``UNWIND $keys AS key`` join, or, with ``modes``, as
+    whichever of the two it has measured cheaper for this query and this many keys. Rows
+    come key by key; an ORDER BY in ``query`` orders the rows of each key."""
     keys = list(dict.fromkeys(keys))
     if not keys:
         return []
     params = params or {}
+
+    def points(part: list[Any]) -> list[list[Any]]:
+        t = time.perf_counter()
+        rows = [row for key in part for row in run(query, {**params, "key": key})]
+        if modes is not None:
+            modes.record(query, "point", len(part), time.perf_counter() - t)
+        return rows
+
+    def join(part: list[Any]) -> list[list[Any]]:
+        t = time.perf_counter()
+        rows = run("UNWIND $keys AS key " + _KEY_PARAM.sub("key", query), {**params, "keys": part})
+        if modes is not None:
+            modes.record(query, "join", len(part), time.perf_counter() - t)
+        return rows
+
     if len(keys) <= FEW_KEYS:
-        return [row for key in keys for row in run(query, {**params, "key": key})]
-    return run("UNWIND $keys AS key " + _KEY_PARAM.sub("key", query), {**params, "keys": keys})
+        return points(keys)
+    if modes is None:
+        return join(keys)
+    mode, probe = modes.plan(query, len(keys))
+    ways = {"point": points, "join": join}
+    if not probe:
+        return ways[mode](keys)
+    other = "point" if mode == "join" else "join"
+    return ways[other](keys[:FEW_KEYS]) + ways[mode](keys[FEW_KEYS:])
