@@ -352,6 +352,23 @@ def test_customer_session_memories_include_the_session_summary(store):
     assert store.customer_session_memories(B, ["jane"]) == {}
 
 
+def test_customer_session_memories_of_many_sessions_and_customers(store):
+    # More sessions than the store's few-keys limit (16), over two customers; a session
+    # without memories, and another customer's, are not in the answer.
+    want = {}
+    for i in range(20):
+        session = Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane" if i % 2 else "bob")
+        store.create_session(session)
+        said = make_memory(f"said in session {i}", session_id=session.id)
+        store.write_memories([rec(said)])
+        want[said.id] = session.id
+    store.create_session(Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="jane"))
+    store.create_session(Session(id=new_id(), agent_id=A, started_at=NOW, customer_id="carol"))
+    store.write_memories([rec(make_memory("carol's", session_id=store.list_sessions(A, customer_id="carol")[0].id))])
+    assert store.customer_session_memories(A, ["jane", "bob"]) == want
+    assert len(store.customer_session_memories(A, ["jane"])) == 10
+
+
 def test_customer_and_session_memories(store):
     session = Session(id=new_id(), agent_id=A, started_at=NOW)
     store.create_session(session)

@@ -81,11 +81,17 @@ class CustomerQueries(Connection):
     def customer_session_memories(self, agent_id: str, customer_ids: Sequence[str]) -> dict[str, str]:
         """Memory id -> session id, for the memories of these customers' sessions (their
         session summaries included)."""
+        # The sessions first, then each one's memories: in one pattern Kùzu 0.11 joined
+        # from the memories' side, ~5 ms a customer at 100k memories even with no session
+        # at all, against ~0.35 ms for a customer's sessions alone.
+        sessions = self.by_keys(
+            "MATCH (:Customer {uid: $key})-[:HAD_SESSION]->(s:Session) RETURN s.id",
+            [node_uid(agent_id, c) for c in customer_ids],
+        )
         out: dict[str, str] = {}
         for rel in ("IN_SESSION", "SUMMARISES"):
             rows = self.by_keys(
-                f"MATCH (:Customer {{uid: $key}})-[:HAD_SESSION]->(s:Session)<-[:{rel}]-(m:Memory) RETURN m.id, s.id",
-                [node_uid(agent_id, c) for c in customer_ids],
+                f"MATCH (s:Session {{id: $key}})<-[:{rel}]-(m:Memory) RETURN m.id, s.id", [r[0] for r in sessions]
             )
             out.update((r[0], r[1]) for r in rows)
         return out
