@@ -9,7 +9,7 @@ the memories they belong to. All Cypher is parameterised.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,8 +29,16 @@ from casegraph.storage.memories import Transaction as WriteTransaction
 from casegraph.storage.rows import LIVE, node_uid
 from casegraph.times import utc
 
-
 # -- reads -------------------------------------------------------------------------
+_DEDUP_COLUMNS = (
+    "c.uid, m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
+    "m.reinforce_count, m.created_at, m.last_seen_at"
+)
+_CURRENT = "m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL"
+# A stored vector this much under ``min_similarity`` is still read (the planner compares again).
+_NEAR_MARGIN = 1e-3
+
+
 def dedup_neighbours(
     graph: GraphStore,
     vectors: VectorStore | None,
@@ -38,9 +46,12 @@ def dedup_neighbours(
     customer_ids: Sequence[str],
     now: datetime,
     limit: int = 2000,
+    near: Mapping[str, np.ndarray] | None = None,
+    min_similarity: float | None = None,
 ) -> dict[str, list[Neighbour]]:
     """Per customer: its current, non-expiring, ordinary memories (most recent first, at
-    most ``limit``).
+    most ``limit``); with ``near`` and ``min_similarity``, only those of them near enough
+    to be duplicates, as far as the vector index tells (``_near_rows``).
 
     A few customers (a single store) are point queries from each customer node; a batch's
     many customers one UNWIND join (``GraphStore.by_keys``). Embeddings come from the
@@ -51,13 +62,10 @@ def dedup_neighbours(
     if not customer_ids:
         return {}
     by_uid = {node_uid(agent_id, c): c for c in customer_ids}
-    rows = graph.by_keys(
-        "MATCH (m:Memory)-[:ABOUT]->(c:Customer {uid: $key}) "
-        "WHERE m.superseded_by IS NULL AND m.kind IS NULL AND m.expires_at IS NULL "
-        "RETURN c.uid, m.id, m.content, m.memory_type, m.entities, m.states, m.importance, "
-        "m.reinforce_count, m.created_at, m.last_seen_at",
-        by_uid,
-    )
+    if vectors is not None and near is not None and min_similarity is not None:
+        rows = _near_rows(graph, vectors, agent_id, by_uid, near, min_similarity, limit)
+    else:
+        rows = _all_rows(graph, by_uid)
     grouped = newest_per_customer(rows, by_uid, customer_ids, limit)
     ids = list(dict.fromkeys(r[1] for found in grouped.values() for r in found))
     embeddings = vectors.vectors_of(agent_id, ids) if vectors is not None else {}
@@ -72,6 +80,64 @@ def dedup_neighbours(
         customer_id: [neighbour(r, embeddings[r[1]]) for r in found if r[1] in embeddings]  # else forgotten meanwhile
         for customer_id, found in grouped.items()
     }
+
+
+def _all_rows(graph: GraphStore, uids: Iterable[str]) -> list[list[Any]]:
+    """Every current memory of these customers, as dedup candidate rows."""
+    return graph.by_keys(
+        f"MATCH (m:Memory)-[:ABOUT]->(c:Customer {{uid: $key}}) WHERE {_CURRENT} RETURN {_DEDUP_COLUMNS}",
+        uids,
+    )
+
+
+def _near_rows(
+    graph: GraphStore,
+    vectors: VectorStore,
+    agent_id: str,
+    by_uid: Mapping[str, str],
+    near: Mapping[str, np.ndarray],
+    min_similarity: float,
+    limit: int,
+) -> list[list[Any]]:
+    """The candidate rows of the memories near one of their customer's ``near`` vectors.
+
+    Each customer's memories are first known by the vector keys on their ABOUT edges
+    (edge properties, read with the customer's adjacency: 0.5 ms for ~30 memories at
+    100k, against 6-14 ms for reading their rows). Only the memories whose indexed
+    vector is near are read whole, by id. A customer with more than ``limit`` memories
+    (only its ``limit`` most recent current ones count), or one with a memory the index
+    lacks, is read whole as before.
+    """
+    keys_of: dict[str, list[int | None]] = {}
+    for uid, key in graph.by_keys("MATCH (:Memory)-[e:ABOUT]->(c:Customer {uid: $key}) RETURN c.uid, e.k", by_uid):
+        keys_of.setdefault(uid, []).append(key)
+    whole: list[str] = []
+    wanted: list[str] = []
+    for uid, found in keys_of.items():
+        queries = near.get(by_uid[uid])
+        keys = [int(k) for k in found if k is not None]
+        if len(found) > limit or queries is None or len(keys) < len(found):
+            whole.append(uid)
+            continue
+        stored = vectors.vectors_by_key(agent_id, keys)
+        ids = vectors.ids_of(agent_id, keys)
+        if len(stored) < len(keys) or len(ids) < len(keys):
+            whole.append(uid)  # written meanwhile and not indexed yet
+            continue
+        qs = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        wanted += [
+            ids[k] for k, v in stored.items()
+            if float(np.max(qs @ v)) >= min_similarity - _NEAR_MARGIN
+        ]
+    rows = _all_rows(graph, whole) if whole else []
+    if wanted:
+        rows += graph.by_keys(
+            f"MATCH (m:Memory {{id: $key}})-[:ABOUT]->(c:Customer) WHERE c.uid IN $cs AND {_CURRENT} "
+            f"RETURN {_DEDUP_COLUMNS}",
+            wanted,
+            {"cs": list(by_uid)},
+        )
+    return rows
 
 
 def stateful_neighbours(
@@ -200,9 +266,7 @@ class EmbeddedHygiene:
         near: Mapping[str, np.ndarray] | None = None,
         min_similarity: float | None = None,
     ) -> dict[str, list[Neighbour]]:
-        # Every candidate: its vectors come from the local index at no cost, and the
-        # planner compares them with the batch itself (``near`` is for server engines).
-        return dedup_neighbours(self.graph, self.vectors, agent_id, customer_ids, now, limit)
+        return dedup_neighbours(self.graph, self.vectors, agent_id, customer_ids, now, limit, near, min_similarity)
 
     def stateful_neighbours(
         self, agent_id: str, orders: Sequence[str], tickets: Sequence[str], now: datetime

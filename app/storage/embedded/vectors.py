@@ -126,6 +126,13 @@ class VectorStore:
         with idx.lock:
             return list(idx.index.get(keys))
 
+    def vectors_by_key(self, agent_id: str, keys: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of these vector keys (those the index holds)."""
+        if not keys:
+            return {}
+        found = self._stored(agent_id, [], np.array(keys, dtype=np.uint64))
+        return {k: v.astype(np.float32) for k, v in zip(keys, found, strict=True) if v is not None}
+
     def vectors_of(self, agent_id: str, memory_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these memories (those the index holds)."""
         if not memory_ids:
