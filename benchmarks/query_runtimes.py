@@ -89,7 +89,7 @@ def format_tables(results: dict[str, dict[str, dict[str, float]]], names: list[s
             metric, delta = min(((m, (scores[n][m] - base[m]) * 100) for m in base), key=lambda kv: kv[1])
             worst_cells.append(f"{metric} {delta:+.1f}")
             if d < -TOLERANCE_POINTS:
-                fails[n].append(f"{world} {d:+.1f}")
+                fails[n].append(f"{world} {d:+.2f}")
         lines.append(f"| {world} ({int(scores['_queries']['n'])}) | {base['nDCG@10']:.3f} | " + " | ".join(cells) + " |")
         worst_lines.append(f"| {world} | " + " | ".join(worst_cells) + " |")
     verdict = [f"- {n}: " + ("within 0.5 points of nDCG@10 on every world" if not fails[n]

