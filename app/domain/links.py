@@ -92,11 +92,13 @@ def linked_memories(
         if limit is not None and not others and named[hop.kind]:
             if sum(1 for link in links.values() if link.strength > hop.strength) >= limit:
                 break
-        for key in dict.fromkeys(named[hop.kind]):
-            rows = graph.hop_memories(agent_id, hop.hop, key)
-            add(rows, hop.strength, hop.reason)
-            if others and hop.direct:
-                own.update({m: f"{hop.reason.format(label)} itself (asked for others)" for m, label in rows})
+        keys = list(dict.fromkeys(named[hop.kind]))
+        if not keys:
+            continue
+        rows = graph.hop_memories(agent_id, hop.hop, keys)
+        add(rows, hop.strength, hop.reason)
+        if others and hop.direct:
+            own.update({m: f"{hop.reason.format(label)} itself (asked for others)" for m, label in rows})
     for memory_id, reason in own.items():
         links[memory_id] = GraphLink(OWN_WHEN_OTHERS, [reason])
     return links

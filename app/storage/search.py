@@ -98,11 +98,11 @@ class GraphSearch(Protocol):
         """Keep only the referenced nodes that exist for this agent."""
         ...
 
-    def hop_memories(self, agent_id: str, hop: str, node_key: str) -> list[tuple[str, str]]:
+    def hop_memories(self, agent_id: str, hop: str, node_keys: Sequence[str]) -> list[tuple[str, str]]:
         """(memory id, label) of the memories the path ``hop`` (one of ``LINK_PATHS``) leads
-        to from the agent's named node ``node_key`` (an order, ticket or customer id, or an
-        entity's ``kind:key``), each once. The label names what the path went through
-        (recall's reasons show it)."""
+        to from each of the agent's named nodes ``node_keys`` (order, ticket or customer
+        ids, or entities' ``kind:key``), each once a node, the nodes' rows in the order of
+        ``node_keys``. The label names what the path went through (recall's reasons show it)."""
         ...
 
     def associated_memories(

@@ -846,3 +846,39 @@ def test_list_sessions(store):
     assert [s.id for s in store.list_sessions(A, limit=2, offset=1)] == [sessions[2].id, sessions[0].id]
     assert len(store.list_sessions(B)) == 1
     assert store.list_sessions("agent-c") == []
+
+
+def _many_customers(store):
+    """Six customers of agent A, a memory about two of them, agent B's own cust2; the
+    order a query names them in."""
+    own = {c: make_memory(f"about {c}") for c in (f"cust{i}" for i in range(6))}
+    both = make_memory("about cust4 and cust1")
+    store.write_memories([rec(m, customer_ids=(c,)) for c, m in own.items()])
+    store.write_memories([rec(both, customer_ids=("cust4", "cust1"))])
+    store.write_memories([rec(make_memory("agent b's cust2", agent=B), customer_ids=("cust2",))])
+    return own, both, ["cust5", "cust4", "cust0", "cust1", "cust3", "cust2", "nobody"]
+
+
+def test_links_of_many_named_customers_come_node_by_node(store):
+    # A name can match many customers (the embedded engine reads past three with one IN
+    # list): every one's memories are linked, reasons in the order the customers were
+    # named, other agents' customers of the same ids left out.
+    own, both, order = _many_customers(store)
+    links = linked_memories(store, A, NodeRefs(customers=tuple(order)))
+    assert set(links) == {*(m.id for m in own.values()), both.id}
+    assert links[both.id].reasons == ["about customer cust4", "about customer cust1"]
+    assert all(links[m.id].reasons == [f"about customer {c}"] and links[m.id].strength == 1.0 for c, m in own.items())
+    rows = store.hop_memories(A, "about_customer", order)
+    assert [label for _, label in rows] == ["cust5", "cust4", "cust4", "cust0", "cust1", "cust1", "cust3", "cust2"]
+    assert sorted(rows) == sorted(r for c in order for r in store.hop_memories(A, "about_customer", [c]))
+
+
+@pytest.mark.embedded_only
+def test_links_of_many_named_customers_by_edge_keys_equal_those_by_ids(store):
+    own, both, order = _many_customers(store)
+    by_ids = store.hop_memories(A, "about_customer", order)
+    by_key, asked, ids_of = _key_map({**{c: m.id for c, m in own.items()}, "both": both.id})
+    with keyed(store, ids_of):
+        by_keys = store.hop_memories(A, "about_customer", order)
+    assert sorted(by_keys) == sorted(by_ids) and [r[1] for r in by_keys] == [r[1] for r in by_ids]
+    assert asked

@@ -71,14 +71,15 @@ class GraphLinks(Connection):
             entities=entities,
         )
 
-    def hop_memories(self, agent_id: str, hop: str, node_key: str) -> list[tuple[str, str]]:
-        """(memory id, label) of the memories the path ``hop`` leads to from one named node
-        (by id: FalkorDB reads an id as cheaply as a key, so it needs no key map)."""
+    def hop_memories(self, agent_id: str, hop: str, node_keys: Sequence[str]) -> list[tuple[str, str]]:
+        """(memory id, label) of the memories the path ``hop`` leads to from each named node,
+        node by node (by id: FalkorDB reads an id as cheaply as a key, so it needs no key map)."""
         pattern, label = _PATHS[hop]
-        rows = self.read(
-            agent_id, f"MATCH {pattern} RETURN DISTINCT m.id, {label}", {"u": node_uid(agent_id, node_key)}
-        )
-        return [(r[0], r[1]) for r in rows]
+        return [
+            (r[0], r[1])
+            for key in dict.fromkeys(node_keys)
+            for r in self.read(agent_id, f"MATCH {pattern} RETURN DISTINCT m.id, {label}", {"u": node_uid(agent_id, key)})
+        ]
 
     def associated_memories(
         self, agent_id: str, seed_ids: Sequence[str], *, max_depth: int, limit: int, now: datetime
