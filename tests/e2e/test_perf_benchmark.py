@@ -70,3 +70,13 @@ def test_corpus_is_seeded():
     a, b = make_corpus(50, 3), make_corpus(50, 3)
     assert [it["content"] for it in a.items] == [it["content"] for it in b.items]
     assert a.queries == b.queries
+
+
+def test_recall_profile_names_the_template_of_every_perf_query():
+    from benchmarks.perf import QUERIES
+    from benchmarks.recall_profile import template_of
+
+    queries = [q for q, _ in make_corpus(3000, 7).queries]
+    assert {template_of(q) for q in queries} == set(QUERIES)
+    assert template_of("status of ticket T-1042 #5") == "status of ticket T-{ticket}"
+    assert template_of("Jane Doe previous interactions and preferences #1") == "{name} previous interactions and preferences"
