@@ -365,7 +365,7 @@ def test_row_modes_measure_both_ways_then_run_the_cheaper_and_probe_again():
 
 
 def test_key_modes_measure_points_a_key_and_joins_a_call_then_run_the_cheaper():
-    from casegraph.storage.embedded.batching import PROBE_EVERY, KeyModes
+    from casegraph.storage.embedded.batching import JOIN_PROBE_EVERY, PROBE_EVERY, KeyModes
 
     modes = KeyModes()
     assert modes.plan("q", 100) == ("join", True)  # nothing known: the first keys as points
@@ -375,6 +375,9 @@ def test_key_modes_measure_points_a_key_and_joins_a_call_then_run_the_cheaper():
     assert modes.plan("q", 100)[0] == "point" and modes.plan("q", 400)[0] == "join"
     plans = [modes.plan("q", 100) for _ in range(2 * PROBE_EVERY)]
     assert sum(probe for _, probe in plans) == 2  # the other way is tried now and then
+    # While joins win, the points are measured more often (a probe costs a few of them).
+    plans = [modes.plan("q", 400) for _ in range(4 * JOIN_PROBE_EVERY)]
+    assert {mode for mode, _ in plans} == {"join"} and sum(probe for _, probe in plans) == 4
     assert modes.plan("other", 100) == ("join", True)  # each query on its own
 
 

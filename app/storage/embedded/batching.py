@@ -21,6 +21,11 @@ POINT_LOOKUP_LIMIT = 64
 # Transaction.rows: rows run the other way to measure it, and how often (see RowModes).
 PROBE_ROWS = 32
 PROBE_EVERY = 16
+# KeyModes: while joins win, every this-many-th call also runs its first keys as points. A
+# probe costs a few point statements then (against a whole join while points win), and a
+# point cost first measured on cold pages kept a batch's customers on a ~800 ms join for
+# 8 of 30 calls at 100k, where points cost ~1.6 ms a customer.
+JOIN_PROBE_EVERY = 4
 # Lists of keys: up to this many, point statements with the key in the pattern; past it,
 # one ``UNWIND $keys AS k MATCH (n {key: k})`` join. Never ``n.key IN $keys``: Kùzu 0.11
 # tests an IN list against every row of the table (at 90k memories, 3,000 ids: 0.9 s as
@@ -164,8 +169,8 @@ class KeyModes:
     fraction of a millisecond, so a few hundred keys still ran faster as points.
 
     Until both are known, a call with many keys runs its first ``FEW_KEYS`` keys as
-    points and the rest as a join; so does every ``PROBE_EVERY``-th call after that,
-    since the balance moves as the tables grow.
+    points and the rest as a join; so does every ``PROBE_EVERY``-th call after that
+    (``JOIN_PROBE_EVERY``-th while joins win), since the balance moves as the tables grow.
     """
 
     def __init__(self) -> None:
@@ -184,7 +189,7 @@ class KeyModes:
         if join is None:
             return "join", False
         best = "point" if point * keys <= join else "join"
-        return best, calls % PROBE_EVERY == 0
+        return best, calls % (PROBE_EVERY if best == "point" else JOIN_PROBE_EVERY) == 0
 
     def record(self, query: str, mode: str, keys: int, seconds: float) -> None:
         if keys <= 0:
