@@ -387,10 +387,15 @@ def test_by_keys_gives_the_same_rows_whichever_way_it_runs(store, monkeypatch, p
     with store.transaction() as run:
         run.rows("MERGE (n:Customer {uid: r.uid}) ON CREATE SET n.agent_id = r.a, n.id = r.id, n.created_at = r.t",
                  customers)
-    monkeypatch.setattr(store.key_modes, "plan", lambda query, n: plan)
+    planned = []
+    monkeypatch.setattr(store.key_modes, "plan", lambda query, n: planned.append(n) or plan)
     keys = [c["uid"] for c in customers] + [f"{A}|nobody", customers[0]["uid"]]
-    rows = store.by_keys("MATCH (c:Customer {uid: $key}) RETURN c.uid, c.id", keys)
+    query = "MATCH (c:Customer {uid: $key}) RETURN c.uid, c.id"
+    rows = store.by_keys(query, keys, measured=True)
     assert sorted(map(tuple, rows)) == sorted((c["uid"], c["id"]) for c in customers)
+    assert planned == [41]
+    # Unmeasured (the API's reads): a fixed rule, the same rows, the modes not asked.
+    assert sorted(map(tuple, store.by_keys(query, keys))) == sorted(map(tuple, rows)) and planned == [41]
 
 
 @pytest.mark.parametrize("plan", [("unwind", False), ("point", False), ("point", True), ("unwind", True)])

@@ -86,7 +86,7 @@ def _all_rows(graph: GraphStore, uids: Iterable[str]) -> list[list[Any]]:
     """Every current memory of these customers, as dedup candidate rows."""
     return graph.by_keys(
         f"MATCH (m:Memory)-[:ABOUT]->(c:Customer {{uid: $key}}) WHERE {_CURRENT} RETURN {_DEDUP_COLUMNS}",
-        uids,
+        uids, measured=True,
     )
 
 
@@ -109,7 +109,7 @@ def _near_rows(
     lacks, is read whole as before.
     """
     keys_of: dict[str, list[int | None]] = {}
-    for uid, key in graph.by_keys("MATCH (:Memory)-[e:ABOUT]->(c:Customer {uid: $key}) RETURN c.uid, e.k", by_uid):
+    for uid, key in graph.by_keys("MATCH (:Memory)-[e:ABOUT]->(c:Customer {uid: $key}) RETURN c.uid, e.k", by_uid, measured=True):
         keys_of.setdefault(uid, []).append(key)
     whole: list[str] = []
     wanted: dict[str, list[str]] = {}  # memory id -> the customers (uids) it is near for
@@ -134,7 +134,7 @@ def _near_rows(
         # the Customer table for ``c.uid`` (6-13 ms a memory at 100k under load).
         found = graph.by_keys(
             f"MATCH (m:Memory {{id: $key}}) WHERE {_CURRENT} RETURN {_DEDUP_COLUMNS.removeprefix('c.uid, ')}",
-            wanted,
+            wanted, measured=True,
         )
         rows += [[uid, *r] for r in found for uid in wanted[r[0]]]
     return rows
@@ -170,7 +170,7 @@ def stateful_neighbours(
             f"MATCH (m:Memory)-[:MENTIONS]->(n:{label} {{uid: $key}}) WHERE {current} "
             "RETURN m.id, m.states, m.created_at, n.id",
             uids,
-            {"now": now},
+            {"now": now}, measured=True,
         ) if uids else []
         for memory_id, states, created_at, key in rows:
             entry = found.setdefault(
@@ -180,7 +180,7 @@ def stateful_neighbours(
     # The subjects found above are only the overlapping ones; fetch each memory's full set
     # so that "shares a ticket" is judged on everything it mentions.
     if found:
-        rows = graph.by_keys("MATCH (m:Memory {id: $key})-[:MENTIONS]->(t:Ticket) RETURN m.id, t.id", found)
+        rows = graph.by_keys("MATCH (m:Memory {id: $key})-[:MENTIONS]->(t:Ticket) RETURN m.id, t.id", found, measured=True)
         for memory_id, key in rows:
             found[memory_id]["tickets"].add(key)
     return [
@@ -201,7 +201,7 @@ def _stateful_by_edge_keys(
     edges: dict[str, list[Any]] = {}
     names: dict[str, str] = {}
     for uid, key, k in graph.by_keys(
-        f"MATCH (:Memory)-[e:MENTIONS]->(n:{label} {{uid: $key}}) RETURN n.uid, n.id, e.k", uids
+        f"MATCH (:Memory)-[e:MENTIONS]->(n:{label} {{uid: $key}}) RETURN n.uid, n.id, e.k", uids, measured=True,
     ):
         names[uid] = key
         edges.setdefault(uid, []).append(k)
@@ -219,7 +219,7 @@ def _stateful_by_edge_keys(
     rows = graph.by_keys(
         f"MATCH (m:Memory {{id: $key}}) WHERE {current} RETURN m.id, m.states, m.created_at",
         wanted,
-        {"now": now},
+        {"now": now}, measured=True,
     ) if wanted else []
     return left, [[r[0], r[1], r[2], key] for r in rows for key in wanted[r[0]]]
 

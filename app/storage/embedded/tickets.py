@@ -184,7 +184,7 @@ class TicketGraph:
         rows = self.store.by_keys(
             "MATCH (m:Memory)-[:MENTIONS]->(t:Ticket {uid: $key}) "
             "RETURN t.id, m.id, m.content, m.metadata, m.created_at, m.embedding ORDER BY m.created_at, m.id",
-            self._uids(agent_id, ids),
+            self._uids(agent_id, ids), measured=True,
         )
         return [TicketSource(r[0], r[1], r[2], r[3], utc(r[4]), r[5]) for r in rows]
 
@@ -193,7 +193,7 @@ class TicketGraph:
         rows = self.store.by_keys(
             "MATCH (t:Ticket {uid: $key})<-[:MENTIONS]-(:Memory)-[:MENTIONS]->(x:Ticket) "
             "WHERE x.uid <> t.uid RETURN DISTINCT t.id, x.id",
-            self._uids(agent_id, ids),
+            self._uids(agent_id, ids), measured=True,
         )
         return list(dict.fromkeys((r[0], r[1]) for r in rows))
 
@@ -211,7 +211,7 @@ class TicketGraph:
         link = SHARED_KEY_PATTERNS[kind]
         mine = self.store.by_keys(
             f"MATCH {_keyed(link.format(t='t'), 't')} RETURN DISTINCT t.id, k.uid, {SHARED_KEY_COLUMNS[kind]}",
-            self._uids(agent_id, ids),
+            self._uids(agent_id, ids), measured=True,
         )
         if kind == "entity":
             # Filtered here: ``k.kind IN $kinds`` in the statement makes Kùzu start from
@@ -220,7 +220,7 @@ class TicketGraph:
         # The tickets of each key (more than hub_limit: a hub).
         theirs = grouped(self.store.by_keys(
             f"MATCH {_keyed(link.format(t='x'), 'k')} RETURN DISTINCT k.uid, x.id",
-            dict.fromkeys(r[1] for r in mine),
+            dict.fromkeys(r[1] for r in mine), measured=True,
         ))
         out: dict[tuple[str, str, str, str, str], None] = {}
         for t, uid, k, key, value in mine:
@@ -238,7 +238,7 @@ class TicketGraph:
         rows = self.store.by_keys(
             "MATCH (m:Memory {id: $key})-[:MENTIONS]->(x:Ticket) WHERE m.agent_id = $a RETURN m.id, x.id",
             memory_ids,
-            {"a": agent_id},
+            {"a": agent_id}, measured=True,
         )
         return grouped(rows)
 
@@ -247,7 +247,7 @@ class TicketGraph:
         rows = self.store.by_keys(
             "MATCH (t:Ticket {uid: $key})-[r:RELATED]-(x:Ticket) WHERE list_contains(r.kinds, 'similar') "
             "RETURN t.id, x.id",
-            self._uids(agent_id, ids),
+            self._uids(agent_id, ids), measured=True,
         )
         return [(r[0], r[1]) for r in rows]
 
@@ -256,7 +256,7 @@ class TicketGraph:
         if not ids:
             return {}
         rows = self.store.by_keys(
-            "MATCH (x:Ticket {uid: $key}) RETURN x.id, x.embedding, x.similar_floor", self._uids(agent_id, ids)
+            "MATCH (x:Ticket {uid: $key}) RETURN x.id, x.embedding, x.similar_floor", self._uids(agent_id, ids), measured=True,
         )
         return {r[0]: (r[1] or None, r[2]) for r in rows}
 
