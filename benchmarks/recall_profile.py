@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.ingest_profile import KuzuTimes, Stages
+from benchmarks.ingest_profile import KuzuTimes, Stages, copy_store
 from benchmarks.perf import AGENT, QUERIES, make_corpus
 
 STAGES = (
@@ -93,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="casegraph-recall-profile-"))
     data_dir = work / "data"
-    t = time.perf_counter()
-    shutil.copytree(args.copy_of, data_dir, ignore=shutil.ignore_patterns(".casegraph.lock"))
-    print(f"copied {args.copy_of} in {time.perf_counter() - t:.1f}s")
+    copy_store(args.copy_of, data_dir)
     kuzu = KuzuTimes()
     if args.kuzu:
         kuzu.install()

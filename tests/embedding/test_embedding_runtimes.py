@@ -8,18 +8,7 @@ from casegraph.embedding.embedder import open_embedder
 from casegraph.errors import ConfigurationError
 from casegraph.ops.settings import Settings
 
-TEXTS = [
-    "Where is order #4521? The parcel arrived damaged.",
-    "Jane Doe wants a refund for the broken charger",
-    "password reset link expired; locked out of the admin console",
-    "x",
-    "a long message " * 200,  # truncated at the model's token limit
-]
-
-
-@pytest.fixture(scope="module")
-def model_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("model-cache")
+from tests.embedding.texts import TEXTS
 
 
 @pytest.fixture(scope="module")
