@@ -47,8 +47,9 @@ _PATHS: dict[str, tuple[str, str]] = {
 
 
 _NAMED_NODE = re.compile(r"\(n:([^)\s]+)\)")
-# Past this many customers, one hop reads them all with an IN list (hop_memories).
-_FEW_CUSTOMERS = 3
+# Past this many customers, one statement reads them all with an IN list (``resolve``,
+# ``hop_memories``): the Customer table is small, and a name can match dozens.
+_FEW_CUSTOMERS = 4
 
 
 class GraphLinks(Connection):
@@ -71,7 +72,7 @@ class GraphLinks(Connection):
         # Customers are the exception: a query yields a dozen candidate names (word
         # n-grams) and the Customer table is small, so one scan is cheaper.
         def lookup(label: str, uids: Sequence[str], columns: str) -> list[list[Any]]:
-            if label == "Customer" and len(uids) > 4:
+            if label == "Customer" and len(uids) > _FEW_CUSTOMERS:
                 return self.read(f"MATCH (n:Customer) WHERE n.uid IN $u RETURN {columns}", {"u": list(uids)})
             query = f"MATCH (n:{label} {{uid: $uid}}) RETURN {columns}"
             return [row for uid in dict.fromkeys(uids) for row in self.read_prepared(query, {"uid": uid})]

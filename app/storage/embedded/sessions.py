@@ -69,9 +69,10 @@ class SessionQueries(Connection):
         # the ticket's walk from the sessions' side, 8.9-12 ms a ticket at 100k memories
         # against 1.7-1.8 ms this way. Not for orders (the same either way) nor entities
         # (hundreds of memories each: 12.7 ms in one pattern, 19.5 this way).
-        walk = ") WITH m MATCH (m)" if kind == "ticket" else ")"
+        mentions = f"MATCH (:{label} {{uid: $u}})<-[:MENTIONS]-(m:Memory)"
+        walk = f"{mentions} WITH m MATCH (m)" if kind == "ticket" else mentions
         rows = self.read_prepared(
-            f"MATCH (:{label} {{uid: $u}})<-[:MENTIONS]-(m:Memory{walk}-[e:IN_SESSION]->(s:Session) "
+            f"{walk}-[e:IN_SESSION]->(s:Session) "
             f"RETURN m.id, s.id, e.seq, s.started_at, s.ended_at IS NOT NULL LIMIT {int(limit)}",
             {"u": node_uid(agent_id, key)},
         )
